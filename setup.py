@@ -1,0 +1,40 @@
+"""Build the one extension module, skipnet._kernels, from csrc/_kernels.pyx (+ its .pxi parts).
+
+SKIPNET_DEBUG_BUILD=1 turns Cython's bounds and initialisation checks on and compiles with -O1 -g,
+for running the test suite under sanitizers or valgrind.
+"""
+
+import os
+import sys
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("SKIPNET_DEBUG_BUILD", "") not in ("", "0")
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": False,
+    "initializedcheck": DEBUG,
+    "nonecheck": False,
+    "cdivision": True,
+    "embedsignature": True,
+    "freethreading_compatible": True,
+}
+
+if sys.platform == "win32":
+    compile_args = ["/O2"]
+elif DEBUG:
+    compile_args = ["-O1", "-g", "-fno-omit-frame-pointer"]
+else:
+    compile_args = ["-O3"]
+
+extension = Extension(
+    "skipnet._kernels",
+    ["csrc/_kernels.pyx"],
+    extra_compile_args=compile_args,
+    depends=[os.path.join("csrc", f) for f in os.listdir("csrc") if f.endswith((".pxi", ".h"))],
+)
+
+setup(ext_modules=cythonize([extension], compiler_directives=directives, include_path=["csrc"]))

@@ -1,0 +1,121 @@
+"""The one boundary: every array and option from a user is checked and converted here, once.
+
+Kernels run without bounds checks, so nothing reaches them that has not passed through these functions:
+2-D C-contiguous arrays of the network's dtype, finite, with the expected number of columns and at
+least one row. Errors name the argument and say what was expected.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+LOSSES = ("l1", "mse", "bce", "cross_entropy")
+OPTIMIZERS = ("sgd", "adam")
+DTYPES = ("float32", "float64")
+# BLAS takes 32-bit ints (LP64): no dimension may reach 2**31.
+MAX_DIM = 2**31 - 1
+
+
+def check_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from exc
+    if dt.name not in DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dt.name!r}")
+    return dt
+
+
+def check_choice(name: str, value, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_int(name: str, value, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_float(name: str, value, *, minimum=None, maximum=None, positive=False,
+                include_min=True) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    if minimum is not None and (value < minimum if include_min else value <= minimum):
+        raise ValueError(f"{name} must be {'>=' if include_min else '>'} {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def _as_real_array(name: str, value) -> np.ndarray:
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def as_features(name: str, value, n_features: int, dtype: np.dtype, *, allow_empty=False) -> np.ndarray:
+    """A finite, C-contiguous (n, n_features) array of ``dtype`` (copied only when needed)."""
+    arr = _as_real_array(name, value)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D of shape (n_samples, {n_features}), got shape {arr.shape}"
+            + ("; use X.reshape(-1, 1) for a single feature" if arr.ndim == 1 and n_features == 1 else "")
+        )
+    if arr.shape[1] != n_features:
+        raise ValueError(f"{name} must have {n_features} columns (n_inputs), got shape {arr.shape}")
+    if arr.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"{name} is empty: it needs at least one row")
+    if arr.shape[0] > MAX_DIM:
+        raise ValueError(f"{name} has {arr.shape[0]} rows; at most {MAX_DIM} are supported")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return out
+
+
+def as_targets(name: str, value, loss: str, n_rows: int, n_outputs: int, dtype: np.dtype) -> np.ndarray:
+    """Targets for ``loss``: (n, n_outputs) floats of ``dtype`` (l1, mse, bce; a 1-D y is accepted when
+    n_outputs == 1) or (n,) int64 class indices in [0, n_outputs) (cross_entropy)."""
+    arr = _as_real_array(name, value)
+    if loss == "cross_entropy":
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1 or arr.shape[0] != n_rows:
+            raise ValueError(f"{name} must be class indices of shape ({n_rows},), got shape {arr.shape}")
+        if n_outputs < 2:
+            raise ValueError("loss='cross_entropy' needs an output layer of at least 2 units (one per class)")
+        if arr.dtype.kind == "f":
+            if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
+                raise ValueError(f"{name} must hold integer class indices for loss='cross_entropy'")
+        if arr.size and (arr.min() < 0 or arr.max() >= n_outputs):
+            raise ValueError(
+                f"{name} must hold class indices in [0, {n_outputs}), got values in "
+                f"[{arr.min()}, {arr.max()}]"
+            )
+        return np.ascontiguousarray(arr, dtype=np.int64)
+    if arr.ndim == 1 and n_outputs == 1:
+        arr = arr[:, None]
+    if arr.shape != (n_rows, n_outputs):
+        raise ValueError(f"{name} must have shape ({n_rows}, {n_outputs}), got {arr.shape}")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    if loss == "bce" and ((out < 0) | (out > 1)).any():
+        raise ValueError(f"{name} must lie in [0, 1] for loss='bce' (binary targets)")
+    return out

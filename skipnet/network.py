@@ -1,0 +1,297 @@
+"""Network, Dense and Skip: the architecture, its parameters in one flat buffer, and the per-op passes.
+
+Parameters live in one contiguous 1-D buffer with named views in PyTorch's ``nn.Linear`` layout
+(``layers.k.weight`` is ``(m_k, m_{k-1})``, ``layers.k.bias`` is ``(m_k,)``, ``skips.i.weight`` is
+``(m_dst, m_src)``); gradients live in a twin buffer with the same views. An optimizer step is one kernel
+call over the buffer, and saving writes the named views.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import _validation as V
+from ._engine import CythonEngine, NumpyEngine, Pass
+
+ACTIVATIONS = ("relu", "identity")
+BACKENDS = ("cython", "numpy")
+SKIP_KINDS = (None, "first-to-output", "residual")
+INITS = ("default", "he")
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A fully connected layer of ``units`` outputs: z = h_prev @ W.T (+ b), h = activation(z)."""
+
+    units: int
+    activation: str = "relu"
+    bias: bool = True
+
+    def __post_init__(self):
+        V.check_int("Dense.units", self.units, minimum=1)
+        V.check_choice("Dense.activation", self.activation, ACTIVATIONS)
+        if not isinstance(self.bias, (bool, np.bool_)):
+            raise TypeError(f"Dense.bias must be True or False, got {self.bias!r}")
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A skip connection adding h[src] (identity) or h[src] @ S.T (learned) into z[dst].
+
+    ``src`` is -1 for the network input or a layer index below ``dst - 1`` (layer dst-1 already feeds
+    dst); an identity skip needs equal widths.
+    """
+
+    src: int
+    dst: int
+    identity: bool = False
+
+    def __post_init__(self):
+        V.check_int("Skip.src", self.src, minimum=-1)
+        V.check_int("Skip.dst", self.dst, minimum=0)
+        if not isinstance(self.identity, (bool, np.bool_)):
+            raise TypeError(f"Skip.identity must be True or False, got {self.identity!r}")
+        if self.src > self.dst - 2:
+            raise ValueError(
+                f"Skip({self.src}, {self.dst}): the source must come before layer {self.dst - 1}, "
+                f"which already feeds layer {self.dst} (src <= dst - 2, or -1 for the input)"
+            )
+
+
+class Network:
+    """A feed-forward ReLU network with skip connections.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Number of input features.
+    layers : sequence of Dense
+        Layers 0 .. L-1; the last is the output layer and must have ``activation="identity"``
+        (losses take logits).
+    skips : sequence of Skip
+        Skip connections into pre-activations.
+    dtype : "float32" | "float64"
+    seed : int or None
+        Seed of the initialisation; None draws fresh entropy.
+    backend : "cython" | "numpy"
+        Compiled kernels, or the pure-NumPy reference.
+    init : "default" | "he"
+        "default" as ``nn.Linear``: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in));
+        "he": weights of ReLU layers N(0, 2/fan_in) and their biases 0, the rest as default.
+    """
+
+    def __init__(self, n_inputs: int, layers: Sequence[Dense], skips: Iterable[Skip] = (),
+                 dtype: str = "float64", seed: int | None = None, backend: str = "cython",
+                 init: str = "default"):
+        self.n_inputs = V.check_int("n_inputs", n_inputs, minimum=1)
+        layers = list(layers) if not isinstance(layers, (str, bytes)) else layers
+        if not isinstance(layers, list) or not layers:
+            raise ValueError("layers must be a non-empty sequence of skipnet.Dense")
+        for k, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise TypeError(f"layers[{k}] must be a skipnet.Dense, got {type(layer).__name__}")
+        if layers[-1].activation != "identity":
+            raise ValueError(
+                "the output layer (layers[-1]) must have activation='identity': losses take logits"
+            )
+        skips = list(skips)
+        for i, skip in enumerate(skips):
+            if not isinstance(skip, Skip):
+                raise TypeError(f"skips[{i}] must be a skipnet.Skip, got {type(skip).__name__}")
+            if skip.dst >= len(layers):
+                raise ValueError(f"skips[{i}] = {skip}: dst must be a layer index < {len(layers)}")
+            if skip.identity:
+                src_width = n_inputs if skip.src < 0 else layers[skip.src].units
+                if src_width != layers[skip.dst].units:
+                    raise ValueError(
+                        f"skips[{i}] = {skip}: an identity skip needs equal widths, got "
+                        f"{src_width} -> {layers[skip.dst].units}; use a learned skip (identity=False)"
+                    )
+        self.layers = tuple(layers)
+        self.skips = tuple(skips)
+        self.dtype = V.check_dtype(dtype)
+        self.backend = V.check_choice("backend", backend, BACKENDS)
+        self.init = V.check_choice("init", init, INITS)
+        if seed is not None:
+            seed = V.check_int("seed", seed, minimum=0)
+        self.seed = seed
+
+        self._layout = self._parameter_layout()
+        size = sum(math.prod(shape) for _, shape, _ in self._layout)
+        self._params = np.zeros(size, self.dtype)
+        self._grads = np.zeros(size, self.dtype)
+        self._param_views = self._views(self._params)
+        self._grad_views = self._views(self._grads)
+        self._initialise(np.random.default_rng(seed))
+        self._engine = CythonEngine(self) if backend == "cython" else NumpyEngine(self)
+
+    # ----------------------------------------------------------------- construction helpers
+    @classmethod
+    def exercise(cls, dtype: str = "float64", backend: str = "cython") -> Network:
+        """The exercise's network: 1 input, layers of width 1, 1, 1 (relu, relu, identity), no biases,
+        a learned skip 0 -> 2, every weight 0.5."""
+        net = cls(n_inputs=1,
+                  layers=[Dense(1, "relu", bias=False), Dense(1, "relu", bias=False),
+                          Dense(1, "identity", bias=False)],
+                  skips=[Skip(0, 2)], dtype=dtype, seed=0, backend=backend)
+        net._params[...] = 0.5
+        return net
+
+    @classmethod
+    def mlp(cls, n_inputs: int, hidden: Sequence[int], n_outputs: int = 1, skip: str | None = None,
+            bias: bool = True, dtype: str = "float64", seed: int | None = None, backend: str = "cython",
+            init: str = "default") -> Network:
+        """ReLU hidden layers of the given widths and an identity output layer of ``n_outputs``.
+
+        skip: None; "first-to-output" (a learned skip from hidden layer 0 into the output, as in the
+        exercise; needs two or more hidden layers); "residual" (blocks of two hidden layers, each with an
+        identity skip from the block's input, layer k-2 or the input when widths match, into layer k).
+        """
+        if isinstance(hidden, (int, np.integer)):
+            hidden = (hidden,)
+        hidden = [V.check_int(f"hidden[{i}]", h, minimum=1) for i, h in enumerate(hidden)]
+        n_outputs = V.check_int("n_outputs", n_outputs, minimum=1)
+        if skip not in SKIP_KINDS:
+            raise ValueError(f"skip must be None, 'first-to-output' or 'residual', got {skip!r}")
+        layers = [Dense(h, "relu", bias) for h in hidden] + [Dense(n_outputs, "identity", bias)]
+        skips = []
+        if skip == "first-to-output":
+            if len(hidden) < 2:
+                raise ValueError("skip='first-to-output' needs at least two hidden layers")
+            skips.append(Skip(0, len(hidden)))
+        elif skip == "residual":
+            if len(hidden) < 2:
+                raise ValueError("skip='residual' needs at least two hidden layers (one block)")
+            for k in range(1, len(hidden), 2):
+                src = k - 2
+                src_width = n_inputs if src < 0 else hidden[src]
+                if src_width == hidden[k]:
+                    skips.append(Skip(src, k, identity=True))
+                elif src >= 0:
+                    raise ValueError(
+                        f"skip='residual' needs equal widths at both ends of each block: hidden[{src}] = "
+                        f"{src_width} but hidden[{k}] = {hidden[k]}"
+                    )
+        return cls(n_inputs, layers, skips, dtype=dtype, seed=seed, backend=backend, init=init)
+
+    def _parameter_layout(self):
+        """[(name, shape, fan_in)] in buffer order: each layer's weight and bias, then learned skips."""
+        layout = []
+        width = [self.n_inputs] + [layer.units for layer in self.layers]  # width[k + 1] = m_k
+        for k, layer in enumerate(self.layers):
+            layout.append((f"layers.{k}.weight", (layer.units, width[k]), width[k]))
+            if layer.bias:
+                layout.append((f"layers.{k}.bias", (layer.units,), width[k]))
+        for i, skip in enumerate(self.skips):
+            if not skip.identity:
+                layout.append((f"skips.{i}.weight", (self.layers[skip.dst].units, width[skip.src + 1]),
+                               width[skip.src + 1]))
+        return layout
+
+    def _views(self, flat):
+        views, offset = {}, 0
+        for name, shape, _ in self._layout:
+            size = math.prod(shape)
+            views[name] = flat[offset:offset + size].reshape(shape)
+            offset += size
+        return views
+
+    def _initialise(self, rng):
+        for name, shape, fan_in in self._layout:
+            view = self._param_views[name]
+            relu_layer = name.startswith("layers.") and self.layers[int(name.split(".")[1])].activation == "relu"
+            if self.init == "he" and relu_layer:
+                view[...] = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape) if name.endswith("weight") else 0
+            else:
+                bound = 1.0 / math.sqrt(fan_in)
+                view[...] = rng.uniform(-bound, bound, shape)
+
+    # ----------------------------------------------------------------- shape facts
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].units
+
+    @property
+    def n_parameters(self) -> int:
+        return self._params.size
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return [name for name, _, _ in self._layout]
+
+    def __repr__(self):
+        layers = ", ".join(f"Dense({ly.units}, {ly.activation!r}{'' if ly.bias else ', bias=False'})"
+                           for ly in self.layers)
+        skips = ", ".join(f"Skip({s.src}, {s.dst}{', identity=True' if s.identity else ''})"
+                          for s in self.skips)
+        return (f"Network(n_inputs={self.n_inputs}, layers=[{layers}], skips=[{skips}], "
+                f"dtype={self.dtype.name!r}, backend={self.backend!r})")
+
+    # ----------------------------------------------------------------- parameters
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter under PyTorch's names and layout."""
+        return {name: view.copy() for name, view in self._param_views.items()}
+
+    def set_parameters(self, values: Mapping[str, object]) -> None:
+        """Copy in any subset of parameters by name; every value is checked before any is written."""
+        if not isinstance(values, Mapping):
+            raise TypeError(f"set_parameters expects a mapping name -> array, got {type(values).__name__}")
+        staged = {}
+        for name, value in values.items():
+            if name not in self._param_views:
+                raise ValueError(f"unknown parameter {name!r}; this network has {self.parameter_names}")
+            target = self._param_views[name]
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"parameter {name!r} must hold real numbers, got dtype {arr.dtype}")
+            if arr.shape != target.shape:
+                raise ValueError(f"parameter {name!r} must have shape {target.shape}, got {arr.shape}")
+            arr = arr.astype(self.dtype)
+            if not np.isfinite(arr).all():
+                raise ValueError(f"parameter {name!r} contains NaN or infinity")
+            staged[name] = arr
+        for name, arr in staged.items():
+            self._param_views[name][...] = arr
+
+    def copy(self) -> Network:
+        """An independent network with the same architecture, options and parameter values."""
+        clone = Network(self.n_inputs, self.layers, self.skips, dtype=self.dtype.name, seed=self.seed,
+                        backend=self.backend, init=self.init)
+        clone._params[...] = self._params
+        return clone
+
+    # ----------------------------------------------------------------- passes
+    def forward(self, X) -> np.ndarray:
+        """yhat (n, n_outputs) for X (n, n_inputs), in the network's dtype."""
+        X = V.as_features("X", X, self.n_inputs, self.dtype, allow_empty=True)
+        if X.shape[0] == 0:
+            return np.empty((0, self.n_outputs), self.dtype)
+        return self._engine.predict(X)
+
+    predict = forward
+
+    def gradients(self, X, y, loss: str = "l1") -> tuple[float, dict[str, np.ndarray]]:
+        """Mean loss on (X, y) and the gradient of every parameter (dict of copies, PyTorch layout)."""
+        X, y = self._check_batch(X, y, loss)
+        value = self._engine.loss_and_gradients(X, y, loss)
+        return value, {name: g.copy() for name, g in self._grad_views.items()}
+
+    def trace(self, x, y, loss: str = "l1"):
+        """Step-by-step account of one forward/backward pass (see skipnet.trace.Trace)."""
+        from .trace import Trace
+
+        return Trace(self, x, y, loss)
+
+    def _check_batch(self, X, y, loss: str):
+        V.check_choice("loss", loss, V.LOSSES)
+        X = V.as_features("X", X, self.n_inputs, self.dtype)
+        y = V.as_targets("y", y, loss, X.shape[0], self.n_outputs, self.dtype)
+        return X, y
+
+    def _detailed_pass(self, X, y=None, loss=None) -> Pass:
+        """All intermediate values (z, h and, given y and loss, dh, dz) on validated input."""
+        return self._engine.detailed_pass(X, y, loss)

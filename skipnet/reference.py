@@ -1,0 +1,171 @@
+"""The readable oracle: skipnet's math in plain NumPy, one formula per line.
+
+Written from the math contract (DESIGN.md section 1), not from the kernels, and sharing no code with them.
+The cython backend is tested against this module; ``backend="numpy"`` runs it.
+
+Notation, for a network with layers ``0 .. L-1`` and a batch ``x`` of shape ``(n, n_inputs)``::
+
+    h[-1] = x
+    z[k]  = h[k-1] @ W[k].T + b[k] + sum over skips (j -> k) of (h[j] @ S.T  or  h[j])
+    h[k]  = relu(z[k])  or  z[k]             yhat = h[L-1]
+
+``layers`` are objects with ``units``, ``activation`` ("relu" | "identity") and ``bias``; ``skips`` have
+``src``, ``dst`` and ``identity``. Parameters are a dict of arrays under PyTorch's names
+(``layers.k.weight`` of shape ``(m_k, m_{k-1})``, ``layers.k.bias``, ``skips.i.weight``).
+Sums are accumulated in float64 and rounded once to the data's dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def relu(z):
+    """max(z, 0), written as a mask so that relu(0) = 0 and its derivative at 0 is 0."""
+    return np.where(z > 0, z, np.zeros_like(z))
+
+
+def relu_derivative(z):
+    """1 where z > 0, else 0 (relu'(0) = 0, as PyTorch)."""
+    return (z > 0).astype(z.dtype)
+
+
+def sigmoid(z):
+    """1 / (1 + exp(-z)) without overflow for large |z|."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def forward(params, layers, skips, x):
+    """Run the network on x (n, n_inputs); return yhat (n, m_{L-1}) and the cache {"z": [...], "h": {...}}."""
+    h = {-1: x}
+    z = []
+    for k, layer in enumerate(layers):
+        zk = h[k - 1] @ params[f"layers.{k}.weight"].T
+        if layer.bias:
+            zk = zk + params[f"layers.{k}.bias"]
+        for i, skip in enumerate(skips):
+            if skip.dst != k:
+                continue
+            if skip.identity:
+                zk = zk + h[skip.src]
+            else:
+                zk = zk + h[skip.src] @ params[f"skips.{i}.weight"].T
+        z.append(zk)
+        h[k] = relu(zk) if layer.activation == "relu" else zk
+    return h[len(layers) - 1], {"z": z, "h": h}
+
+
+def backward(params, layers, skips, cache, dyhat):
+    """Back-propagate dL/dyhat through the network; return the gradient of every parameter (dict)."""
+    z, h = cache["z"], cache["h"]
+    last = len(layers) - 1
+    dh = {k: np.zeros_like(h[k]) for k in range(last)}
+    dh[last] = dyhat
+    grads = {}
+    for k in range(last, -1, -1):
+        # dL/dz[k] = dL/dh[k] * g_k'(z[k])
+        dz = dh[k] * relu_derivative(z[k]) if layers[k].activation == "relu" else dh[k]
+        # z[k] = h[k-1] @ W.T + b  ->  dL/dW = dz.T @ h[k-1],  dL/db = sum of dz over the batch
+        grads[f"layers.{k}.weight"] = dz.T @ h[k - 1]
+        if layers[k].bias:
+            grads[f"layers.{k}.bias"] = dz.sum(axis=0, dtype=np.float64).astype(dz.dtype)
+        if k - 1 >= 0:
+            dh[k - 1] = dh[k - 1] + dz @ params[f"layers.{k}.weight"]
+        for i, skip in enumerate(skips):
+            if skip.dst != k:
+                continue
+            if skip.identity:
+                # z[k] += h[j]  ->  dL/dh[j] += dz
+                if skip.src >= 0:
+                    dh[skip.src] = dh[skip.src] + dz
+            else:
+                # z[k] += h[j] @ S.T  ->  dL/dS = dz.T @ h[j],  dL/dh[j] += dz @ S
+                grads[f"skips.{i}.weight"] = dz.T @ h[skip.src]
+                if skip.src >= 0:
+                    dh[skip.src] = dh[skip.src] + dz @ params[f"skips.{i}.weight"]
+    return grads
+
+
+def loss_and_gradient(loss, yhat, y):
+    """Mean-reduced loss (a float) and dL/dyhat (yhat's dtype).
+
+    l1: mean |yhat - y|, gradient sign(yhat - y) / N with sign(0) = 0.
+    mse: mean (yhat - y)^2, gradient 2 (yhat - y) / N.
+    bce: yhat are logits z, mean softplus(z) - y z, gradient (sigmoid(z) - y) / N.
+    cross_entropy: yhat are logits (n, c), y integer classes (n,); mean over rows of
+        logsumexp(z) - z[y], gradient (softmax(z) - onehot(y)) / n.
+    """
+    dtype = yhat.dtype
+    z = yhat.astype(np.float64)
+    if loss == "cross_entropy":
+        n = z.shape[0]
+        rows = np.arange(n)
+        zmax = z.max(axis=1, keepdims=True)
+        logsumexp = zmax + np.log(np.exp(z - zmax).sum(axis=1, keepdims=True))
+        value = np.mean(logsumexp[:, 0] - z[rows, y])
+        grad = np.exp(z - logsumexp)
+        grad[rows, y] -= 1.0
+        return float(value), (grad / n).astype(dtype)
+    t = y.astype(np.float64)
+    size = z.size
+    if loss == "l1":
+        r = z - t
+        return float(np.mean(np.abs(r))), (np.sign(r) / size).astype(dtype)
+    if loss == "mse":
+        r = z - t
+        return float(np.mean(r * r)), (2.0 * r / size).astype(dtype)
+    if loss == "bce":
+        softplus = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+        return float(np.mean(softplus - t * z)), ((sigmoid(z) - t) / size).astype(dtype)
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+class SGD:
+    """torch.optim.SGD: d = g + wd p; b = d (first step) or momentum b + (1 - dampening) d;
+    d = d + momentum b (nesterov) or b; p -= lr d. Updates a dict of arrays in place."""
+
+    def __init__(self, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        self.momentum = momentum
+        self.dampening = dampening
+        self.weight_decay = weight_decay
+        self.nesterov = nesterov
+        self.buffers = {}
+
+    def step(self, params, grads, lr):
+        for name, p in params.items():
+            d = grads[name].astype(np.float64) + self.weight_decay * p
+            if self.momentum != 0:
+                if name not in self.buffers:
+                    b = d
+                else:
+                    b = self.momentum * self.buffers[name] + (1.0 - self.dampening) * d
+                self.buffers[name] = b.astype(p.dtype)
+                d = d + self.momentum * b if self.nesterov else b
+            p[...] = p - lr * d
+
+
+class Adam:
+    """torch.optim.Adam (L2 weight decay added to the gradient, bias-corrected moments)."""
+
+    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.t = 0
+        self.m = {}
+        self.v = {}
+
+    def step(self, params, grads, lr):
+        self.t += 1
+        bias_correction1 = 1.0 - self.beta1**self.t
+        bias_correction2 = 1.0 - self.beta2**self.t
+        for name, p in params.items():
+            d = grads[name].astype(np.float64) + self.weight_decay * p
+            m = self.beta1 * self.m.get(name, 0.0) + (1.0 - self.beta1) * d
+            v = self.beta2 * self.v.get(name, 0.0) + (1.0 - self.beta2) * d * d
+            self.m[name] = m.astype(p.dtype)
+            self.v[name] = v.astype(p.dtype)
+            denom = np.sqrt(v) / np.sqrt(bias_correction2) + self.eps
+            p[...] = p - (lr / bias_correction1) * m / denom

@@ -1,0 +1,242 @@
+"""Trainer and History: mini-batch training of a Network in place, with guards that say why it stopped.
+
+Semantics (DESIGN.md section 2):
+- ``fit`` trains the network in place and keeps the optimizer state, so a second ``fit`` continues.
+- ``History.step_loss[i]`` is the loss of mini-batch i before its update; ``epoch_loss[e]`` is the mean
+  of epoch e's per-sample losses measured that way (step losses weighted by batch size).
+- With ``shuffle=False`` batches are taken in order, the last one possibly smaller; with ``shuffle=True``
+  each epoch is a fresh permutation drawn from the trainer's seeded generator.
+- Zero-gradient stop: at the end of an epoch in which every mini-batch gradient was exactly zero, the
+  gradient over the whole training set is computed; if it is exactly zero and the optimizer would not
+  move the weights either (no momentum left, no weight decay on a nonzero weight), training stops with
+  ``stopped_reason`` set: no further step can change anything.
+- Divergence guard: when a step's loss is NaN/inf or exceeds ``divergence_factor`` times the first loss
+  of the fit, or an update makes a parameter non-finite, training stops and the network keeps the last
+  weights that gave a finite loss.
+
+Schedules: ``schedule`` is None (constant ``lr``) or an object with ``lr(step, epoch) -> float`` (step
+counts every mini-batch of this trainer, from 0), and optionally ``start(base_lr, steps_per_epoch,
+epochs)``, called at the start of each fit, and ``epoch_end(epoch, loss)``, called with the epoch's
+validation loss when there is one, else its training loss. See skipnet.schedules.
+Callbacks: callables ``callback(trainer, epoch, history)`` run after every epoch; a truthy return stops
+training with ``stopped_reason = "callback"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _validation as V
+from .optimizers import make_optimizer
+
+
+@dataclass
+class TrainingWarning:
+    """A structured observation made during training (kind, step, epoch, human-readable message)."""
+
+    kind: str
+    message: str
+    step: int | None = None
+    epoch: int | None = None
+    data: dict = field(default_factory=dict)
+
+    def __str__(self):
+        where = f"epoch {self.epoch}" if self.step is None else f"step {self.step} (epoch {self.epoch})"
+        return f"[{self.kind}] {where}: {self.message}"
+
+
+@dataclass
+class History:
+    """What one ``fit`` did. Arrays are float64; ``lr[i]`` is the rate used by step i."""
+
+    step_loss: np.ndarray
+    epoch_loss: np.ndarray
+    val_loss: np.ndarray
+    lr: np.ndarray
+    warnings: list
+    stopped_reason: str | None
+    epochs_run: int
+    steps_run: int
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.epoch_loss[-1]) if len(self.epoch_loss) else float("nan")
+
+
+class Trainer:
+    """Mini-batch training of ``net`` in place.
+
+    Parameters mirror torch.optim: ``optimizer`` "sgd" (``momentum``, ``dampening``, ``nesterov``,
+    ``weight_decay``) or "adam" (``betas``, ``eps``, ``weight_decay``); ``loss`` one of "l1", "mse",
+    "bce", "cross_entropy". ``seed`` drives shuffling only (initialisation belongs to the Network).
+    """
+
+    def __init__(self, net, loss: str = "l1", optimizer: str = "sgd", lr: float = 0.01,
+                 momentum: float = 0.0, weight_decay: float = 0.0, batch_size: int = 32, epochs: int = 20,
+                 shuffle: bool = True, schedule=None, seed: int | None = 0, *, dampening: float = 0.0,
+                 nesterov: bool = False, betas=(0.9, 0.999), eps: float = 1e-8,
+                 divergence_factor: float | None = 1e6, callbacks=()):
+        from .network import Network
+
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")
+        self.net = net
+        self.loss = V.check_choice("loss", loss, V.LOSSES)
+        self.lr = V.check_float("lr", lr, positive=True)
+        self.batch_size = V.check_int("batch_size", batch_size, minimum=1)
+        self.epochs = V.check_int("epochs", epochs, minimum=0)
+        self.shuffle = bool(shuffle)
+        if schedule is not None and not callable(getattr(schedule, "lr", None)):
+            raise TypeError("schedule must be None or an object with an lr(step, epoch) method "
+                            "(see skipnet.schedules)")
+        self.schedule = schedule
+        if seed is not None:
+            seed = V.check_int("seed", seed, minimum=0)
+        self.seed = seed
+        if divergence_factor is not None:
+            divergence_factor = V.check_float("divergence_factor", divergence_factor, minimum=1.0,
+                                              include_min=False)
+        self.divergence_factor = divergence_factor
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if not callable(cb):
+                raise TypeError(f"callbacks must be callables, got {cb!r}")
+        self.optimizer = make_optimizer(net, optimizer, momentum=momentum, dampening=dampening,
+                                        nesterov=nesterov, weight_decay=weight_decay, betas=betas, eps=eps)
+        self.rng = np.random.default_rng(seed)
+        self.step_count = 0
+        self.epoch_count = 0
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, validation=None) -> History:
+        """Train for ``epochs`` epochs on X (n, n_inputs), y; return the History of this fit."""
+        net = self.net
+        X, y = net._check_batch(X, y, self.loss)
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise ValueError("validation must be a pair (X_val, y_val)")
+            Xv = V.as_features("validation X", validation[0], net.n_inputs, net.dtype)
+            yv = V.as_targets("validation y", validation[1], self.loss, Xv.shape[0], net.n_outputs,
+                              net.dtype)
+        n = X.shape[0]
+        batch = min(self.batch_size, n)
+        steps_per_epoch = -(-n // batch)
+        if self.schedule is not None and hasattr(self.schedule, "start"):
+            self.schedule.start(self.lr, steps_per_epoch, self.epochs)
+
+        engine, opt = net._engine, self.optimizer
+        step_loss, epoch_loss, val_loss, lrs, warnings = [], [], [], [], []
+        stopped = None
+        last_good = net._params.copy()
+        first_loss = None
+        order = np.arange(n)
+        Xb_full = np.empty((batch, X.shape[1]), net.dtype)
+        yb_full = np.empty((batch,) + y.shape[1:], y.dtype)
+
+        for _ in range(self.epochs):
+            epoch = self.epoch_count
+            if self.shuffle:
+                order = self.rng.permutation(n)
+            total, all_zero = 0.0, True
+            for start in range(0, n, batch):
+                idx = order[start:start + batch]
+                if self.shuffle:
+                    m = idx.shape[0]
+                    Xb, yb = Xb_full[:m], yb_full[:m]
+                    np.take(X, idx, axis=0, out=Xb)
+                    np.take(y, idx, axis=0, out=yb)
+                else:
+                    Xb, yb = X[start:start + batch], y[start:start + batch]
+                lr = self._current_lr()
+                value = engine.loss_and_gradients(Xb, yb, self.loss)
+                if first_loss is None:
+                    first_loss = value
+                reason = self._divergence(value, first_loss)
+                if reason:
+                    net._params[...] = last_good
+                    stopped = f"diverged at step {self.step_count} (epoch {epoch}): {reason}"
+                    warnings.append(TrainingWarning("divergence", stopped, self.step_count, epoch,
+                                                    {"loss": value, "lr": lr}))
+                    break
+                last_good[...] = net._params
+                step_loss.append(value)
+                lrs.append(lr)
+                total += value * Xb.shape[0]
+                all_zero = all_zero and not net._grads.any()
+                opt.step(lr)
+                self.step_count += 1
+                if not np.isfinite(net._params).all():
+                    net._params[...] = last_good
+                    stopped = (f"diverged at step {self.step_count - 1} (epoch {epoch}): the update with "
+                               f"lr={lr:g} made a parameter non-finite")
+                    warnings.append(TrainingWarning("divergence", stopped, self.step_count - 1, epoch,
+                                                    {"loss": value, "lr": lr}))
+                    break
+            if stopped:
+                break
+            self.epoch_count += 1
+            epoch_loss.append(total / n)
+            monitored = epoch_loss[-1]
+            if validation is not None:
+                val_loss.append(self._evaluate(Xv, yv))
+                monitored = val_loss[-1]
+            if self.schedule is not None and hasattr(self.schedule, "epoch_end"):
+                self.schedule.epoch_end(epoch, monitored)
+            if all_zero and self._stuck(X, y):
+                stopped = ("zero gradient: the loss gradient over the whole training set is exactly 0 and "
+                           "the optimizer has nothing left to apply, so no further step can change "
+                           "anything")
+                dead = self._dead_summary(X)
+                if dead:
+                    stopped += f" ({dead})"
+                warnings.append(TrainingWarning("zero_gradient", stopped, None, epoch,
+                                                {"loss": epoch_loss[-1]}))
+                break
+            hist_now = self._history(step_loss, epoch_loss, val_loss, lrs, warnings, None)
+            if any(cb(self, epoch, hist_now) for cb in self.callbacks):
+                stopped = "callback"
+                break
+        return self._history(step_loss, epoch_loss, val_loss, lrs, warnings, stopped)
+
+    # ------------------------------------------------------------------ helpers
+    def _current_lr(self) -> float:
+        if self.schedule is None:
+            return self.lr
+        lr = float(self.schedule.lr(self.step_count, self.epoch_count))
+        if not np.isfinite(lr) or lr < 0:
+            raise ValueError(f"schedule returned an invalid learning rate {lr!r} at step {self.step_count}")
+        return lr
+
+    def _divergence(self, value: float, first_loss: float) -> str | None:
+        if not np.isfinite(value):
+            return f"the loss is {value}"
+        if self.divergence_factor is not None and first_loss > 0 and value > self.divergence_factor * first_loss:
+            return (f"the loss {value:.6g} exceeds {self.divergence_factor:g} x the first loss "
+                    f"{first_loss:.6g}")
+        return None
+
+    def _evaluate(self, X, y) -> float:
+        engine = self.net._engine
+        value = engine.loss_and_gradients(X, y, self.loss)
+        return float(value)
+
+    def _stuck(self, X, y) -> bool:
+        self.net._engine.loss_and_gradients(X, y, self.loss)
+        return not self.net._grads.any() and self.optimizer.is_idle()
+
+    def _dead_summary(self, X) -> str:
+        """Which hidden layers output exactly zero for every training sample."""
+        p = self.net._detailed_pass(X)
+        dead = [k for k, layer in enumerate(self.net.layers[:-1])
+                if layer.activation == "relu" and not p.h[k].any()]
+        if not dead:
+            return ""
+        return "every ReLU unit of hidden layer" + ("s " if len(dead) > 1 else " ") + \
+            ", ".join(map(str, dead)) + " is dead on the training data"
+
+    def _history(self, step_loss, epoch_loss, val_loss, lrs, warnings, stopped) -> History:
+        return History(np.asarray(step_loss, float), np.asarray(epoch_loss, float),
+                       np.asarray(val_loss, float), np.asarray(lrs, float), list(warnings), stopped,
+                       len(epoch_loss), len(step_loss))

@@ -1,0 +1,33 @@
+"""The skipnet command line, run as a user would (subprocess) and in-process for error paths."""
+
+import subprocess
+import sys
+
+from skipnet.cli import main
+
+
+def test_trace_prints_the_exercise_steps():
+    out = subprocess.run([sys.executable, "-m", "skipnet", "trace"], capture_output=True, text=True, check=True)
+    text = out.stdout
+    assert "=== step 1 ===" in text and "=== step 2 ===" in text
+    step1, step2 = text.split("=== step 2 ===")
+    assert "L        = 3.375" in step1 and "yhat     = 0.375" in step1
+    assert "W0 - lr · dL/dW0 = 0.5 - 1 · 0.75" in step1
+    assert "L        = 3 " in step2 and "every gradient is exactly 0" in step2
+
+
+def test_trace_options(capsys):
+    assert main(["trace", "--x", "2", "--y", "1", "--weights", "1,1,1,0", "--loss", "mse", "--steps", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "z2       = 2 " in text and "L        = 1 " in text
+
+
+def test_errors_are_one_line(capsys):
+    assert main(["trace", "--weights", "1,2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--weights needs 4 values" in err
+
+
+def test_help_lists_commands(capsys):
+    assert main([]) == 0
+    assert "trace" in capsys.readouterr().out

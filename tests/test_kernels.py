@@ -1,0 +1,151 @@
+"""Every kernel against the math of the reference, on random shapes, both dtypes, both product paths."""
+
+import numpy as np
+import pytest
+from _helpers import assert_close
+
+from skipnet import _kernels as K
+from skipnet import reference
+
+SHAPES = [(1, 1, 1), (1, 3, 2), (7, 5, 3), (33, 17, 9), (64, 128, 128), (5, 1, 130), (130, 65, 1)]
+
+
+@pytest.mark.parametrize("n,k,m", SHAPES)
+@pytest.mark.parametrize("has_bias", [True, False])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_dense_fwd(n, k, m, has_bias, accumulate, dtype, blas_path):
+    rng = np.random.default_rng(n * 1000 + k * 10 + m)
+    X = rng.normal(size=(n, k)).astype(dtype)
+    W = rng.normal(size=(m, k)).astype(dtype)
+    b = rng.normal(size=m).astype(dtype) if has_bias else np.empty(0, dtype)
+    Z0 = rng.normal(size=(n, m)).astype(dtype)
+    Z = Z0.copy()
+    K.dense_fwd(X, W, b, Z, has_bias, accumulate)
+    x64, w64 = X.astype(np.float64), W.astype(np.float64)
+    expected = x64 @ w64.T + (b.astype(np.float64) if has_bias else 0) + (Z0 if accumulate else 0)
+    scale = np.abs(x64) @ np.abs(w64).T + 1 + (np.abs(Z0) if accumulate else 0)
+    assert_close(Z, expected, dtype, scale)
+
+
+@pytest.mark.parametrize("n,k,m", SHAPES)
+@pytest.mark.parametrize("has_bias", [True, False])
+@pytest.mark.parametrize("need_dx,accumulate_dx", [(True, False), (True, True), (False, False)])
+def test_dense_bwd(n, k, m, has_bias, need_dx, accumulate_dx, dtype, blas_path):
+    rng = np.random.default_rng(n * 7 + k * 3 + m)
+    dZ = rng.normal(size=(n, m)).astype(dtype)
+    X = rng.normal(size=(n, k)).astype(dtype)
+    W = rng.normal(size=(m, k)).astype(dtype)
+    dW = np.full((m, k), np.nan, dtype)
+    db = np.full(m, np.nan, dtype) if has_bias else np.empty(0, dtype)
+    dX0 = rng.normal(size=(n, k)).astype(dtype)
+    dX = dX0.copy() if need_dx else np.empty((0, 0), dtype)
+    K.dense_bwd(dZ, X, W, dW, db, dX, has_bias, need_dx, accumulate_dx)
+    dz64, x64, w64 = dZ.astype(float), X.astype(float), W.astype(float)
+    assert_close(dW, dz64.T @ x64, dtype, np.abs(dz64).T @ np.abs(x64) + 1)
+    if has_bias:
+        assert_close(db, dz64.sum(0), dtype, np.abs(dz64).sum(0) + 1)
+    if need_dx:
+        expected = dz64 @ w64 + (dX0 if accumulate_dx else 0)
+        assert_close(dX, expected, dtype, np.abs(dz64) @ np.abs(w64) + 1 + np.abs(dX0))
+
+
+@pytest.mark.parametrize("size", [1, 2, 17, 1000])
+def test_relu_and_skip_add(size, dtype):
+    rng = np.random.default_rng(size)
+    z = rng.normal(size=size).astype(dtype)
+    z[::3] = 0  # the kink: relu(0) = 0 and relu'(0) = 0
+    h = np.empty_like(z)
+    K.relu_fwd(z, h)
+    np.testing.assert_array_equal(h, reference.relu(z))
+    dh = rng.normal(size=size).astype(dtype)
+    dz = np.empty_like(z)
+    K.relu_bwd(dh, z, dz)
+    np.testing.assert_array_equal(dz, dh * reference.relu_derivative(z))
+    inplace = dh.copy()
+    K.relu_bwd(inplace, z, inplace)
+    np.testing.assert_array_equal(inplace, dz)
+    y = rng.normal(size=size).astype(dtype)
+    y0 = y.copy()
+    K.add_into(y, z, True)
+    np.testing.assert_array_equal(y, y0 + z)
+    K.add_into(y, z, False)
+    np.testing.assert_array_equal(y, z)
+
+
+LOSS_KERNELS = {"l1": K.l1_loss, "mse": K.mse_loss, "bce": K.bce_loss, "cross_entropy": K.cross_entropy_loss}
+
+
+@pytest.mark.parametrize("loss", list(LOSS_KERNELS))
+@pytest.mark.parametrize("n,m", [(1, 1), (1, 3), (7, 2), (64, 5)])
+def test_losses_match_reference(loss, n, m, dtype):
+    rng = np.random.default_rng(n + m)
+    if loss == "cross_entropy" and m < 2:
+        m = 2
+    yhat = (rng.normal(size=(n, m)) * 3).astype(dtype)
+    if loss == "cross_entropy":
+        y = rng.integers(0, m, n).astype(np.int64)
+    elif loss == "bce":
+        y = rng.integers(0, 2, (n, m)).astype(dtype)
+    else:
+        y = rng.normal(size=(n, m)).astype(dtype)
+        y.flat[0] = yhat.flat[0]  # a tie: sign(0) = 0 for l1
+    grad = np.empty_like(yhat)
+    value = LOSS_KERNELS[loss](yhat, y, grad)
+    ref_value, ref_grad = reference.loss_and_gradient(loss, yhat, y)
+    assert_close(value, ref_value, dtype)
+    assert_close(grad, ref_grad, dtype)
+    if loss == "l1":
+        assert grad.flat[0] == 0
+
+
+def test_loss_edge_values_match_pytorch_conventions():
+    # L1Loss(mean): input [-1, 0, 1, 2], target [0, 0, 0, 2] -> grad [-0.25, 0, 0.25, 0]
+    g = np.empty((1, 4))
+    assert K.l1_loss(np.array([[-1.0, 0, 1, 2]]), np.array([[0.0, 0, 0, 2]]), g) == 0.5
+    np.testing.assert_array_equal(g, [[-0.25, 0, 0.25, 0]])
+    # BCEWithLogits: x=0 -> ln 2 for y in {0, 1}; x=100, y=0 -> 100; x=1000, y=1 -> 0; no overflow
+    g = np.empty((1, 1))
+    for x, y, expected in [(0.0, 0.0, np.log(2)), (0.0, 1.0, np.log(2)), (100.0, 0.0, 100.0),
+                           (1000.0, 1.0, 0.0), (-1000.0, 0.0, 0.0)]:
+        assert K.bce_loss(np.array([[x]]), np.array([[y]]), g) == pytest.approx(expected, abs=1e-15)
+        assert np.isfinite(g).all()
+    # cross-entropy with huge logits stays finite (max subtracted)
+    g = np.empty((1, 3))
+    value = K.cross_entropy_loss(np.array([[1000.0, 0.0, -1000.0]]), np.array([1]), g)
+    assert value == pytest.approx(1000.0) and np.isfinite(g).all()
+    np.testing.assert_allclose(g, [[1.0, -1.0, 0.0]], atol=1e-300)
+
+
+@pytest.mark.parametrize("momentum,dampening,nesterov,weight_decay",
+                         [(0, 0, False, 0), (0.9, 0, False, 0), (0.9, 0.1, False, 1e-2), (0.8, 0, True, 1e-3)])
+def test_sgd_matches_reference(momentum, dampening, nesterov, weight_decay, dtype):
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=37).astype(dtype)
+    buf = np.zeros_like(p)
+    ref = reference.SGD(momentum, dampening, weight_decay, nesterov)
+    ref_params = {"p": p.copy()}
+    for step in range(5):
+        g = rng.normal(size=37).astype(dtype)
+        K.sgd_step(p, g, buf, 0.1, momentum, dampening, weight_decay, nesterov, step == 0)
+        ref.step(ref_params, {"p": g}, 0.1)
+        assert_close(p, ref_params["p"], dtype)
+
+
+def test_adam_matches_reference(dtype):
+    rng = np.random.default_rng(1)
+    p = rng.normal(size=41).astype(dtype)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    ref = reference.Adam(0.9, 0.999, 1e-8, 1e-2)
+    ref_params = {"p": p.copy()}
+    for step in range(1, 6):
+        g = rng.normal(size=41).astype(dtype)
+        K.adam_step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 1e-2, step)
+        ref.step(ref_params, {"p": g}, 1e-2)
+        assert_close(p, ref_params["p"], dtype)
+
+
+def test_adam_first_step_is_lr_times_sign():
+    # with bias correction the first Adam step moves every parameter by about lr * sign(g)
+    p = np.zeros(3)
+    K.adam_step(p, np.array([2.0, -0.5, 1e-3]), np.zeros(3), np.zeros(3), 0.1, 0.9, 0.999, 1e-8, 0.0, 1)
+    np.testing.assert_allclose(p, [-0.1, 0.1, -0.1], rtol=1e-4)
