@@ -6,8 +6,10 @@ import sys
 from skipnet.cli import main
 
 
-def test_trace_prints_the_exercise_steps():
-    out = subprocess.run([sys.executable, "-m", "skipnet", "trace"], capture_output=True, text=True, check=True)
+def test_trace_prints_the_exercise_steps(tmp_path):
+    # run outside the source tree, so the installed package is the one imported
+    out = subprocess.run([sys.executable, "-m", "skipnet", "trace"], capture_output=True, text=True,
+                         check=True, cwd=tmp_path)
     text = out.stdout
     assert "=== step 1 ===" in text and "=== step 2 ===" in text
     step1, step2 = text.split("=== step 2 ===")
