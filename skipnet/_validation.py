@@ -100,9 +100,8 @@ def as_targets(name: str, value, loss: str, n_rows: int, n_outputs: int, dtype: 
             raise ValueError(f"{name} must be class indices of shape ({n_rows},), got shape {arr.shape}")
         if n_outputs < 2:
             raise ValueError("loss='cross_entropy' needs an output layer of at least 2 units (one per class)")
-        if arr.dtype.kind == "f":
-            if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
-                raise ValueError(f"{name} must hold integer class indices for loss='cross_entropy'")
+        if arr.dtype.kind == "f" and (not np.isfinite(arr).all() or (arr != np.round(arr)).any()):
+            raise ValueError(f"{name} must hold integer class indices for loss='cross_entropy'")
         if arr.size and (arr.min() < 0 or arr.max() >= n_outputs):
             raise ValueError(
                 f"{name} must hold class indices in [0, {n_outputs}), got values in "

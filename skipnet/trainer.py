@@ -114,91 +114,85 @@ class Trainer:
         """Train for ``epochs`` epochs on X (n, n_inputs), y; return the History of this fit."""
         net = self.net
         X, y = net._check_batch(X, y, self.loss)
+        Xv = yv = None
         if validation is not None:
             if not isinstance(validation, (tuple, list)) or len(validation) != 2:
                 raise ValueError("validation must be a pair (X_val, y_val)")
             Xv = V.as_features("validation X", validation[0], net.n_inputs, net.dtype)
             yv = V.as_targets("validation y", validation[1], self.loss, Xv.shape[0], net.n_outputs,
                               net.dtype)
-        n = X.shape[0]
-        batch = min(self.batch_size, n)
-        steps_per_epoch = -(-n // batch)
+        run = _Run(self, X, y)
         if self.schedule is not None and hasattr(self.schedule, "start"):
-            self.schedule.start(self.lr, steps_per_epoch, self.epochs)
-
-        engine, opt = net._engine, self.optimizer
-        step_loss, epoch_loss, val_loss, lrs, warnings = [], [], [], [], []
-        stopped = None
-        last_good = net._params.copy()
-        first_loss = None
-        order = np.arange(n)
-        Xb_full = np.empty((batch, X.shape[1]), net.dtype)
-        yb_full = np.empty((batch,) + y.shape[1:], y.dtype)
-
+            self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
         for _ in range(self.epochs):
-            epoch = self.epoch_count
-            if self.shuffle:
-                order = self.rng.permutation(n)
-            total, all_zero = 0.0, True
-            for start in range(0, n, batch):
+            run.stopped = self._run_epoch(run)
+            if run.stopped:
+                break
+            run.stopped = self._end_epoch(run, Xv, yv)
+            if run.stopped:
+                break
+        return run.history()
+
+    def _run_epoch(self, run: _Run) -> str | None:
+        """One epoch of mini-batch steps, one kernel call per layer (the per-op path).
+
+        Appends to run.step_loss / run.lr / run.epoch_loss; returns a stop reason or None."""
+        net, engine, opt = self.net, self.net._engine, self.optimizer
+        X, y, n, batch = run.X, run.y, run.X.shape[0], run.batch
+        epoch = self.epoch_count
+        order = self.rng.permutation(n) if self.shuffle else None
+        total = 0.0
+        run.all_zero = True
+        for start in range(0, n, batch):
+            if order is not None:
                 idx = order[start:start + batch]
-                if self.shuffle:
-                    m = idx.shape[0]
-                    Xb, yb = Xb_full[:m], yb_full[:m]
-                    np.take(X, idx, axis=0, out=Xb)
-                    np.take(y, idx, axis=0, out=yb)
-                else:
-                    Xb, yb = X[start:start + batch], y[start:start + batch]
-                lr = self._current_lr()
-                value = engine.loss_and_gradients(Xb, yb, self.loss)
-                if first_loss is None:
-                    first_loss = value
-                reason = self._divergence(value, first_loss)
-                if reason:
-                    net._params[...] = last_good
-                    stopped = f"diverged at step {self.step_count} (epoch {epoch}): {reason}"
-                    warnings.append(TrainingWarning("divergence", stopped, self.step_count, epoch,
-                                                    {"loss": value, "lr": lr}))
-                    break
-                last_good[...] = net._params
-                step_loss.append(value)
-                lrs.append(lr)
-                total += value * Xb.shape[0]
-                all_zero = all_zero and not net._grads.any()
-                opt.step(lr)
-                self.step_count += 1
-                if not np.isfinite(net._params).all():
-                    net._params[...] = last_good
-                    stopped = (f"diverged at step {self.step_count - 1} (epoch {epoch}): the update with "
-                               f"lr={lr:g} made a parameter non-finite")
-                    warnings.append(TrainingWarning("divergence", stopped, self.step_count - 1, epoch,
-                                                    {"loss": value, "lr": lr}))
-                    break
-            if stopped:
-                break
-            self.epoch_count += 1
-            epoch_loss.append(total / n)
-            monitored = epoch_loss[-1]
-            if validation is not None:
-                val_loss.append(self._evaluate(Xv, yv))
-                monitored = val_loss[-1]
-            if self.schedule is not None and hasattr(self.schedule, "epoch_end"):
-                self.schedule.epoch_end(epoch, monitored)
-            if all_zero and self._stuck(X, y):
-                stopped = ("zero gradient: the loss gradient over the whole training set is exactly 0 and "
-                           "the optimizer has nothing left to apply, so no further step can change "
-                           "anything")
-                dead = self._dead_summary(X)
-                if dead:
-                    stopped += f" ({dead})"
-                warnings.append(TrainingWarning("zero_gradient", stopped, None, epoch,
-                                                {"loss": epoch_loss[-1]}))
-                break
-            hist_now = self._history(step_loss, epoch_loss, val_loss, lrs, warnings, None)
-            if any(cb(self, epoch, hist_now) for cb in self.callbacks):
-                stopped = "callback"
-                break
-        return self._history(step_loss, epoch_loss, val_loss, lrs, warnings, stopped)
+                Xb, yb = run.Xb[:idx.shape[0]], run.yb[:idx.shape[0]]
+                np.take(X, idx, axis=0, out=Xb)
+                np.take(y, idx, axis=0, out=yb)
+            else:
+                Xb, yb = X[start:start + batch], y[start:start + batch]
+            lr = self._current_lr()
+            value = engine.loss_and_gradients(Xb, yb, self.loss)
+            if run.first_loss is None:
+                run.first_loss = value
+            reason = self._divergence(value, run.first_loss)
+            if reason:
+                return run.diverged(self.step_count, epoch, reason, value, lr)
+            run.last_good[...] = net._params
+            run.step_loss.append(value)
+            run.lr.append(lr)
+            total += value * Xb.shape[0]
+            run.all_zero = run.all_zero and not net._grads.any()
+            opt.step(lr)
+            self.step_count += 1
+            if not np.isfinite(net._params).all():
+                return run.diverged(self.step_count - 1, epoch,
+                                    f"the update with lr={lr:g} made a parameter non-finite", value, lr)
+        run.epoch_loss.append(total / n)
+        return None
+
+    def _end_epoch(self, run: _Run, Xv, yv) -> str | None:
+        """Checks between epochs: validation loss, schedule feedback, the zero-gradient stop, callbacks."""
+        epoch = self.epoch_count
+        self.epoch_count += 1
+        monitored = run.epoch_loss[-1]
+        if Xv is not None:
+            run.val_loss.append(self._evaluate(Xv, yv))
+            monitored = run.val_loss[-1]
+        if self.schedule is not None and hasattr(self.schedule, "epoch_end"):
+            self.schedule.epoch_end(epoch, monitored)
+        if run.all_zero and self._stuck(run.X, run.y):
+            reason = ("zero gradient: the loss gradient over the whole training set is exactly 0 and the "
+                      "optimizer has nothing left to apply, so no further step can change anything")
+            dead = self._dead_summary(run.X)
+            if dead:
+                reason += f" ({dead})"
+            run.warnings.append(TrainingWarning("zero_gradient", reason, None, epoch,
+                                                {"loss": run.epoch_loss[-1]}))
+            return reason
+        if any(cb(self, epoch, run.history()) for cb in self.callbacks):
+            return "callback"
+        return None
 
     # ------------------------------------------------------------------ helpers
     def _current_lr(self) -> float:
@@ -236,7 +230,32 @@ class Trainer:
         return "every ReLU unit of hidden layer" + ("s " if len(dead) > 1 else " ") + \
             ", ".join(map(str, dead)) + " is dead on the training data"
 
-    def _history(self, step_loss, epoch_loss, val_loss, lrs, warnings, stopped) -> History:
-        return History(np.asarray(step_loss, float), np.asarray(epoch_loss, float),
-                       np.asarray(val_loss, float), np.asarray(lrs, float), list(warnings), stopped,
-                       len(epoch_loss), len(step_loss))
+
+class _Run:
+    """The state of one ``fit``: data, batch buffers, what has been recorded, the last good weights."""
+
+    def __init__(self, trainer: Trainer, X, y):
+        net = trainer.net
+        self.trainer, self.X, self.y = trainer, X, y
+        self.batch = min(trainer.batch_size, X.shape[0])
+        self.steps_per_epoch = -(-X.shape[0] // self.batch)
+        # gather buffers for shuffled batches, allocated once per fit
+        self.Xb = np.empty((self.batch, X.shape[1]), net.dtype)
+        self.yb = np.empty((self.batch,) + y.shape[1:], y.dtype)
+        self.last_good = net._params.copy()  # the weights behind the last finite loss
+        self.first_loss = None
+        self.all_zero = False  # every mini-batch gradient of the current epoch was exactly zero
+        self.step_loss, self.epoch_loss, self.val_loss, self.lr, self.warnings = [], [], [], [], []
+        self.stopped = None
+
+    def diverged(self, step: int, epoch: int, reason: str, loss: float, lr: float) -> str:
+        """Restore the last good weights, record why, and return the stop reason."""
+        self.trainer.net._params[...] = self.last_good
+        message = f"diverged at step {step} (epoch {epoch}): {reason}"
+        self.warnings.append(TrainingWarning("divergence", message, step, epoch, {"loss": loss, "lr": lr}))
+        return message
+
+    def history(self) -> History:
+        return History(np.asarray(self.step_loss, float), np.asarray(self.epoch_loss, float),
+                       np.asarray(self.val_loss, float), np.asarray(self.lr, float), list(self.warnings),
+                       self.stopped, len(self.epoch_loss), len(self.step_loss))

@@ -1,15 +1,21 @@
 """The skipnet command line, run as a user would (subprocess) and in-process for error paths."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
+import skipnet
 from skipnet.cli import main
+
+# the directory holding the skipnet package under test (installed or built in place)
+PACKAGE_ROOT = str(Path(skipnet.__file__).resolve().parent.parent)
 
 
 def test_trace_prints_the_exercise_steps(tmp_path):
     # run outside the source tree, so the installed package is the one imported
     out = subprocess.run([sys.executable, "-m", "skipnet", "trace"], capture_output=True, text=True,
-                         check=True, cwd=tmp_path)
+                         check=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
     text = out.stdout
     assert "=== step 1 ===" in text and "=== step 2 ===" in text
     step1, step2 = text.split("=== step 2 ===")

@@ -19,9 +19,7 @@ def _away_from_kinks(net, X, y, loss):
     for k, layer in enumerate(net.layers):
         if layer.activation == "relu" and np.abs(p.z[k]).min() < MARGIN:
             return False
-    if loss == "l1" and np.abs(p.h[-1] - y).min() < MARGIN:
-        return False
-    return True
+    return not (loss == "l1" and np.abs(p.h[-1] - y).min() < MARGIN)
 
 
 def _sample(rng, loss, backend):

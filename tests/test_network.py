@@ -122,16 +122,16 @@ def test_copy_is_independent():
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    (dict(n_inputs=0, layers=[sn.Dense(1, "identity")]), ValueError, "n_inputs"),
-    (dict(n_inputs=1, layers=[]), ValueError, "non-empty"),
-    (dict(n_inputs=1, layers=[sn.Dense(1, "relu")]), ValueError, "output layer"),
-    (dict(n_inputs=1, layers=["x"]), TypeError, r"layers\[0\]"),
-    (dict(n_inputs=1, layers=[sn.Dense(2), sn.Dense(1, "identity")], skips=[sn.Skip(-1, 5)]), ValueError, "dst"),
-    (dict(n_inputs=3, layers=[sn.Dense(2), sn.Dense(1, "identity")], skips=[sn.Skip(-1, 1, identity=True)]),
+    ({"n_inputs": 0, "layers": [sn.Dense(1, "identity")]}, ValueError, "n_inputs"),
+    ({"n_inputs": 1, "layers": []}, ValueError, "non-empty"),
+    ({"n_inputs": 1, "layers": [sn.Dense(1, "relu")]}, ValueError, "output layer"),
+    ({"n_inputs": 1, "layers": ["x"]}, TypeError, r"layers\[0\]"),
+    ({"n_inputs": 1, "layers": [sn.Dense(2), sn.Dense(1, "identity")], "skips": [sn.Skip(-1, 5)]}, ValueError, "dst"),
+    ({"n_inputs": 3, "layers": [sn.Dense(2), sn.Dense(1, "identity")], "skips": [sn.Skip(-1, 1, identity=True)]},
      ValueError, "identity skip needs equal widths"),
-    (dict(n_inputs=1, layers=[sn.Dense(1, "identity")], dtype="float16"), ValueError, "dtype"),
-    (dict(n_inputs=1, layers=[sn.Dense(1, "identity")], backend="torch"), ValueError, "backend"),
-    (dict(n_inputs=1, layers=[sn.Dense(1, "identity")], seed=-1), ValueError, "seed"),
+    ({"n_inputs": 1, "layers": [sn.Dense(1, "identity")], "dtype": "float16"}, ValueError, "dtype"),
+    ({"n_inputs": 1, "layers": [sn.Dense(1, "identity")], "backend": "torch"}, ValueError, "backend"),
+    ({"n_inputs": 1, "layers": [sn.Dense(1, "identity")], "seed": -1}, ValueError, "seed"),
 ])
 def test_bad_architectures(kwargs, error, match):
     with pytest.raises(error, match=match):

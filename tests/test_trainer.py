@@ -13,9 +13,9 @@ def _data(rng, n, n_inputs, loss, n_outputs):
 
 @pytest.mark.parametrize("case", range(6))
 @pytest.mark.parametrize("loss", ["l1", "mse", "bce", "cross_entropy"])
-@pytest.mark.parametrize("opt", [dict(optimizer="sgd"), dict(optimizer="sgd", momentum=0.9, nesterov=True,
-                                                              weight_decay=1e-3),
-                                 dict(optimizer="adam", weight_decay=1e-4)])
+@pytest.mark.parametrize("opt", [{"optimizer": "sgd"}, {"optimizer": "sgd", "momentum": 0.9, "nesterov": True,
+                                                              "weight_decay": 1e-3},
+                                 {"optimizer": "adam", "weight_decay": 1e-4}])
 def test_backends_follow_the_same_trajectory(case, loss, opt, dtype):
     rng = np.random.default_rng(case)
     n_inputs, layers, skips = random_architecture(rng)
@@ -40,7 +40,7 @@ def test_batches_in_order_and_step_loss_before_update():
     expected = []
     trainer = sn.Trainer(start, loss="mse", lr=0.05)
     for a, b in [(0, 4), (4, 8), (8, 10)]:
-        loss, grads = start.gradients(X[a:b], y[a:b], "mse")
+        loss, _grads = start.gradients(X[a:b], y[a:b], "mse")
         expected.append(loss)
         trainer.optimizer.step(0.05)
     np.testing.assert_allclose(hist.step_loss, expected, rtol=1e-14)
@@ -143,17 +143,17 @@ def test_schedule_protocol_and_callbacks():
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    (dict(lr=0), ValueError, "lr must be > 0"),
-    (dict(lr=float("nan")), ValueError, "lr must be finite"),
-    (dict(batch_size=0), ValueError, "batch_size"),
-    (dict(epochs=-1), ValueError, "epochs"),
-    (dict(optimizer="rmsprop"), ValueError, "optimizer"),
-    (dict(loss="hinge"), ValueError, "loss"),
-    (dict(momentum=-0.1), ValueError, "momentum"),
-    (dict(nesterov=True), ValueError, "nesterov"),
-    (dict(optimizer="adam", betas=(0.9, 1.0)), ValueError, "betas"),
-    (dict(schedule=3), TypeError, "schedule"),
-    (dict(batch_size=2.0), TypeError, "batch_size"),
+    ({"lr": 0}, ValueError, "lr must be > 0"),
+    ({"lr": float("nan")}, ValueError, "lr must be finite"),
+    ({"batch_size": 0}, ValueError, "batch_size"),
+    ({"epochs": -1}, ValueError, "epochs"),
+    ({"optimizer": "rmsprop"}, ValueError, "optimizer"),
+    ({"loss": "hinge"}, ValueError, "loss"),
+    ({"momentum": -0.1}, ValueError, "momentum"),
+    ({"nesterov": True}, ValueError, "nesterov"),
+    ({"optimizer": "adam", "betas": (0.9, 1.0)}, ValueError, "betas"),
+    ({"schedule": 3}, TypeError, "schedule"),
+    ({"batch_size": 2.0}, TypeError, "batch_size"),
 ])
 def test_bad_trainer_options(kwargs, error, match):
     with pytest.raises(error, match=match):
