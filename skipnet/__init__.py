@@ -16,9 +16,10 @@ except ImportError as exc:  # pragma: no cover - only a broken or source-tree im
 
 from . import diagnostics
 from .network import Dense, Network, Skip
+from .sweep import sweep
 from .trace import Trace
 from .trainer import History, Trainer, TrainingWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["Dense", "diagnostics", "History", "Network", "Skip", "Trace", "Trainer", "TrainingWarning", "__version__"]
+__all__ = ["Dense", "History", "Network", "Skip", "Trace", "Trainer", "TrainingWarning", "__version__", "diagnostics", "sweep"]
