@@ -6,8 +6,9 @@
                      seeds=range(100), lrs=[0.01, 0.1], loss="bce", epochs=50, backend="loky", n_jobs=-1)
 
 Every run is a pure function of its (seed, lr): the network comes from ``make_network(seed)``, the
-trainer shuffles with ``seed`` and gets its own copy of the trainer options, so the table is the same on
-every backend and for every ``n_jobs``. Runs go through joblib ("loky" processes, "threading") or a Dask
+trainer shuffles with ``seed`` and gets its own copy of the trainer options, and BLAS runs on one thread
+(threadpoolctl; gemm's rounding can depend on its thread count), so the table is the same on every
+backend and for every ``n_jobs``. The parallelism is the runs side by side. Runs go through joblib ("loky" processes, "threading") or a Dask
 cluster ("dask", joblib's Dask backend); "serial" runs them in a plain loop in this process.
 """
 
@@ -18,6 +19,7 @@ import inspect
 import logging
 import math
 import numbers
+import os
 import pickle
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import _validation as V
 from .diagnostics import dead_units, explain_plateau
@@ -85,11 +88,13 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
     validation : (X_val, y_val) or None
         When given, ``val_loss`` is the last epoch's validation loss; otherwise NaN.
     backend : "loky" | "threading" | "dask" | "serial"
-        "loky": worker processes; "threading": threads (the kernels release the GIL); "dask": joblib's
+        "loky": worker processes; "threading": threads (the kernels release the GIL, so threads gain
+        where most of a step is spent inside kernels: wide layers, large batches); "dask": joblib's
         Dask backend on ``client``, on a new Client for ``address``, or on a LocalCluster of ``n_jobs``
         single-threaded worker processes created and closed for this call; "serial": a plain loop.
     n_jobs : int
-        Parallel workers as joblib counts them (-1: every core). ``n_jobs=1`` runs serially.
+        Parallel workers as joblib counts them (-1: every core). ``n_jobs=1`` runs serially. While the
+        sweep runs, BLAS in this process is held to one thread (restored afterwards).
     keep_history : bool
         Add a ``history`` column holding each run's skipnet.History.
     as_frame : bool or None
@@ -146,9 +151,9 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
     if not serial and backend != "threading":
         _check_picklable(make_network, trainer_options, backend)
 
-    tasks = [(make_network, seed, lr, X, y, validation, trainer_options, keep_history)
+    tasks = [(make_network, seed, lr, X, y, validation, trainer_options, keep_history, os.getpid())
              for seed in seeds for lr in lrs]
-    with _progress_bar(progress, len(tasks)) as bar:
+    with _progress_bar(progress, len(tasks)) as bar, threadpool_limits(limits=1, user_api="blas"):
         rows = []
         try:
             for row in _execute(tasks, backend, n_jobs, serial, client, address):
@@ -161,8 +166,14 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
 
 # ---------------------------------------------------------------------------------------------- one run
 def _run_one(make_network, seed: int, lr: float, X, y, validation, trainer_options: dict,
-             keep_history: bool) -> dict:
-    """Train make_network(seed) at lr and summarise it. A pure function of (seed, lr) and the inputs."""
+             keep_history: bool, caller_pid: int) -> dict:
+    """Train make_network(seed) at lr and summarise it. A pure function of (seed, lr) and the inputs.
+
+    BLAS runs on one thread: gemm's result can depend on its thread count, and the runs themselves are
+    the parallelism. The caller's process is limited for the duration of the sweep; a worker process is
+    limited once, for good (as loky and Dask limit their workers' threads anyway)."""
+    if os.getpid() != caller_pid:
+        _single_blas_thread_in_worker()
     net = _make(make_network, seed)
     trainer = Trainer(net, lr=lr, seed=seed, **copy.deepcopy(trainer_options))
     hist = trainer.fit(X, y, validation)
@@ -226,13 +237,22 @@ def _dask_client(client, address, n_jobs: int, n_tasks: int):
         with Client(address) as own:
             yield own
         return
-    import os
-
-    cores = os.cpu_count() or 1
-    workers = max(1, min(n_tasks, n_jobs if n_jobs > 0 else cores + 1 + n_jobs))
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+    with LocalCluster(n_workers=min(n_tasks, _workers(n_jobs)), threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, Client(cluster) as own:
         yield own
+
+
+def _workers(n_jobs: int) -> int:
+    """Workers for n_jobs as joblib counts them: n_jobs itself, or cores + 1 + n_jobs when negative."""
+    return n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+
+
+_WORKER_BLAS_LIMIT = []  # the limit applied in this worker process, kept alive for good
+
+
+def _single_blas_thread_in_worker() -> None:
+    if not _WORKER_BLAS_LIMIT:
+        _WORKER_BLAS_LIMIT.append(threadpool_limits(limits=1, user_api="blas"))
 
 
 @contextmanager

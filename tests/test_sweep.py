@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 import skipnet as sn
 from skipnet.cli import main
@@ -63,6 +64,20 @@ def serial_rows():
                                              ("threading", 3), ("loky", 2)])
 def test_rows_identical_on_every_backend_and_n_jobs(serial_rows, backend, n_jobs):
     assert_same_rows(_run(backend=backend, n_jobs=n_jobs, keep_history=True), serial_rows)
+
+
+def test_rows_identical_when_products_go_to_blas():
+    # gemm's float32 result can depend on BLAS's thread count (2 threads here by default, as many as the
+    # workers get otherwise): every run uses one BLAS thread, so the backend still changes nothing
+    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
+    factory = MLPFactory(n_inputs=32, hidden=(128, 128), skip="first-to-output", dtype="float32")
+    Xb = np.random.default_rng(0).normal(size=(128, 32))
+    yb = np.tanh(Xb[:, :4].sum(axis=1))
+    runs = [sn.sweep(factory, Xb, yb, seeds=[0, 1], lrs=[0.01], loss="l1", epochs=2, batch_size=64,
+                     backend=backend, n_jobs=2, as_frame=False) for backend in ("serial", "threading", "loky")]
+    assert_same_rows(runs[1], runs[0])
+    assert_same_rows(runs[2], runs[0])
+    assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info()] == before  # restored
 
 
 def test_a_row_depends_only_on_its_seed_and_lr(serial_rows):
