@@ -3,9 +3,9 @@
 The kernels release the GIL, so runs on separate threads overlap wherever time is spent inside a kernel;
 Python between kernel calls (the trainer's per-step loop, batch gathering) still runs one thread at a
 time. Serial and threaded sweeps are timed interleaved (the order alternates each repeat), after one
-untimed warm-up of each, and the script prints medians and the ratio threaded / serial. BLAS is held to
-one thread by default (threadpoolctl, when installed), so the sweep's threads are the only parallelism
-and serial runs do not borrow the second core inside gemm; ``--blas-threads 0`` leaves BLAS alone.
+untimed warm-up of each, and the script prints medians, the ratio threaded / serial and the cores each
+mode actually got (CPU seconds per wall second: on a machine busy with other work, below 1 and 2). A
+sweep holds BLAS to one thread in every mode, so the runs side by side are the only parallelism.
 
     python bench/sweep_threads.py                      # both workloads, 5 repeats, 2 threads
     python bench/sweep_threads.py --workload medium --repeats 9 --n-jobs 2
@@ -20,7 +20,6 @@ Workloads (one sweep = seeds x lrs runs, each a fresh network trained for --epoc
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import sys
@@ -48,17 +47,6 @@ def make_data(workload: str, n: int):
     return X, np.tanh(X[:, :4].sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def blas_limit(threads: int):
-    if threads <= 0:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        print("threadpoolctl is not installed: BLAS threads are not limited", file=sys.stderr)
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=threads, user_api="blas")
-
-
 def measure(workload: str, seeds: int, lrs: list[float], n_jobs: int, repeats: int, epochs: int | None) -> dict:
     spec = dict(WORKLOADS[workload])
     factory, n = spec.pop("factory"), spec.pop("n")
@@ -74,13 +62,15 @@ def measure(workload: str, seeds: int, lrs: list[float], n_jobs: int, repeats: i
         usage[backend].append((time.process_time() - cpu) / wall)
         return wall, rows
 
-    usage = {"serial": [], "threading": []}
-
-    _, serial_rows = run("serial")
-    _, thread_rows = run("threading")
-    same = [r["final_loss"] for r in serial_rows] == [r["final_loss"] for r in thread_rows]
-    times = {"serial": [], "threading": []}
     usage = {"serial": [], "threading": []}  # CPU seconds per wall second: the cores each mode got
+
+    _, serial_rows = run("serial")  # warm-up, and the rows to compare
+    _, thread_rows = run("threading")
+    for v in usage.values():
+        v.clear()
+    same = all(a.keys() == b.keys() and all(a[k] == b[k] or a[k] != a[k] and b[k] != b[k] for k in a)
+               for a, b in zip(serial_rows, thread_rows))  # NaN equals NaN
+    times = {"serial": [], "threading": []}
     for rep in range(repeats):
         for backend in (("serial", "threading") if rep % 2 == 0 else ("threading", "serial")):
             times[backend].append(run(backend)[0])
@@ -98,23 +88,21 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="override the workload's epochs")
     p.add_argument("--n-jobs", type=int, default=2, help="threads of the threaded sweep (default 2)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats of each backend (default 5)")
-    p.add_argument("--blas-threads", type=int, default=1, help="BLAS threads, 0 = leave as is (default 1)")
     args = p.parse_args(argv)
     lrs = [float(v) for v in args.lrs.split(",")]
     names = ["small", "medium"] if args.workload == "both" else [args.workload]
-    print(f"cores: {os.cpu_count()}, threads: {args.n_jobs}, BLAS threads: {args.blas_threads or 'default'}, "
-          f"repeats: {args.repeats} (interleaved, medians)")
+    print(f"cores: {os.cpu_count()}, threads: {args.n_jobs}, repeats: {args.repeats} (interleaved, medians), "
+          f"{sys.argv[0]} {' '.join(sys.argv[1:])}")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     print(f"{'workload':<9} {'runs':>4} {'serial s':>9} {'threads s':>10} {'ratio':>6} {'cores used':>14}  "
           "identical rows")
-    with blas_limit(args.blas_threads):
-        for name in names:
-            r = measure(name, args.seeds, lrs, args.n_jobs, args.repeats, args.epochs)
-            print(f"{r['workload']:<9} {r['runs']:>4} {r['serial']:>9.3f} {r['threading']:>10.3f} "
-                  f"{r['ratio']:>6.2f} {r['cores_used']['serial']:>6.2f} {r['cores_used']['threading']:>6.2f}  "
-                  f"{r['identical']}")
-            print("          serial:   " + " ".join(f"{t:.3f}" for t in r["all"]["serial"]))
-            print("          threads:  " + " ".join(f"{t:.3f}" for t in r["all"]["threading"]))
+    for name in names:
+        r = measure(name, args.seeds, lrs, args.n_jobs, args.repeats, args.epochs)
+        print(f"{r['workload']:<9} {r['runs']:>4} {r['serial']:>9.3f} {r['threading']:>10.3f} "
+              f"{r['ratio']:>6.2f} {r['cores_used']['serial']:>6.2f} {r['cores_used']['threading']:>6.2f}  "
+              f"{r['identical']}")
+        print("          serial:   " + " ".join(f"{t:.3f}" for t in r["all"]["serial"]))
+        print("          threads:  " + " ".join(f"{t:.3f}" for t in r["all"]["threading"]))
     print(f"load average after: {os.getloadavg()[0]:.2f}  (cores used: CPU seconds per wall second, serial "
           "and threaded; below 1 and 2 the machine was busy with other work)")
     return 0

@@ -6,11 +6,18 @@ import argparse
 import sys
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
+def _list_of(convert, what: str):
+    """An argparse type for comma-separated values, each converted by ``convert``."""
+    def parse(text: str) -> list:
+        try:
+            return [convert(v) for v in text.replace(";", ",").split(",") if v.strip()]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from exc
+    return parse
+
+
+_floats = _list_of(float, "numbers")
+_ints = _list_of(int, "integers")
 
 
 def _add_trace(sub) -> None:
@@ -65,13 +72,6 @@ def _seeds(text: str) -> list[int]:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected N, A:B or a comma-separated list of seeds, got {text!r}") from exc
     return list(range(values[0])) if len(values) == 1 and "," not in text else values
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
 
 
 def _add_sweep(sub) -> None:
@@ -229,15 +229,22 @@ def _load_xy(path: str, target: str | None):
     return np.delete(data, col, axis=1), data[:, col]
 
 
+def _toy_rng(n: int, noise: float, minimum: int):
+    """Check the built-in data set's options; its generator (fixed seed 0: the same data every time)."""
+    import numpy as np
+
+    if n < minimum:
+        raise ValueError(f"--n-samples must be >= {minimum}, got {n}")
+    if noise < 0:
+        raise ValueError(f"--noise must be >= 0, got {noise}")
+    return np.random.default_rng(0)
+
+
 def _two_moons(n: int, noise: float):
     """Two interleaving half circles in 2-D, labels 0/1, with Gaussian noise (fixed seed 0)."""
     import numpy as np
 
-    if n < 2:
-        raise ValueError(f"--n-samples must be >= 2, got {n}")
-    if noise < 0:
-        raise ValueError(f"--noise must be >= 0, got {noise}")
-    rng = np.random.default_rng(0)
+    rng = _toy_rng(n, noise, minimum=2)
     n0 = n // 2
     t0, t1 = np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n - n0)
     X = np.concatenate([np.c_[np.cos(t0), np.sin(t0)], np.c_[1 - np.cos(t1), 0.5 - np.sin(t1)]])
@@ -249,11 +256,7 @@ def _xor(n: int, noise: float):
     """Points around the four corners (+-1, +-1), label 1 where the signs differ (fixed seed 0)."""
     import numpy as np
 
-    if n < 4:
-        raise ValueError(f"--n-samples must be >= 4, got {n}")
-    if noise < 0:
-        raise ValueError(f"--noise must be >= 0, got {noise}")
-    rng = np.random.default_rng(0)
+    rng = _toy_rng(n, noise, minimum=4)
     corners = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], float)
     idx = np.arange(n) % 4
     X = corners[idx] + rng.normal(0.0, noise, (n, 2))

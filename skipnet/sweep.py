@@ -139,12 +139,7 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
     trainer = Trainer(probe, lr=lrs[0], seed=seeds[0], **copy.deepcopy(trainer_options))
     X, y = probe._check_batch(X, y, trainer.loss)
     if validation is not None:
-        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-            raise ValueError("validation must be a pair (X_val, y_val)")
-        Xv = V.as_features("validation X", validation[0], probe.n_inputs, probe.dtype)
-        yv = V.as_targets("validation y", validation[1], trainer.loss, Xv.shape[0], probe.n_outputs,
-                          probe.dtype)
-        validation = (Xv, yv)
+        validation = V.as_validation(validation, probe.n_inputs, probe.n_outputs, trainer.loss, probe.dtype)
     serial = backend == "serial" or (n_jobs == 1 and backend != "dask")
     if backend == "dask":
         _check_dask(client)

@@ -116,11 +116,7 @@ class Trainer:
         X, y = net._check_batch(X, y, self.loss)
         Xv = yv = None
         if validation is not None:
-            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-                raise ValueError("validation must be a pair (X_val, y_val)")
-            Xv = V.as_features("validation X", validation[0], net.n_inputs, net.dtype)
-            yv = V.as_targets("validation y", validation[1], self.loss, Xv.shape[0], net.n_outputs,
-                              net.dtype)
+            Xv, yv = V.as_validation(validation, net.n_inputs, net.n_outputs, self.loss, net.dtype)
         run = _Run(self, X, y)
         if self.schedule is not None and hasattr(self.schedule, "start"):
             self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
