@@ -142,13 +142,18 @@ def _run_sweep(args) -> int:
                  n_jobs=args.n_jobs, address=args.address, as_frame=False,
                  progress=not args.quiet and sys.stderr.isatty(), loss=args.loss, optimizer=args.optimizer,
                  momentum=args.momentum, epochs=args.epochs, batch_size=args.batch_size)
-    print(f"{len(rows)} runs: {len(args.seeds)} seeds x {len(args.lrs)} learning rates, {X.shape[0]} training "
-          f"samples, {X.shape[1]} features, loss {args.loss}, {args.epochs} epochs, backend {args.backend}")
+    print(f"{_count(len(rows), 'run')}: {_count(len(args.seeds), 'seed')} x {_count(len(args.lrs), 'learning rate')}, "
+          f"{X.shape[0]} training samples, {X.shape[1]} features, loss {args.loss}, {args.epochs} epochs, "
+          f"backend {args.backend}")
     print(_sweep_summary(rows, args.lrs))
     if args.out:
         _write_rows(args.out, rows)
         print(f"table of runs written to {args.out}")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _sweep_summary(rows: list[dict], lrs: list[float]) -> str:

@@ -308,7 +308,7 @@ def test_cli_sweep_reads_csv_and_npy(tmp_path, capsys):
     assert main(["sweep", str(path), "--target", "label", "--seeds", "0,5", "--lrs", "0.5", "--epochs", "2",
                  "--backend", "serial", "--quiet"]) == 0
     from_csv = capsys.readouterr().out
-    assert "2 runs: 2 seeds x 1 learning rates, 60 training samples, 2 features" in from_csv
+    assert "2 runs: 2 seeds x 1 learning rate, 60 training samples, 2 features" in from_csv
     np.save(tmp_path / "data.npy", data)
     assert main(["sweep", str(tmp_path / "data.npy"), "--seeds", "0,5", "--lrs", "0.5", "--epochs", "2",
                  "--backend", "serial"]) == 0
