@@ -128,14 +128,15 @@ def _run_train(args) -> int:
         raise ValueError(f"{table.path}: needs at least one feature column besides the target")
     features = [c for c in range(table.n_columns) if c != target]
     X, y = table.values[:, features], table.values[:, target]
-    classes = None
+    classes: np.ndarray | None = None
+    n_outputs = 1
     if args.loss in ("bce", "cross_entropy"):
-        classes, y = np.unique(y, return_inverse=True)
+        classes, y = np.unique(y, return_inverse=True)  # labels -> class indices 0..k-1
         if args.loss == "bce" and classes.size != 2:
             raise ValueError(f"--loss bce needs a target with exactly 2 values, got {classes.size}")
         if classes.size < 2:
             raise ValueError("a classification target needs at least 2 distinct values")
-    n_outputs = classes.size if args.loss == "cross_entropy" else 1
+        n_outputs = classes.size if args.loss == "cross_entropy" else 1
 
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(X.shape[0])
@@ -160,7 +161,8 @@ def _run_train(args) -> int:
     trainer = Trainer(net, loss=args.loss, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                       batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, callbacks=[progress])
     try:
-        history = trainer.fit(*prepare(train), validation=prepare(val) if n_val else None)
+        X_train, y_train = prepare(train)
+        history = trainer.fit(X_train, y_train, validation=prepare(val) if n_val else None)
     finally:
         progress.close()
     if args.standardize:
@@ -273,11 +275,10 @@ def _run_predict(args) -> int:
     table = T.read_table(args.data)
     X = _feature_columns(table, dataset, net.n_inputs)
     out = net.predict(X).astype(np.float64)
-    loss = dataset.get("loss") if dataset else None
     name = dataset["target"] if dataset and dataset["named_columns"] else "prediction"
-    if loss in ("bce", "cross_entropy"):
+    if dataset and dataset["loss"] in ("bce", "cross_entropy"):
         classes = np.asarray(dataset["classes"], np.float64)
-        index = (out[:, 0] > 0).astype(int) if loss == "bce" else out.argmax(axis=1)
+        index = (out[:, 0] > 0).astype(int) if dataset["loss"] == "bce" else out.argmax(axis=1)
         columns = {name: classes[index]}
     elif out.shape[1] == 1:
         columns = {name: out[:, 0]}

@@ -329,3 +329,29 @@ def test_classification_matches_mlp_classifier(loader):
           f"log loss MLP {-mlp['neg_log_loss']:.3f}, skipnet {-ours['neg_log_loss']:.3f}")
     assert ours["accuracy"] >= mlp["accuracy"] - 0.02
     assert -ours["neg_log_loss"] <= -mlp["neg_log_loss"] + 0.05
+
+
+class _HalvingSchedule:
+    """Halve the rate every epoch; counts its start() calls to show each fit works on a copy."""
+
+    def __init__(self):
+        self.starts = 0
+
+    def start(self, base_lr, steps_per_epoch, epochs):
+        self.base, self.starts = base_lr, self.starts + 1
+
+    def lr(self, step, epoch):
+        return self.base * 0.5 ** epoch
+
+
+def test_schedule_is_used_on_a_copy_and_verbose_prints(capsys):
+    X, y = _regression()
+    schedule = _HalvingSchedule()
+    reg = SkipNetRegressor(**{**FAST, "epochs": 3}, schedule=schedule, n_iter_no_change=None, verbose=True,
+                           random_state=0).fit(X, y)
+    assert schedule.starts == 0  # the parameter itself is never mutated (clone / get_params stay valid)
+    used = reg._trainer.schedule
+    assert used is not schedule and used.starts == 1 and used.lr(0, 2) == 0.0025
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["Epoch 1", "Epoch 2", "Epoch 3"]
+    assert lines[0] == f"Epoch 1, loss = {reg.loss_curve_[0]:.8f}"
