@@ -269,6 +269,16 @@ def test_invalid_architectures_are_rejected(saved, tmp_path, change, message):
         sn.Network.load(bad)
 
 
+def test_missing_checksums_are_rejected(saved, tmp_path):
+    _, path = saved
+    tensors, meta = _contents(path)
+    for name, change in {"none": lambda h: h.pop("sha256"),
+                         "partial": lambda h: h["sha256"].pop("layers.0.bias")}.items():
+        bad = _rewrite(tmp_path / f"{name}.safetensors", tensors, _with_header(meta, change))
+        with pytest.raises(ValueError, match=f"{name}.safetensors: the metadata must hold a sha256"):
+            sn.Network.load(bad)
+
+
 def test_plain_state_dict_is_not_a_model_file(saved, tmp_path):
     net, _ = saved
     plain = _rewrite(tmp_path / "plain.safetensors", net.parameters(), {})
