@@ -59,9 +59,9 @@ class DeadUnits:
     def __str__(self) -> str:
         if not self.n_dead:
             return f"no dead ReLU units on {self.n_samples} samples"
-        lines = [f"{self.n_dead} of {self.n_units} ReLU units are dead on {self.n_samples} samples "
-                 f"({self.fraction:.0%}): their pre-activation is <= 0 for every sample, so they output 0 "
-                 "and pass no gradient"]
+        lines = [(f"{self.n_dead} of {self.n_units} ReLU units are dead on {self.n_samples} samples "
+                  f"({self.fraction:.0%}): their pre-activation is <= 0 for every sample, so they output 0 "
+                  "and pass no gradient")]
         for k, d in self.layers.items():
             if d.units:
                 worst = ", ".join(f"unit {u} (max z = {d.max_preactivation[u]:.4g})" for u in d.units[:8])
@@ -72,7 +72,11 @@ class DeadUnits:
 
 def dead_units(net, X) -> DeadUnits:
     """Which hidden ReLU units never activate on X (n, n_inputs): z <= 0 for every sample."""
-    X = V.as_features("X", X, net.n_inputs, net.dtype)
+    return _dead_units(net, V.as_features("X", X, net.n_inputs, net.dtype))
+
+
+def _dead_units(net, X) -> DeadUnits:
+    """dead_units on validated X."""
     p = net._detailed_pass(X)
     layers = {}
     for k, layer in enumerate(net.layers[:-1]):
@@ -371,9 +375,11 @@ class TrainingMonitor:
         """Checks after ``epoch`` given this fit's epoch losses so far; returns new warnings."""
         out = []
         index = len(epoch_losses) - 1
-        tail = np.asarray(epoch_losses[-self.window:], dtype=np.float64)
-        flat = (len(epoch_losses) >= self.window and bool(np.isfinite(tail).all())
-                and _relative_spread(tail) <= self.rtol)
+        tail = [float(v) for v in epoch_losses[-self.window:]]
+        flat = False
+        if len(tail) == self.window and all(map(math.isfinite, tail)):  # plain floats: cheap every epoch
+            level, width = abs(sum(tail) / len(tail)), max(tail) - min(tail)
+            flat = (width / level if level > 0 else width) <= self.rtol
         plateau = None
         if flat and self.armed:
             plateau = explain_plateau(self.net, self.X, self.y, self.loss, epoch_losses, self.window, self.rtol)
@@ -385,12 +391,12 @@ class TrainingMonitor:
         if plateau is not None:
             data = {"level": plateau.level, "start_epoch": epoch - index + plateau.start,
                     "relative_change": plateau.relative_change, **plateau.details}
-            out.append(("plateau", f"loss flat at {plateau.level:.6g} since epoch {data['start_epoch']}: "
-                        f"{plateau.explanation}", data))
+            out.append(("plateau", (f"loss flat at {plateau.level:.6g} since epoch {data['start_epoch']}: "
+                         f"{plateau.explanation}"), data))
         return out
 
     def _dead_units(self, epoch: int):
-        report = dead_units(self.net, self.X)
+        report = _dead_units(self.net, self.X)
         previous, self.last_check = self.last_check, epoch
         new = {k: [u for u in d.units if u not in self.reported.get(k, set())] for k, d in report.layers.items()}
         if not any(new.values()):

@@ -311,11 +311,11 @@ class LRFinderResult:
 
     def __str__(self) -> str:
         n = len(self.lrs)
-        lines = [f"learning-rate range test: {n} {self.optimizer} steps with the rate growing exponentially "
-                 f"from {fmt(self.lr_min, 3)} to {fmt(self.lrs[-1], 3)} (planned {self.steps} steps up to "
-                 f"{fmt(self.lr_max, 3)}), on a copy of the network",
-                 f"smoothed loss: exponential moving average (beta {self.beta:g}) with bias correction",
-                 f"lowest smoothed loss {fmt(self.smoothed[self.best_index], 4)} at lr {fmt(self.best_lr, 3)}"]
+        lines = [(f"learning-rate range test: {n} {self.optimizer} steps with the rate growing exponentially "
+                  f"from {fmt(self.lr_min, 3)} to {fmt(self.lrs[-1], 3)} (planned {self.steps} steps up to "
+                  f"{fmt(self.lr_max, 3)}), on a copy of the network"),
+                  f"smoothed loss: exponential moving average (beta {self.beta:g}) with bias correction",
+                  f"lowest smoothed loss {fmt(self.smoothed[self.best_index], 4)} at lr {fmt(self.best_lr, 3)}"]
         lines.append("stopped: " + self.stopped_reason if self.stopped_reason else
                      "the sweep reached lr_max without diverging: raise lr_max to see where training breaks")
         if self.suggestion is None:

@@ -244,8 +244,14 @@ class Trace:
     def all_gradients_zero(self) -> bool:
         return not any(g.any() for g in self.grads.values())
 
+    @property
+    def table(self) -> list[tuple[str, str, str, str]]:
+        """Every row of ``str(self)`` as (section, symbol, formula, value): "forward", "backward",
+        "gradient" and, once ``apply`` ran, "update"."""
+        return self.rows + (self._update_rows() if self.new_params is not None else [])
+
     def __str__(self) -> str:
-        rows = self.rows + (self._update_rows() if self.new_params is not None else [])
+        rows = self.table
         n = self.x.shape[0]
         head = (f"skipnet trace: loss={self.loss_name}, {n} sample{'s' if n > 1 else ''}, "
                 f"dtype={self.net.dtype.name}")

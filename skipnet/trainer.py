@@ -87,7 +87,7 @@ class Trainer:
                  shuffle: bool = True, schedule=None, seed: int | None = 0, *, dampening: float = 0.0,
                  nesterov: bool = False, betas=(0.9, 0.999), eps: float = 1e-8,
                  divergence_factor: float | None = 1e6, callbacks=(), diagnose: bool = True,
-                 diagnose_every: int = 5):
+                 diagnose_every: int = 10):
         from .network import Network
 
         if not isinstance(net, Network):
