@@ -109,14 +109,18 @@ def _regression(c, plt):
 
 def _ln2_losses(d, plt):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.axhline(LN2, color="black", ls="--", lw=1, zorder=1)
+    epochs = max(len(run["curve"]) for run in d.runs)
+    left.text(epochs, LN2 + 0.02, "ln 2 = 0.693", fontsize=8, ha="right", va="bottom")
     for run in d.runs:
         if not run["stuck"]:
-            left.plot(_epochs(run["curve"]), run["curve"], color=COLORS["learned"], lw=0.5, alpha=0.4)
+            left.plot(_epochs(run["curve"]), run["curve"], color=COLORS["learned"], lw=0.5, alpha=0.4, zorder=2)
     for run in d.stuck_runs:
-        left.plot(_epochs(run["curve"]), run["curve"], color=COLORS.get(run["cause"], COLORS["other"]), lw=0.7,
-                  alpha=0.7)
-    left.axhline(LN2, color="black", ls="--", lw=1)
-    left.text(1, LN2 * 1.02, "ln 2 = 0.693", fontsize=8, va="bottom")
+        left.plot(_epochs(run["curve"]), run["curve"], color=COLORS.get(run["cause"], COLORS["other"]), lw=0.8,
+                  alpha=0.8, zorder=3)
+    handles = [plt.Line2D([], [], color=COLORS["learned"], label="learned")]
+    handles += [plt.Line2D([], [], color=COLORS.get(c, COLORS["other"]), label=f"stuck: {c}") for c in d.causes]
+    left.legend(handles=handles, fontsize=8, loc="lower left")
     left.set_ylim(0, max(1.0, LN2 * 1.3))
     left.set_xlabel("epoch")
     left.set_ylabel("training loss (bce)")

@@ -354,7 +354,8 @@ class TrainingMonitor:
     """Cheap checks between a Trainer's epochs, turned into structured warnings (kind, message, data).
 
     - ``plateau``: once per flat stretch of the epoch losses (the last ``window`` within ``rtol``), with
-      the cause from ``diagnose``; re-armed when the loss moves again.
+      the cause from ``diagnose``; not again until the loss has left that level by more than
+      ``10 * rtol`` (relative), so noise around a plateau does not repeat the warning.
     - ``dead_units``: after epoch 0 and every ``every`` epochs, and whenever a plateau is found, the
       ReLU units dead on the training data are counted; units not reported before are reported, per
       layer with the fraction, so a unit is named once, at the check where it was first seen dead.
@@ -369,7 +370,7 @@ class TrainingMonitor:
         self.rtol = V.check_float("rtol", rtol, minimum=0.0)
         self.reported: dict[int, set] = {}
         self.last_check: int | None = None
-        self.armed = True
+        self.level: float | None = None  # the level of the last plateau reported
 
     def end_epoch(self, epoch: int, epoch_losses) -> list[tuple[str, str, dict]]:
         """Checks after ``epoch`` given this fit's epoch losses so far; returns new warnings."""
@@ -381,9 +382,11 @@ class TrainingMonitor:
             level, width = abs(sum(tail) / len(tail)), max(tail) - min(tail)
             flat = (width / level if level > 0 else width) <= self.rtol
         plateau = None
-        if flat and self.armed:
+        if self.level is not None and tail and abs(tail[-1] - self.level) > 10 * self.rtol * abs(self.level):
+            self.level = None  # the loss left the reported plateau: a new one may be reported
+        if flat and self.level is None:
             plateau = explain_plateau(self.net, self.X, self.y, self.loss, epoch_losses, self.window, self.rtol)
-        self.armed = not flat
+            self.level = plateau.level
         if index % self.every == 0 or plateau is not None:
             warning = self._dead_units(epoch)
             if warning:

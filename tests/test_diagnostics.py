@@ -167,3 +167,18 @@ def test_diagnose_can_be_switched_off_and_is_validated():
         sn.Trainer(net, diagnose="yes")
     with pytest.raises(ValueError, match="diagnose_every"):
         sn.Trainer(net, diagnose_every=0)
+
+
+def test_monitor_reports_each_plateau_once_despite_noise():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2)), rng.normal(size=(20, 1))
+    monitor = D.TrainingMonitor(sn.Network.mlp(2, (4,), seed=0), X, y, "mse", every=100)
+    noisy = 1.0 + rng.uniform(-4e-4, 4e-4, 30)  # flat within rtol most of the time, not always
+    noisy[[10, 20]] = 1.003                     # two bumps that break the window's flatness
+    curve = np.r_[noisy, np.linspace(0.9, 0.5, 5), 0.5 + rng.uniform(-1e-4, 1e-4, 10)]
+    kinds = []
+    for epoch in range(len(curve)):
+        kinds += [(kind, epoch) for kind, _, _ in monitor.end_epoch(epoch, list(curve[:epoch + 1]))
+                  if kind == "plateau"]
+    # one plateau at 1.0 (the bumps stay within 1% of it), one at 0.5 after the loss moved on
+    assert [e for _, e in kinds] == [4, 38], kinds
