@@ -58,6 +58,14 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def _label(ax, xlabel: str, ylabel: str, title: str, legend: bool = True) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=8)
+
+
 def _epochs(curve) -> np.ndarray:
     return np.arange(1, len(curve) + 1)
 
@@ -73,9 +81,7 @@ def _draw_lr_find(ax, lrs, losses, smoothed, suggestion, method: str, best_lr) -
     finite = np.asarray(smoothed)[np.isfinite(smoothed)]
     if finite.size:
         ax.set_ylim(0.8 * finite.min(), min(finite.max(), 4 * finite.min()) * 1.1)
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("loss")
-    ax.legend(fontsize=8)
+    _label(ax, "learning rate", "loss", "learning-rate range test")
 
 
 def plot_lr_find(result, ax=None):
@@ -85,7 +91,6 @@ def plot_lr_find(result, ax=None):
         _, ax = plt.subplots(figsize=(6, 3.6))
     _draw_lr_find(ax, result.lrs, result.losses, result.smoothed, result.suggestion, result.method,
                   result.best_lr)
-    ax.set_title("learning-rate range test")
     return ax
 
 
@@ -94,16 +99,11 @@ def _regression(c, plt):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     left.semilogy(_epochs(c.epoch_loss), c.epoch_loss, color="#2471a3", label="training loss (mse)")
     left.axhline(c.noise_floor, color="#7f8c8d", ls="--", label=f"noise floor {c.noise_floor:g}")
-    left.set_xlabel("epoch")
-    left.set_ylabel("loss")
-    left.legend(fontsize=8)
-    left.set_title("(c) the loss falls")
+    _label(left, "epoch", "loss", "(c) the loss falls")
     right.scatter(c.x, c.y, s=6, color="#7f8c8d", label="data")
     right.plot(c.x_grid, np.sin(c.x_grid), color="#27ae60", ls="--", label="sin(x)")
     right.plot(c.x_grid, c.prediction, color="#c0392b", lw=2, label="network")
-    right.set_xlabel("x")
-    right.legend(fontsize=8)
-    right.set_title("fit after training")
+    _label(right, "x", "y", "fit after training")
     return fig
 
 
@@ -120,11 +120,10 @@ def _ln2_losses(d, plt):
                   alpha=0.8, zorder=3)
     handles = [plt.Line2D([], [], color=COLORS["learned"], label="learned")]
     handles += [plt.Line2D([], [], color=COLORS.get(c, COLORS["other"]), label=f"stuck: {c}") for c in d.causes]
-    left.legend(handles=handles, fontsize=8, loc="lower left")
     left.set_ylim(0, max(1.0, LN2 * 1.3))
-    left.set_xlabel("epoch")
-    left.set_ylabel("training loss (bce)")
-    left.set_title(f"(d) {d.n_seeds} seeds: {d.n_stuck} stuck at ln 2 ({d.fraction_stuck:.0%})")
+    _label(left, "epoch", "training loss (bce)",
+           f"(d) {d.n_seeds} seeds: {d.n_stuck} stuck at ln 2 ({d.fraction_stuck:.0%})", legend=False)
+    left.legend(handles=handles, fontsize=8, loc="lower left")
     finals = np.asarray(d.final_losses)
     bins = np.linspace(0, max(finals.max(), LN2) * 1.05, 40)
     groups = [("learned", [r["final_loss"] for r in d.runs if not r["stuck"]])]
@@ -133,10 +132,7 @@ def _ln2_losses(d, plt):
                color=[COLORS.get(name, COLORS["other"]) for name, _ in groups],
                label=[f"{name} ({len(values)})" for name, values in groups])
     right.axvline(LN2, color="black", ls="--", lw=1)
-    right.set_xlabel("final training loss")
-    right.set_ylabel("runs")
-    right.legend(fontsize=8)
-    right.set_title("final losses (stuck runs by cause)")
+    _label(right, "final training loss", "runs", "final losses (stuck runs by cause)")
     return fig
 
 
@@ -151,9 +147,7 @@ def _ln2_fixes(d, plt):
     ax.axhline(d.recovered_below, color="#27ae60", ls=":", lw=1, label="recovered below this")
     ax.set_xticks(range(len(d.fixes)))
     ax.set_xticklabels([f"{f['name']}\n{f['recovered']}/{f['n']} recover" for f in d.fixes])
-    ax.set_ylabel("final training loss")
-    ax.set_title(f"(d) the {d.n_stuck} stuck seeds, trained again with one change each")
-    ax.legend(fontsize=8)
+    _label(ax, "", "final training loss", f"(d) the {d.n_stuck} stuck seeds, trained again with one change each")
     return fig
 
 
@@ -169,24 +163,15 @@ def _learning_rates(e, plt):
                             marker="x", color="#c0392b", s=60, label="diverged (stopped by the guard)")
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
-    axes[0].set_xlabel("learning rate")
-    axes[0].set_ylabel("final loss")
-    axes[0].set_title("(e) final loss per rate")
-    axes[0].legend(fontsize=8)
+    _label(axes[0], "learning rate", "final loss", "(e) final loss per rate")
     for label in ("small", "good"):
         curve = e.curves[label]
         axes[1].semilogy(_epochs(curve), curve, color=COLORS[label],
                          label=f"lr {getattr(e, label):g} ({'too small' if label == 'small' else 'good'})")
-    axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("training loss")
-    axes[1].legend(fontsize=8)
-    axes[1].set_title("too small vs good")
+    _label(axes[1], "epoch", "training loss", "too small vs good")
     steps = e.diverged["step_loss"]
     axes[2].semilogy(np.arange(len(steps)), steps, "o-", color=COLORS["large"], label=f"lr {e.large:g}")
-    axes[2].set_xlabel("step")
-    axes[2].set_ylabel("mini-batch loss")
-    axes[2].set_title("too large: diverges, training stops")
-    axes[2].legend(fontsize=8)
+    _label(axes[2], "step", "mini-batch loss", "too large: diverges, training stops")
     return fig
 
 
@@ -197,14 +182,8 @@ def _schedule(e, plt):
         left.plot(s["rate"][label], color=COLORS[label], label=label)
         right.semilogy(_epochs(s["epoch_loss"][label]), s["epoch_loss"][label], color=COLORS[label],
                        label=f"{label}: final {s['final_loss'][label]:.4g}")
-    left.set_xlabel("step")
-    left.set_ylabel("learning rate")
-    left.set_title("(e) schedule: warm-up then cosine decay")
-    left.legend(fontsize=8)
-    right.set_xlabel("epoch")
-    right.set_ylabel("training loss")
-    right.legend(fontsize=8)
-    right.set_title("loss: schedule vs constant rate")
+    _label(left, "step", "learning rate", "(e) schedule: warm-up then cosine decay")
+    _label(right, "epoch", "training loss", "loss: schedule vs constant rate")
     return fig
 
 
@@ -214,9 +193,7 @@ def _lr_find(e, plt):
     _draw_lr_find(left, f["lrs"], f["losses"], f["smoothed"], f["suggestion"], f["method"], f["best_lr"])
     left.set_title("(e) learning-rate range test")
     right.semilogy(_epochs(f["trained_epoch_loss"]), f["trained_epoch_loss"], color="#27ae60")
-    right.set_xlabel("epoch")
-    right.set_ylabel("training loss")
-    right.set_title(f"trained at the suggested lr {f['suggestion']:.3g}")
+    _label(right, "epoch", "training loss", f"trained at the suggested lr {f['suggestion']:.3g}", legend=False)
     return fig
 
 
@@ -229,14 +206,9 @@ def _skips(f, plt):
         right.semilogy(_epochs(f.epoch_loss[label]), f.epoch_loss[label], color=COLORS[label],
                        label=("no skips" if label == "plain" else "residual skips") +
                        f": final {f.final_loss[label]:.3g}")
-    left.set_xlabel("layer (0 = first hidden layer)")
-    left.set_ylabel("|dL/dW| at initialisation")
-    left.set_title(f"(f) gradient norm per layer, {f.depth} hidden layers of {f.width}")
-    left.legend(fontsize=8)
-    right.set_xlabel("epoch")
-    right.set_ylabel("training loss")
-    right.set_title("loss curves")
-    right.legend(fontsize=8)
+    _label(left, "layer (0 = first hidden layer)", "|dL/dW| at initialisation",
+           f"(f) gradient norm per layer, {f.depth} hidden layers of {f.width}")
+    _label(right, "epoch", "training loss", "loss curves")
     return fig
 
 

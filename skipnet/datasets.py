@@ -18,6 +18,8 @@ import numpy as np
 
 from . import _validation as V
 
+Data = tuple[np.ndarray, np.ndarray]
+
 
 def _check(n: int, noise: float, seed: int | None, dtype, min_n: int = 1, noise_name: str = "noise"):
     n = V.check_int("n", n, minimum=min_n)
@@ -38,7 +40,7 @@ def _finish(X, y, rng, dtype, y_dtype=None):
     return X, y
 
 
-def sine(n: int = 200, noise: float = 0.1, seed: int | None = 0, dtype="float64"):
+def sine(n: int = 200, noise: float = 0.1, seed: int | None = 0, dtype="float64") -> Data:
     """1-D regression: x ~ U(-pi, pi), y = sin(x) + N(0, noise^2). X (n, 1), y (n, 1)."""
     n, noise, rng, dtype = _check(n, noise, seed, dtype)
     x = rng.uniform(-np.pi, np.pi, (n, 1))
@@ -46,7 +48,7 @@ def sine(n: int = 200, noise: float = 0.1, seed: int | None = 0, dtype="float64"
     return _finish(x, y, rng, dtype)
 
 
-def moons(n: int = 200, noise: float = 0.1, seed: int | None = 0, dtype="float64"):
+def moons(n: int = 200, noise: float = 0.1, seed: int | None = 0, dtype="float64") -> Data:
     """Two interleaving half circles (scikit-learn's make_moons geometry, centred at the origin).
 
     Class 0: (cos t, sin t) - (0.5, 0.25); class 1: (1 - cos t, 0.5 - sin t) - (0.5, 0.25), with
@@ -61,7 +63,7 @@ def moons(n: int = 200, noise: float = 0.1, seed: int | None = 0, dtype="float64
     return _finish(X, y, rng, dtype)
 
 
-def xor(n: int = 200, noise: float = 0.0, seed: int | None = 0, dtype="float64"):
+def xor(n: int = 200, noise: float = 0.0, seed: int | None = 0, dtype="float64") -> Data:
     """XOR of the signs: points in the four quadrants of [-1, 1]^2 (kept 0.1 away from the axes),
     y = 1 where x0 * x1 < 0. Equal counts per quadrant (up to one); N(0, noise^2) is added to X after
     labelling, so noise > 0 blurs the boundary. X (n, 2), y (n, 1) of 0.0 / 1.0."""
@@ -74,7 +76,8 @@ def xor(n: int = 200, noise: float = 0.0, seed: int | None = 0, dtype="float64")
     return _finish(X, y, rng, dtype)
 
 
-def spirals(n: int = 300, classes: int = 3, noise: float = 0.2, seed: int | None = 0, dtype="float64"):
+def spirals(n: int = 300, classes: int = 3, noise: float = 0.2, seed: int | None = 0,
+            dtype="float64") -> Data:
     """Interleaved spiral arms, one per class (the classic CS231n example): for class c, radius
     r = linspace(0, 1), angle 4c + 4r (radians) + N(0, noise^2), point r * (sin, cos) of the angle.
     X (n, 2), y (n,) int64 in [0, classes)."""
@@ -89,7 +92,8 @@ def spirals(n: int = 300, classes: int = 3, noise: float = 0.2, seed: int | None
     return _finish(np.concatenate(X), np.concatenate(y), rng, dtype, np.int64)
 
 
-def blobs(n: int = 300, classes: int = 3, spread: float = 0.5, seed: int | None = 0, dtype="float64"):
+def blobs(n: int = 300, classes: int = 3, spread: float = 0.5, seed: int | None = 0,
+          dtype="float64") -> Data:
     """Gaussian blobs: class c ~ N(centre_c, spread^2 I) with centres evenly spaced on the circle of
     radius 2. X (n, 2), y (n,) int64 in [0, classes)."""
     classes = V.check_int("classes", classes, minimum=2)

@@ -130,9 +130,10 @@ class Ln2Study:
     """(d) The same small bce classifier trained from ``n_seeds`` seeds; runs whose final loss is within
     STUCK_TOLERANCE of ln 2 are stuck. Each run: seed, final_loss, stuck, epochs_run, stopped_reason,
     dead_fraction, curve (epoch losses) and, when stuck, its diagnosis (cause, explanation, dead_layers,
-    dead_units, dead_at_init, constant_output, output_mean, output_std, gradient_norm). ``fixes``: the
-    stuck seeds trained again with one change each; a run recovers when its loss ends below
-    RECOVERED_BELOW."""
+    dead_units, dead_at_init, constant_output, output_mean, output_std, gradient_norm). ``causes``
+    counts the stuck runs per cause; ``dead_at_init`` how many dead-layer runs had the layer dead before
+    training. ``fixes``: the stuck seeds trained again with one change each; a run recovers when its loss
+    ends below RECOVERED_BELOW; ``recovered_by_cause`` maps cause -> (recovered, runs)."""
 
     dataset: str
     network: str
@@ -145,6 +146,7 @@ class Ln2Study:
     n_stuck: int
     fraction_stuck: float
     causes: dict
+    dead_at_init: int
     fixes: list
     stuck_tolerance: float
     recovered_below: float
@@ -184,7 +186,8 @@ class LearningRates:
 @dataclass
 class SkipStudy:
     """(f) A deep ReLU network (``depth`` hidden layers of ``width``) with and without residual skips:
-    per-layer gradient norms at initialisation (|dL/dW| and |dL/dz|, layer 0 first) and loss curves."""
+    per-layer gradient norms at initialisation (|dL/dW| and |dL/dz|, layer 0 first) and loss curves;
+    ``constant_loss`` is what the best constant prediction scores (the variance of y)."""
 
     dataset: str
     depth: int
@@ -195,6 +198,7 @@ class SkipStudy:
     first_layer_ratio: float
     epoch_loss: dict
     final_loss: dict
+    constant_loss: float
     warnings: dict
 
 
@@ -381,18 +385,24 @@ def ln2_study(config: DemoConfig) -> Ln2Study:
                        output_std=details["output_std"][0], gradient_norm=details["gradient_norm"])
         runs.append(run)
     stuck_seeds = [r["seed"] for r in runs if r["stuck"]]
+    cause_of = {r["seed"]: r["cause"] for r in runs if r["stuck"]}
     causes: dict = {}
-    for r in runs:
-        if r["stuck"]:
-            causes[r["cause"]] = causes.get(r["cause"], 0) + 1
+    for cause in cause_of.values():
+        causes[cause] = causes.get(cause, 0) + 1
     fixes = []
     for name, description, change, lr in LN2_FIXES:
         fixed = _runs(partial(_mlp, **{**LN2_NETWORK, **change}), X, y, stuck_seeds, [lr], config.n_jobs,
                       **options) if stuck_seeds else []
         finals = [float(r["final_loss"]) for r in fixed]
+        by_cause: dict = {}
+        for seed, final in zip(stuck_seeds, finals):
+            counts = by_cause.setdefault(cause_of[seed], [0, 0])
+            counts[0] += final < RECOVERED_BELOW
+            counts[1] += 1
         fixes.append({"name": name, "description": description, "lr": lr, "seeds": stuck_seeds,
                       "final_losses": finals, "n": len(finals),
                       "recovered": sum(v < RECOVERED_BELOW for v in finals),
+                      "recovered_by_cause": {c: tuple(v) for c, v in by_cause.items()},
                       "median_final_loss": float(np.median(finals)) if finals else math.nan})
     n_stuck = len(stuck_seeds)
     return Ln2Study(
@@ -408,7 +418,9 @@ def ln2_study(config: DemoConfig) -> Ln2Study:
              "it can ever change. Wide layers rarely lose every unit at once, which is why this setup is "
              "deliberately narrow; it is the situation behind the many 'loss stuck at 0.693' reports."),
         n_seeds=len(runs), lr=LN2_LR, epochs=config.ln2_epochs, runs=runs, n_stuck=n_stuck,
-        fraction_stuck=n_stuck / len(runs), causes=causes, fixes=fixes, stuck_tolerance=STUCK_TOLERANCE,
+        fraction_stuck=n_stuck / len(runs), causes=causes,
+        dead_at_init=sum(bool(r["dead_at_init"]) for r in runs if r["stuck"] and r["cause"] == "dead_layer"),
+        fixes=fixes, stuck_tolerance=STUCK_TOLERANCE,
         recovered_below=RECOVERED_BELOW, used_sweep=True)
 
 
@@ -495,7 +507,7 @@ def skip_study(config: DemoConfig) -> SkipStudy:
                  "residual: an identity skip into every second hidden layer from the layer two below",
         weight_grad=weight, signal_grad=signal,
         first_layer_ratio=weight["residual"][0] / weight["plain"][0] if weight["plain"][0] else math.inf,
-        epoch_loss=curves, final_loss=finals, warnings=warnings)
+        epoch_loss=curves, final_loss=finals, constant_loss=D.constant_loss(y, "mse"), warnings=warnings)
 
 
 # ------------------------------------------------------------------------------------------ all

@@ -126,15 +126,23 @@ def _ln2(r: DemoReport) -> list[Block]:
     for cause in d.causes:
         run = next(x for x in d.stuck_runs if x["cause"] == cause)
         examples.append(f"seed {run['seed']} ({cause}): {run['explanation']}")
-    fix_rows = tuple((f["name"], f["description"], f"{f['recovered']}/{f['n']}", _n(f["median_final_loss"]))
+    causes = list(d.causes)
+    fix_rows = tuple((f["name"], f["description"], f"{f['recovered']}/{f['n']}",
+                      *(("{}/{}".format(*f["recovered_by_cause"][c])) for c in causes), _n(f["median_final_loss"]))
                      for f in d.fixes)
+    fix_text = []
+    for f in d.fixes:
+        parts = ", ".join("{} of {} {} runs".format(*f["recovered_by_cause"][c], c) for c in causes)
+        fix_text.append(f"{f['name']} recovers {parts}.")
     return [
         Block("h2", "d. Stuck at ln 2 = 0.693"),
         Block("p", f"Data: {d.dataset}. Network: {d.network}. Training: {d.training}."),
         Block("p", "Why this setup: " + d.why),
         Block("p", f"Result: {d.n_stuck} of {d.n_seeds} seeds ({d.fraction_stuck:.0%}) end within "
                    f"{d.stuck_tolerance:g} of ln 2 = {LN2:.4f}. The diagnosis of each stuck run "
-                   "(skipnet.diagnostics.diagnose on the trained network) names its cause:"),
+                   "(skipnet.diagnostics.diagnose on the trained network) names its cause; of the "
+                   f"{d.causes.get('dead_layer', 0)} runs with a dead layer, {d.dead_at_init} had it dead before "
+                   "the first step (the initialisation), the others lost it during training:"),
         Block("table", header=("cause", "runs", "meaning"), rows=cause_rows),
         Block("figure", name="ln2_losses.png",
               text="Left: every seed's loss curve (grey: learned; coloured: stuck, by cause). Right: histogram "
@@ -148,12 +156,13 @@ def _ln2(r: DemoReport) -> list[Block]:
         Block("h3", "What fixes it"),
         Block("p", f"The {d.n_stuck} stuck seeds trained again, each time with one change (the rest as above); a run "
                    f"recovers when its final loss ends below {_n(d.recovered_below, 3)}."),
-        Block("table", header=("fix", "change", "recovered", "median final loss"), rows=fix_rows),
+        Block("table", header=("fix", "change", "recovered", *(f"of {c}" for c in causes), "median final loss"),
+              rows=fix_rows),
         Block("figure", name="ln2_fixes.png", text="Final loss of each stuck seed under each fix."),
-        Block("p", "A dead layer passes no gradient, so no learning rate can revive it: a larger rate only "
-                   "helps the slow (saddle) runs. A different initialisation (init='he': zero biases, "
-                   "variance 2/fan_in) avoids most dead layers, and the skip from the first hidden layer "
-                   "into the output gives the signal a path around the dead layers, as in the exercise."),
+        Block("p", " ".join(fix_text) + " A dead layer passes no gradient, so a learning rate cannot revive it; "
+                   "init='he' (zero biases, weight variance 2/fan_in) starts from weights that rarely kill a "
+                   "whole layer, and the skip from the first hidden layer into the output gives the signal a "
+                   "path around the layers behind it, as in the exercise."),
     ]
 
 
@@ -216,9 +225,10 @@ def _skips(r: DemoReport) -> list[Block]:
                    f"{_n(f.weight_grad['plain'][0], 2)}, {_n(f.first_layer_ratio, 3)} times less than with "
                    f"residual skips ({_n(f.weight_grad['residual'][0], 2)}). Each identity skip adds the "
                    "incoming gradient unchanged, so the early layers learn as fast as the late ones. Final "
-                   f"loss after training: {_n(f.final_loss['plain'])} without skips (the variance of the "
-                   f"targets: a constant prediction) and {_n(f.final_loss['residual'])} with them. This is the "
-                   "exercise's skip at scale: a path for the gradient around layers that pass little of it."),
+                   f"loss after training: {_n(f.final_loss['plain'])} without skips and "
+                   f"{_n(f.final_loss['residual'])} with them; a constant prediction scores "
+                   f"{_n(f.constant_loss)}. This is the exercise's skip at scale: a path for the gradient "
+                   "around layers that pass little of it."),
     ]
 
 
