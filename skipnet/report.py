@@ -311,10 +311,17 @@ def to_html(report_blocks: list[Block], images: dict[str, bytes]) -> str:
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-def _json_default(value):
+def _plain(value):
+    """JSON-ready: NumPy scalars as Python numbers, NaN and infinity as null (strict JSON has neither)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _write(path: Path, data) -> None:
@@ -351,5 +358,5 @@ def write_report(report: DemoReport, out_dir, plots: bool = True) -> dict:
     paths = {"markdown": out / "report.md", "html": out / "report.html", "json": out / "report.json"}
     _write(paths["markdown"], to_markdown(report_blocks))
     _write(paths["html"], to_html(report_blocks, images))
-    _write(paths["json"], json.dumps(report.to_dict(), indent=1, default=_json_default, allow_nan=True))
+    _write(paths["json"], json.dumps(_plain(report.to_dict()), indent=1, allow_nan=False))
     return {**paths, "figures": figures, "plots_error": error}

@@ -147,7 +147,11 @@ def test_report_files_and_every_image_is_a_png(report, tmp_path):
     markdown = paths["markdown"].read_text(encoding="utf-8")
     for name in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown):
         assert (paths["markdown"].parent / name).read_bytes().startswith(PNG_SIGNATURE)
-    assert json.loads(paths["json"].read_text())["next_step"]["loss"] == 3.0
+    def no_nan(token):
+        raise AssertionError(f"report.json is not strict JSON: {token}")
+
+    data = json.loads(paths["json"].read_text(), parse_constant=no_nan)
+    assert data["next_step"]["loss"] == 3.0 and data["hand_step"]["grads"]["skips.0.weight"] == 0.5
     for heading in ("a. The hand step", "b. The next step", "c. Many steps", "d. Stuck at ln 2",
                     "e. Learning rates", "f. Why skips help"):
         assert heading in html and heading in markdown
