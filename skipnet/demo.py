@@ -351,10 +351,11 @@ def regression(config: DemoConfig) -> Regression:
 LN2_NETWORK = {"n_inputs": 2, "hidden": (3, 3, 3)}
 LN2_LR = 0.1
 LN2_FIXES = (
-    ("init='he'", "weights N(0, 2/fan_in) and zero biases in the ReLU layers", {"init": "he"}, LN2_LR),
-    ("skip", "the exercise's learned skip from hidden layer 0 into the output (skip='first-to-output')",
+    ("init='he'", "a new draw: weights N(0, 2/fan_in) and zero biases in the ReLU layers", {"init": "he"}, LN2_LR),
+    ("skip", ("the same initial layer weights plus the exercise's learned skip from hidden layer 0 into the "
+              "output (skip='first-to-output'; its weight is drawn after the layers')"),
      {"skip": "first-to-output"}, LN2_LR),
-    ("lr 0.3", "a learning rate three times larger", {}, 0.3),
+    ("lr 0.3", "the same initial weights, a learning rate three times larger", {}, 0.3),
 )
 
 
@@ -411,8 +412,8 @@ def ln2_study(config: DemoConfig) -> Ln2Study:
                 "(weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)))",
         training=f"sgd, lr {LN2_LR}, batch 32, {config.ln2_epochs} epochs, bce on the logit; "
                  f"seeds 0-{config.ln2_seeds - 1} (the seed sets the initial weights and the shuffling)",
-        why=("Hidden layers of only 3 units: for some seeds every unit of a layer is negative for every input, "
-             "from the first step or after a few updates. Then that layer outputs 0 for every sample, the "
+        why=("Hidden layers of only 3 units: for some seeds every unit of a layer has a pre-activation <= 0 for "
+             "every input, from the start or after a few updates. Then that layer outputs 0 for every sample, the "
              "output is one constant logit, and bce pulls it to the class balance: logit 0, probability 0.5, "
              "loss ln 2 = 0.6931 for balanced classes. No gradient passes a dead layer, so nothing before "
              "it can ever change. Wide layers rarely lose every unit at once, which is why this setup is "
