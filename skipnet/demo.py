@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from functools import partial
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from . import datasets
 from . import diagnostics as D
 from .network import Network
 from .schedules import CosineLR, lr_find
+from .sweep import MLPFactory, sweep
 from .trace import fmt
 from .trainer import Trainer
 
@@ -150,7 +150,6 @@ class Ln2Study:
     fixes: list
     stuck_tolerance: float
     recovered_below: float
-    used_sweep: bool
 
     @property
     def stuck_runs(self) -> list:
@@ -180,7 +179,6 @@ class LearningRates:
     diverged: dict
     schedule: dict
     lr_find: dict
-    used_sweep: bool
 
 
 @dataclass
@@ -252,28 +250,13 @@ class DemoReport:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _mlp(seed: int, **options) -> Network:
-    """make_network for sweeps: a module-level function, so process pools can pickle a partial of it."""
-    return Network.mlp(seed=seed, **options)
-
-
 def _describe(n_inputs: int, hidden, n_outputs: int = 1) -> str:
     return "-".join(map(str, (n_inputs, *hidden, n_outputs)))
 
 
 def _runs(make_network, X, y, seeds, lrs, n_jobs: int, **trainer_options) -> list[dict]:
-    """One row per (seed, lr) as skipnet.sweep returns them, with each run's History under "history"."""
-    try:
-        from .sweep import sweep
-    except ImportError:  # TEMPORARY until skipnet.sweep lands
-        rows = []
-        for seed in seeds:
-            for lr in lrs:
-                net, hist = _train(make_network, seed, lr, X, y, **trainer_options)
-                rows.append({"seed": seed, "lr": lr, "final_loss": hist.final_loss, "epochs_run": hist.epochs_run,
-                             "stopped_reason": hist.stopped_reason,
-                             "dead_fraction": D.dead_units(net, X).fraction, "history": hist})
-        return rows
+    """One row per (seed, lr) from skipnet.sweep, with each run's History under "history"; n_jobs=1
+    runs them in this process, otherwise in loky worker processes."""
     backend = "serial" if n_jobs == 1 else "loky"
     return sweep(make_network, X, y, seeds=list(seeds), lrs=list(lrs), backend=backend, n_jobs=n_jobs,
                  keep_history=True, as_frame=False, **trainer_options)
@@ -363,7 +346,7 @@ def ln2_study(config: DemoConfig) -> Ln2Study:
     """(d) Many seeds of a narrow bce classifier: how many get stuck at ln 2, why, and what fixes it."""
     X, y = datasets.moons(200, noise=0.1, seed=0)
     options = {"loss": "bce", "optimizer": "sgd", "batch_size": 32, "epochs": config.ln2_epochs}
-    make = partial(_mlp, **LN2_NETWORK)
+    make = MLPFactory(**LN2_NETWORK)
     rows = _runs(make, X, y, range(config.ln2_seeds), [LN2_LR], config.n_jobs, **options)
     runs = []
     for row in rows:
@@ -392,7 +375,7 @@ def ln2_study(config: DemoConfig) -> Ln2Study:
         causes[cause] = causes.get(cause, 0) + 1
     fixes = []
     for name, description, change, lr in LN2_FIXES:
-        fixed = _runs(partial(_mlp, **{**LN2_NETWORK, **change}), X, y, stuck_seeds, [lr], config.n_jobs,
+        fixed = _runs(MLPFactory(**{**LN2_NETWORK, **change}), X, y, stuck_seeds, [lr], config.n_jobs,
                       **options) if stuck_seeds else []
         finals = [float(r["final_loss"]) for r in fixed]
         by_cause: dict = {}
@@ -411,7 +394,8 @@ def ln2_study(config: DemoConfig) -> Ln2Study:
         network=f"{_describe(2, LN2_NETWORK['hidden'])} ReLU, no skips, PyTorch's default nn.Linear init "
                 "(weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)))",
         training=f"sgd, lr {LN2_LR}, batch 32, {config.ln2_epochs} epochs, bce on the logit; "
-                 f"seeds 0-{config.ln2_seeds - 1} (the seed sets the initial weights and the shuffling)",
+                 f"seeds 0-{config.ln2_seeds - 1} run by skipnet.sweep (the seed sets the initial weights and "
+                 "the shuffling)",
         why=("Hidden layers of only 3 units: for some seeds every unit of a layer has a pre-activation <= 0 for "
              "every input, from the start or after a few updates. Then that layer outputs 0 for every sample, the "
              "output is one constant logit, and bce pulls it to the class balance: logit 0, probability 0.5, "
@@ -422,7 +406,7 @@ def ln2_study(config: DemoConfig) -> Ln2Study:
         fraction_stuck=n_stuck / len(runs), causes=causes,
         dead_at_init=sum(bool(r["dead_at_init"]) for r in runs if r["stuck"] and r["cause"] == "dead_layer"),
         fixes=fixes, stuck_tolerance=STUCK_TOLERANCE,
-        recovered_below=RECOVERED_BELOW, used_sweep=True)
+        recovered_below=RECOVERED_BELOW)
 
 
 # ------------------------------------------------------------------------------------------ (e)
@@ -434,7 +418,7 @@ def learning_rates(config: DemoConfig) -> LearningRates:
     X, y = datasets.sine(256, noise=0.1, seed=0)
     hidden = (32, 32)
     options = {"loss": "mse", "optimizer": "sgd", "batch_size": 32, "epochs": config.lr_epochs}
-    make = partial(_mlp, n_inputs=1, hidden=hidden)
+    make = MLPFactory(n_inputs=1, hidden=hidden)
     rows = _runs(make, X, y, range(config.lr_seeds), LR_GRID, config.n_jobs, **options)
     grid = [{"lr": float(r["lr"]), "seed": int(r["seed"]), "final_loss": float(r["final_loss"]),
              "epochs_run": int(r["epochs_run"]), "stopped_reason": r["stopped_reason"]} for r in rows]
@@ -484,7 +468,7 @@ def learning_rates(config: DemoConfig) -> LearningRates:
         network=f"{_describe(1, hidden)} ReLU, no skips, default init",
         training=f"sgd, batch 32, {config.lr_epochs} epochs, mse; seeds 0-{config.lr_seeds - 1}",
         lrs=list(LR_GRID), grid=grid, small=small, good=good, large=large, curves=curves,
-        diverged=diverged, schedule=schedule, lr_find=finder, used_sweep=True)
+        diverged=diverged, schedule=schedule, lr_find=finder)
 
 
 # ------------------------------------------------------------------------------------------ (f)
