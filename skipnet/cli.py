@@ -57,6 +57,41 @@ def _run_trace(args) -> int:
     return 0
 
 
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="run the exercise and the experiments that explain it; write an HTML/Markdown report",
+        description="Reproduce and explain the exercise: (a) the hand step, (b) the dead next step, (c) a "
+                    "falling loss curve, (d) runs stuck at ln 2 and their fixes, (e) learning rates, schedules "
+                    "and the range test, (f) why skips help. Writes report.html (plots embedded), report.md, "
+                    "report.json and the PNG plots into --out, and prints a summary.")
+    p.add_argument("--out", default="skipnet-demo", help="output directory (default ./skipnet-demo)")
+    p.add_argument("--quick", action="store_true", help="fewer seeds and epochs: seconds instead of a minute")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel workers for the seed and learning-rate sweeps (default: every core; "
+                        "1 with --quick)")
+    p.add_argument("--no-plots", action="store_true", help="write the report without figures")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args) -> int:
+    import time
+
+    from .demo import run_demo
+    from .report import write_report
+
+    if args.jobs is not None and args.jobs == 0:
+        raise ValueError("--jobs must be a positive number of workers or -1 (every core)")
+    start = time.perf_counter()
+    report = run_demo(quick=args.quick, n_jobs=args.jobs)
+    paths = write_report(report, args.out, plots=not args.no_plots)
+    print(f"skipnet demo ({'quick' if args.quick else 'full'}): {time.perf_counter() - start:.1f} s")
+    print(report.summary())
+    print(f"report: {paths['html']} (also report.md, report.json, {len(paths['figures'])} PNG files)")
+    if paths["plots_error"]:
+        print(f"no plots: {paths['plots_error']}")
+    return 0
+
+
 def _ints(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -515,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"skipnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_trace(sub)
+    _add_demo(sub)
     _add_train(sub)
     _add_predict(sub)
     _add_sweep(sub)
