@@ -394,10 +394,12 @@ def _add_sweep(sub) -> None:
     p.add_argument("--target", default=None, metavar="COL",
                    help="the target column: a name (CSV) or an index (.npy; negative from the end); "
                         "default: the last column")
-    p.add_argument("--dataset", default="moons", choices=sorted(_DATASETS),
-                   help="built-in binary classification data when DATA is omitted (default moons)")
+    p.add_argument("--dataset", default="moons", choices=_DATASETS,
+                   help="skipnet.datasets set used when DATA is omitted (default moons): moons and xor for "
+                        "bce, sine for l1/mse, spirals for cross_entropy")
     p.add_argument("--n-samples", type=int, default=200, help="samples of the built-in data set (default 200)")
-    p.add_argument("--noise", type=float, default=0.2, help="noise of the built-in data set (default 0.2)")
+    p.add_argument("--noise", type=float, default=None,
+                   help="noise of the built-in data set (default: the data set's own)")
     p.add_argument("--hidden", type=_ints, default=[16, 16], help="hidden widths (default 16,16)")
     p.add_argument("--skip", default="first-to-output", choices=["none", "first-to-output", "residual"],
                    help="skip connections (default first-to-output)")
@@ -430,7 +432,7 @@ def _run_sweep(args) -> int:
     if args.data:
         X, y = _sweep_table(args.data, args.target)
     else:
-        X, y = _DATASETS[args.dataset](args.n_samples, args.noise)
+        X, y = _builtin_data(args.dataset, args.n_samples, args.noise)
     y, _, n_outputs = _encode_target(y, args.loss)
     if not 0.0 <= args.val_split < 1.0:
         raise ValueError(f"--val-split must be in [0, 1), got {args.val_split}")
@@ -511,35 +513,20 @@ def _sweep_table(path: str, target: str | None) -> tuple[np.ndarray, np.ndarray]
     return np.delete(table.values, col, axis=1), table.values[:, col]
 
 
-def _toy_rng(n: int, noise: float, minimum: int):
-    """Check the built-in data set's options; its generator (fixed seed 0: the same data every time)."""
-    if n < minimum:
-        raise ValueError(f"--n-samples must be >= {minimum}, got {n}")
-    if noise < 0:
-        raise ValueError(f"--noise must be >= 0, got {noise}")
-    return np.random.default_rng(0)
+def _builtin_data(name: str, n: int, noise: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """A skipnet.datasets set (seed 0: the same data every time); --noise None keeps its default."""
+    from . import datasets
+
+    kwargs = {} if noise is None else {"noise": noise}
+    try:
+        X, y = getattr(datasets, name)(n, seed=0, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--dataset {name} (--n-samples {n}, --noise {noise}): {exc}") from exc
+    return X, y.reshape(-1)
 
 
-def _two_moons(n: int, noise: float):
-    """Two interleaving half circles in 2-D, labels 0/1, with Gaussian noise (fixed seed 0)."""
-    rng = _toy_rng(n, noise, minimum=2)
-    n0 = n // 2
-    t0, t1 = np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n - n0)
-    X = np.concatenate([np.c_[np.cos(t0), np.sin(t0)], np.c_[1 - np.cos(t1), 0.5 - np.sin(t1)]])
-    y = np.r_[np.zeros(n0), np.ones(n - n0)]
-    return X + rng.normal(0.0, noise, X.shape), y
-
-
-def _xor(n: int, noise: float):
-    """Points around the four corners (+-1, +-1), label 1 where the signs differ (fixed seed 0)."""
-    rng = _toy_rng(n, noise, minimum=4)
-    corners = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], float)
-    idx = np.arange(n) % 4
-    X = corners[idx] + rng.normal(0.0, noise, (n, 2))
-    return X, (corners[idx, 0] * corners[idx, 1] < 0).astype(float)
-
-
-_DATASETS = {"moons": _two_moons, "xor": _xor}
+# the built-in data sets with a noise level: binary (bce), regression (l1, mse), classes (cross_entropy)
+_DATASETS = ("moons", "xor", "sine", "spirals")
 
 
 def build_parser() -> argparse.ArgumentParser:

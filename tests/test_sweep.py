@@ -301,6 +301,15 @@ def test_cli_sweep_summary_and_csv(tmp_path, capsys):
     assert list(rows[0]) == list(COLUMNS) and all(not math.isnan(float(r["val_loss"])) for r in rows)
 
 
+def test_cli_sweep_builtin_data_for_each_kind_of_loss(capsys):
+    for dataset, loss in [("sine", "mse"), ("spirals", "cross_entropy")]:
+        assert main(["sweep", "--dataset", dataset, "--loss", loss, "--n-samples", "60", "--seeds", "2",
+                     "--lrs", "0.1", "--epochs", "2", "--backend", "serial", "--quiet"]) == 0
+        assert f"loss {loss}, 2 epochs" in capsys.readouterr().out
+    assert main(["sweep", "--dataset", "xor", "--n-samples", "2", "--backend", "serial"]) == 2
+    assert "--dataset xor" in capsys.readouterr().err
+
+
 def test_cli_sweep_reads_csv_and_npy(tmp_path, capsys):
     data = np.c_[X, Y]
     path = tmp_path / "data.csv"
