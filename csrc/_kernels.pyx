@@ -26,6 +26,7 @@ from cython cimport floating
 from libc.math cimport exp, fabs, log, log1p, sqrt
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
 include "blas.pxi"
 include "dense.pxi"

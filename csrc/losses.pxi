@@ -11,60 +11,40 @@ cdef enum LossKind:
 LOSS_KINDS = {"l1": LOSS_L1, "mse": LOSS_MSE, "bce": LOSS_BCE, "cross_entropy": LOSS_CROSS_ENTROPY}
 
 
-# Element-wise losses: each returns the term of one element and writes its gradient, already scaled
-# by 1/N, into g. Shared by the batch cores below and the scalar path of train.pxi.
-
-cdef inline double l1_term(double yhat, double y, double scale, floating* g) noexcept nogil:
-    # d|r|/dr = sign(r) with sign(0) = 0 (PyTorch's l1_loss).
-    cdef double r = yhat - y
-    g[0] = <floating>(scale if r > 0 else (-scale if r < 0 else 0.0))
-    return fabs(r)
-
-
-cdef inline double mse_term(double yhat, double y, double scale, floating* g) noexcept nogil:
-    cdef double r = yhat - y
-    g[0] = <floating>(2.0 * r * scale)
-    return r * r
-
-
-cdef inline double sigmoid(double z) noexcept nogil:
-    cdef double e
-    if z >= 0:
-        return 1.0 / (1.0 + exp(-z))
-    e = exp(z)
-    return e / (1.0 + e)
-
-
-cdef inline double bce_term(double z, double y, double scale, floating* g) noexcept nogil:
-    # softplus(z) - y z = max(z, 0) - y z + log1p(exp(-|z|)): never log(sigmoid), never overflows.
-    g[0] = <floating>((sigmoid(z) - y) * scale)
-    return (z if z > 0 else 0.0) - y * z + log1p(exp(-fabs(z)))
+cdef extern from "loss_terms.h" nogil:
+    # one element's loss term; its gradient, scaled by 1/N, in g (shared with the scalar path)
+    double loss_l1_term(double yhat, double y, double scale, double* g)
+    double loss_mse_term(double yhat, double y, double scale, double* g)
+    double loss_bce_term(double z, double y, double scale, double* g)
 
 
 cdef double l1_ptr(const floating* Yhat, const floating* Y, floating* G,
                    Py_ssize_t n, Py_ssize_t m) noexcept nogil:
     cdef Py_ssize_t i
-    cdef double total = 0.0, scale = 1.0 / (n * m)
+    cdef double g, total = 0.0, scale = 1.0 / (n * m)
     for i in range(n * m):
-        total += l1_term(Yhat[i], Y[i], scale, &G[i])
+        total += loss_l1_term(Yhat[i], Y[i], scale, &g)
+        G[i] = <floating>g
     return total * scale
 
 
 cdef double mse_ptr(const floating* Yhat, const floating* Y, floating* G,
                     Py_ssize_t n, Py_ssize_t m) noexcept nogil:
     cdef Py_ssize_t i
-    cdef double total = 0.0, scale = 1.0 / (n * m)
+    cdef double g, total = 0.0, scale = 1.0 / (n * m)
     for i in range(n * m):
-        total += mse_term(Yhat[i], Y[i], scale, &G[i])
+        total += loss_mse_term(Yhat[i], Y[i], scale, &g)
+        G[i] = <floating>g
     return total * scale
 
 
 cdef double bce_ptr(const floating* Z, const floating* Y, floating* G,
                     Py_ssize_t n, Py_ssize_t m) noexcept nogil:
     cdef Py_ssize_t i
-    cdef double total = 0.0, scale = 1.0 / (n * m)
+    cdef double g, total = 0.0, scale = 1.0 / (n * m)
     for i in range(n * m):
-        total += bce_term(Z[i], Y[i], scale, &G[i])
+        total += loss_bce_term(Z[i], Y[i], scale, &g)
+        G[i] = <floating>g
     return total * scale
 
 

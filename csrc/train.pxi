@@ -11,10 +11,61 @@
 #   - whether every mini-batch gradient of an epoch was exactly zero (run() returns after such an
 #     epoch, so the trainer can check the whole training set before going on).
 # The step math is the per-op path's, core for core and in the same order, so the two paths agree to
-# the last bit; networks whose layers all have width 1 (the exercise) take a scalar path instead.
+# the last bit; networks whose layers all have width 1 (the exercise) take the scalar path of scalar.h,
+# the same math row by row in registers.
 #
 # The last good weights cost no copy: each update reads the current buffer and writes the other one
 # (the per-op path's "last good" copy, passed in), and the two swap roles every step.
+
+cdef extern from "scalar.h" nogil:
+    ctypedef struct scalar_layer:
+        ptrdiff_t w, b
+        int relu, bias, dense_acc, skip_begin, skip_end
+    ctypedef struct scalar_skip:
+        ptrdiff_t src, weight
+        int acc
+    ctypedef struct fused_chunk:
+        const int64_t* orders       # IN  (epochs x n_rows) row order of each epoch; NULL: in order
+        const double* lrs           # IN  learning rate of each step, or of all steps when n_lrs == 1
+        Py_ssize_t n_lrs
+        double* losses              # OUT loss of each step before its update
+        double* totals              # OUT per completed epoch: sum of step loss x rows
+        Py_ssize_t n_steps, steps_per_epoch
+        Py_ssize_t opt_step         # IN  optimizer steps taken before this chunk
+        double first_loss           # IN/OUT the fit's first loss (valid if have_first)
+        int have_first
+        Py_ssize_t done             # OUT steps recorded
+        int status                  # OUT FUSED_*
+        int zero_epoch              # OUT the last completed epoch had only zero gradients
+    ctypedef struct scalar_net:
+        int n_layers, loss
+        const scalar_layer* layers
+        const scalar_skip* skips
+        ptrdiff_t n_params, n_rows, batch
+        void* params
+        void* spare
+        void* grads
+        void* scratch
+        const void* X
+        const void* Y
+        double weight_decay, divergence_factor
+    enum:
+        FUSED_OK
+        FUSED_LOSS_DIVERGED
+        FUSED_NONFINITE_UPDATE
+        SCALAR_MAX_LAYERS
+        SCALAR_MAX_SKIPS
+        SCALAR_MAX_PARAMS
+    bint fused_loss_diverged(double value, double first, double factor)
+    double scalar_step_f(int L, const scalar_layer* layers, const scalar_skip* skips, const float* P,
+                         float* G, const float* X, const float* Y, const int64_t* rows, ptrdiff_t nb,
+                         int loss)
+    double scalar_step_d(int L, const scalar_layer* layers, const scalar_skip* skips, const double* P,
+                         double* G, const double* X, const double* Y, const int64_t* rows, ptrdiff_t nb,
+                         int loss)
+    void scalar_sgd_chunk_f(const scalar_net* net, fused_chunk* c)
+    void scalar_sgd_chunk_d(const scalar_net* net, fused_chunk* c)
+
 
 cdef enum:  # columns of the layer plan
     L_WIDTH = 0
@@ -38,18 +89,15 @@ cdef enum:  # columns of the skip plan
     S_ACC           # the backward contribution to dh[src] accumulates
     S_FIELDS
 
-cdef enum:  # run() status
-    RUN_OK = 0
-    RUN_LOSS_DIVERGED = 1
-    RUN_NONFINITE_UPDATE = 2
-
-
 cdef struct Plan:
-    Py_ssize_t n_layers, n_inputs, n_outputs, batch, n_params
+    Py_ssize_t n_layers, n_skips, n_inputs, n_outputs, batch, n_params
     const int64_t* layers       # n_layers x L_FIELDS
     const int64_t* skips        # n_skips x S_FIELDS
     Py_ssize_t xb, yb           # workspace offsets of the gathered batch (shuffled epochs)
-    bint scalar                 # every width (and n_inputs) is 1
+    Py_ssize_t scratch          # workspace offset of the scalar path's spare parameters
+    bint scalar                 # every width (and n_inputs) is 1: the scalar path (scalar.h)
+    scalar_layer* scalar_layers # the plan again, for the scalar path
+    scalar_skip* scalar_skips
 
 
 cdef struct Bound:
@@ -68,21 +116,6 @@ cdef struct Bound:
     int loss, optimizer
     double momentum, dampening, weight_decay, beta1, beta2, eps, divergence_factor
     bint nesterov
-
-
-cdef struct Chunk:
-    const int64_t* orders       # IN  (epochs x n_rows) row order of each epoch; NULL: in order
-    const double* lrs           # IN  learning rate of each step, or of all steps when n_lrs == 1
-    Py_ssize_t n_lrs
-    double* losses              # OUT loss of each step before its update
-    double* totals              # OUT per completed epoch: sum of step loss x rows
-    Py_ssize_t n_steps, steps_per_epoch
-    Py_ssize_t opt_step         # IN  optimizer steps taken before this chunk
-    double first_loss           # IN/OUT the fit's first loss (valid if have_first)
-    bint have_first
-    Py_ssize_t done             # OUT steps recorded
-    int status                  # OUT RUN_*
-    bint zero_epoch             # OUT the last completed epoch had only zero gradients
 
 
 cdef inline const int64_t* layer_row(const Plan* plan, Py_ssize_t k) noexcept nogil:
@@ -145,75 +178,6 @@ cdef void backward_pass(const Plan* plan, const floating* P, floating* G, const 
                       nb, lay[L_IN_WIDTH], m, lay[L_BIAS], k > 0, lay[L_DENSE_ACC])
 
 
-cdef double scalar_step(const Plan* plan, const Bound* b, const floating* P, floating* G,
-                        const floating* Xb, const floating* Yb, Py_ssize_t nb,
-                        floating* work) noexcept nogil:
-    """Loss and gradients of a network whose widths are all 1: one scalar pass per row.
-
-    work holds z, h, dh of each layer (layer k at 3k, 3k+1, 3k+2). The same math as the batch path,
-    summed over rows in the same order; returns the mean loss."""
-    cdef Py_ssize_t k, s, i, src
-    cdef Py_ssize_t L = plan.n_layers
-    cdef const int64_t* lay
-    cdef const int64_t* sk
-    cdef floating x, z, dz, h_in
-    cdef floating g
-    cdef double total = 0.0, scale = 1.0 / nb
-    for i in range(plan.n_params):
-        G[i] = 0
-    for i in range(nb):
-        x = Xb[i]
-        for k in range(L):
-            lay = layer_row(plan, k)
-            h_in = x if k == 0 else work[3 * (k - 1) + 1]
-            z = P[lay[L_W]] * h_in
-            if lay[L_BIAS]:
-                z = z + P[lay[L_B]]
-            for s in range(lay[L_SKIP_BEGIN], lay[L_SKIP_END]):
-                sk = plan.skips + s * S_FIELDS
-                src = sk[S_SRC]
-                h_in = x if src < 0 else work[3 * src + 1]
-                z = z + (h_in if sk[S_WEIGHT] < 0 else P[sk[S_WEIGHT]] * h_in)
-            work[3 * k] = z
-            work[3 * k + 1] = (z if z > 0 else 0) if lay[L_RELU] else z
-        z = work[3 * (L - 1)]
-        if b.loss == LOSS_L1:
-            total += l1_term(z, Yb[i], scale, &g)
-        elif b.loss == LOSS_MSE:
-            total += mse_term(z, Yb[i], scale, &g)
-        else:
-            total += bce_term(z, Yb[i], scale, &g)
-        work[3 * (L - 1) + 2] = g
-        for k in range(L - 1, -1, -1):
-            lay = layer_row(plan, k)
-            dz = work[3 * k + 2]
-            if lay[L_RELU] and not work[3 * k] > 0:
-                dz = 0
-            for s in range(lay[L_SKIP_BEGIN], lay[L_SKIP_END]):
-                sk = plan.skips + s * S_FIELDS
-                src = sk[S_SRC]
-                h_in = x if src < 0 else work[3 * src + 1]
-                if sk[S_WEIGHT] >= 0:
-                    G[sk[S_WEIGHT]] += dz * h_in
-                if src >= 0:
-                    g = dz if sk[S_WEIGHT] < 0 else dz * P[sk[S_WEIGHT]]
-                    work[3 * src + 2] = work[3 * src + 2] + g if sk[S_ACC] else g
-            G[lay[L_W]] += dz * (x if k == 0 else work[3 * (k - 1) + 1])
-            if lay[L_BIAS]:
-                G[lay[L_B]] += dz
-            if k > 0:
-                g = dz * P[lay[L_W]]
-                work[3 * (k - 1) + 2] = work[3 * (k - 1) + 2] + g if lay[L_DENSE_ACC] else g
-    return total * scale
-
-
-cdef bint loss_diverged(double value, double first, double factor) noexcept nogil:
-    """Trainer._divergence: a non-finite loss, or one above factor x the first (factor 0: no limit)."""
-    if value - value != 0:
-        return True
-    return factor > 0 and first > 0 and value > factor * first
-
-
 cdef void keep_params(floating* params, floating* spare, const floating* good,
                       Py_ssize_t size) noexcept nogil:
     """Leave the weights ``good`` (one of the two buffers) in both."""
@@ -232,8 +196,8 @@ cdef void swap_params(floating* a, floating* b, Py_ssize_t size) noexcept nogil:
         b[i] = t
 
 
-cdef void run_chunk(const Plan* plan, const Bound* b, Chunk* c, floating* params) noexcept nogil:
-    """Train c.n_steps steps (see Chunk); params is b.params, typed."""
+cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* params) noexcept nogil:
+    """Train c.n_steps steps (see fused_chunk in scalar.h); params is b.params, typed."""
     cdef floating* cur = params
     cdef floating* old = <floating*>b.spare
     cdef floating* tmp
@@ -252,11 +216,13 @@ cdef void run_chunk(const Plan* plan, const Bound* b, Chunk* c, floating* params
     cdef bint all_zero = True
     cdef int flags
     c.done = 0
-    c.status = RUN_OK
+    c.status = FUSED_OK
     c.zero_epoch = False
+    e = j = 0  # epoch within the chunk, step within the epoch
     for g in range(c.n_steps):
-        e = g // c.steps_per_epoch
-        j = g - e * c.steps_per_epoch
+        if j == c.steps_per_epoch:
+            e += 1
+            j = 0
         if j == 0:
             total = 0.0
             all_zero = True
@@ -279,16 +245,21 @@ cdef void run_chunk(const Plan* plan, const Bound* b, Chunk* c, floating* params
         lr = c.lrs[g] if c.n_lrs > 1 else c.lrs[0]
 
         if plan.scalar:
-            value = scalar_step(plan, b, cur, G, Xb, Yb, nb, work)
+            if floating is float:
+                value = scalar_step_f(<int>plan.n_layers, plan.scalar_layers, plan.scalar_skips, cur, G,
+                                      Xb, Yb, NULL, nb, b.loss)
+            else:
+                value = scalar_step_d(<int>plan.n_layers, plan.scalar_layers, plan.scalar_skips, cur, G,
+                                      Xb, Yb, NULL, nb, b.loss)
         else:
             forward_pass(plan, cur, Xb, nb, work)
             value = loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, work + out_layer[L_DH], nb, n_out)
         if not c.have_first:
             c.first_loss = value
             c.have_first = True
-        if loss_diverged(value, c.first_loss, b.divergence_factor):
+        if fused_loss_diverged(value, c.first_loss, b.divergence_factor):
             c.losses[g] = value
-            c.status = RUN_LOSS_DIVERGED
+            c.status = FUSED_LOSS_DIVERGED
             keep_params(params, <floating*>b.spare, old, plan.n_params)  # behind the last good loss
             return
         c.losses[g] = value
@@ -307,7 +278,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, Chunk* c, floating* params
         c.done = g + 1
         all_zero = all_zero and not (flags & UPDATE_GRAD_NONZERO)
         if flags & UPDATE_NONFINITE:
-            c.status = RUN_NONFINITE_UPDATE
+            c.status = FUSED_NONFINITE_UPDATE
             keep_params(params, <floating*>b.spare, old, plan.n_params)
             return
         if j == c.steps_per_epoch - 1:
@@ -315,6 +286,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, Chunk* c, floating* params
             if all_zero:
                 c.zero_epoch = True
                 break
+        j += 1
     if cur != params:  # the network's buffer gets the newest weights, the spare the ones before
         swap_params(params, cur, plan.n_params)
 
@@ -353,6 +325,7 @@ cdef class FusedNet:
     """
     cdef Plan plan
     cdef Bound bound
+    cdef scalar_net snet        # the scalar path's view of plan and bound (plain SGD only)
     cdef bint f32
     cdef object layer_plan, skip_plan, params, grads, work, twork  # owners of the memory used
     cdef object data                                               # arrays of the bound fit
@@ -367,21 +340,22 @@ cdef class FusedNet:
         self.layer_plan = np.zeros((n_layers, L_FIELDS), np.int64)
         self.skip_plan = np.zeros((max(len(skips), 1), S_FIELDS), np.int64)
         scalar = n_inputs == 1 and all(w == 1 for w in widths)
-        used = 3 * n_layers if scalar else 0
+        used = 0
         for row, i in enumerate(order):
             src, dst, weight, acc = skips[i]
             self.skip_plan[row] = (src, n_inputs if src < 0 else widths[src], weight, acc)
         for k, (width, relu, bias, w_off, b_off, dense_acc) in enumerate(layers):
             size = batch * width
             into = [row for row, i in enumerate(order) if skips[i][1] == k]
-            z = used if not scalar else 0
+            begin = sum(1 for i in order if skips[i][1] < k)  # skips are sorted by destination
+            z = used
             h = z + size if relu else z
             dh = h + size
-            if not scalar:
-                used = dh + size
+            used = dh + size
             self.layer_plan[k] = (width, n_inputs if k == 0 else widths[k - 1], relu, bias, w_off,
-                                  b_off if bias else 0, dense_acc, into[0] if into else 0,
-                                  into[len(into) - 1] + 1 if into else 0, z, h, dh)
+                                  b_off if bias else 0, dense_acc, begin, begin + len(into), z, h, dh)
+        self.plan.scratch = used  # the scalar path's third parameter buffer
+        used += params.shape[0] if scalar else 0
         self.plan.xb = used
         self.plan.yb = used + batch * n_inputs
         used = self.plan.yb + batch * widths[n_layers - 1]
@@ -389,6 +363,7 @@ cdef class FusedNet:
         self.twork = np.zeros(batch, np.int64)
         self.params, self.grads = params, grads
         self.plan.n_layers = n_layers
+        self.plan.n_skips = len(skips)
         self.plan.n_inputs = n_inputs
         self.plan.n_outputs = widths[n_layers - 1]
         self.plan.batch = batch
@@ -396,11 +371,28 @@ cdef class FusedNet:
         self.plan.layers = index_ptr(self.layer_plan)
         self.plan.skips = index_ptr(self.skip_plan)
         self.plan.scalar = scalar
+        if scalar:
+            self.plan.scalar_layers = <scalar_layer*>PyMem_Malloc(n_layers * sizeof(scalar_layer))
+            self.plan.scalar_skips = <scalar_skip*>PyMem_Malloc(max(len(skips), 1) * sizeof(scalar_skip))
+            if self.plan.scalar_layers == NULL or self.plan.scalar_skips == NULL:
+                raise MemoryError()
+            for k in range(n_layers):
+                row = self.layer_plan[k]
+                self.plan.scalar_layers[k] = scalar_layer(
+                    w=row[L_W], b=row[L_B], relu=row[L_RELU], bias=row[L_BIAS],
+                    dense_acc=row[L_DENSE_ACC], skip_begin=row[L_SKIP_BEGIN], skip_end=row[L_SKIP_END])
+            for k in range(len(skips)):
+                row = self.skip_plan[k]
+                self.plan.scalar_skips[k] = scalar_skip(src=row[S_SRC], weight=row[S_WEIGHT], acc=row[S_ACC])
         self.bound.params = buffer_ptr(params, self.f32)
         self.bound.grads = buffer_ptr(grads, self.f32)
         self.bound.work = buffer_ptr(self.work, self.f32)
         self.bound.twork = index_ptr(self.twork)
         self.data = None
+
+    def __dealloc__(self):
+        PyMem_Free(self.plan.scalar_layers)
+        PyMem_Free(self.plan.scalar_skips)
 
     @property
     def scalar(self):
@@ -432,6 +424,15 @@ cdef class FusedNet:
         self.bound.beta2 = beta2
         self.bound.eps = eps
         self.bound.divergence_factor = 0.0 if divergence_factor is None else divergence_factor
+        if self.plan.scalar:
+            self.snet = scalar_net(
+                n_layers=self.plan.n_layers, loss=self.bound.loss, layers=self.plan.scalar_layers,
+                skips=self.plan.scalar_skips, n_params=self.plan.n_params, n_rows=self.bound.n_rows,
+                batch=self.plan.batch, params=self.bound.params, spare=self.bound.spare,
+                grads=self.bound.grads,
+                scratch=<char*>self.bound.work + self.plan.scratch * (4 if self.f32 else 8),
+                X=self.bound.X, Y=self.bound.Y,
+                weight_decay=self.bound.weight_decay, divergence_factor=self.bound.divergence_factor)
 
     def unbind(self):
         """Drop the references to the last fit's arrays."""
@@ -452,7 +453,7 @@ cdef class FusedNet:
         before the previous update); "update" = the update of step steps_done - 1 made a parameter
         non-finite (the weights are those before it). After a divergence the spare buffer holds the
         same weights as params."""
-        cdef Chunk c
+        cdef fused_chunk c
         if self.data is None:
             raise RuntimeError("FusedNet.run needs bind() first")
         c.orders = index_ptr(orders) if orders is not None else NULL
@@ -465,8 +466,17 @@ cdef class FusedNet:
         c.opt_step = opt_step
         c.have_first = first_loss is not None
         c.first_loss = first_loss if first_loss is not None else 0.0
+        # width-1 networks with plain SGD: the whole loop in scalar.h
+        cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD
+                                and self.bound.momentum == 0 and self.plan.n_layers <= SCALAR_MAX_LAYERS
+                                and self.plan.n_skips <= SCALAR_MAX_SKIPS
+                                and self.plan.n_params <= SCALAR_MAX_PARAMS)
         with nogil:
-            if self.f32:
+            if scalar_sgd and self.f32:
+                scalar_sgd_chunk_f(&self.snet, &c)
+            elif scalar_sgd:
+                scalar_sgd_chunk_d(&self.snet, &c)
+            elif self.f32:
                 run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params)
             else:
                 run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params)
