@@ -13,15 +13,18 @@ cdef extern from "tile.h" nogil:
     int tile_select(int want_avx2)
     int tile_cpu_has_avx2()
 
-# Products with m*n*k at or above this go to BLAS gemm; smaller ones to the register tiles, whose
-# speed beats a BLAS call's fixed cost up to there (bench/README.md: how it was measured). Settable
-# from Python (set_blas_threshold) so tests can force either path.
-cdef Py_ssize_t BLAS_MIN_FLOPS = 32768
+# Products with m*n*k at or above this go to BLAS gemm, smaller ones to the register tiles, which
+# beat a BLAS call up to there (bench/threshold.py measures it; bench/README.md has the numbers). A
+# product whose left operand is stored transposed (the weight gradient dZ.T @ X) has 4x the threshold:
+# BLAS is slow on that form at small sizes. Settable from Python (set_blas_threshold) so tests can
+# force either path.
+cdef Py_ssize_t BLAS_MIN_FLOPS = 131072
 cdef bint TILE_AVX2 = tile_select(1)
 
 
 def set_blas_threshold(Py_ssize_t min_flops):
-    """Use BLAS gemm for products with m*n*k >= min_flops (0: always; a huge value: never)."""
+    """Use BLAS gemm for products with m*n*k >= min_flops (4 m*n*k for a transposed left operand;
+    0: always; a huge value: never)."""
     global BLAS_MIN_FLOPS
     BLAS_MIN_FLOPS = min_flops
 
@@ -52,8 +55,8 @@ def cpu_has_avx2():
     return bool(tile_cpu_has_avx2())
 
 
-cdef inline bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
-    return m * n * k >= BLAS_MIN_FLOPS
+cdef inline bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, bint transposed_a) noexcept nogil:
+    return (m * n * k >> 2 if transposed_a else m * n * k) >= BLAS_MIN_FLOPS
 
 
 cdef inline void gemm_rowmajor(char ta, char tb, int m, int n, int k, floating alpha,
@@ -98,7 +101,7 @@ cdef void matmul(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     cdef int lda, ldb
     if m <= 0 or n <= 0:
         return
-    if k > 0 and use_blas(m, n, k) and blas_operand(m, k, a_rs, a_cs, &ta, &lda) \
+    if k > 0 and use_blas(m, n, k, a_cs != 1) and blas_operand(m, k, a_rs, a_cs, &ta, &lda) \
             and blas_operand(k, n, b_rs, b_cs, &tb, &ldb):
         gemm_rowmajor(ta, tb, <int>m, <int>n, <int>k, <floating>1, A, lda, B, ldb,
                       <floating>(1 if accumulate else 0), C, <int>ldc)

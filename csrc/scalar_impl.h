@@ -34,24 +34,46 @@ SCALAR_FN(_grad)(SCALAR_T *G, ptrdiff_t i, SCALAR_T term, int first, int last, S
     }
 }
 
-/* a contribution to dh[j]: the first to reach it overwrites, later ones add */
-static inline void SCALAR_FN(_back)(SCALAR_T *dh, SCALAR_T term, int acc)
+/* h[j] of a source j (-1: the input x). With a fixed depth, a chain of selects over constant indices
+   rather than an indexed load, so that h can stay in registers. */
+static inline __attribute__((always_inline)) SCALAR_T
+SCALAR_FN(_source)(const int L, const int fixed, ptrdiff_t j, SCALAR_T x, const SCALAR_T *h)
 {
-    *dh = acc ? *dh + term : term;
+    if (!fixed)
+        return j < 0 ? x : h[j];
+    SCALAR_T v = x;
+    for (int t = 0; t < L; t++)
+        v = j == t ? h[t] : v;
+    return v;
 }
 
-/* Forward, loss and backward of nb rows (row i is X[rows[i]], or X[i] without rows): the mean loss,
-   and every parameter's gradient in G; with u, also the SGD update.
+/* a contribution to dh[j]: the first to reach it overwrites, later ones add (selects, as above) */
+static inline __attribute__((always_inline)) void
+SCALAR_FN(_back)(const int L, const int fixed, ptrdiff_t j, SCALAR_T *dh, SCALAR_T term, int acc)
+{
+    if (!fixed) {
+        dh[j] = acc ? dh[j] + term : term;
+        return;
+    }
+    for (int t = 0; t < L; t++)
+        if (j == t)
+            dh[t] = acc ? dh[t] + term : term;
+}
+
+/* Forward, loss and backward of nb rows (row i is X[rows[i]], or X[i] without rows; scale = 1/nb):
+   the mean loss, and every parameter's gradient in G; with u, also the SGD update. With nb a
+   constant 1 the row loop disappears.
    Layer k's skips are sk[begin(k) .. begin(k) + count(k)). With ``fixed`` set, L <= 3 and the counts
    are the constants ns1, ns2 (layer 0 can have none): every loop unrolls and the plan, read at
    constant indices, can live in registers. Otherwise they come from lay[k]. */
 static inline __attribute__((always_inline)) double
 SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, const scalar_layer *lay,
                  const scalar_skip *sk, const SCALAR_T *P, SCALAR_T *G, const SCALAR_T *X,
-                 const SCALAR_T *Y, const int64_t *rows, ptrdiff_t nb, int loss, SCALAR_FN(_update) *u)
+                 const SCALAR_T *Y, const int64_t *rows, ptrdiff_t nb, double scale, int loss,
+                 SCALAR_FN(_update) *u)
 {
     SCALAR_T z[L], h[L], dh[L];
-    double total = 0.0, scale = 1.0 / (double)nb, g;
+    double total = 0.0, g;
 #define SKIP_BEGIN(k) (fixed ? ((k) == 2 ? ns1 : 0) : lay[k].skip_begin)
 #define SKIP_END(k) (fixed ? ((k) == 1 ? ns1 : (k) == 2 ? ns1 + ns2 : 0) : lay[k].skip_end)
     for (ptrdiff_t i = 0; i < nb; i++) {
@@ -66,7 +88,7 @@ SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, con
                 zk = zk + P[lay[k].b];
 #pragma GCC unroll 4
             for (int s = SKIP_BEGIN(k); s < SKIP_END(k); s++) {
-                SCALAR_T hs = sk[s].src < 0 ? x : h[sk[s].src];
+                SCALAR_T hs = SCALAR_FN(_source)(L, fixed, sk[s].src, x, h);
                 zk = zk + (sk[s].weight < 0 ? hs : P[sk[s].weight] * hs);
             }
             z[k] = zk;
@@ -86,17 +108,18 @@ SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, con
 #pragma GCC unroll 4
             for (int s = SKIP_BEGIN(k); s < SKIP_END(k); s++) {
                 ptrdiff_t src = sk[s].src;
-                SCALAR_T hs = src < 0 ? x : h[src];
+                SCALAR_T hs = SCALAR_FN(_source)(L, fixed, src, x, h);
                 if (sk[s].weight >= 0)
                     SCALAR_FN(_grad)(G, sk[s].weight, dz * hs, first, last, u);
                 if (src >= 0)
-                    SCALAR_FN(_back)(dh + src, sk[s].weight < 0 ? dz : dz * P[sk[s].weight], sk[s].acc);
+                    SCALAR_FN(_back)(L, fixed, src, dh, sk[s].weight < 0 ? dz : dz * P[sk[s].weight],
+                                     sk[s].acc);
             }
             SCALAR_FN(_grad)(G, lay[k].w, dz * (k == 0 ? x : h[k - 1]), first, last, u);
             if (lay[k].bias)
                 SCALAR_FN(_grad)(G, lay[k].b, dz, first, last, u);
             if (k > 0)
-                SCALAR_FN(_back)(dh + k - 1, dz * P[lay[k].w], lay[k].dense_acc);
+                SCALAR_FN(_back)(L, fixed, k - 1, dh, dz * P[lay[k].w], lay[k].dense_acc);
         }
     }
 #undef SKIP_BEGIN
@@ -110,7 +133,7 @@ static double SCALAR_NAME(int L, const scalar_layer *lay, const scalar_skip *sk,
                           SCALAR_T *G, const SCALAR_T *X, const SCALAR_T *Y, const int64_t *rows,
                           ptrdiff_t nb, int loss)
 {
-    return SCALAR_FN(_step)(L, 0, 0, 0, lay, sk, P, G, X, Y, rows, nb, loss, NULL);
+    return SCALAR_FN(_step)(L, 0, 0, 0, lay, sk, P, G, X, Y, rows, nb, 1.0 / (double)nb, loss, NULL);
 }
 
 /* run_chunk (train.pxi) for a width-1 network and plain SGD: the same steps, checks and outputs, with
@@ -118,25 +141,26 @@ static double SCALAR_NAME(int L, const scalar_layer *lay, const scalar_skip *sk,
    weights rotate through three buffers: the last good ones (prev), the current ones (cur) and the
    next ones (next, the scalar_net's scratch); a rejected step leaves prev and cur untouched. */
 static inline __attribute__((always_inline)) void
-SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, const scalar_net *net,
-                    fused_chunk *c)
+SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, const int one_row,
+                    const scalar_net *net, fused_chunk *c, scalar_layer *lay, scalar_skip *sk)
 {
     SCALAR_T *params = (SCALAR_T *)net->params, *spare = (SCALAR_T *)net->spare;
     SCALAR_T *cur = params, *prev = spare, *next = (SCALAR_T *)net->scratch, *tmp;
     SCALAR_T *G = (SCALAR_T *)net->grads;
     const SCALAR_T *X = (const SCALAR_T *)net->X, *Y = (const SCALAR_T *)net->Y;
     const ptrdiff_t n = net->n_rows, spe = c->steps_per_epoch, np = net->n_params;
-    const ptrdiff_t n_steps = c->n_steps, batch = net->batch;
+    const ptrdiff_t n_steps = c->n_steps, batch = one_row ? 1 : net->batch;
+    const double inv_batch = 1.0 / (double)batch;
     const double wd = net->weight_decay, factor = net->divergence_factor;
     const int64_t *orders = c->orders;
     const double *lrs = c->lrs;
     const int lr_per_step = c->n_lrs > 1, loss = net->loss;
     double *losses = c->losses;
-    /* the plan in local copies: nothing written in the loop can alias them, so they stay put */
-    scalar_layer lay[SCALAR_MAX_LAYERS];
-    scalar_skip sk[SCALAR_MAX_SKIPS];
-    memcpy(lay, net->layers, (size_t)L * sizeof(scalar_layer));
-    memcpy(sk, net->skips, (size_t)lay[L - 1].skip_end * sizeof(scalar_skip)); /* sorted by dst */
+    /* the plan in local copies (the caller's arrays): nothing written in the loop can alias them */
+    for (int k = 0; k < L; k++)
+        lay[k] = net->layers[k];
+    for (int k = 0; k < (fixed ? ns1 + ns2 : lay[L - 1].skip_end); k++)
+        sk[k] = net->skips[k];
     double total = 0.0, first = c->first_loss;
     int all_zero = 1, have_first = c->have_first;
     ptrdiff_t e = 0, j = 0, g;
@@ -153,11 +177,12 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
             all_zero = 1;
         }
         const ptrdiff_t start = j * batch;
-        const ptrdiff_t nb = batch < n - start ? batch : n - start;
+        const ptrdiff_t nb = one_row ? 1 : batch < n - start ? batch : n - start;
         const int64_t *rows = orders ? orders + e * n + start : NULL;
         SCALAR_FN(_update) u = {cur, next, lrs[lr_per_step ? g : 0], wd, 0, 0.0};
         const double value = SCALAR_FN(_step)(L, fixed, ns1, ns2, lay, sk, cur, G, rows ? X : X + start,
-                                              rows ? Y : Y + start, rows, nb, loss, &u);
+                                              rows ? Y : Y + start, rows, nb,
+                                              nb == batch ? inv_batch : 1.0 / (double)nb, loss, &u);
         if (!have_first) {
             first = value;
             have_first = 1;
@@ -205,19 +230,29 @@ static void SCALAR_CHUNK_NAME(const scalar_net *net, fused_chunk *c)
     const int L = net->n_layers;
     const int ns1 = L > 1 ? net->layers[1].skip_end - net->layers[1].skip_begin : 0;
     const int ns2 = L > 2 ? net->layers[2].skip_end - net->layers[2].skip_begin : 0;
-    /* depth <= 3: a copy per shape (depth, skips into layers 1 and 2) */
-    switch (L == 1 ? 0 : L == 2 ? 1 + ns1 : L == 3 ? 3 + 3 * ns1 + ns2 : -1) {
-    case 0: SCALAR_FN(_sgd_run)(1, 1, 0, 0, net, c); break;
-    case 1: SCALAR_FN(_sgd_run)(2, 1, 0, 0, net, c); break;
-    case 2: SCALAR_FN(_sgd_run)(2, 1, 1, 0, net, c); break;
-    case 3: SCALAR_FN(_sgd_run)(3, 1, 0, 0, net, c); break;
-    case 4: SCALAR_FN(_sgd_run)(3, 1, 0, 1, net, c); break;
-    case 5: SCALAR_FN(_sgd_run)(3, 1, 0, 2, net, c); break;
-    case 6: SCALAR_FN(_sgd_run)(3, 1, 1, 0, net, c); break;
-    case 7: SCALAR_FN(_sgd_run)(3, 1, 1, 1, net, c); break;
-    case 8: SCALAR_FN(_sgd_run)(3, 1, 1, 2, net, c); break;
-    default: SCALAR_FN(_sgd_run)(L, 0, 0, 0, net, c); break;
+    scalar_layer lay[SCALAR_MAX_LAYERS], lay3[3];
+    scalar_skip sk[SCALAR_MAX_SKIPS], sk3[3];
+    /* depth <= 3: a copy per shape (depth, skips into layers 1 and 2, one row per step or more), with
+       plan arrays small enough to be kept in registers */
+    const int shape = L == 1 ? 0 : L == 2 ? 1 + ns1 : L == 3 ? 3 + 3 * ns1 + ns2 : -1;
+#define SCALAR_SHAPES(one)                                                                           \
+    switch (shape) {                                                                                 \
+    case 0: SCALAR_FN(_sgd_run)(1, 1, 0, 0, one, net, c, lay3, sk3); break;                          \
+    case 1: SCALAR_FN(_sgd_run)(2, 1, 0, 0, one, net, c, lay3, sk3); break;                          \
+    case 2: SCALAR_FN(_sgd_run)(2, 1, 1, 0, one, net, c, lay3, sk3); break;                          \
+    case 3: SCALAR_FN(_sgd_run)(3, 1, 0, 0, one, net, c, lay3, sk3); break;                          \
+    case 4: SCALAR_FN(_sgd_run)(3, 1, 0, 1, one, net, c, lay3, sk3); break;                          \
+    case 5: SCALAR_FN(_sgd_run)(3, 1, 0, 2, one, net, c, lay3, sk3); break;                          \
+    case 6: SCALAR_FN(_sgd_run)(3, 1, 1, 0, one, net, c, lay3, sk3); break;                          \
+    case 7: SCALAR_FN(_sgd_run)(3, 1, 1, 1, one, net, c, lay3, sk3); break;                          \
+    case 8: SCALAR_FN(_sgd_run)(3, 1, 1, 2, one, net, c, lay3, sk3); break;                          \
+    default: SCALAR_FN(_sgd_run)(L, 0, 0, 0, 0, net, c, lay, sk); break;                             \
     }
+    if (net->batch == 1)
+        SCALAR_SHAPES(1)
+    else
+        SCALAR_SHAPES(0)
+#undef SCALAR_SHAPES
 }
 
 #undef SCALAR_FN

@@ -136,7 +136,7 @@ class Trainer:
             self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
         if self.fused and net.backend == "cython":
             self._fit_fused(run, Xv, yv)
-            return run.history()
+            return run.history(copy=False)
         for _ in range(self.epochs):
             run.stopped = self._run_epoch(run)
             if run.stopped:
@@ -144,7 +144,7 @@ class Trainer:
             run.stopped = self._end_epoch(run, Xv, yv)
             if run.stopped:
                 break
-        return run.history()
+        return run.history(copy=False)
 
     def _run_epoch(self, run: _Run) -> str | None:
         """One epoch of mini-batch steps, one kernel call per layer (the per-op path).
@@ -230,7 +230,8 @@ class Trainer:
         done, status, run.first_loss, zero_epoch = fused.run(
             orders, lrs, losses, run.totals(count), steps, spe, opt.steps, run.first_loss)
         run.step_loss.commit(done)
-        run.lr.extend(lrs[:done] if len(lrs) > 1 else np.full(done, lrs[0]))
+        run.lr.reserve(done)[:] = lrs[:done] if len(lrs) > 1 else lrs[0]
+        run.lr.commit(done)
         self.step_count += done
         opt.steps += done
         # the last step attempted: the one that diverged or failed, else the last one run
@@ -244,9 +245,14 @@ class Trainer:
                 for _ in range(begun):
                     self.rng.permutation(n)
         totals = run.totals(count)
-        for e in range(completed):
-            run.epoch_loss.append(totals[e] / n)
-            run.all_zero = zero_epoch and e == completed - 1
+        if completed > 1:
+            # several epochs per call only when nothing runs between them and none but the last can
+            # have had all-zero gradients: their checks reduce to counting them
+            run.epoch_loss.extend((totals[:completed - 1] / n).tolist())
+            self.epoch_count += completed - 1
+        if completed:
+            run.epoch_loss.append(totals[completed - 1] / n)
+            run.all_zero = zero_epoch
             reason = self._end_epoch(run, Xv, yv)
             if reason:
                 return reason
@@ -347,7 +353,7 @@ _ORDER_BUDGET = 1 << 17
 class _Series:
     """A float64 series that grows by doubling: recording a step allocates nothing (amortised)."""
 
-    def __init__(self, capacity: int = 256):
+    def __init__(self, capacity: int):
         self.data = np.empty(capacity)
         self.size = 0
 
@@ -375,7 +381,8 @@ class _Series:
         self.size += len(values)
 
     def array(self) -> np.ndarray:
-        return self.data[:self.size].copy()
+        """The values so far (a view: a new fit records into a new series)."""
+        return self.data[:self.size]
 
 
 class _Run:
@@ -392,7 +399,9 @@ class _Run:
         self.last_good = net._params.copy()  # the weights behind the last finite loss
         self.first_loss = None
         self.all_zero = False  # every mini-batch gradient of the current epoch was exactly zero
-        self.step_loss, self.lr = _Series(), _Series()
+        # room for every step of the fit up front (up to a limit; beyond it the series grow)
+        capacity = min(max(trainer.epochs, 1) * self.steps_per_epoch + 1, 1 << 20)
+        self.step_loss, self.lr = _Series(capacity), _Series(capacity)
         self.epoch_loss, self.val_loss, self.warnings = [], [], []
         self.stopped = None
         self._orders = self._totals = None
@@ -416,7 +425,10 @@ class _Run:
         self.warnings.append(TrainingWarning("divergence", message, step, epoch, {"loss": loss, "lr": lr}))
         return message
 
-    def history(self) -> History:
-        return History(self.step_loss.array(), np.asarray(self.epoch_loss, float),
-                       np.asarray(self.val_loss, float), self.lr.array(), list(self.warnings),
-                       self.stopped, len(self.epoch_loss), len(self.step_loss))
+    def history(self, copy: bool = True) -> History:
+        """The History so far; ``copy=False`` (the final one) hands over the recorded arrays."""
+        step_loss, lr = self.step_loss.array(), self.lr.array()
+        if copy:
+            step_loss, lr = step_loss.copy(), lr.copy()
+        return History(step_loss, np.asarray(self.epoch_loss, float), np.asarray(self.val_loss, float), lr,
+                       list(self.warnings), self.stopped, len(self.epoch_loss), len(self.step_loss))
