@@ -42,6 +42,25 @@ def best_time(fn, repeats=7):
     return best
 
 
+def measure(n, k, m, rng):
+    """{(product, path): seconds} for one layer shape, float32."""
+    X = rng.standard_normal((n, k)).astype(np.float32)
+    W = rng.standard_normal((m, k)).astype(np.float32)
+    dZ = rng.standard_normal((n, m)).astype(np.float32)
+    Z, dW, dX = np.empty((n, m), np.float32), np.empty((m, k), np.float32), np.empty((n, k), np.float32)
+    empty = np.empty(0, np.float32)
+    forward = lambda: K.dense_fwd(X, W, empty, Z, False, False)
+    weight_grad = lambda: K.dense_bwd(dZ, X, W, dW, empty, dX[:0], False, False, False)
+    both_grads = lambda: K.dense_bwd(dZ, X, W, dW, empty, dX, False, True, False)
+    times = {}
+    for path, threshold in (("tile", 1 << 62), ("blas", 0)):
+        K.set_blas_threshold(threshold)
+        times["X@W.T", path] = best_time(forward)
+        times["dZ.T@X", path] = best_time(weight_grad)
+        times["dZ@W", path] = max(best_time(both_grads) - times["dZ.T@X", path], 1e-9)  # dX alone
+    return times
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads (threadpoolctl)")
@@ -54,30 +73,14 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     old = K.get_blas_threshold()
     rows = []
-    with limit:
-        for n, k, m in SHAPES:
-            X = rng.standard_normal((n, k)).astype(np.float32)
-            W = rng.standard_normal((m, k)).astype(np.float32)
-            dZ = rng.standard_normal((n, m)).astype(np.float32)
-            Z, dW, dX = np.empty((n, m), np.float32), np.empty((m, k), np.float32), np.empty((n, k), np.float32)
-            empty = np.empty(0, np.float32)
-            forms = {"X@W.T": lambda: K.dense_fwd(X, W, empty, Z, False, False),
-                     "dZ.T@X": lambda: K.dense_bwd(dZ, X, W, dW, empty, dX[:0], False, False, False),
-                     "dZ@W": None}
-            t_all = {}
-            for name, fn in forms.items():
-                if fn is None:  # dX alone = (dW + dX) - dW
-                    continue
-                for path, threshold in (("tile", 1 << 62), ("blas", 0)):
-                    K.set_blas_threshold(threshold)
-                    t_all[name, path] = best_time(fn)
-            for path, threshold in (("tile", 1 << 62), ("blas", 0)):
-                K.set_blas_threshold(threshold)
-                both = best_time(lambda: K.dense_bwd(dZ, X, W, dW, empty, dX, False, True, False))
-                t_all["dZ@W", path] = max(both - t_all["dZ.T@X", path], 1e-9)
-            for name in forms:
-                rows.append((n * k * m, n, k, m, name, t_all[name, "tile"], t_all[name, "blas"]))
-    K.set_blas_threshold(old)
+    try:
+        with limit:
+            for n, k, m in SHAPES:
+                times = measure(n, k, m, rng)
+                for name in ("X@W.T", "dZ.T@X", "dZ@W"):
+                    rows.append((n * k * m, n, k, m, name, times[name, "tile"], times[name, "blas"]))
+    finally:
+        K.set_blas_threshold(old)
     print(f"{'m*n*k':>10} {'n':>4} {'k':>4} {'m':>4} {'product':>7} {'tile':>10} {'blas':>10} {'tile/blas':>9}")
     for size, n, k, m, name, tile, blas in sorted(rows):
         print(f"{size:>10} {n:>4} {k:>4} {m:>4} {name:>7} {tile * 1e6:>8.2f}us {blas * 1e6:>8.2f}us "
