@@ -12,30 +12,31 @@ LOSS_KINDS = {"l1": LOSS_L1, "mse": LOSS_MSE, "bce": LOSS_BCE, "cross_entropy": 
 
 
 cdef extern from "loss_terms.h" nogil:
-    # one element's loss term; its gradient, scaled by 1/N, in g (shared with the scalar path)
-    double loss_l1_term(double yhat, double y, double scale, double* g)
-    double loss_mse_term(double yhat, double y, double scale, double* g)
+    # one element's loss term; its gradient, scaled by 1/N, in g
     double loss_bce_term(double z, double y, double scale, double* g)
+    # whole batches of l1 and mse, in vectorised loops (the same terms)
+    double loss_l1_batch_f(const float* yhat, const float* y, float* g, Py_ssize_t size, double scale)
+    double loss_l1_batch_d(const double* yhat, const double* y, double* g, Py_ssize_t size, double scale)
+    double loss_mse_batch_f(const float* yhat, const float* y, float* g, Py_ssize_t size, double scale)
+    double loss_mse_batch_d(const double* yhat, const double* y, double* g, Py_ssize_t size, double scale)
 
 
 cdef double l1_ptr(const floating* Yhat, const floating* Y, floating* G,
                    Py_ssize_t n, Py_ssize_t m) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double g, total = 0.0, scale = 1.0 / (n * m)
-    for i in range(n * m):
-        total += loss_l1_term(Yhat[i], Y[i], scale, &g)
-        G[i] = <floating>g
-    return total * scale
+    # |yhat - y|, gradient sign(yhat - y) / N with sign(0) = 0 (PyTorch's l1_loss)
+    if floating is float:
+        return loss_l1_batch_f(Yhat, Y, G, n * m, 1.0 / (n * m))
+    else:
+        return loss_l1_batch_d(Yhat, Y, G, n * m, 1.0 / (n * m))
 
 
 cdef double mse_ptr(const floating* Yhat, const floating* Y, floating* G,
                     Py_ssize_t n, Py_ssize_t m) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double g, total = 0.0, scale = 1.0 / (n * m)
-    for i in range(n * m):
-        total += loss_mse_term(Yhat[i], Y[i], scale, &g)
-        G[i] = <floating>g
-    return total * scale
+    # (yhat - y)^2, gradient 2 (yhat - y) / N
+    if floating is float:
+        return loss_mse_batch_f(Yhat, Y, G, n * m, 1.0 / (n * m))
+    else:
+        return loss_mse_batch_d(Yhat, Y, G, n * m, 1.0 / (n * m))
 
 
 cdef double bce_ptr(const floating* Z, const floating* Y, floating* G,

@@ -72,7 +72,9 @@ SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, con
                  const SCALAR_T *Y, const int64_t *rows, ptrdiff_t nb, double scale, int loss,
                  SCALAR_FN(_update) *u)
 {
-    SCALAR_T z[L], h[L], dh[L];
+    SCALAR_T z[SCALAR_MAX_LAYERS], h[SCALAR_MAX_LAYERS], dh[SCALAR_MAX_LAYERS];
+    for (int k = 0; k < L; k++)
+        h[k] = dh[k] = 0; /* each is written before it is read; this tells the compiler so */
     double total = 0.0, g;
 #define SKIP_BEGIN(k) (fixed ? ((k) == 2 ? ns1 : 0) : lay[k].skip_begin)
 #define SKIP_END(k) (fixed ? ((k) == 1 ? ns1 : (k) == 2 ? ns1 + ns2 : 0) : lay[k].skip_end)
@@ -86,13 +88,12 @@ SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, con
             SCALAR_T zk = P[lay[k].w] * (k == 0 ? x : h[k - 1]);
             if (lay[k].bias)
                 zk = zk + P[lay[k].b];
-#pragma GCC unroll 4
             for (int s = SKIP_BEGIN(k); s < SKIP_END(k); s++) {
                 SCALAR_T hs = SCALAR_FN(_source)(L, fixed, sk[s].src, x, h);
                 zk = zk + (sk[s].weight < 0 ? hs : P[sk[s].weight] * hs);
             }
             z[k] = zk;
-            h[k] = lay[k].relu ? (zk > 0 ? zk : 0) : zk;
+            h[k] = lay[k].relu ? (zk > 0 ? zk : 0) : zk; /* compiles to a compare-and-mask */
         }
         if (loss == SCALAR_L1)
             total += loss_l1_term(z[L - 1], Y[row], scale, &g);
@@ -104,8 +105,7 @@ SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, con
         /* backward, last layer first: skips into k, then the dense input of k */
 #pragma GCC unroll 4
         for (int k = L - 1; k >= 0; k--) {
-            const SCALAR_T dz = lay[k].relu && !(z[k] > 0) ? 0 : dh[k];
-#pragma GCC unroll 4
+            const SCALAR_T dz = lay[k].relu ? (z[k] > 0 ? dh[k] : 0) : dh[k];
             for (int s = SKIP_BEGIN(k); s < SKIP_END(k); s++) {
                 ptrdiff_t src = sk[s].src;
                 SCALAR_T hs = SCALAR_FN(_source)(L, fixed, src, x, h);

@@ -95,7 +95,7 @@ cdef struct Plan:
     const int64_t* skips        # n_skips x S_FIELDS
     Py_ssize_t xb, yb           # workspace offsets of the gathered batch (shuffled epochs)
     Py_ssize_t scratch          # workspace offset of the scalar path's spare parameters
-    bint scalar                 # every width (and n_inputs) is 1: the scalar path (scalar.h)
+    bint scalar                 # every width (and n_inputs) is 1, within scalar.h's limits
     scalar_layer* scalar_layers # the plan again, for the scalar path
     scalar_skip* scalar_skips
 
@@ -339,7 +339,8 @@ cdef class FusedNet:
         order = sorted(range(len(skips)), key=lambda i: (skips[i][1], i))
         self.layer_plan = np.zeros((n_layers, L_FIELDS), np.int64)
         self.skip_plan = np.zeros((max(len(skips), 1), S_FIELDS), np.int64)
-        scalar = n_inputs == 1 and all(w == 1 for w in widths)
+        scalar = (n_inputs == 1 and all(w == 1 for w in widths) and n_layers <= SCALAR_MAX_LAYERS
+                  and len(skips) <= SCALAR_MAX_SKIPS and params.shape[0] <= SCALAR_MAX_PARAMS)
         used = 0
         for row, i in enumerate(order):
             src, dst, weight, acc = skips[i]
@@ -468,9 +469,7 @@ cdef class FusedNet:
         c.first_loss = first_loss if first_loss is not None else 0.0
         # width-1 networks with plain SGD: the whole loop in scalar.h
         cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD
-                                and self.bound.momentum == 0 and self.plan.n_layers <= SCALAR_MAX_LAYERS
-                                and self.plan.n_skips <= SCALAR_MAX_SKIPS
-                                and self.plan.n_params <= SCALAR_MAX_PARAMS)
+                                and self.bound.momentum == 0)
         with nogil:
             if scalar_sgd and self.f32:
                 scalar_sgd_chunk_f(&self.snet, &c)

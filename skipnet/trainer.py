@@ -159,7 +159,8 @@ class Trainer:
         for start in range(0, n, batch):
             if order is not None:
                 idx = order[start:start + batch]
-                Xb, yb = run.Xb[:idx.shape[0]], run.yb[:idx.shape[0]]
+                Xb, yb = run.gather_buffers()
+                Xb, yb = Xb[:idx.shape[0]], yb[:idx.shape[0]]
                 np.take(X, idx, axis=0, out=Xb)
                 np.take(y, idx, axis=0, out=yb)
             else:
@@ -393,9 +394,7 @@ class _Run:
         self.trainer, self.X, self.y = trainer, X, y
         self.batch = min(trainer.batch_size, X.shape[0])
         self.steps_per_epoch = -(-X.shape[0] // self.batch)
-        # gather buffers for shuffled batches, allocated once per fit
-        self.Xb = np.empty((self.batch, X.shape[1]), net.dtype)
-        self.yb = np.empty((self.batch,) + y.shape[1:], y.dtype)
+        self._gather = None
         self.last_good = net._params.copy()  # the weights behind the last finite loss
         self.first_loss = None
         self.all_zero = False  # every mini-batch gradient of the current epoch was exactly zero
@@ -405,6 +404,13 @@ class _Run:
         self.epoch_loss, self.val_loss, self.warnings = [], [], []
         self.stopped = None
         self._orders = self._totals = None
+
+    def gather_buffers(self):
+        """(Xb, yb): the per-op path's buffers for shuffled batches, allocated once per fit."""
+        if self._gather is None:
+            X, y = self.X, self.y
+            self._gather = (np.empty((self.batch, X.shape[1]), X.dtype), np.empty((self.batch,) + y.shape[1:], y.dtype))
+        return self._gather
 
     def orders(self, epochs: int) -> np.ndarray:
         """An (epochs, n) int64 buffer for row orders, reused across the calls of a fit."""
