@@ -183,6 +183,7 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         const double value = SCALAR_FN(_step)(L, fixed, ns1, ns2, lay, sk, cur, G, rows ? X : X + start,
                                               rows ? Y : Y + start, rows, nb,
                                               nb == batch ? inv_batch : 1.0 / (double)nb, loss, &u);
+        const int fit_started = have_first;
         if (!have_first) {
             first = value;
             have_first = 1;
@@ -190,7 +191,7 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         losses[g] = value;
         if (fused_loss_diverged(value, first, factor)) {
             c->status = FUSED_LOSS_DIVERGED;
-            keep = prev;
+            keep = fit_started ? prev : cur; /* the fit's first step has no earlier weights */
             break;
         }
         total += value * (double)nb;

@@ -15,7 +15,8 @@
 # the same math row by row in registers.
 #
 # The last good weights cost no copy: each update reads the current buffer and writes the other one
-# (the per-op path's "last good" copy, passed in), and the two swap roles every step.
+# (a spare buffer of the FusedNet), and the two swap roles every step. Before the first step of a fit
+# there are no earlier weights: a divergence there keeps the current ones.
 
 cdef extern from "scalar.h" nogil:
     ctypedef struct scalar_layer:
@@ -103,7 +104,7 @@ cdef struct Plan:
 cdef struct Bound:
     # buffers in the network's dtype (cast per call)
     void* params                # the network's parameters
-    void* spare                 # the last good parameters (the trainer's copy)
+    void* spare                 # the FusedNet's second parameter buffer
     void* grads
     void* state1                # SGD momentum buffer / Adam first moment
     void* state2                # Adam second moment
@@ -213,7 +214,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
     cdef Py_ssize_t n_in = plan.n_inputs, n_out = plan.n_outputs, n = b.n_rows
     cdef Py_ssize_t g, e, j, i, start, nb, row
     cdef double value, lr, total = 0.0
-    cdef bint all_zero = True
+    cdef bint all_zero = True, fit_started
     cdef int flags
     c.done = 0
     c.status = FUSED_OK
@@ -254,13 +255,15 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
         else:
             forward_pass(plan, cur, Xb, nb, work)
             value = loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, work + out_layer[L_DH], nb, n_out)
+        fit_started = c.have_first
         if not c.have_first:
             c.first_loss = value
             c.have_first = True
         if fused_loss_diverged(value, c.first_loss, b.divergence_factor):
             c.losses[g] = value
             c.status = FUSED_LOSS_DIVERGED
-            keep_params(params, <floating*>b.spare, old, plan.n_params)  # behind the last good loss
+            # the weights behind the last acceptable loss: before the previous update, if any
+            keep_params(params, <floating*>b.spare, old if fit_started else cur, plan.n_params)
             return
         c.losses[g] = value
         total += value * nb
@@ -327,7 +330,7 @@ cdef class FusedNet:
     cdef Bound bound
     cdef scalar_net snet        # the scalar path's view of plan and bound (plain SGD only)
     cdef bint f32
-    cdef object layer_plan, skip_plan, params, grads, work, twork  # owners of the memory used
+    cdef object layer_plan, skip_plan, params, grads, spare, work, twork  # owners of the memory used
     cdef object data                                               # arrays of the bound fit
 
     def __init__(self, Py_ssize_t n_inputs, Py_ssize_t batch, layers, skips, params, grads):
@@ -363,6 +366,7 @@ cdef class FusedNet:
         self.work = np.zeros(used, params.dtype)
         self.twork = np.zeros(batch, np.int64)
         self.params, self.grads = params, grads
+        self.spare = np.empty_like(params)
         self.plan.n_layers = n_layers
         self.plan.n_skips = len(skips)
         self.plan.n_inputs = n_inputs
@@ -387,6 +391,7 @@ cdef class FusedNet:
                 self.plan.scalar_skips[k] = scalar_skip(src=row[S_SRC], weight=row[S_WEIGHT], acc=row[S_ACC])
         self.bound.params = buffer_ptr(params, self.f32)
         self.bound.grads = buffer_ptr(grads, self.f32)
+        self.bound.spare = buffer_ptr(self.spare, self.f32)
         self.bound.work = buffer_ptr(self.work, self.f32)
         self.bound.twork = index_ptr(self.twork)
         self.data = None
@@ -400,19 +405,18 @@ cdef class FusedNet:
         """True when every layer (and the input) has width 1: the scalar path runs."""
         return bool(self.plan.scalar)
 
-    def bind(self, X, Y, T, spare, state1, state2, str loss, str optimizer, double momentum=0.0,
+    def bind(self, X, Y, T, state1, state2, str loss, str optimizer, double momentum=0.0,
              double dampening=0.0, double weight_decay=0.0, bint nesterov=False, double beta1=0.9,
              double beta2=0.999, double eps=1e-8, divergence_factor=None):
         """Attach one fit: X (n, n_inputs); targets Y (n, n_outputs) for l1/mse/bce or class indices T
-        (n,) int64 for cross_entropy (the other None); ``spare`` holds the last good parameters (the
-        same values as params at the start of a fit); state1/state2 the optimizer's buffers (SGD
-        momentum / Adam moments), all C-contiguous in the network's dtype."""
-        self.data = (X, Y, T, spare, state1, state2)  # keep alive while bound
+        (n,) int64 for cross_entropy (the other None); state1/state2 the optimizer's buffers (SGD
+        momentum / Adam moments), all C-contiguous in the network's dtype. A fit starts here: its
+        first run() has no earlier weights to fall back on."""
+        self.data = (X, Y, T, state1, state2)  # keep alive while bound
         self.bound.X = buffer_ptr(X, self.f32)
         self.bound.Y = buffer_ptr(Y, self.f32) if Y is not None else NULL
         self.bound.T = index_ptr(T) if T is not None else NULL
         self.bound.n_rows = X.shape[0]
-        self.bound.spare = buffer_ptr(spare, self.f32)
         self.bound.state1 = buffer_ptr(state1, self.f32)
         self.bound.state2 = buffer_ptr(state2, self.f32) if state2 is not None else NULL
         self.bound.loss = LOSS_KINDS[loss]
@@ -438,7 +442,7 @@ cdef class FusedNet:
     def unbind(self):
         """Drop the references to the last fit's arrays."""
         self.data = None
-        self.bound.X = self.bound.Y = self.bound.spare = self.bound.state1 = self.bound.state2 = NULL
+        self.bound.X = self.bound.Y = self.bound.state1 = self.bound.state2 = NULL
         self.bound.T = NULL
 
     def run(self, orders, const double[::1] lrs, double[::1] losses, double[::1] totals,
@@ -452,8 +456,7 @@ cdef class FusedNet:
         stopped after an epoch whose gradients were all exactly zero (zero_epoch True); "loss" = the
         loss of step steps_done diverged (its value is in losses[steps_done]; the weights are those
         before the previous update); "update" = the update of step steps_done - 1 made a parameter
-        non-finite (the weights are those before it). After a divergence the spare buffer holds the
-        same weights as params."""
+        non-finite (the weights are those before it)."""
         cdef fused_chunk c
         if self.data is None:
             raise RuntimeError("FusedNet.run needs bind() first")

@@ -460,23 +460,25 @@ def _check(result: Result, target) -> tuple[str, float | None, bool | None]:
 
 
 def run(quick: bool = False, workloads=None, json_path: str | None = None, threads: int | None = None,
-        log=print) -> dict:
+        log=print, rounds: int | None = None, block: float | None = None) -> dict:
     """Run the comparison, print the tables, and return (and optionally write as JSON) the results.
 
     threads: BLAS/OpenMP threads for every library (threadpoolctl, torch.set_num_threads); None
-    keeps their defaults (here: one per core)."""
+    keeps their defaults (here: one per core). rounds, block: override the protocol's (7 rounds of
+    0.25 s blocks; 3 of 0.05 s with quick)."""
     if threads is not None:
         try:
             from threadpoolctl import threadpool_limits
         except ImportError as exc:
             raise RuntimeError("threads= needs threadpoolctl (pip install 'skipnet[bench]')") from exc
         with threadpool_limits(threads):
-            return _run(quick, workloads, json_path, threads, log)
-    return _run(quick, workloads, json_path, threads, log)
+            return _run(quick, workloads, json_path, threads, log, rounds, block)
+    return _run(quick, workloads, json_path, threads, log, rounds, block)
 
 
-def _run(quick, workloads, json_path, threads, log) -> dict:
-    rounds, block = (3, 0.05) if quick else (7, 0.25)
+def _run(quick, workloads, json_path, threads, log, rounds, block) -> dict:
+    rounds = rounds or (3 if quick else 7)
+    block = block or (0.05 if quick else 0.25)
     try:
         import torch
 

@@ -156,6 +156,8 @@ class Trainer:
         order = self.rng.permutation(n) if self.shuffle else None
         total = 0.0
         run.all_zero = True
+        if run.last_good is None:
+            run.last_good = net._params.copy()
         for start in range(0, n, batch):
             if order is not None:
                 idx = order[start:start + batch]
@@ -192,7 +194,7 @@ class Trainer:
         fused = net._engine.fused(run.batch)
         classes = self.loss == "cross_entropy"
         adam = opt.name == "adam"
-        fused.bind(run.X, None if classes else run.y, run.y if classes else None, run.last_good,
+        fused.bind(run.X, None if classes else run.y, run.y if classes else None,
                    opt.exp_avg if adam else opt.buffer, opt.exp_avg_sq if adam else None, self.loss, opt.name,
                    momentum=getattr(opt, "momentum", 0.0), dampening=getattr(opt, "dampening", 0.0),
                    weight_decay=opt.weight_decay, nesterov=getattr(opt, "nesterov", False),
@@ -390,12 +392,11 @@ class _Run:
     """The state of one ``fit``: data, batch buffers, what has been recorded, the last good weights."""
 
     def __init__(self, trainer: Trainer, X, y):
-        net = trainer.net
         self.trainer, self.X, self.y = trainer, X, y
         self.batch = min(trainer.batch_size, X.shape[0])
         self.steps_per_epoch = -(-X.shape[0] // self.batch)
         self._gather = None
-        self.last_good = net._params.copy()  # the weights behind the last finite loss
+        self.last_good = None  # per-op path: the weights behind the last finite loss (a copy)
         self.first_loss = None
         self.all_zero = False  # every mini-batch gradient of the current epoch was exactly zero
         # room for every step of the fit up front (up to a limit; beyond it the series grow)
@@ -425,8 +426,10 @@ class _Run:
         return self._totals[:epochs]
 
     def diverged(self, step: int, epoch: int, reason: str, loss: float, lr: float) -> str:
-        """Restore the last good weights, record why, and return the stop reason."""
-        self.trainer.net._params[...] = self.last_good
+        """Restore the last good weights (the fused kernel has done so already), record why, and
+        return the stop reason."""
+        if self.last_good is not None:
+            self.trainer.net._params[...] = self.last_good
         message = f"diverged at step {step} (epoch {epoch}): {reason}"
         self.warnings.append(TrainingWarning("divergence", message, step, epoch, {"loss": loss, "lr": lr}))
         return message

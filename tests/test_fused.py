@@ -343,7 +343,7 @@ def test_fused_net_guards():
     with pytest.raises(RuntimeError, match="bind"):
         fused.run(None, np.array([0.1]), empty, empty, 1, 1, 0, None)
     with pytest.raises(ValueError, match="C-contiguous"):
-        fused.bind(np.ones((4, 4))[:, :2], np.ones((4, 1)), None, net._params.copy(), net._params.copy(), None,
+        fused.bind(np.ones((4, 4))[:, :2], np.ones((4, 1)), None, net._params.copy(), None,
                    "l1", "sgd")
     with pytest.raises(TypeError, match="fused"):
         sn.Trainer(net, fused="yes")
@@ -371,3 +371,19 @@ def test_register_tiles_against_float64(n, k, m, dtype, simd):
     assert_close(Z, Z0 + x @ w.T, dtype, np.abs(Z0) + np.abs(x) @ np.abs(w).T + 1)
     assert_close(dW, dz.T @ x, dtype, np.abs(dz).T @ np.abs(x) + 1)
     assert_close(dX, dz @ w, dtype, np.abs(dz) @ np.abs(w) + 1)
+
+
+@pytest.mark.parametrize("make", [sn.Network.exercise, lambda: sn.Network.mlp(2, (4, 4), seed=3)])
+def test_divergence_on_the_first_step_of_a_fit_keeps_the_weights(make):
+    # the first loss overflows: there are no earlier weights, so the fit leaves them as they were
+    def huge():
+        net = make()
+        net._params[...] = 1e200
+        return net
+
+    X, y = np.ones((5, huge().n_inputs)), np.zeros((5, 1))
+    runs = _fit_both(huge, X, y, loss="mse", lr=0.1, batch_size=2, epochs=3)
+    _assert_same_run(*runs)
+    hist, net, _ = runs[0]
+    assert hist.stopped_reason == "diverged at step 0 (epoch 0): the loss is inf" and hist.steps_run == 0
+    assert (net._params == 1e200).all()
