@@ -416,7 +416,11 @@ def _scaling(rounds: int) -> dict:
         Trainer(net, loss="l1", lr=LR, batch_size=w.batch, epochs=epochs, shuffle=False,
                 divergence_factor=None).fit(X[:n], y[:n])
 
-    linear, threads = [], []
+    linear, threads, control = [], [], []
+    try:  # the machine's own parallelism: the hand C loop in two threads (ctypes releases the GIL)
+        loops = [_CLoop(WORKLOADS["W0"], *WORKLOADS["W0"].data()) for _ in range(2)]
+    except Exception:  # noqa: BLE001 - no C compiler: no control measurement
+        loops = None
     for _ in range(rounds):
         net = w.make(0)
         fit(net, 3200)
@@ -438,8 +442,24 @@ def _scaling(rounds: int) -> dict:
         for th in workers:
             th.join()
         threads.append((time.perf_counter() - t) / serial)
-    return {"10x data: time / (10 x time)": statistics.median(linear),
-            "two threads / serial": statistics.median(threads)}
+        if loops:
+            steps = int(0.05 / max(loops[0].block(1000)[0] / 1000, 1e-9))
+            t = time.perf_counter()
+            for loop in loops:
+                loop.block(steps)
+            serial = time.perf_counter() - t
+            workers = [threading.Thread(target=loop.block, args=(steps,)) for loop in loops]
+            t = time.perf_counter()
+            for th in workers:
+                th.start()
+            for th in workers:
+                th.join()
+            control.append((time.perf_counter() - t) / serial)
+    out = {"10x data: time / (10 x time)": statistics.median(linear),
+           "two threads / serial": statistics.median(threads)}
+    if control:
+        out["control, C loop: two threads / serial"] = statistics.median(control)
+    return out
 
 
 # --------------------------------------------------------------------------- report
@@ -527,7 +547,7 @@ def _run(quick, workloads, json_path, threads, log, rounds, block) -> dict:
         for name, v in report["elementwise"].items():
             log(f"  {name:<22} {v['GB/s']:6.1f} GB/s  {100 * v['of copy']:5.0f}% of copy")
         report["scaling"] = _scaling(max(1, rounds // 2))
-        log("\nscaling (W1, fused):")
+        log("\nscaling (W1, fused; the control shows what two threads of plain C get on this machine now):")
         for name, v in report["scaling"].items():
             log(f"  {name}: {v:.3g}")
     if json_path:
