@@ -480,34 +480,35 @@ def _check(result: Result, target) -> tuple[str, float | None, bool | None]:
 
 
 def run(quick: bool = False, workloads=None, json_path: str | None = None, threads: int | None = None,
-        log=print, rounds: int | None = None, block: float | None = None) -> dict:
+        log=print, rounds: int | None = None, block: float | None = None, torch: bool = True) -> dict:
     """Run the comparison, print the tables, and return (and optionally write as JSON) the results.
 
     threads: BLAS/OpenMP threads for every library (threadpoolctl, torch.set_num_threads); None
     keeps their defaults (here: one per core). rounds, block: override the protocol's (7 rounds of
-    0.25 s blocks; 3 of 0.05 s with quick)."""
+    0.25 s blocks; 3 of 0.05 s with quick). torch=False leaves PyTorch out even when installed."""
     if threads is not None:
         try:
             from threadpoolctl import threadpool_limits
         except ImportError as exc:
             raise RuntimeError("threads= needs threadpoolctl (pip install 'skipnet[bench]')") from exc
         with threadpool_limits(threads):
-            return _run(quick, workloads, json_path, threads, log, rounds, block)
-    return _run(quick, workloads, json_path, threads, log, rounds, block)
+            return _run(quick, workloads, json_path, threads, log, rounds, block, torch)
+    return _run(quick, workloads, json_path, threads, log, rounds, block, torch)
 
 
-def _run(quick, workloads, json_path, threads, log, rounds, block) -> dict:
+def _run(quick, workloads, json_path, threads, log, rounds, block, use_torch) -> dict:
     rounds = rounds or (3 if quick else 7)
     block = block or (0.05 if quick else 0.25)
-    try:
-        import torch
+    torch_ok, torch_version = False, None
+    if use_torch:
+        try:
+            import torch
 
-        torch_ok = True
-        torch_version = torch.__version__
-        if threads is not None:
-            torch.set_num_threads(threads)
-    except ImportError:
-        torch_ok, torch_version = False, None
+            torch_ok, torch_version = True, torch.__version__
+            if threads is not None:
+                torch.set_num_threads(threads)
+        except ImportError:
+            pass
     names = list(workloads or WORKLOADS)
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:

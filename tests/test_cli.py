@@ -47,7 +47,8 @@ def test_bench_command_smoke(tmp_path, capsys):
     from skipnet import benchmark
 
     out = tmp_path / "bench.json"
-    report = benchmark.run(workloads=["W0", "W1"], json_path=str(out), rounds=1, block=0.002, log=lambda *a: None)
+    report = benchmark.run(workloads=["W0", "W1"], json_path=str(out), rounds=1, block=0.002, torch=False,
+                           log=lambda *a: None)
     saved = json.loads(out.read_text())
     assert set(saved["workloads"]) == {"W0", "W1"}
     for name, w in report["workloads"].items():
