@@ -412,7 +412,9 @@ cdef class FusedNet:
         (n,) int64 for cross_entropy (the other None); state1/state2 the optimizer's buffers (SGD
         momentum / Adam moments), all C-contiguous in the network's dtype. A fit starts here: its
         first run() has no earlier weights to fall back on."""
-        self.data = (X, Y, T, state1, state2)  # keep alive while bound
+        if self.data is not None:
+            raise RuntimeError("this network is already being trained (by a fit in another thread?); "
+                               "train separate networks (Network.copy()) in parallel instead")
         self.bound.X = buffer_ptr(X, self.f32)
         self.bound.Y = buffer_ptr(Y, self.f32) if Y is not None else NULL
         self.bound.T = index_ptr(T) if T is not None else NULL
@@ -429,6 +431,7 @@ cdef class FusedNet:
         self.bound.beta2 = beta2
         self.bound.eps = eps
         self.bound.divergence_factor = 0.0 if divergence_factor is None else divergence_factor
+        self.data = (X, Y, T, state1, state2)  # bound: kept alive until unbind()
         if self.plan.scalar:
             self.snet = scalar_net(
                 n_layers=self.plan.n_layers, loss=self.bound.loss, layers=self.plan.scalar_layers,

@@ -13,8 +13,8 @@ Implementations: skipnet fused (``Trainer.fit``, whole epochs per kernel call), 
 (``fused=False``), the NumPy reference (``backend="numpy"``), PyTorch eager when installed (an
 ``nn.Module`` of ``nn.Linear`` layers, ``F.l1_loss``, ``torch.optim.SGD``) and the ceilings:
 a hand-written C loop of the exercise step for W0 (compiled here with the system C compiler and
-called through ctypes, one epoch per call), and for W1-W4 the step's GEMM time through NumPy (each
-product of the step timed alone with ``np.matmul(..., out=)``, operands hot, then summed).
+called through ctypes, one epoch per call), and for W1-W4 the step's GEMM time through NumPy (the
+step's products, each with ``np.matmul(..., out=)``, run back to back step after step).
 
 Further sections: element-wise kernels against a plain copy's bandwidth, epoch time against data
 size, and two networks trained in two threads against one after the other.
@@ -272,7 +272,8 @@ class _CLoop(_Impl):
 
 
 class _GemmFloor(_Impl):
-    """The step's matrix products, each timed alone through np.matmul with its output preallocated."""
+    """The step's matrix products through np.matmul (outputs preallocated), one step after the other:
+    timed in blocks like every implementation, so that a busy machine slows it down alike."""
 
     name = "GEMM floor"
 
@@ -305,17 +306,12 @@ class _GemmFloor(_Impl):
                     product((B, out), (out, fan_in))
 
     def block(self, steps):
-        total = 0.0
-        for a, b, c in self.products:
-            reps = 3
-            best = float("inf")
-            for _ in range(3):
-                t = time.perf_counter()
-                for _ in range(reps):
-                    np.matmul(a, b, out=c)
-                best = min(best, (time.perf_counter() - t) / reps)
-            total += best
-        return total * steps, steps
+        products = self.products
+        t = time.perf_counter()
+        for _ in range(steps):
+            for a, b, c in products:
+                np.matmul(a, b, out=c)
+        return time.perf_counter() - t, steps
 
 
 # --------------------------------------------------------------------------- the interleaved protocol

@@ -347,6 +347,12 @@ def test_fused_net_guards():
                    "l1", "sgd")
     with pytest.raises(TypeError, match="fused"):
         sn.Trainer(net, fused="yes")
+    # a network in the middle of a fused fit cannot start another one (another thread's)
+    fused.bind(np.ones((4, 2)), np.ones((4, 1)), None, np.zeros_like(net._params), None, "l1", "sgd")
+    with pytest.raises(RuntimeError, match="already being trained"):
+        sn.Trainer(net, batch_size=3).fit(np.ones((4, 2)), np.ones((4, 1)))
+    fused.unbind()
+    sn.Trainer(net, batch_size=3).fit(np.ones((4, 2)), np.ones((4, 1)))
 
 
 SHAPES = [(1, 1, 1), (3, 1, 5), (5, 7, 1), (1, 9, 4), (33, 17, 9), (64, 16, 16), (130, 300, 3), (8, 0, 5)]
