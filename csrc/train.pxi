@@ -352,10 +352,13 @@ cdef class FusedNet:
             size = batch * width
             into = [row for row, i in enumerate(order) if skips[i][1] == k]
             begin = sum(1 for i in order if skips[i][1] < k)  # skips are sorted by destination
+            # 64 elements between buffers: buffers of sizes that are multiples of 4 KiB would otherwise
+            # start at the same address modulo 4 KiB, and a loop reading one while writing the next
+            # (relu: z -> h) stalls on the false dependencies the CPU then sees (4K aliasing)
             z = used
-            h = z + size if relu else z
-            dh = h + size
-            used = dh + size
+            h = z + size + 64 if relu else z
+            dh = h + size + 64
+            used = dh + size + 64
             self.layer_plan[k] = (width, n_inputs if k == 0 else widths[k - 1], relu, bias, w_off,
                                   b_off if bias else 0, dense_acc, begin, begin + len(into), z, h, dh)
         self.plan.scratch = used  # the scalar path's third parameter buffer
