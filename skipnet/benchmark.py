@@ -404,6 +404,21 @@ def _elementwise(rounds: int, size: int = 1 << 20) -> dict:
                    "of copy": statistics.median(x / y for x, y in zip(v, copy))} for name, v in speeds.items()}
 
 
+def _threads_over_serial(jobs) -> float:
+    """Wall time of the jobs in one thread each, over their time one after the other."""
+    t = time.perf_counter()
+    for job in jobs:
+        job()
+    serial = time.perf_counter() - t
+    workers = [threading.Thread(target=job) for job in jobs]
+    t = time.perf_counter()
+    for th in workers:
+        th.start()
+    for th in workers:
+        th.join()
+    return (time.perf_counter() - t) / serial
+
+
 def _scaling(rounds: int) -> dict:
     """W1's fused epoch time at n and 10n samples; two W1 networks in two threads against in turn."""
     w = WORKLOADS["W1"]
@@ -430,30 +445,10 @@ def _scaling(rounds: int) -> dict:
         fit(net, 32000)
         linear.append((time.perf_counter() - t) / small / 10)
         nets = [w.make(0), w.make(1)]
-        t = time.perf_counter()
-        for net in nets:
-            fit(net, 32000)
-        serial = time.perf_counter() - t
-        workers = [threading.Thread(target=fit, args=(net, 32000)) for net in nets]
-        t = time.perf_counter()
-        for th in workers:
-            th.start()
-        for th in workers:
-            th.join()
-        threads.append((time.perf_counter() - t) / serial)
+        threads.append(_threads_over_serial([lambda net=net: fit(net, 32000) for net in nets]))
         if loops:
             steps = int(0.05 / max(loops[0].block(1000)[0] / 1000, 1e-9))
-            t = time.perf_counter()
-            for loop in loops:
-                loop.block(steps)
-            serial = time.perf_counter() - t
-            workers = [threading.Thread(target=loop.block, args=(steps,)) for loop in loops]
-            t = time.perf_counter()
-            for th in workers:
-                th.start()
-            for th in workers:
-                th.join()
-            control.append((time.perf_counter() - t) / serial)
+            control.append(_threads_over_serial([lambda loop=loop, n=steps: loop.block(n) for loop in loops]))
     out = {"10x data: time / (10 x time)": statistics.median(linear),
            "two threads / serial": statistics.median(threads)}
     if control:
