@@ -9,7 +9,8 @@ one untimed warm-up block. Reported per implementation: the median and fastest t
 the paired ratio to every other implementation (the median over rounds of the ratio of the two
 times measured in the same round), which is what survives a noisy, shared machine.
 
-Implementations: skipnet fused (``Trainer.fit``, whole epochs per kernel call), skipnet per-op
+Implementations: skipnet fused (``Trainer.fit`` with ``diagnose=False``, whole epochs per kernel
+call; the diagnostics are an extra, not part of a training step), skipnet per-op
 (``fused=False``), the NumPy reference (``backend="numpy"``), PyTorch eager when installed (an
 ``nn.Module`` of ``nn.Linear`` layers, ``F.l1_loss``, ``torch.optim.SGD``) and the ceilings:
 a hand-written C loop of the exercise step for W0 (compiled here with the system C compiler and
@@ -119,7 +120,7 @@ class _Skipnet(_Impl):
         self.X, self.y = X, y
         self.steps_per_epoch = -(-len(X) // w.batch)
         self.trainer = Trainer(self.net, loss="l1", optimizer="sgd", lr=LR, batch_size=w.batch, epochs=1,
-                               shuffle=False, fused=fused, divergence_factor=None)
+                               shuffle=False, fused=fused, divergence_factor=None, diagnose=False)
 
     def block(self, steps):
         """Fits of up to 20 epochs each (the history of a fit grows with its steps), every one from
@@ -428,7 +429,7 @@ def _scaling(rounds: int) -> dict:
 
     def fit(net, n, epochs=3):
         Trainer(net, loss="l1", lr=LR, batch_size=w.batch, epochs=epochs, shuffle=False,
-                divergence_factor=None).fit(X[:n], y[:n])
+                divergence_factor=None, diagnose=False).fit(X[:n], y[:n])
 
     linear, threads, control = [], [], []
     try:  # the machine's own parallelism: the hand C loop in two threads (ctypes releases the GIL)

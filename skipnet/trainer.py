@@ -16,7 +16,8 @@ Semantics (DESIGN.md section 2):
 
 Execution: on the cython backend ``fit`` runs the fused path by default (``fused=True``): whole epochs
 of steps in one kernel call without the GIL (skipnet._kernels.FusedNet), several epochs per call when
-nothing has to run in Python between them (no validation, callbacks or ``schedule.epoch_end``). It
+nothing has to run in Python between them (no validation, callbacks, ``schedule.epoch_end`` or
+diagnostics). It
 follows the per-op path (``fused=False``, one kernel call per layer) step for step, with the same
 results, guards, messages and random draws. A schedule's rates are computed before each call.
 
@@ -26,6 +27,14 @@ epochs)``, called at the start of each fit, and ``epoch_end(epoch, loss)``, call
 validation loss when there is one, else its training loss. See skipnet.schedules.
 Callbacks: callables ``callback(trainer, epoch, history)`` run after every epoch; a truthy return stops
 training with ``stopped_reason = "callback"``.
+
+Diagnostics (``diagnose=True``, the default): between epochs, skipnet.diagnostics.TrainingMonitor adds
+structured ``History.warnings``: ``"plateau"`` once per flat stretch of the epoch losses, with its cause
+(ln 2 / constant output / dead layer / zero or tiny gradient / saddle) in ``data["cause"]``, and
+``"dead_units"`` when ReLU units are first seen dead on the training data (layer, fraction, epoch),
+checked after the first epoch, every ``diagnose_every`` epochs and on a plateau, never every epoch.
+Each check costs about one forward pass over the training data. Other kinds: ``"zero_gradient"`` and
+``"divergence"`` (the stops above).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validation as V
+from .diagnostics import TrainingMonitor
 from .optimizers import make_optimizer
 
 
@@ -84,7 +94,8 @@ class Trainer:
                  momentum: float = 0.0, weight_decay: float = 0.0, batch_size: int = 32, epochs: int = 20,
                  shuffle: bool = True, schedule=None, seed: int | None = 0, *, dampening: float = 0.0,
                  nesterov: bool = False, betas=(0.9, 0.999), eps: float = 1e-8,
-                 divergence_factor: float | None = 1e6, callbacks=(), fused: bool = True):
+                 divergence_factor: float | None = 1e6, callbacks=(), diagnose: bool = True,
+                 diagnose_every: int = 10, fused: bool = True):
         from .network import Network
 
         if not isinstance(net, Network):
@@ -110,6 +121,11 @@ class Trainer:
         for cb in self.callbacks:
             if not callable(cb):
                 raise TypeError(f"callbacks must be callables, got {cb!r}")
+        if not isinstance(diagnose, (bool, np.bool_)):
+            raise TypeError(f"diagnose must be True or False, got {diagnose!r}")
+        self.diagnose = bool(diagnose)
+        self.diagnose_every = V.check_int("diagnose_every", diagnose_every, minimum=1)
+        self._monitor = None  # (run, TrainingMonitor) of the current fit
         self.optimizer = make_optimizer(net, optimizer, momentum=momentum, dampening=dampening,
                                         nesterov=nesterov, weight_decay=weight_decay, betas=betas, eps=eps)
         if not isinstance(fused, (bool, np.bool_)):
@@ -126,11 +142,7 @@ class Trainer:
         X, y = net._check_batch(X, y, self.loss)
         Xv = yv = None
         if validation is not None:
-            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-                raise ValueError("validation must be a pair (X_val, y_val)")
-            Xv = V.as_features("validation X", validation[0], net.n_inputs, net.dtype)
-            yv = V.as_targets("validation y", validation[1], self.loss, Xv.shape[0], net.n_outputs,
-                              net.dtype)
+            Xv, yv = V.as_validation(validation, net.n_inputs, net.n_outputs, self.loss, net.dtype)
         run = _Run(self, X, y)
         if self.schedule is not None and hasattr(self.schedule, "start"):
             self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
@@ -200,9 +212,10 @@ class Trainer:
                    weight_decay=opt.weight_decay, nesterov=getattr(opt, "nesterov", False),
                    beta1=getattr(opt, "beta1", 0.9), beta2=getattr(opt, "beta2", 0.999),
                    eps=getattr(opt, "eps", 1e-8), divergence_factor=self.divergence_factor)
-        # Between two epochs Python must run for validation, callbacks and a schedule's epoch_end;
-        # otherwise one call takes several epochs (bounded so the row orders stay small).
-        between = Xv is not None or self.callbacks or hasattr(self.schedule, "epoch_end")
+        # Between two epochs Python must run for validation, callbacks, a schedule's epoch_end and the
+        # diagnostics (which look at the weights of that epoch); otherwise one call takes several
+        # epochs (bounded so the row orders stay small).
+        between = Xv is not None or self.callbacks or hasattr(self.schedule, "epoch_end") or self.diagnose
         most = 1 if between else max(1, _ORDER_BUDGET // run.X.shape[0])
         try:
             end = self.epoch_count + self.epochs
@@ -305,6 +318,11 @@ class Trainer:
             run.warnings.append(TrainingWarning("zero_gradient", reason, None, epoch,
                                                 {"loss": run.epoch_loss[-1]}))
             return reason
+        if self.diagnose:
+            if self._monitor is None or self._monitor[0] is not run:
+                self._monitor = (run, TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every))
+            for kind, message, data in self._monitor[1].end_epoch(epoch, run.epoch_loss):
+                run.warnings.append(TrainingWarning(kind, message, None, epoch, data))
         if any(cb(self, epoch, run.history()) for cb in self.callbacks):
             return "callback"
         return None
@@ -397,13 +415,15 @@ class _Run:
         self.steps_per_epoch = -(-X.shape[0] // self.batch)
         self._gather = None
         self.last_good = None  # per-op path: the weights behind the last finite loss (a copy)
-        self.first_loss = None
+        self.first_loss: float | None = None
         self.all_zero = False  # every mini-batch gradient of the current epoch was exactly zero
         # room for every step of the fit up front (up to a limit; beyond it the series grow)
         capacity = min(max(trainer.epochs, 1) * self.steps_per_epoch + 1, 1 << 20)
         self.step_loss, self.lr = _Series(capacity), _Series(capacity)
-        self.epoch_loss, self.val_loss, self.warnings = [], [], []
-        self.stopped = None
+        self.epoch_loss: list[float] = []
+        self.val_loss: list[float] = []
+        self.warnings: list[TrainingWarning] = []
+        self.stopped: str | None = None
         self._orders = self._totals = None
 
     def gather_buffers(self):
