@@ -1,16 +1,30 @@
-# Row-major GEMM on top of Fortran BLAS, and the size below which plain loops win.
+# Matrix products: register tiles (tile.h) for small ones, BLAS gemm (scipy.linalg.cython_blas) above
+# a size threshold. Every product of the library goes through matmul() below.
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
-# Products with m*n*k below this go through plain loops: a BLAS call costs more than the arithmetic
-# of a small product. Measured on a 2-core Zen 3 (OpenBLAS 1 thread, dense_fwd/dense_bwd per call):
-# loops and gemm tie near m*n*k = 512-1024 (e.g. 32x16x1: 2.5 vs 3.3 us; 32x2x16: 2.7 vs 1.6 us), and
-# gemm is 3-5x faster at 8192. Settable from Python (set_blas_threshold) so tests can force either path.
-cdef Py_ssize_t BLAS_MIN_FLOPS = 1024
+cdef extern from "tile.h" nogil:
+    ctypedef void (*tile_sgemm_fn)(int, int, int, const float*, ptrdiff_t, ptrdiff_t, const float*,
+                                   ptrdiff_t, ptrdiff_t, float*, ptrdiff_t, int) noexcept nogil
+    ctypedef void (*tile_dgemm_fn)(int, int, int, const double*, ptrdiff_t, ptrdiff_t, const double*,
+                                   ptrdiff_t, ptrdiff_t, double*, ptrdiff_t, int) noexcept nogil
+    tile_sgemm_fn tile_sgemm
+    tile_dgemm_fn tile_dgemm
+    int tile_select(int want_avx2)
+    int tile_cpu_has_avx2()
+
+# Products with m*n*k at or above this go to BLAS gemm, smaller ones to the register tiles, which
+# beat a BLAS call up to there (bench/threshold.py measures it; bench/README.md has the numbers). A
+# product whose left operand is stored transposed (the weight gradient dZ.T @ X) has 4x the threshold:
+# BLAS is slow on that form at small sizes. Settable from Python (set_blas_threshold) so tests can
+# force either path.
+cdef Py_ssize_t BLAS_MIN_FLOPS = 131072
+cdef bint TILE_AVX2 = tile_select(1)
 
 
 def set_blas_threshold(Py_ssize_t min_flops):
-    """Use BLAS gemm for products with m*n*k >= min_flops (0: always; a huge value: never)."""
+    """Use BLAS gemm for products with m*n*k >= min_flops (4 m*n*k for a transposed left operand;
+    0: always; a huge value: never)."""
     global BLAS_MIN_FLOPS
     BLAS_MIN_FLOPS = min_flops
 
@@ -20,8 +34,29 @@ def get_blas_threshold():
     return BLAS_MIN_FLOPS
 
 
-cdef inline bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
-    return m * n * k >= BLAS_MIN_FLOPS
+def set_simd(str name):
+    """Select the small-product code: "avx2" (AVX2+FMA, if this CPU has it) or "baseline" (SSE2).
+
+    Returns the name of the code now in use. The default is "avx2" where available."""
+    global TILE_AVX2
+    if name not in ("avx2", "baseline"):
+        raise ValueError(f"simd must be 'avx2' or 'baseline', got {name!r}")
+    TILE_AVX2 = tile_select(name == "avx2")
+    return get_simd()
+
+
+def get_simd():
+    """"avx2" or "baseline": the small-product code in use."""
+    return "avx2" if TILE_AVX2 else "baseline"
+
+
+def cpu_has_avx2():
+    """Whether this CPU (and OS) supports AVX2 and FMA."""
+    return bool(tile_cpu_has_avx2())
+
+
+cdef inline bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, bint transposed_a) noexcept nogil:
+    return (m * n * k >> 2 if transposed_a else m * n * k) >= BLAS_MIN_FLOPS
 
 
 cdef inline void gemm_rowmajor(char ta, char tb, int m, int n, int k, floating alpha,
@@ -37,3 +72,40 @@ cdef inline void gemm_rowmajor(char ta, char tb, int m, int n, int k, floating a
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
     else:
         dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
+
+
+cdef inline bint blas_operand(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t rs, Py_ssize_t cs,
+                              char* trans, int* ld) noexcept nogil:
+    """Describe a (rows x cols) operand with strides (rs, cs) as a row-major BLAS operand: 'n' with
+    its row length, or 't' (stored transposed). False if the strides fit neither."""
+    if cs == 1 and (rs >= cols or rows == 1):
+        trans[0] = c'n'
+        ld[0] = <int>(rs if rows > 1 else cols)
+        return True
+    if rs == 1 and (cs >= rows or cols == 1):
+        trans[0] = c't'
+        ld[0] = <int>(cs if cols > 1 else rows)
+        return True
+    return False
+
+
+cdef void matmul(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                 const floating* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                 const floating* B, Py_ssize_t b_rs, Py_ssize_t b_cs,
+                 floating* C, Py_ssize_t ldc, bint accumulate) noexcept nogil:
+    """C (m x n, row stride ldc) = A @ B, or C += A @ B when accumulate.
+
+    A[i, p] is A[i*a_rs + p*a_cs] and B[p, j] is B[p*b_rs + j*b_cs]: one of each operand's strides
+    is 1 (a row-major array or its transpose). Sums over p run in the data's dtype, as in BLAS."""
+    cdef char ta, tb
+    cdef int lda, ldb
+    if m <= 0 or n <= 0:
+        return
+    if k > 0 and use_blas(m, n, k, a_cs != 1) and blas_operand(m, k, a_rs, a_cs, &ta, &lda) \
+            and blas_operand(k, n, b_rs, b_cs, &tb, &ldb):
+        gemm_rowmajor(ta, tb, <int>m, <int>n, <int>k, <floating>1, A, lda, B, ldb,
+                      <floating>(1 if accumulate else 0), C, <int>ldc)
+    elif floating is float:
+        tile_sgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate)
+    else:
+        tile_dgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate)

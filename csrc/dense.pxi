@@ -1,88 +1,80 @@
 # Dense layer: Z (+)= X @ W.T + b and its backward pass. W is (out, in), PyTorch's nn.Linear layout.
+# Cores take pointers to C-contiguous buffers and their sizes, so the fused epoch (train.pxi) calls them
+# on slices of one workspace; the def wrappers below serve the per-op path.
+
+# columns of dZ summed per block in bias_grad: a stack of doubles, so the sum runs row by row
+cdef enum:
+    BIAS_BLOCK = 256
 
 
-cdef void dense_fwd_core(const floating[:, ::1] X,    # IN  (n, k)
-                         const floating[:, ::1] W,    # IN  (m, k)
-                         const floating[::1] b,       # IN  (m,), read only if has_bias
-                         floating[:, ::1] Z,          # OUT (n, m)
-                         bint has_bias, bint accumulate) noexcept nogil:
-    cdef Py_ssize_t n = X.shape[0], k = X.shape[1], m = W.shape[0]
-    cdef Py_ssize_t i, o, p
-    cdef double acc
-    cdef floating beta
+cdef void dense_fwd_ptr(const floating* X,    # IN  (n, k)
+                        const floating* W,    # IN  (m, k)
+                        const floating* b,    # IN  (m,), read only if has_bias
+                        floating* Z,          # OUT (n, m)
+                        Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
+                        bint has_bias, bint accumulate) noexcept nogil:
+    cdef Py_ssize_t i, o
     if n == 0 or m == 0:
         return
-    if k > 0 and use_blas(n, m, k):
-        beta = 1 if accumulate else 0
-        if has_bias:
-            for i in range(n):
+    if has_bias:
+        for i in range(n):
+            if accumulate:
                 for o in range(m):
-                    Z[i, o] = Z[i, o] + b[o] if accumulate else b[o]
-            beta = 1
-        gemm_rowmajor(c'n', c't', <int>n, <int>m, <int>k, 1, &X[0, 0], <int>k, &W[0, 0], <int>k,
-                      beta, &Z[0, 0], <int>m)
-        return
-    for i in range(n):
-        for o in range(m):
-            acc = Z[i, o] if accumulate else 0.0
-            if has_bias:
-                acc += b[o]
-            for p in range(k):
-                acc += <double>X[i, p] * W[o, p]
-            Z[i, o] = <floating>acc
+                    Z[i * m + o] = Z[i * m + o] + b[o]
+            else:
+                for o in range(m):
+                    Z[i * m + o] = b[o]
+        accumulate = True
+    # Z = X @ W.T: B[p, o] = W[o, p]
+    matmul(n, m, k, X, k, 1, W, 1, k, Z, m, accumulate)
 
 
-cdef void dense_bwd_core(const floating[:, ::1] dZ,   # IN  (n, m)
-                         const floating[:, ::1] X,    # IN  (n, k)
-                         const floating[:, ::1] W,    # IN  (m, k)
-                         floating[:, ::1] dW,         # OUT (m, k)  overwritten
-                         floating[::1] db,            # OUT (m,)    overwritten if has_bias
-                         floating[:, ::1] dX,         # OUT (n, k)  written if need_dx
-                         bint has_bias, bint need_dx, bint accumulate_dx) noexcept nogil:
-    cdef Py_ssize_t n = X.shape[0], k = X.shape[1], m = W.shape[0]
-    cdef Py_ssize_t i, o, p
-    cdef double acc
-    if m == 0 or (k == 0 and not has_bias):
+cdef void bias_grad(const floating* dZ, floating* db, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """db = dZ.sum(0), accumulated in double, row by row over blocks of columns."""
+    cdef double acc[BIAS_BLOCK]
+    cdef Py_ssize_t i, o, width, o0 = 0
+    while o0 < m:
+        width = min(<Py_ssize_t>BIAS_BLOCK, m - o0)
+        for o in range(width):
+            acc[o] = 0.0
+        for i in range(n):
+            for o in range(width):
+                acc[o] += dZ[i * m + o0 + o]
+        for o in range(width):
+            db[o0 + o] = <floating>acc[o]
+        o0 += width
+
+
+cdef void dense_bwd_ptr(const floating* dZ,   # IN  (n, m)
+                        const floating* X,    # IN  (n, k)
+                        const floating* W,    # IN  (m, k)
+                        floating* dW,         # OUT (m, k)  overwritten
+                        floating* db,         # OUT (m,)    overwritten if has_bias
+                        floating* dX,         # OUT (n, k)  written if need_dx
+                        Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
+                        bint has_bias, bint need_dx, bint accumulate_dx) noexcept nogil:
+    if m == 0:
         return
     if has_bias:
-        for o in range(m):
-            acc = 0.0
-            for i in range(n):
-                acc += dZ[i, o]
-            db[o] = <floating>acc
+        bias_grad(dZ, db, n, m)
     if k == 0:
         return
-    # dW = dZ.T @ X
-    if n > 0 and use_blas(m, k, n):
-        gemm_rowmajor(c't', c'n', <int>m, <int>k, <int>n, 1, &dZ[0, 0], <int>m, &X[0, 0], <int>k,
-                      0, &dW[0, 0], <int>k)
-    else:
-        for o in range(m):
-            for p in range(k):
-                acc = 0.0
-                for i in range(n):
-                    acc += <double>dZ[i, o] * X[i, p]
-                dW[o, p] = <floating>acc
-    if not need_dx or n == 0:
-        return
-    # dX (+)= dZ @ W
-    if use_blas(n, k, m):
-        gemm_rowmajor(c'n', c'n', <int>n, <int>k, <int>m, 1, &dZ[0, 0], <int>m, &W[0, 0], <int>k,
-                      1 if accumulate_dx else 0, &dX[0, 0], <int>k)
-    else:
-        for i in range(n):
-            for p in range(k):
-                acc = dX[i, p] if accumulate_dx else 0.0
-                for o in range(m):
-                    acc += <double>dZ[i, o] * W[o, p]
-                dX[i, p] = <floating>acc
+    # dW = dZ.T @ X: A[o, i] = dZ[i, o]
+    matmul(m, k, n, dZ, 1, m, X, k, 1, dW, k, False)
+    if need_dx and n > 0:
+        # dX (+)= dZ @ W
+        matmul(n, k, m, dZ, m, 1, W, k, 1, dX, k, accumulate_dx)
 
 
 def dense_fwd(const floating[:, ::1] X, const floating[:, ::1] W, const floating[::1] b,
               floating[:, ::1] Z, bint has_bias, bint accumulate):
     """Z = X @ W.T (+ b) (+ Z when accumulate). X (n, k), W (m, k), b (m,) or empty, Z (n, m)."""
     with nogil:
-        dense_fwd_core(X, W, b, Z, has_bias, accumulate)
+        dense_fwd_ptr(&X[0, 0] if X.shape[0] * X.shape[1] else NULL,
+                      &W[0, 0] if W.shape[0] * W.shape[1] else NULL,
+                      &b[0] if has_bias else NULL,
+                      &Z[0, 0] if Z.shape[0] * Z.shape[1] else NULL,
+                      X.shape[0], X.shape[1], W.shape[0], has_bias, accumulate)
 
 
 def dense_bwd(const floating[:, ::1] dZ, const floating[:, ::1] X, const floating[:, ::1] W,
@@ -90,4 +82,10 @@ def dense_bwd(const floating[:, ::1] dZ, const floating[:, ::1] X, const floatin
               bint has_bias, bint need_dx, bint accumulate_dx):
     """dW = dZ.T @ X, db = dZ.sum(0), dX (+)= dZ @ W. Shapes as dense_fwd; dX (n, k)."""
     with nogil:
-        dense_bwd_core(dZ, X, W, dW, db, dX, has_bias, need_dx, accumulate_dx)
+        dense_bwd_ptr(&dZ[0, 0] if dZ.shape[0] * dZ.shape[1] else NULL,
+                      &X[0, 0] if X.shape[0] * X.shape[1] else NULL,
+                      &W[0, 0] if W.shape[0] * W.shape[1] else NULL,
+                      &dW[0, 0] if dW.shape[0] * dW.shape[1] else NULL,
+                      &db[0] if has_bias else NULL,
+                      &dX[0, 0] if need_dx and dX.shape[0] * dX.shape[1] else NULL,
+                      X.shape[0], X.shape[1], W.shape[0], has_bias, need_dx, accumulate_dx)

@@ -1,80 +1,96 @@
 # Losses on a batch, mean-reduced as PyTorch's reduction="mean": value and gradient in one pass.
-# Every loss returns the mean (as a double) and writes d(mean loss)/d(yhat) into G.
+# Every loss returns the mean (as a double) and writes d(mean loss)/d(yhat) into G. Cores take pointers
+# to C-contiguous (n, m) buffers.
+
+cdef enum LossKind:
+    LOSS_L1 = 0
+    LOSS_MSE = 1
+    LOSS_BCE = 2
+    LOSS_CROSS_ENTROPY = 3
+
+LOSS_KINDS = {"l1": LOSS_L1, "mse": LOSS_MSE, "bce": LOSS_BCE, "cross_entropy": LOSS_CROSS_ENTROPY}
 
 
-cdef double l1_core(const floating[:, ::1] Yhat, const floating[:, ::1] Y,
-                    floating[:, ::1] G) noexcept nogil:
-    # d|r|/dr = sign(r) with sign(0) = 0 (PyTorch's l1_loss).
-    cdef Py_ssize_t i, j, n = Yhat.shape[0], m = Yhat.shape[1]
-    cdef double r, total = 0.0, scale = 1.0 / (n * m)
-    for i in range(n):
-        for j in range(m):
-            r = <double>Yhat[i, j] - Y[i, j]
-            total += fabs(r)
-            G[i, j] = <floating>(scale if r > 0 else (-scale if r < 0 else 0.0))
+cdef extern from "loss_terms.h" nogil:
+    # one element's loss term; its gradient, scaled by 1/N, in g
+    double loss_bce_term(double z, double y, double scale, double* g)
+    # whole batches of l1 and mse, in vectorised loops (the same terms)
+    double loss_l1_batch_f(const float* yhat, const float* y, float* g, Py_ssize_t size, double scale)
+    double loss_l1_batch_d(const double* yhat, const double* y, double* g, Py_ssize_t size, double scale)
+    double loss_mse_batch_f(const float* yhat, const float* y, float* g, Py_ssize_t size, double scale)
+    double loss_mse_batch_d(const double* yhat, const double* y, double* g, Py_ssize_t size, double scale)
+
+
+cdef double l1_ptr(const floating* Yhat, const floating* Y, floating* G,
+                   Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    # |yhat - y|, gradient sign(yhat - y) / N with sign(0) = 0 (PyTorch's l1_loss)
+    if floating is float:
+        return loss_l1_batch_f(Yhat, Y, G, n * m, 1.0 / (n * m))
+    else:
+        return loss_l1_batch_d(Yhat, Y, G, n * m, 1.0 / (n * m))
+
+
+cdef double mse_ptr(const floating* Yhat, const floating* Y, floating* G,
+                    Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    # (yhat - y)^2, gradient 2 (yhat - y) / N
+    if floating is float:
+        return loss_mse_batch_f(Yhat, Y, G, n * m, 1.0 / (n * m))
+    else:
+        return loss_mse_batch_d(Yhat, Y, G, n * m, 1.0 / (n * m))
+
+
+cdef double bce_ptr(const floating* Z, const floating* Y, floating* G,
+                    Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double g, total = 0.0, scale = 1.0 / (n * m)
+    for i in range(n * m):
+        total += loss_bce_term(Z[i], Y[i], scale, &g)
+        G[i] = <floating>g
     return total * scale
 
 
-cdef double mse_core(const floating[:, ::1] Yhat, const floating[:, ::1] Y,
-                     floating[:, ::1] G) noexcept nogil:
-    cdef Py_ssize_t i, j, n = Yhat.shape[0], m = Yhat.shape[1]
-    cdef double r, total = 0.0, scale = 1.0 / (n * m)
-    for i in range(n):
-        for j in range(m):
-            r = <double>Yhat[i, j] - Y[i, j]
-            total += r * r
-            G[i, j] = <floating>(2.0 * r * scale)
-    return total * scale
-
-
-cdef inline double sigmoid(double z) noexcept nogil:
-    cdef double e
-    if z >= 0:
-        return 1.0 / (1.0 + exp(-z))
-    e = exp(z)
-    return e / (1.0 + e)
-
-
-cdef double bce_core(const floating[:, ::1] Z, const floating[:, ::1] Y,
-                     floating[:, ::1] G) noexcept nogil:
-    # softplus(z) - y z = max(z, 0) - y z + log1p(exp(-|z|)): never log(sigmoid), never overflows.
-    cdef Py_ssize_t i, j, n = Z.shape[0], m = Z.shape[1]
-    cdef double z, y, total = 0.0, scale = 1.0 / (n * m)
-    for i in range(n):
-        for j in range(m):
-            z = Z[i, j]
-            y = Y[i, j]
-            total += (z if z > 0 else 0.0) - y * z + log1p(exp(-fabs(z)))
-            G[i, j] = <floating>((sigmoid(z) - y) * scale)
-    return total * scale
-
-
-cdef double cross_entropy_core(const floating[:, ::1] Z, const int64_t[::1] T,
-                               floating[:, ::1] G) noexcept nogil:
+cdef double cross_entropy_ptr(const floating* Z, const int64_t* T, floating* G,
+                              Py_ssize_t n, Py_ssize_t m) noexcept nogil:
     # Per row: logsumexp(z) - z[t], with the row max subtracted; gradient (softmax - onehot) / n.
-    cdef Py_ssize_t i, j, n = Z.shape[0], m = Z.shape[1]
+    cdef Py_ssize_t i, j
+    cdef const floating* z
+    cdef floating* g
     cdef double zmax, s, lse, total = 0.0, scale = 1.0 / n
     for i in range(n):
-        zmax = Z[i, 0]
+        z = Z + i * m
+        g = G + i * m
+        zmax = z[0]
         for j in range(1, m):
-            if Z[i, j] > zmax:
-                zmax = Z[i, j]
+            if z[j] > zmax:
+                zmax = z[j]
         s = 0.0
         for j in range(m):
-            s += exp(<double>Z[i, j] - zmax)
+            s += exp(<double>z[j] - zmax)
         lse = zmax + log(s)
-        total += lse - Z[i, T[i]]
+        total += lse - z[T[i]]
         for j in range(m):
-            G[i, j] = <floating>(exp(<double>Z[i, j] - lse) * scale)
-        G[i, T[i]] = <floating>(G[i, T[i]] - scale)
+            g[j] = <floating>(exp(<double>z[j] - lse) * scale)
+        g[T[i]] = <floating>(g[T[i]] - scale)
     return total * scale
+
+
+cdef double loss_ptr(int kind, const floating* Yhat, const floating* Y, const int64_t* T, floating* G,
+                     Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """The loss of the given kind (Y for l1/mse/bce, class indices T for cross-entropy)."""
+    if kind == LOSS_L1:
+        return l1_ptr(Yhat, Y, G, n, m)
+    if kind == LOSS_MSE:
+        return mse_ptr(Yhat, Y, G, n, m)
+    if kind == LOSS_BCE:
+        return bce_ptr(Yhat, Y, G, n, m)
+    return cross_entropy_ptr(Yhat, T, G, n, m)
 
 
 def l1_loss(const floating[:, ::1] yhat, const floating[:, ::1] y, floating[:, ::1] grad):
     """mean |yhat - y|; grad = sign(yhat - y) / N with sign(0) = 0. All (n, m)."""
     cdef double loss
     with nogil:
-        loss = l1_core(yhat, y, grad)
+        loss = l1_ptr(&yhat[0, 0], &y[0, 0], &grad[0, 0], yhat.shape[0], yhat.shape[1])
     return loss
 
 
@@ -82,7 +98,7 @@ def mse_loss(const floating[:, ::1] yhat, const floating[:, ::1] y, floating[:, 
     """mean (yhat - y)^2; grad = 2 (yhat - y) / N. All (n, m)."""
     cdef double loss
     with nogil:
-        loss = mse_core(yhat, y, grad)
+        loss = mse_ptr(&yhat[0, 0], &y[0, 0], &grad[0, 0], yhat.shape[0], yhat.shape[1])
     return loss
 
 
@@ -90,7 +106,7 @@ def bce_loss(const floating[:, ::1] logits, const floating[:, ::1] y, floating[:
     """mean softplus(z) - y z on logits z, targets in [0, 1]; grad = (sigmoid(z) - y) / N."""
     cdef double loss
     with nogil:
-        loss = bce_core(logits, y, grad)
+        loss = bce_ptr(&logits[0, 0], &y[0, 0], &grad[0, 0], logits.shape[0], logits.shape[1])
     return loss
 
 
@@ -99,5 +115,6 @@ def cross_entropy_loss(const floating[:, ::1] logits, const int64_t[::1] target,
     """mean over rows of logsumexp(z) - z[target]; logits (n, c), target (n,) in [0, c)."""
     cdef double loss
     with nogil:
-        loss = cross_entropy_core(logits, target, grad)
+        loss = cross_entropy_ptr(&logits[0, 0], &target[0], &grad[0, 0], logits.shape[0],
+                                 logits.shape[1])
     return loss

@@ -63,6 +63,7 @@ class CythonEngine:
         self.widths = [layer.units for layer in net.layers]
         self.relu = [layer.activation == "relu" for layer in net.layers]
         self.workspaces: dict[int, _Workspace] = {}
+        self.fused_nets: dict[int, K.FusedNet] = {}
         params, grads = net._param_views, net._grad_views
         self.layers = []
         for k, layer in enumerate(net.layers):
@@ -100,6 +101,25 @@ class CythonEngine:
         if ws is None:
             ws = self.workspaces[n] = _Workspace(n, self.widths, self.relu, self.net.dtype)
         return ws
+
+    def fused(self, batch: int) -> K.FusedNet:
+        """The fused-epoch kernel object of this network for mini-batches of ``batch`` rows (cached):
+        the plan of the passes above as integer arrays, and its workspace."""
+        fused = self.fused_nets.get(batch)
+        if fused is None:
+            net = self.net
+            offsets = _parameter_offsets(net)
+            layers = [(layer.units, self.relu[k], layer.bias, offsets[f"layers.{k}.weight"],
+                       offsets.get(f"layers.{k}.bias", -1), self.dense_acc[k])
+                      for k, layer in enumerate(net.layers)]
+            skips, seen = [], [0] * len(net.layers)  # skips_into[dst] lists them in net.skips order
+            for i, skip in enumerate(net.skips):
+                acc = self.skip_acc[skip.dst][seen[skip.dst]]
+                seen[skip.dst] += 1
+                skips.append((skip.src, skip.dst, -1 if skip.identity else offsets[f"skips.{i}.weight"], acc))
+            fused = self.fused_nets[batch] = K.FusedNet(net.n_inputs, batch, layers, skips, net._params,
+                                                        net._grads)
+        return fused
 
     def forward(self, X, ws: _Workspace):
         """Fill ws.z and ws.h for the batch X (n, n_inputs); return yhat (a view of ws)."""
@@ -198,6 +218,13 @@ class NumpyEngine:
                 dh[k] = _consumers_gradient(net, k, dz)
             dz[k] = dh[k] * reference.relu_derivative(z[k]) if net.layers[k].activation == "relu" else dh[k]
         return Pass(z, h, dh, dz, value)
+
+
+def _parameter_offsets(net) -> dict[str, int]:
+    """Offset of each named parameter in the flat buffer (elements)."""
+    base = net._params.__array_interface__["data"][0]
+    return {name: (view.__array_interface__["data"][0] - base) // net._params.itemsize
+            for name, view in net._param_views.items()}
 
 
 def _consumers_gradient(net, k, dz):

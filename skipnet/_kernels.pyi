@@ -5,6 +5,7 @@ must be C-contiguous; inputs may be read-only, outputs are written in place. Not
 Python layer validates shapes and dtypes before calling (see skipnet._validation).
 """
 
+from collections.abc import Sequence
 from typing import TypeAlias
 
 import numpy as np
@@ -14,10 +15,23 @@ _Float: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 _Index: TypeAlias = npt.NDArray[np.int64]
 
 def set_blas_threshold(min_flops: int) -> None:
-    """Use BLAS gemm for products with m*n*k >= min_flops (0: always; a huge value: never)."""
+    """Use BLAS gemm for products with m*n*k >= min_flops (4 m*n*k for a transposed left operand;
+    0: always; a huge value: never)."""
 
 def get_blas_threshold() -> int:
     """The current m*n*k threshold above which products go to BLAS gemm."""
+
+def set_simd(name: str) -> str:
+    """Select the small-product code: "avx2" (AVX2+FMA, if this CPU has it) or "baseline" (SSE2)."""
+
+def get_simd() -> str:
+    """"avx2" or "baseline": the small-product code in use."""
+
+def cpu_has_avx2() -> bool:
+    """Whether this CPU (and OS) supports AVX2 and FMA."""
+
+def all_finite(x: _Float) -> bool:
+    """Whether no element of the flat array x is NaN or infinite (one pass, no temporary)."""
 
 def relu_fwd(Z: _Float, H: _Float) -> None:
     """H = max(Z, 0) element-wise (flat views of equal length)."""
@@ -54,3 +68,27 @@ def sgd_step(params: _Float, grads: _Float, momentum_buffer: _Float, lr: float, 
 def adam_step(params: _Float, grads: _Float, exp_avg: _Float, exp_avg_sq: _Float, lr: float, beta1: float,
               beta2: float, eps: float, weight_decay: float, step: int) -> None:
     """One torch.optim.Adam step (step counts from 1) over flat buffers, in place."""
+
+class FusedNet:
+    """A network's plan and workspace for fused epochs at one batch size (see csrc/train.pxi).
+
+    layers: (width, relu, bias, w_offset, b_offset, dense_acc) per layer; skips: (src, dst,
+    weight_offset or -1 for identity, acc); offsets index the flat buffers params and grads."""
+
+    def __init__(self, n_inputs: int, batch: int, layers: Sequence[tuple], skips: Sequence[tuple],
+                 params: _Float, grads: _Float) -> None: ...
+    @property
+    def scalar(self) -> bool:
+        """True when every layer (and the input) has width 1: the scalar path runs."""
+    def bind(self, X: _Float, Y: _Float | None, T: _Index | None, state1: _Float, state2: _Float | None,
+             loss: str, optimizer: str, momentum: float = ..., dampening: float = ...,
+             weight_decay: float = ..., nesterov: bool = ..., beta1: float = ..., beta2: float = ...,
+             eps: float = ..., divergence_factor: float | None = ...) -> None:
+        """Attach one fit (data, optimizer state, options); RuntimeError while another fit is bound."""
+    def unbind(self) -> None:
+        """Drop the references to the last fit's arrays."""
+    def run(self, orders: _Index | None, lrs: npt.NDArray[np.float64], losses: npt.NDArray[np.float64],
+            totals: npt.NDArray[np.float64], n_steps: int, steps_per_epoch: int, opt_step: int,
+            first_loss: float | None) -> tuple[int, str, float | None, bool]:
+        """Train n_steps steps without the GIL: (steps_done, "ok" | "loss" | "update", first_loss,
+        zero_epoch)."""

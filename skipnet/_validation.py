@@ -11,6 +11,8 @@ import numbers
 
 import numpy as np
 
+from . import _kernels
+
 LOSSES = ("l1", "mse", "bce", "cross_entropy")
 OPTIMIZERS = ("sgd", "adam")
 DTYPES = ("float32", "float64")
@@ -84,9 +86,14 @@ def as_features(name: str, value, n_features: int, dtype: np.dtype, *, allow_emp
     if arr.shape[0] > MAX_DIM:
         raise ValueError(f"{name} has {arr.shape[0]} rows; at most {MAX_DIM} are supported")
     out = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(out).all():
+    if not all_finite(out):
         raise ValueError(f"{name} contains NaN or infinity")
     return out
+
+
+def all_finite(arr: np.ndarray) -> bool:
+    """True when no element of a C-contiguous float32/float64 array is NaN or infinite."""
+    return bool(_kernels.all_finite(arr.reshape(-1)))
 
 
 def as_validation(value, n_inputs: int, n_outputs: int, loss: str, dtype: np.dtype):
@@ -121,7 +128,7 @@ def as_targets(name: str, value, loss: str, n_rows: int, n_outputs: int, dtype: 
     if arr.shape != (n_rows, n_outputs):
         raise ValueError(f"{name} must have shape ({n_rows}, {n_outputs}), got {arr.shape}")
     out = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(out).all():
+    if not all_finite(out):
         raise ValueError(f"{name} contains NaN or infinity")
     if loss == "bce" and ((out < 0) | (out > 1)).any():
         raise ValueError(f"{name} must lie in [0, 1] for loss='bce' (binary targets)")

@@ -529,6 +529,33 @@ def _builtin_data(name: str, n: int, noise: float | None) -> tuple[np.ndarray, n
 _DATASETS = ("moons", "xor", "sine", "spirals")
 
 
+def _add_bench(sub) -> None:
+    p = sub.add_parser(
+        "bench", help="time skipnet against the NumPy reference, PyTorch and the hardware ceilings",
+        description="Side-by-side timing of one training step of workloads W0-W4 (DESIGN.md section 5): "
+                    "skipnet fused and per-op, the NumPy reference, PyTorch eager when installed, a hand "
+                    "-written C loop (W0) and the step's GEMM time through NumPy (W1-W4), interleaved round "
+                    "by round in this process; medians and paired ratios. Also element-wise kernels against "
+                    "copy bandwidth, and scaling with data size and threads.")
+    p.add_argument("--quick", action="store_true", help="3 short rounds (under a minute) instead of 7")
+    p.add_argument("--json", metavar="FILE", default=None, help="also write the results as JSON")
+    p.add_argument("--workloads", default=None,
+                   help="comma-separated subset of W0,W1,W2,W3,W4 (default: all, plus the extra sections)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS/OpenMP threads for every library (needs threadpoolctl; default: theirs)")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args) -> int:
+    from . import benchmark
+
+    if args.threads is not None and args.threads < 1:
+        raise ValueError("--threads must be >= 1")
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()] if args.workloads else None
+    benchmark.run(quick=args.quick, workloads=workloads, json_path=args.json, threads=args.threads)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="skipnet", description="Train and explain feed-forward ReLU networks with skip connections.")
@@ -541,6 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_predict(sub)
     _add_sweep(sub)
+    _add_bench(sub)
     return parser
 
 
@@ -552,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.run(args)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
         print(f"skipnet {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -14,6 +14,13 @@ Semantics (DESIGN.md section 2):
   of the fit, or an update makes a parameter non-finite, training stops and the network keeps the last
   weights that gave a finite loss.
 
+Execution: on the cython backend ``fit`` runs the fused path by default (``fused=True``): whole epochs
+of steps in one kernel call without the GIL (skipnet._kernels.FusedNet), several epochs per call when
+nothing has to run in Python between them (no validation, callbacks, ``schedule.epoch_end`` or
+diagnostics). It
+follows the per-op path (``fused=False``, one kernel call per layer) step for step, with the same
+results, guards, messages and random draws. A schedule's rates are computed before each call.
+
 Schedules: ``schedule`` is None (constant ``lr``) or an object with ``lr(step, epoch) -> float`` (step
 counts every mini-batch of this trainer, from 0), and optionally ``start(base_lr, steps_per_epoch,
 epochs)``, called at the start of each fit, and ``epoch_end(epoch, loss)``, called with the epoch's
@@ -80,6 +87,7 @@ class Trainer:
     Parameters mirror torch.optim: ``optimizer`` "sgd" (``momentum``, ``dampening``, ``nesterov``,
     ``weight_decay``) or "adam" (``betas``, ``eps``, ``weight_decay``); ``loss`` one of "l1", "mse",
     "bce", "cross_entropy". ``seed`` drives shuffling only (initialisation belongs to the Network).
+    ``fused`` (cython backend): run whole epochs per kernel call (default) or one call per layer.
     """
 
     def __init__(self, net, loss: str = "l1", optimizer: str = "sgd", lr: float = 0.01,
@@ -87,7 +95,7 @@ class Trainer:
                  shuffle: bool = True, schedule=None, seed: int | None = 0, *, dampening: float = 0.0,
                  nesterov: bool = False, betas=(0.9, 0.999), eps: float = 1e-8,
                  divergence_factor: float | None = 1e6, callbacks=(), diagnose: bool = True,
-                 diagnose_every: int = 10):
+                 diagnose_every: int = 10, fused: bool = True):
         from .network import Network
 
         if not isinstance(net, Network):
@@ -120,6 +128,9 @@ class Trainer:
         self._monitor = None  # (run, TrainingMonitor) of the current fit
         self.optimizer = make_optimizer(net, optimizer, momentum=momentum, dampening=dampening,
                                         nesterov=nesterov, weight_decay=weight_decay, betas=betas, eps=eps)
+        if not isinstance(fused, (bool, np.bool_)):
+            raise TypeError(f"fused must be True or False, got {fused!r}")
+        self.fused = bool(fused)
         self.rng = np.random.default_rng(seed)
         self.step_count = 0
         self.epoch_count = 0
@@ -135,6 +146,9 @@ class Trainer:
         run = _Run(self, X, y)
         if self.schedule is not None and hasattr(self.schedule, "start"):
             self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
+        if self.fused and net.backend == "cython":
+            self._fit_fused(run, Xv, yv)
+            return run.history(copy=False)
         for _ in range(self.epochs):
             run.stopped = self._run_epoch(run)
             if run.stopped:
@@ -142,7 +156,7 @@ class Trainer:
             run.stopped = self._end_epoch(run, Xv, yv)
             if run.stopped:
                 break
-        return run.history()
+        return run.history(copy=False)
 
     def _run_epoch(self, run: _Run) -> str | None:
         """One epoch of mini-batch steps, one kernel call per layer (the per-op path).
@@ -154,10 +168,13 @@ class Trainer:
         order = self.rng.permutation(n) if self.shuffle else None
         total = 0.0
         run.all_zero = True
+        if run.last_good is None:
+            run.last_good = net._params.copy()
         for start in range(0, n, batch):
             if order is not None:
                 idx = order[start:start + batch]
-                Xb, yb = run.Xb[:idx.shape[0]], run.yb[:idx.shape[0]]
+                Xb, yb = run.gather_buffers()
+                Xb, yb = Xb[:idx.shape[0]], yb[:idx.shape[0]]
                 np.take(X, idx, axis=0, out=Xb)
                 np.take(y, idx, axis=0, out=yb)
             else:
@@ -181,6 +198,106 @@ class Trainer:
                                     f"the update with lr={lr:g} made a parameter non-finite", value, lr)
         run.epoch_loss.append(total / n)
         return None
+
+    # ------------------------------------------------------------------ fused path
+    def _fit_fused(self, run: _Run, Xv, yv) -> None:
+        """All epochs of a fit through the fused kernel, in calls of one or more whole epochs."""
+        net, opt = self.net, self.optimizer
+        fused = net._engine.fused(run.batch)
+        classes = self.loss == "cross_entropy"
+        adam = opt.name == "adam"
+        fused.bind(run.X, None if classes else run.y, run.y if classes else None,
+                   opt.exp_avg if adam else opt.buffer, opt.exp_avg_sq if adam else None, self.loss, opt.name,
+                   momentum=getattr(opt, "momentum", 0.0), dampening=getattr(opt, "dampening", 0.0),
+                   weight_decay=opt.weight_decay, nesterov=getattr(opt, "nesterov", False),
+                   beta1=getattr(opt, "beta1", 0.9), beta2=getattr(opt, "beta2", 0.999),
+                   eps=getattr(opt, "eps", 1e-8), divergence_factor=self.divergence_factor)
+        # Between two epochs Python must run for validation, callbacks, a schedule's epoch_end and the
+        # diagnostics (which look at the weights of that epoch); otherwise one call takes several
+        # epochs (bounded so the row orders stay small).
+        between = Xv is not None or self.callbacks or hasattr(self.schedule, "epoch_end") or self.diagnose
+        most = 1 if between else max(1, _ORDER_BUDGET // run.X.shape[0])
+        try:
+            end = self.epoch_count + self.epochs
+            while self.epoch_count < end and not run.stopped:
+                run.stopped = self._run_epochs_fused(run, fused, min(end - self.epoch_count, most), Xv, yv)
+        finally:
+            fused.unbind()
+
+    def _run_epochs_fused(self, run: _Run, fused, count: int, Xv, yv) -> str | None:
+        """Up to ``count`` epochs in one kernel call, then the between-epoch checks of each; returns a
+        stop reason or None. The kernel returns early after an epoch of all-zero gradients, so the
+        zero-gradient stop is checked before anything further is trained."""
+        n, spe = run.X.shape[0], run.steps_per_epoch
+        orders = None
+        if self.shuffle:
+            rng_state = self.rng.bit_generator.state
+            orders = run.orders(count)
+            for e in range(count):
+                orders[e] = self.rng.permutation(n)
+        steps = count * spe
+        lrs, lr_error = self._fused_lrs(run, steps)
+        if lr_error is not None:
+            steps = len(lrs)
+            if steps == 0:
+                raise lr_error
+        losses = run.step_loss.reserve(steps + 1)  # + 1: the kernel writes a diverging loss there
+        opt = self.optimizer
+        done, status, run.first_loss, zero_epoch = fused.run(
+            orders, lrs, losses, run.totals(count), steps, spe, opt.steps, run.first_loss)
+        run.step_loss.commit(done)
+        run.lr.reserve(done)[:] = lrs[:done] if len(lrs) > 1 else lrs[0]
+        run.lr.commit(done)
+        self.step_count += done
+        opt.steps += done
+        # the last step attempted: the one that diverged or failed, else the last one run
+        last = done if status == "loss" or lr_error is not None else done - 1
+        completed = done // spe if status != "update" else last // spe
+        if self.shuffle:
+            # rewind the generator to where the per-op path would be: one draw per epoch begun
+            begun = last // spe + 1
+            if begun < count:
+                self.rng.bit_generator.state = rng_state
+                for _ in range(begun):
+                    self.rng.permutation(n)
+        totals = run.totals(count)
+        if completed > 1:
+            # several epochs per call only when nothing runs between them and none but the last can
+            # have had all-zero gradients: their checks reduce to counting them
+            run.epoch_loss.extend((totals[:completed - 1] / n).tolist())
+            self.epoch_count += completed - 1
+        if completed:
+            run.epoch_loss.append(totals[completed - 1] / n)
+            run.all_zero = zero_epoch
+            reason = self._end_epoch(run, Xv, yv)
+            if reason:
+                return reason
+        epoch = self.epoch_count
+        if status == "loss":
+            value = float(losses[done])
+            lr = float(lrs[done] if len(lrs) > 1 else lrs[0])
+            return run.diverged(self.step_count, epoch, self._divergence(value, run.first_loss), value, lr)
+        if status == "update":
+            lr = float(lrs[done - 1] if len(lrs) > 1 else lrs[0])
+            return run.diverged(self.step_count - 1, epoch,
+                                f"the update with lr={lr:g} made a parameter non-finite",
+                                float(losses[done - 1]), lr)
+        if lr_error is not None:
+            raise lr_error
+        return None
+
+    def _fused_lrs(self, run: _Run, steps: int):
+        """The learning rates of the next ``steps`` steps (one value when constant) and, if the
+        schedule fails on one of them, its exception (the rates then stop before that step)."""
+        if self.schedule is None:
+            return np.array([self.lr]), None
+        lrs = np.empty(steps)
+        for g in range(steps):
+            try:
+                lrs[g] = self._scheduled_lr(self.step_count + g, self.epoch_count + g // run.steps_per_epoch)
+            except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
+                return lrs[:g], exc
+        return lrs, None
 
     def _end_epoch(self, run: _Run, Xv, yv) -> str | None:
         """Checks between epochs: validation loss, schedule feedback, the zero-gradient stop, callbacks."""
@@ -214,9 +331,12 @@ class Trainer:
     def _current_lr(self) -> float:
         if self.schedule is None:
             return self.lr
-        lr = float(self.schedule.lr(self.step_count, self.epoch_count))
+        return self._scheduled_lr(self.step_count, self.epoch_count)
+
+    def _scheduled_lr(self, step: int, epoch: int) -> float:
+        lr = float(self.schedule.lr(step, epoch))
         if not np.isfinite(lr) or lr < 0:
-            raise ValueError(f"schedule returned an invalid learning rate {lr!r} at step {self.step_count}")
+            raise ValueError(f"schedule returned an invalid learning rate {lr!r} at step {step}")
         return lr
 
     def _divergence(self, value: float, first_loss: float) -> str | None:
@@ -247,35 +367,97 @@ class Trainer:
             ", ".join(map(str, dead)) + " is dead on the training data"
 
 
+# Row orders of the epochs of one fused call: at most this many entries (epochs x samples).
+_ORDER_BUDGET = 1 << 17
+
+
+class _Series:
+    """A float64 series that grows by doubling: recording a step allocates nothing (amortised)."""
+
+    def __init__(self, capacity: int):
+        self.data = np.empty(capacity)
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def reserve(self, count: int) -> np.ndarray:
+        """A writable view of the next ``count`` slots (filled by the caller, then ``commit``)."""
+        need = self.size + count
+        if need > len(self.data):
+            grown = np.empty(max(need, 2 * len(self.data)))
+            grown[:self.size] = self.data[:self.size]
+            self.data = grown
+        return self.data[self.size:need]
+
+    def commit(self, count: int) -> None:
+        self.size += count
+
+    def append(self, value: float) -> None:
+        self.reserve(1)[0] = value
+        self.size += 1
+
+    def extend(self, values) -> None:
+        self.reserve(len(values))[:] = values
+        self.size += len(values)
+
+    def array(self) -> np.ndarray:
+        """The values so far (a view: a new fit records into a new series)."""
+        return self.data[:self.size]
+
+
 class _Run:
     """The state of one ``fit``: data, batch buffers, what has been recorded, the last good weights."""
 
     def __init__(self, trainer: Trainer, X, y):
-        net = trainer.net
         self.trainer, self.X, self.y = trainer, X, y
         self.batch = min(trainer.batch_size, X.shape[0])
         self.steps_per_epoch = -(-X.shape[0] // self.batch)
-        # gather buffers for shuffled batches, allocated once per fit
-        self.Xb = np.empty((self.batch, X.shape[1]), net.dtype)
-        self.yb = np.empty((self.batch,) + y.shape[1:], y.dtype)
-        self.last_good = net._params.copy()  # the weights behind the last finite loss
+        self._gather = None
+        self.last_good = None  # per-op path: the weights behind the last finite loss (a copy)
         self.first_loss: float | None = None
         self.all_zero = False  # every mini-batch gradient of the current epoch was exactly zero
-        self.step_loss: list[float] = []
+        # room for every step of the fit up front (up to a limit; beyond it the series grow)
+        capacity = min(max(trainer.epochs, 1) * self.steps_per_epoch + 1, 1 << 20)
+        self.step_loss, self.lr = _Series(capacity), _Series(capacity)
         self.epoch_loss: list[float] = []
         self.val_loss: list[float] = []
-        self.lr: list[float] = []
         self.warnings: list[TrainingWarning] = []
         self.stopped: str | None = None
+        self._orders = self._totals = None
+
+    def gather_buffers(self):
+        """(Xb, yb): the per-op path's buffers for shuffled batches, allocated once per fit."""
+        if self._gather is None:
+            X, y = self.X, self.y
+            self._gather = (np.empty((self.batch, X.shape[1]), X.dtype), np.empty((self.batch,) + y.shape[1:], y.dtype))
+        return self._gather
+
+    def orders(self, epochs: int) -> np.ndarray:
+        """An (epochs, n) int64 buffer for row orders, reused across the calls of a fit."""
+        if self._orders is None or self._orders.shape[0] < epochs:
+            self._orders = np.empty((epochs, self.X.shape[0]), np.int64)
+        return self._orders[:epochs]
+
+    def totals(self, epochs: int) -> np.ndarray:
+        """A float64 buffer for per-epoch loss totals, reused across the calls of a fit."""
+        if self._totals is None or self._totals.shape[0] < epochs:
+            self._totals = np.empty(epochs)
+        return self._totals[:epochs]
 
     def diverged(self, step: int, epoch: int, reason: str, loss: float, lr: float) -> str:
-        """Restore the last good weights, record why, and return the stop reason."""
-        self.trainer.net._params[...] = self.last_good
+        """Restore the last good weights (the fused kernel has done so already), record why, and
+        return the stop reason."""
+        if self.last_good is not None:
+            self.trainer.net._params[...] = self.last_good
         message = f"diverged at step {step} (epoch {epoch}): {reason}"
         self.warnings.append(TrainingWarning("divergence", message, step, epoch, {"loss": loss, "lr": lr}))
         return message
 
-    def history(self) -> History:
-        return History(np.asarray(self.step_loss, float), np.asarray(self.epoch_loss, float),
-                       np.asarray(self.val_loss, float), np.asarray(self.lr, float), list(self.warnings),
-                       self.stopped, len(self.epoch_loss), len(self.step_loss))
+    def history(self, copy: bool = True) -> History:
+        """The History so far; ``copy=False`` (the final one) hands over the recorded arrays."""
+        step_loss, lr = self.step_loss.array(), self.lr.array()
+        if copy:
+            step_loss, lr = step_loss.copy(), lr.copy()
+        return History(step_loss, np.asarray(self.epoch_loss, float), np.asarray(self.val_loss, float), lr,
+                       list(self.warnings), self.stopped, len(self.epoch_loss), len(self.step_loss))

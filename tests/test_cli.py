@@ -1,5 +1,6 @@
 """The skipnet command line, run as a user would (subprocess) and in-process for error paths."""
 
+import json
 import os
 import subprocess
 import sys
@@ -39,3 +40,22 @@ def test_errors_are_one_line(capsys):
 def test_help_lists_commands(capsys):
     assert main([]) == 0
     assert "trace" in capsys.readouterr().out
+
+
+def test_bench_command_smoke(tmp_path, capsys):
+    # the protocol end to end on two small workloads, one very short round (timings are not checked)
+    from skipnet import benchmark
+
+    out = tmp_path / "bench.json"
+    report = benchmark.run(workloads=["W0", "W1"], json_path=str(out), rounds=1, block=0.002, torch=False,
+                           log=lambda *a: None)
+    saved = json.loads(out.read_text())
+    assert set(saved["workloads"]) == {"W0", "W1"}
+    for name, w in report["workloads"].items():
+        assert {"skipnet fused", "skipnet per-op", "numpy reference"} <= set(w["median_per_step"])
+        assert all(t > 0 for t in w["median_per_step"].values())
+        assert w["paired_ratio"]["skipnet fused"]["skipnet fused"] == 1.0
+        assert [t["target"] for t in w["targets"]] == [f"{a} / {b} {op} {v:g}" for a, b, op, v in
+                                                        benchmark.TARGETS[name]]
+    assert main(["bench", "--workloads", "W7"]) == 2
+    assert "unknown workload" in capsys.readouterr().err

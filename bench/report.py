@@ -1,0 +1,76 @@
+"""Markdown tables from the JSON files that `skipnet bench --json FILE` (bench/compare.py) writes.
+
+    python bench/report.py run1.json [run2.json ...]
+
+One table per workload: median and fastest time per step of every implementation, and its paired
+ratio to the others; then the targets, the element-wise kernels and the scaling checks. With several
+files the values of each run are shown side by side (run1 / run2 / ...)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _fmt(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def _join(values) -> str:
+    return " / ".join(values)
+
+
+def tables(runs: list[dict]) -> str:
+    out = []
+    first = runs[0]
+    out.append(f"Machine: {first['machine']}\n")
+    for name, w in first["workloads"].items():
+        impls = list(w["median_per_step"])
+        peers = [p for p in impls if p in ("numpy reference", "torch eager", "C loop", "GEMM floor")]
+        out.append(f"#### {name}: {w['description']}\n")
+        out.append("| implementation | median / step | fastest | " + " | ".join(f"÷ {p}" for p in peers) + " |")
+        out.append("|---" * (3 + len(peers)) + "|")
+        for impl in impls:
+            cells = [_join(_fmt(r["workloads"][name]["median_per_step"][impl]) for r in runs),
+                     _join(_fmt(r["workloads"][name]["fastest_per_step"][impl]) for r in runs)]
+            cells += [_join(f"{r['workloads'][name]['paired_ratio'][impl][p]:.3g}" for r in runs) for p in peers]
+            out.append(f"| {impl} | " + " | ".join(cells) + " |")
+        for i, target in enumerate(w["targets"]):
+            values = [r["workloads"][name]["targets"][i] for r in runs]
+            verdicts = _join("—" if v["met"] is None else f"{v['value']:.3g} ({'met' if v['met'] else 'missed'})"
+                             for v in values)
+            out.append(f"\nTarget {target['target']}: {verdicts}")
+        out.append("")
+    if first.get("elementwise"):
+        out.append("#### Element-wise kernels, 1M float32 (GB/s counted as bytes read + written)\n")
+        out.append("| kernel | GB/s | of a copy's |")
+        out.append("|---|---|---|")
+        for kernel in first["elementwise"]:
+            out.append(f"| {kernel} | " + _join(f"{r['elementwise'][kernel]['GB/s']:.1f}" for r in runs) + " | "
+                       + _join(f"{100 * r['elementwise'][kernel]['of copy']:.0f}%" for r in runs) + " |")
+        out.append("")
+    if first.get("scaling"):
+        out.append("#### Scaling (W1, fused)\n")
+        for key in first["scaling"]:
+            out.append(f"- {key}: " + _join(f"{r['scaling'][key]:.3g}" for r in runs if key in r["scaling"]))
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print(__doc__)
+        return 2
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
+    print(tables(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+/* The scalar path: training steps of a network whose input and layers all have width 1 (the
+ * exercise's network), row by row in registers instead of through batch kernels.
+ *
+ *   scalar_step_f / _d (L, layers, skips, P, G, X, Y, rows, nb, loss) -> mean loss
+ *       forward, loss and backward of nb rows of X (targets Y; rows: their indices, or NULL for the
+ *       first nb); G gets every parameter's gradient.
+ *   scalar_sgd_chunk_f / _d (net, chunk)
+ *       a whole chunk of steps with plain SGD (no momentum), the update fused into the loop:
+ *       fused_chunk's contract is run_chunk's in train.pxi, step for step.
+ *
+ * The same math as the batch path (dense.pxi, activations.pxi, losses.pxi, optim.pxi) in the same
+ * order, so both give the same numbers: products in the data's type, loss terms from loss_terms.h and
+ * updates in double. Depths 1 to 4 get copies with the layer loops unrolled (a shape fixed at compile
+ * time is what makes a scalar loop fast); deeper chains run the same code with a run-time depth.
+ */
+#ifndef SKIPNET_SCALAR_H
+#define SKIPNET_SCALAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "loss_terms.h"
+
+typedef struct {
+    ptrdiff_t w, b;          /* offsets of the weight and (if bias) the bias in the parameters */
+    int relu, bias;
+    int dense_acc;           /* the contribution to dh[k-1] adds to it (else it is the first) */
+    int skip_begin, skip_end; /* skips into this layer: [begin, end) of the skip list */
+} scalar_layer;
+
+typedef struct {
+    ptrdiff_t src;           /* source layer, -1 for the input */
+    ptrdiff_t weight;        /* offset of the learned weight, -1 for an identity skip */
+    int acc;                 /* the contribution to dh[src] adds to it */
+} scalar_skip;
+
+enum { SCALAR_L1 = 0, SCALAR_MSE = 1, SCALAR_BCE = 2 }; /* losses.pxi's LossKind numbering */
+
+/* scalar_sgd_chunk's limits (deeper or more connected chains go through run_chunk) */
+enum { SCALAR_MAX_LAYERS = 16, SCALAR_MAX_SKIPS = 32, SCALAR_MAX_PARAMS = 2 * 16 + 32 };
+
+/* One call's worth of steps (train.pxi's run_chunk): what to run, and what happened. */
+typedef struct {
+    const int64_t *orders;   /* IN  (epochs x n_rows) row order of each epoch; NULL: in order */
+    const double *lrs;       /* IN  learning rate of each step, or of all steps when n_lrs == 1 */
+    ptrdiff_t n_lrs;
+    double *losses;          /* OUT loss of each step before its update */
+    double *totals;          /* OUT per completed epoch: sum of step loss x rows */
+    ptrdiff_t n_steps, steps_per_epoch;
+    ptrdiff_t opt_step;      /* IN  optimizer steps taken before this chunk */
+    double first_loss;       /* IN/OUT the fit's first loss (valid if have_first) */
+    int have_first;
+    ptrdiff_t done;          /* OUT steps recorded */
+    int status;              /* OUT FUSED_OK / FUSED_LOSS_DIVERGED / FUSED_NONFINITE_UPDATE */
+    int zero_epoch;          /* OUT the last completed epoch had only zero gradients */
+} fused_chunk;
+
+enum { FUSED_OK = 0, FUSED_LOSS_DIVERGED = 1, FUSED_NONFINITE_UPDATE = 2 };
+
+/* A width-1 network, its buffers and its fit, for scalar_sgd_chunk (element type per function). */
+typedef struct {
+    int n_layers, loss;
+    const scalar_layer *layers;
+    const scalar_skip *skips;
+    ptrdiff_t n_params, n_rows, batch;
+    void *params, *spare, *grads;  /* current and last good parameters (run_chunk's meaning) */
+    void *scratch;                 /* n_params more */
+    const void *X, *Y;
+    double weight_decay, divergence_factor;  /* divergence_factor 0: no limit */
+} scalar_net;
+
+/* Trainer._divergence: a non-finite loss, or one above factor x the first (factor 0: no limit) */
+static inline int fused_loss_diverged(double value, double first, double factor)
+{
+    if (value - value != 0)
+        return 1;
+    return factor > 0 && first > 0 && value > factor * first;
+}
+
+#define SCALAR_T float
+#define SCALAR_UINT uint32_t
+#define SCALAR_NAME scalar_step_f
+#define SCALAR_CHUNK_NAME scalar_sgd_chunk_f
+#include "scalar_impl.h"
+#undef SCALAR_T
+#undef SCALAR_UINT
+#undef SCALAR_NAME
+#undef SCALAR_CHUNK_NAME
+
+#define SCALAR_T double
+#define SCALAR_UINT uint64_t
+#define SCALAR_NAME scalar_step_d
+#define SCALAR_CHUNK_NAME scalar_sgd_chunk_d
+#include "scalar_impl.h"
+#undef SCALAR_T
+#undef SCALAR_UINT
+#undef SCALAR_NAME
+#undef SCALAR_CHUNK_NAME
+
+#endif

@@ -1,0 +1,261 @@
+/* One element type of the scalar path; included by scalar.h with SCALAR_T and SCALAR_NAME defined. */
+
+#define SCALAR_CAT2(a, b) a##b
+#define SCALAR_CAT(a, b) SCALAR_CAT2(a, b)
+#define SCALAR_FN(suffix) SCALAR_CAT(SCALAR_NAME, suffix)
+
+/* Plain SGD (optim.pxi's sgd_ptr with momentum 0) applied to each parameter as soon as its gradient
+   is complete, reading ``from`` and writing ``to``; the flags as sgd_ptr's, found without NaN-aware
+   compares: a gradient is nonzero when a bit other than the sign is set, and x * 0 is NaN exactly
+   when x is infinite or NaN. */
+typedef struct {
+    const SCALAR_T *from;
+    SCALAR_T *to;
+    double lr, weight_decay;
+    SCALAR_UINT nonzero;
+    double nan_probe;
+} SCALAR_FN(_update);
+
+/* every parameter gets one gradient term per row: the first row writes it, later rows add; after
+   the last row's term it is complete, and (with u) updated */
+static inline __attribute__((always_inline)) void
+SCALAR_FN(_grad)(SCALAR_T *G, ptrdiff_t i, SCALAR_T term, int first, int last, SCALAR_FN(_update) *u)
+{
+    SCALAR_T g = first ? term : G[i] + term;
+    G[i] = g;
+    if (u && last) {
+        SCALAR_UINT bits;
+        memcpy(&bits, &g, sizeof(bits));
+        u->nonzero |= bits << 1;
+        double d = (double)g + u->weight_decay * u->from[i];
+        SCALAR_T p = (SCALAR_T)(u->from[i] - u->lr * d);
+        u->nan_probe += p * 0.0;
+        u->to[i] = p;
+    }
+}
+
+/* h[j] of a source j (-1: the input x). With a fixed depth, a chain of selects over constant indices
+   rather than an indexed load, so that h can stay in registers. */
+static inline __attribute__((always_inline)) SCALAR_T
+SCALAR_FN(_source)(const int L, const int fixed, ptrdiff_t j, SCALAR_T x, const SCALAR_T *h)
+{
+    if (!fixed)
+        return j < 0 ? x : h[j];
+    SCALAR_T v = x;
+    for (int t = 0; t < L; t++)
+        v = j == t ? h[t] : v;
+    return v;
+}
+
+/* a contribution to dh[j]: the first to reach it overwrites, later ones add (selects, as above) */
+static inline __attribute__((always_inline)) void
+SCALAR_FN(_back)(const int L, const int fixed, ptrdiff_t j, SCALAR_T *dh, SCALAR_T term, int acc)
+{
+    if (!fixed) {
+        dh[j] = acc ? dh[j] + term : term;
+        return;
+    }
+    for (int t = 0; t < L; t++)
+        if (j == t)
+            dh[t] = acc ? dh[t] + term : term;
+}
+
+/* Forward, loss and backward of nb rows (row i is X[rows[i]], or X[i] without rows; scale = 1/nb):
+   the mean loss, and every parameter's gradient in G; with u, also the SGD update. With nb a
+   constant 1 the row loop disappears.
+   Layer k's skips are sk[begin(k) .. begin(k) + count(k)). With ``fixed`` set, L <= 3 and the counts
+   are the constants ns1, ns2 (layer 0 can have none): every loop unrolls and the plan, read at
+   constant indices, can live in registers. Otherwise they come from lay[k]. */
+static inline __attribute__((always_inline)) double
+SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, const scalar_layer *lay,
+                 const scalar_skip *sk, const SCALAR_T *P, SCALAR_T *G, const SCALAR_T *X,
+                 const SCALAR_T *Y, const int64_t *rows, ptrdiff_t nb, double scale, int loss,
+                 SCALAR_FN(_update) *u)
+{
+    SCALAR_T z[SCALAR_MAX_LAYERS], h[SCALAR_MAX_LAYERS], dh[SCALAR_MAX_LAYERS];
+    for (int k = 0; k < L; k++)
+        h[k] = dh[k] = 0; /* each is written before it is read; this tells the compiler so */
+    double total = 0.0, g;
+#define SKIP_BEGIN(k) (fixed ? ((k) == 2 ? ns1 : 0) : lay[k].skip_begin)
+#define SKIP_END(k) (fixed ? ((k) == 1 ? ns1 : (k) == 2 ? ns1 + ns2 : 0) : lay[k].skip_end)
+    for (ptrdiff_t i = 0; i < nb; i++) {
+        const ptrdiff_t row = rows ? rows[i] : i;
+        const SCALAR_T x = X[row];
+        const int first = i == 0, last = i == nb - 1;
+        /* forward: z[k] = W h[k-1] (+ b) + skips, h[k] = relu(z[k]) or z[k] */
+#pragma GCC unroll 4
+        for (int k = 0; k < L; k++) {
+            SCALAR_T zk = P[lay[k].w] * (k == 0 ? x : h[k - 1]);
+            if (lay[k].bias)
+                zk = zk + P[lay[k].b];
+            for (int s = SKIP_BEGIN(k); s < SKIP_END(k); s++) {
+                SCALAR_T hs = SCALAR_FN(_source)(L, fixed, sk[s].src, x, h);
+                zk = zk + (sk[s].weight < 0 ? hs : P[sk[s].weight] * hs);
+            }
+            z[k] = zk;
+            h[k] = lay[k].relu ? (zk > 0 ? zk : 0) : zk; /* compiles to a compare-and-mask */
+        }
+        if (loss == SCALAR_L1)
+            total += loss_l1_term(z[L - 1], Y[row], scale, &g);
+        else if (loss == SCALAR_MSE)
+            total += loss_mse_term(z[L - 1], Y[row], scale, &g);
+        else
+            total += loss_bce_term(z[L - 1], Y[row], scale, &g);
+        dh[L - 1] = (SCALAR_T)g;
+        /* backward, last layer first: skips into k, then the dense input of k */
+#pragma GCC unroll 4
+        for (int k = L - 1; k >= 0; k--) {
+            const SCALAR_T dz = lay[k].relu ? (z[k] > 0 ? dh[k] : 0) : dh[k];
+            for (int s = SKIP_BEGIN(k); s < SKIP_END(k); s++) {
+                ptrdiff_t src = sk[s].src;
+                SCALAR_T hs = SCALAR_FN(_source)(L, fixed, src, x, h);
+                if (sk[s].weight >= 0)
+                    SCALAR_FN(_grad)(G, sk[s].weight, dz * hs, first, last, u);
+                if (src >= 0)
+                    SCALAR_FN(_back)(L, fixed, src, dh, sk[s].weight < 0 ? dz : dz * P[sk[s].weight],
+                                     sk[s].acc);
+            }
+            SCALAR_FN(_grad)(G, lay[k].w, dz * (k == 0 ? x : h[k - 1]), first, last, u);
+            if (lay[k].bias)
+                SCALAR_FN(_grad)(G, lay[k].b, dz, first, last, u);
+            if (k > 0)
+                SCALAR_FN(_back)(L, fixed, k - 1, dh, dz * P[lay[k].w], lay[k].dense_acc);
+        }
+    }
+#undef SKIP_BEGIN
+#undef SKIP_END
+    return total * scale;
+}
+
+/* One step with the plan read at run time (any depth): run_chunk's scalar path for optimizers other
+   than plain SGD. */
+static double SCALAR_NAME(int L, const scalar_layer *lay, const scalar_skip *sk, const SCALAR_T *P,
+                          SCALAR_T *G, const SCALAR_T *X, const SCALAR_T *Y, const int64_t *rows,
+                          ptrdiff_t nb, int loss)
+{
+    return SCALAR_FN(_step)(L, 0, 0, 0, lay, sk, P, G, X, Y, rows, nb, 1.0 / (double)nb, loss, NULL);
+}
+
+/* run_chunk (train.pxi) for a width-1 network and plain SGD: the same steps, checks and outputs, with
+   the update fused into the step. Since the update is written before the step's loss is checked, the
+   weights rotate through three buffers: the last good ones (prev), the current ones (cur) and the
+   next ones (next, the scalar_net's scratch); a rejected step leaves prev and cur untouched. */
+static inline __attribute__((always_inline)) void
+SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, const int one_row,
+                    const scalar_net *net, fused_chunk *c, scalar_layer *lay, scalar_skip *sk)
+{
+    SCALAR_T *params = (SCALAR_T *)net->params, *spare = (SCALAR_T *)net->spare;
+    SCALAR_T *cur = params, *prev = spare, *next = (SCALAR_T *)net->scratch, *tmp;
+    SCALAR_T *G = (SCALAR_T *)net->grads;
+    const SCALAR_T *X = (const SCALAR_T *)net->X, *Y = (const SCALAR_T *)net->Y;
+    const ptrdiff_t n = net->n_rows, spe = c->steps_per_epoch, np = net->n_params;
+    const ptrdiff_t n_steps = c->n_steps, batch = one_row ? 1 : net->batch;
+    const double inv_batch = 1.0 / (double)batch;
+    const double wd = net->weight_decay, factor = net->divergence_factor;
+    const int64_t *orders = c->orders;
+    const double *lrs = c->lrs;
+    const int lr_per_step = c->n_lrs > 1, loss = net->loss;
+    double *losses = c->losses;
+    /* the plan in local copies (the caller's arrays): nothing written in the loop can alias them */
+    for (int k = 0; k < L; k++)
+        lay[k] = net->layers[k];
+    for (int k = 0; k < (fixed ? ns1 + ns2 : lay[L - 1].skip_end); k++)
+        sk[k] = net->skips[k];
+    double total = 0.0, first = c->first_loss;
+    int all_zero = 1, have_first = c->have_first;
+    ptrdiff_t e = 0, j = 0, g;
+    SCALAR_T *keep = NULL;  /* on a divergence: the weights to leave in params and spare */
+    c->status = FUSED_OK;
+    c->zero_epoch = 0;
+    for (g = 0; g < n_steps; g++, j++) {
+        if (j == spe) {
+            e++;
+            j = 0;
+        }
+        if (j == 0) {
+            total = 0.0;
+            all_zero = 1;
+        }
+        const ptrdiff_t start = j * batch;
+        const ptrdiff_t nb = one_row ? 1 : batch < n - start ? batch : n - start;
+        const int64_t *rows = orders ? orders + e * n + start : NULL;
+        SCALAR_FN(_update) u = {cur, next, lrs[lr_per_step ? g : 0], wd, 0, 0.0};
+        const double value = SCALAR_FN(_step)(L, fixed, ns1, ns2, lay, sk, cur, G, rows ? X : X + start,
+                                              rows ? Y : Y + start, rows, nb,
+                                              nb == batch ? inv_batch : 1.0 / (double)nb, loss, &u);
+        const int fit_started = have_first;
+        if (!have_first) {
+            first = value;
+            have_first = 1;
+        }
+        losses[g] = value;
+        if (fused_loss_diverged(value, first, factor)) {
+            c->status = FUSED_LOSS_DIVERGED;
+            keep = fit_started ? prev : cur; /* the fit's first step has no earlier weights */
+            break;
+        }
+        total += value * (double)nb;
+        all_zero = all_zero && !u.nonzero;
+        if (u.nan_probe != u.nan_probe) {
+            g++;
+            c->status = FUSED_NONFINITE_UPDATE;
+            keep = cur;
+            break;
+        }
+        tmp = prev;
+        prev = cur;
+        cur = next;
+        next = tmp;
+        if (j == spe - 1) {
+            c->totals[e] = total;
+            if (all_zero) {
+                g++;
+                c->zero_epoch = 1;
+                break;
+            }
+        }
+    }
+    c->done = g;
+    c->first_loss = first;
+    c->have_first = have_first;
+    /* params gets the newest weights (or those kept), spare the ones before them */
+    SCALAR_T newest[SCALAR_MAX_PARAMS], before[SCALAR_MAX_PARAMS];
+    memcpy(newest, keep ? keep : cur, (size_t)np * sizeof(SCALAR_T));
+    memcpy(before, keep ? keep : prev, (size_t)np * sizeof(SCALAR_T));
+    memcpy(params, newest, (size_t)np * sizeof(SCALAR_T));
+    memcpy(spare, before, (size_t)np * sizeof(SCALAR_T));
+}
+
+static void SCALAR_CHUNK_NAME(const scalar_net *net, fused_chunk *c)
+{
+    const int L = net->n_layers;
+    const int ns1 = L > 1 ? net->layers[1].skip_end - net->layers[1].skip_begin : 0;
+    const int ns2 = L > 2 ? net->layers[2].skip_end - net->layers[2].skip_begin : 0;
+    scalar_layer lay[SCALAR_MAX_LAYERS], lay3[3];
+    scalar_skip sk[SCALAR_MAX_SKIPS], sk3[3];
+    /* depth <= 3: a copy per shape (depth, skips into layers 1 and 2, one row per step or more), with
+       plan arrays small enough to be kept in registers */
+    const int shape = L == 1 ? 0 : L == 2 ? 1 + ns1 : L == 3 ? 3 + 3 * ns1 + ns2 : -1;
+#define SCALAR_SHAPES(one)                                                                           \
+    switch (shape) {                                                                                 \
+    case 0: SCALAR_FN(_sgd_run)(1, 1, 0, 0, one, net, c, lay3, sk3); break;                          \
+    case 1: SCALAR_FN(_sgd_run)(2, 1, 0, 0, one, net, c, lay3, sk3); break;                          \
+    case 2: SCALAR_FN(_sgd_run)(2, 1, 1, 0, one, net, c, lay3, sk3); break;                          \
+    case 3: SCALAR_FN(_sgd_run)(3, 1, 0, 0, one, net, c, lay3, sk3); break;                          \
+    case 4: SCALAR_FN(_sgd_run)(3, 1, 0, 1, one, net, c, lay3, sk3); break;                          \
+    case 5: SCALAR_FN(_sgd_run)(3, 1, 0, 2, one, net, c, lay3, sk3); break;                          \
+    case 6: SCALAR_FN(_sgd_run)(3, 1, 1, 0, one, net, c, lay3, sk3); break;                          \
+    case 7: SCALAR_FN(_sgd_run)(3, 1, 1, 1, one, net, c, lay3, sk3); break;                          \
+    case 8: SCALAR_FN(_sgd_run)(3, 1, 1, 2, one, net, c, lay3, sk3); break;                          \
+    default: SCALAR_FN(_sgd_run)(L, 0, 0, 0, 0, net, c, lay, sk); break;                             \
+    }
+    if (net->batch == 1)
+        SCALAR_SHAPES(1)
+    else
+        SCALAR_SHAPES(0)
+#undef SCALAR_SHAPES
+}
+
+#undef SCALAR_FN
+#undef SCALAR_CAT
+#undef SCALAR_CAT2

@@ -1,0 +1,492 @@
+# The fused path: whole epochs of mini-batch steps (gather, forward, loss, backward, update) in one call
+# without the GIL, over workspaces allocated once per (network, batch size).
+#
+# FusedNet holds a network's plan as integer arrays (widths, activations, skips, offsets into the flat
+# parameter buffer and into one workspace), so the loop runs no Python per layer or per step; bind()
+# attaches a fit's data, optimizer state and options; run() trains a number of steps and reports what
+# the trainer needs to keep the per-op path's semantics (skipnet/trainer.py):
+#   - losses[g]: the loss of step g before its update; totals[e]: sum over epoch e of loss x batch rows;
+#   - the divergence guard (non-finite loss, loss > factor x the fit's first loss, or an update that
+#     makes a parameter non-finite): stop, and leave the weights behind the last acceptable loss;
+#   - whether every mini-batch gradient of an epoch was exactly zero (run() returns after such an
+#     epoch, so the trainer can check the whole training set before going on).
+# The step math is the per-op path's, core for core and in the same order, so the two paths agree to
+# the last bit; networks whose layers all have width 1 (the exercise) take the scalar path of scalar.h,
+# the same math row by row in registers.
+#
+# The last good weights cost no copy: each update reads the current buffer and writes the other one
+# (a spare buffer of the FusedNet), and the two swap roles every step. Before the first step of a fit
+# there are no earlier weights: a divergence there keeps the current ones.
+
+cdef extern from "scalar.h" nogil:
+    ctypedef struct scalar_layer:
+        ptrdiff_t w, b
+        int relu, bias, dense_acc, skip_begin, skip_end
+    ctypedef struct scalar_skip:
+        ptrdiff_t src, weight
+        int acc
+    ctypedef struct fused_chunk:
+        const int64_t* orders       # IN  (epochs x n_rows) row order of each epoch; NULL: in order
+        const double* lrs           # IN  learning rate of each step, or of all steps when n_lrs == 1
+        Py_ssize_t n_lrs
+        double* losses              # OUT loss of each step before its update
+        double* totals              # OUT per completed epoch: sum of step loss x rows
+        Py_ssize_t n_steps, steps_per_epoch
+        Py_ssize_t opt_step         # IN  optimizer steps taken before this chunk
+        double first_loss           # IN/OUT the fit's first loss (valid if have_first)
+        int have_first
+        Py_ssize_t done             # OUT steps recorded
+        int status                  # OUT FUSED_*
+        int zero_epoch              # OUT the last completed epoch had only zero gradients
+    ctypedef struct scalar_net:
+        int n_layers, loss
+        const scalar_layer* layers
+        const scalar_skip* skips
+        ptrdiff_t n_params, n_rows, batch
+        void* params
+        void* spare
+        void* grads
+        void* scratch
+        const void* X
+        const void* Y
+        double weight_decay, divergence_factor
+    enum:
+        FUSED_OK
+        FUSED_LOSS_DIVERGED
+        FUSED_NONFINITE_UPDATE
+        SCALAR_MAX_LAYERS
+        SCALAR_MAX_SKIPS
+        SCALAR_MAX_PARAMS
+    bint fused_loss_diverged(double value, double first, double factor)
+    double scalar_step_f(int L, const scalar_layer* layers, const scalar_skip* skips, const float* P,
+                         float* G, const float* X, const float* Y, const int64_t* rows, ptrdiff_t nb,
+                         int loss)
+    double scalar_step_d(int L, const scalar_layer* layers, const scalar_skip* skips, const double* P,
+                         double* G, const double* X, const double* Y, const int64_t* rows, ptrdiff_t nb,
+                         int loss)
+    void scalar_sgd_chunk_f(const scalar_net* net, fused_chunk* c)
+    void scalar_sgd_chunk_d(const scalar_net* net, fused_chunk* c)
+
+
+cdef enum:  # columns of the layer plan
+    L_WIDTH = 0
+    L_IN_WIDTH
+    L_RELU
+    L_BIAS
+    L_W             # offset of the weight in the parameter buffer
+    L_B             # offset of the bias (valid if L_BIAS)
+    L_DENSE_ACC     # the backward contribution to dh[k-1] accumulates (else it overwrites)
+    L_SKIP_BEGIN    # skips into this layer: rows [begin, end) of the skip plan
+    L_SKIP_END
+    L_Z             # offsets of z, h and dh (batch x width each) in the workspace
+    L_H
+    L_DH
+    L_FIELDS
+
+cdef enum:  # columns of the skip plan
+    S_SRC = 0       # source layer, -1 for the input
+    S_WIDTH         # width of the source
+    S_WEIGHT        # offset of the learned weight, -1 for an identity skip
+    S_ACC           # the backward contribution to dh[src] accumulates
+    S_FIELDS
+
+cdef struct Plan:
+    Py_ssize_t n_layers, n_skips, n_inputs, n_outputs, batch, n_params
+    const int64_t* layers       # n_layers x L_FIELDS
+    const int64_t* skips        # n_skips x S_FIELDS
+    Py_ssize_t xb, yb           # workspace offsets of the gathered batch (shuffled epochs)
+    Py_ssize_t scratch          # workspace offset of the scalar path's spare parameters
+    bint scalar                 # every width (and n_inputs) is 1, within scalar.h's limits
+    scalar_layer* scalar_layers # the plan again, for the scalar path
+    scalar_skip* scalar_skips
+
+
+cdef struct Bound:
+    # buffers in the network's dtype (cast per call)
+    void* params                # the network's parameters
+    void* spare                 # the FusedNet's second parameter buffer
+    void* grads
+    void* state1                # SGD momentum buffer / Adam first moment
+    void* state2                # Adam second moment
+    void* work
+    int64_t* twork              # gathered class targets
+    const void* X
+    const void* Y               # targets (l1, mse, bce), or NULL
+    const int64_t* T            # class targets (cross_entropy), or NULL
+    Py_ssize_t n_rows
+    int loss, optimizer
+    double momentum, dampening, weight_decay, beta1, beta2, eps, divergence_factor
+    bint nesterov
+
+
+cdef inline const int64_t* layer_row(const Plan* plan, Py_ssize_t k) noexcept nogil:
+    return plan.layers + k * L_FIELDS
+
+
+cdef void forward_pass(const Plan* plan, const floating* P, const floating* Xb, Py_ssize_t nb,
+                       floating* work) noexcept nogil:
+    """z and h of every layer for the nb rows Xb: CythonEngine.forward, core for core."""
+    cdef Py_ssize_t k, s, m
+    cdef const int64_t* lay
+    cdef const int64_t* sk
+    cdef const floating* x
+    cdef const floating* src
+    cdef floating* z
+    for k in range(plan.n_layers):
+        lay = layer_row(plan, k)
+        m = lay[L_WIDTH]
+        x = Xb if k == 0 else work + layer_row(plan, k - 1)[L_H]
+        z = work + lay[L_Z]
+        dense_fwd_ptr(x, P + lay[L_W], P + lay[L_B], z, nb, lay[L_IN_WIDTH], m, lay[L_BIAS], False)
+        for s in range(lay[L_SKIP_BEGIN], lay[L_SKIP_END]):
+            sk = plan.skips + s * S_FIELDS
+            src = Xb if sk[S_SRC] < 0 else work + layer_row(plan, sk[S_SRC])[L_H]
+            if sk[S_WEIGHT] < 0:
+                add_into_ptr(z, src, nb * m, True)
+            else:
+                dense_fwd_ptr(src, P + sk[S_WEIGHT], <floating*>NULL, z, nb, sk[S_WIDTH], m, False, True)
+        if lay[L_RELU]:
+            relu_fwd_ptr(z, work + lay[L_H], nb * m)
+
+
+cdef void backward_pass(const Plan* plan, const floating* P, floating* G, const floating* Xb,
+                        Py_ssize_t nb, floating* work) noexcept nogil:
+    """From dL/dyhat in the output layer's dh: every parameter gradient (CythonEngine.backward)."""
+    cdef Py_ssize_t k, s, m, src
+    cdef const int64_t* lay
+    cdef const int64_t* sk
+    cdef floating* dz
+    for k in range(plan.n_layers - 1, -1, -1):
+        lay = layer_row(plan, k)
+        m = lay[L_WIDTH]
+        dz = work + lay[L_DH]
+        if lay[L_RELU]:
+            relu_bwd_ptr(dz, work + lay[L_Z], dz, nb * m)
+        for s in range(lay[L_SKIP_BEGIN], lay[L_SKIP_END]):
+            sk = plan.skips + s * S_FIELDS
+            src = sk[S_SRC]
+            if sk[S_WEIGHT] < 0:
+                if src >= 0:
+                    add_into_ptr(work + layer_row(plan, src)[L_DH], dz, nb * m, sk[S_ACC])
+            else:
+                dense_bwd_ptr(dz, Xb if src < 0 else work + layer_row(plan, src)[L_H],
+                              P + sk[S_WEIGHT], G + sk[S_WEIGHT], <floating*>NULL,
+                              <floating*>NULL if src < 0 else work + layer_row(plan, src)[L_DH],
+                              nb, sk[S_WIDTH], m, False, src >= 0, sk[S_ACC])
+        dense_bwd_ptr(dz, Xb if k == 0 else work + layer_row(plan, k - 1)[L_H],
+                      P + lay[L_W], G + lay[L_W], G + lay[L_B],
+                      <floating*>NULL if k == 0 else work + layer_row(plan, k - 1)[L_DH],
+                      nb, lay[L_IN_WIDTH], m, lay[L_BIAS], k > 0, lay[L_DENSE_ACC])
+
+
+cdef void keep_params(floating* params, floating* spare, const floating* good,
+                      Py_ssize_t size) noexcept nogil:
+    """Leave the weights ``good`` (one of the two buffers) in both."""
+    if params != good:
+        memcpy(params, good, size * sizeof(floating))
+    if spare != good:
+        memcpy(spare, good, size * sizeof(floating))
+
+
+cdef void swap_params(floating* a, floating* b, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating t
+    for i in range(size):
+        t = a[i]
+        a[i] = b[i]
+        b[i] = t
+
+
+cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* params) noexcept nogil:
+    """Train c.n_steps steps (see fused_chunk in scalar.h); params is b.params, typed."""
+    cdef floating* cur = params
+    cdef floating* old = <floating*>b.spare
+    cdef floating* tmp
+    cdef floating* G = <floating*>b.grads
+    cdef floating* work = <floating*>b.work
+    cdef const floating* X = <const floating*>b.X
+    cdef const floating* Y = <const floating*>b.Y
+    cdef const floating* Xb
+    cdef const floating* Yb
+    cdef const int64_t* Tb
+    cdef const int64_t* order
+    cdef const int64_t* out_layer = layer_row(plan, plan.n_layers - 1)
+    cdef Py_ssize_t n_in = plan.n_inputs, n_out = plan.n_outputs, n = b.n_rows
+    cdef Py_ssize_t g, e, j, i, start, nb, row
+    cdef double value, lr, total = 0.0
+    cdef bint all_zero = True, fit_started
+    cdef int flags
+    c.done = 0
+    c.status = FUSED_OK
+    c.zero_epoch = False
+    e = j = 0  # epoch within the chunk, step within the epoch
+    for g in range(c.n_steps):
+        if j == c.steps_per_epoch:
+            e += 1
+            j = 0
+        if j == 0:
+            total = 0.0
+            all_zero = True
+        start = j * plan.batch
+        nb = min(plan.batch, n - start)
+        if c.orders != NULL:
+            order = c.orders + e * n + start
+            for i in range(nb):
+                row = order[i]
+                memcpy(work + plan.xb + i * n_in, X + row * n_in, n_in * sizeof(floating))
+                if b.T != NULL:
+                    b.twork[i] = b.T[row]
+                else:
+                    memcpy(work + plan.yb + i * n_out, Y + row * n_out, n_out * sizeof(floating))
+            Xb, Yb, Tb = work + plan.xb, work + plan.yb, b.twork
+        else:
+            Xb = X + start * n_in
+            Yb = Y + start * n_out if Y != NULL else NULL
+            Tb = b.T + start if b.T != NULL else NULL
+        lr = c.lrs[g] if c.n_lrs > 1 else c.lrs[0]
+
+        if plan.scalar:
+            if floating is float:
+                value = scalar_step_f(<int>plan.n_layers, plan.scalar_layers, plan.scalar_skips, cur, G,
+                                      Xb, Yb, NULL, nb, b.loss)
+            else:
+                value = scalar_step_d(<int>plan.n_layers, plan.scalar_layers, plan.scalar_skips, cur, G,
+                                      Xb, Yb, NULL, nb, b.loss)
+        else:
+            forward_pass(plan, cur, Xb, nb, work)
+            value = loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, work + out_layer[L_DH], nb, n_out)
+        fit_started = c.have_first
+        if not c.have_first:
+            c.first_loss = value
+            c.have_first = True
+        if fused_loss_diverged(value, c.first_loss, b.divergence_factor):
+            c.losses[g] = value
+            c.status = FUSED_LOSS_DIVERGED
+            # the weights behind the last acceptable loss: before the previous update, if any
+            keep_params(params, <floating*>b.spare, old if fit_started else cur, plan.n_params)
+            return
+        c.losses[g] = value
+        total += value * nb
+        if not plan.scalar:
+            backward_pass(plan, cur, G, Xb, nb, work)
+        if b.optimizer == OPT_SGD:
+            flags = sgd_ptr(cur, old, G, <floating*>b.state1, plan.n_params, lr, b.momentum,
+                            b.dampening, b.weight_decay, b.nesterov, c.opt_step + g == 0)
+        else:
+            flags = adam_ptr(cur, old, G, <floating*>b.state1, <floating*>b.state2, plan.n_params, lr,
+                             b.beta1, b.beta2, b.eps, b.weight_decay, c.opt_step + g + 1)
+        tmp = cur
+        cur = old
+        old = tmp
+        c.done = g + 1
+        all_zero = all_zero and not (flags & UPDATE_GRAD_NONZERO)
+        if flags & UPDATE_NONFINITE:
+            c.status = FUSED_NONFINITE_UPDATE
+            keep_params(params, <floating*>b.spare, old, plan.n_params)
+            return
+        if j == c.steps_per_epoch - 1:
+            c.totals[e] = total
+            if all_zero:
+                c.zero_epoch = True
+                break
+        j += 1
+    if cur != params:  # the network's buffer gets the newest weights, the spare the ones before
+        swap_params(params, cur, plan.n_params)
+
+
+cdef void* buffer_ptr(object array, bint f32) except? NULL:
+    """Address of the first element of a C-contiguous float32/float64 array (NULL when empty)."""
+    cdef const float[::1] a32
+    cdef const double[::1] a64
+    if array.size == 0:
+        return NULL
+    if not array.flags.c_contiguous:
+        raise ValueError("fused kernels need C-contiguous arrays")
+    if f32:
+        a32 = array.reshape(-1)
+        return <void*>&a32[0]
+    a64 = array.reshape(-1)
+    return <void*>&a64[0]
+
+
+cdef int64_t* index_ptr(object array) except? NULL:
+    if not array.flags.c_contiguous:
+        raise ValueError("fused kernels need C-contiguous arrays")
+    cdef const int64_t[::1] a = array.reshape(-1)
+    return <int64_t*>&a[0] if a.shape[0] else NULL
+
+
+cdef class FusedNet:
+    """A network's plan and workspace for fused epochs at one batch size.
+
+    FusedNet(n_inputs, batch, layers, skips, params, grads): ``layers`` is a sequence of
+    (width, relu, bias, w_offset, b_offset, dense_acc) per layer, ``skips`` of
+    (src, dst, weight_offset or -1 for identity, acc), in the order their contributions are added;
+    offsets index the flat parameter buffer ``params`` (1-D, float32 or float64) and its twin
+    ``grads``. The accumulate flags say whether a backward contribution adds to dh[k-1] / dh[src] or
+    is the first to reach it (skipnet._engine.CythonEngine computes them). Everything is trusted.
+    """
+    cdef Plan plan
+    cdef Bound bound
+    cdef scalar_net snet        # the scalar path's view of plan and bound (plain SGD only)
+    cdef bint f32
+    cdef object layer_plan, skip_plan, params, grads, spare, work, twork  # owners of the memory used
+    cdef object data                                               # arrays of the bound fit
+
+    def __init__(self, Py_ssize_t n_inputs, Py_ssize_t batch, layers, skips, params, grads):
+        import numpy as np
+
+        cdef Py_ssize_t k, size, used, n_layers = len(layers)
+        self.f32 = params.dtype == np.float32
+        widths = [int(layer[0]) for layer in layers]
+        order = sorted(range(len(skips)), key=lambda i: (skips[i][1], i))
+        self.layer_plan = np.zeros((n_layers, L_FIELDS), np.int64)
+        self.skip_plan = np.zeros((max(len(skips), 1), S_FIELDS), np.int64)
+        scalar = (n_inputs == 1 and all(w == 1 for w in widths) and n_layers <= SCALAR_MAX_LAYERS
+                  and len(skips) <= SCALAR_MAX_SKIPS and params.shape[0] <= SCALAR_MAX_PARAMS)
+        used = 0
+        for row, i in enumerate(order):
+            src, dst, weight, acc = skips[i]
+            self.skip_plan[row] = (src, n_inputs if src < 0 else widths[src], weight, acc)
+        for k, (width, relu, bias, w_off, b_off, dense_acc) in enumerate(layers):
+            size = batch * width
+            into = [row for row, i in enumerate(order) if skips[i][1] == k]
+            begin = sum(1 for i in order if skips[i][1] < k)  # skips are sorted by destination
+            # 64 elements between buffers: buffers of sizes that are multiples of 4 KiB would otherwise
+            # start at the same address modulo 4 KiB, and a loop reading one while writing the next
+            # (relu: z -> h) stalls on the false dependencies the CPU then sees (4K aliasing)
+            z = used
+            h = z + size + 64 if relu else z
+            dh = h + size + 64
+            used = dh + size + 64
+            self.layer_plan[k] = (width, n_inputs if k == 0 else widths[k - 1], relu, bias, w_off,
+                                  b_off if bias else 0, dense_acc, begin, begin + len(into), z, h, dh)
+        self.plan.scratch = used  # the scalar path's third parameter buffer
+        used += params.shape[0] if scalar else 0
+        self.plan.xb = used
+        self.plan.yb = used + batch * n_inputs
+        used = self.plan.yb + batch * widths[n_layers - 1]
+        self.work = np.zeros(used, params.dtype)
+        self.twork = np.zeros(batch, np.int64)
+        self.params, self.grads = params, grads
+        self.spare = np.empty_like(params)
+        self.plan.n_layers = n_layers
+        self.plan.n_skips = len(skips)
+        self.plan.n_inputs = n_inputs
+        self.plan.n_outputs = widths[n_layers - 1]
+        self.plan.batch = batch
+        self.plan.n_params = params.shape[0]
+        self.plan.layers = index_ptr(self.layer_plan)
+        self.plan.skips = index_ptr(self.skip_plan)
+        self.plan.scalar = scalar
+        if scalar:
+            self.plan.scalar_layers = <scalar_layer*>PyMem_Malloc(n_layers * sizeof(scalar_layer))
+            self.plan.scalar_skips = <scalar_skip*>PyMem_Malloc(max(len(skips), 1) * sizeof(scalar_skip))
+            if self.plan.scalar_layers == NULL or self.plan.scalar_skips == NULL:
+                raise MemoryError()
+            for k in range(n_layers):
+                row = self.layer_plan[k]
+                self.plan.scalar_layers[k] = scalar_layer(
+                    w=row[L_W], b=row[L_B], relu=row[L_RELU], bias=row[L_BIAS],
+                    dense_acc=row[L_DENSE_ACC], skip_begin=row[L_SKIP_BEGIN], skip_end=row[L_SKIP_END])
+            for k in range(len(skips)):
+                row = self.skip_plan[k]
+                self.plan.scalar_skips[k] = scalar_skip(src=row[S_SRC], weight=row[S_WEIGHT], acc=row[S_ACC])
+        self.bound.params = buffer_ptr(params, self.f32)
+        self.bound.grads = buffer_ptr(grads, self.f32)
+        self.bound.spare = buffer_ptr(self.spare, self.f32)
+        self.bound.work = buffer_ptr(self.work, self.f32)
+        self.bound.twork = index_ptr(self.twork)
+        self.data = None
+
+    def __dealloc__(self):
+        PyMem_Free(self.plan.scalar_layers)
+        PyMem_Free(self.plan.scalar_skips)
+
+    @property
+    def scalar(self):
+        """True when every layer (and the input) has width 1: the scalar path runs."""
+        return bool(self.plan.scalar)
+
+    def bind(self, X, Y, T, state1, state2, str loss, str optimizer, double momentum=0.0,
+             double dampening=0.0, double weight_decay=0.0, bint nesterov=False, double beta1=0.9,
+             double beta2=0.999, double eps=1e-8, divergence_factor=None):
+        """Attach one fit: X (n, n_inputs); targets Y (n, n_outputs) for l1/mse/bce or class indices T
+        (n,) int64 for cross_entropy (the other None); state1/state2 the optimizer's buffers (SGD
+        momentum / Adam moments), all C-contiguous in the network's dtype. A fit starts here: its
+        first run() has no earlier weights to fall back on."""
+        if self.data is not None:
+            raise RuntimeError("this network is already being trained (by a fit in another thread?); "
+                               "train separate networks (Network.copy()) in parallel instead")
+        self.bound.X = buffer_ptr(X, self.f32)
+        self.bound.Y = buffer_ptr(Y, self.f32) if Y is not None else NULL
+        self.bound.T = index_ptr(T) if T is not None else NULL
+        self.bound.n_rows = X.shape[0]
+        self.bound.state1 = buffer_ptr(state1, self.f32)
+        self.bound.state2 = buffer_ptr(state2, self.f32) if state2 is not None else NULL
+        self.bound.loss = LOSS_KINDS[loss]
+        self.bound.optimizer = OPTIMIZER_KINDS[optimizer]
+        self.bound.momentum = momentum
+        self.bound.dampening = dampening
+        self.bound.weight_decay = weight_decay
+        self.bound.nesterov = nesterov
+        self.bound.beta1 = beta1
+        self.bound.beta2 = beta2
+        self.bound.eps = eps
+        self.bound.divergence_factor = 0.0 if divergence_factor is None else divergence_factor
+        self.data = (X, Y, T, state1, state2)  # bound: kept alive until unbind()
+        if self.plan.scalar:
+            self.snet = scalar_net(
+                n_layers=self.plan.n_layers, loss=self.bound.loss, layers=self.plan.scalar_layers,
+                skips=self.plan.scalar_skips, n_params=self.plan.n_params, n_rows=self.bound.n_rows,
+                batch=self.plan.batch, params=self.bound.params, spare=self.bound.spare,
+                grads=self.bound.grads,
+                scratch=<char*>self.bound.work + self.plan.scratch * (4 if self.f32 else 8),
+                X=self.bound.X, Y=self.bound.Y,
+                weight_decay=self.bound.weight_decay, divergence_factor=self.bound.divergence_factor)
+
+    def unbind(self):
+        """Drop the references to the last fit's arrays."""
+        self.data = None
+        self.bound.X = self.bound.Y = self.bound.state1 = self.bound.state2 = NULL
+        self.bound.T = NULL
+
+    def run(self, orders, const double[::1] lrs, double[::1] losses, double[::1] totals,
+            Py_ssize_t n_steps, Py_ssize_t steps_per_epoch, Py_ssize_t opt_step, first_loss):
+        """Train n_steps steps from the start of an epoch, without the GIL.
+
+        orders: None (rows in order) or int64 (epochs, n) with each epoch's row order; lrs: one rate
+        per step, or a single rate for all; losses (>= n_steps) and totals (>= epochs) are written.
+        first_loss: the fit's first loss, or None before its first step.
+        Returns (steps_done, status, first_loss, zero_epoch): status "ok" = ran every step, or
+        stopped after an epoch whose gradients were all exactly zero (zero_epoch True); "loss" = the
+        loss of step steps_done diverged (its value is in losses[steps_done]; the weights are those
+        before the previous update); "update" = the update of step steps_done - 1 made a parameter
+        non-finite (the weights are those before it)."""
+        cdef fused_chunk c
+        if self.data is None:
+            raise RuntimeError("FusedNet.run needs bind() first")
+        c.orders = index_ptr(orders) if orders is not None else NULL
+        c.lrs = &lrs[0]
+        c.n_lrs = lrs.shape[0]
+        c.losses = &losses[0]
+        c.totals = &totals[0]
+        c.n_steps = n_steps
+        c.steps_per_epoch = steps_per_epoch
+        c.opt_step = opt_step
+        c.have_first = first_loss is not None
+        c.first_loss = first_loss if first_loss is not None else 0.0
+        # width-1 networks with plain SGD: the whole loop in scalar.h
+        cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD
+                                and self.bound.momentum == 0)
+        with nogil:
+            if scalar_sgd and self.f32:
+                scalar_sgd_chunk_f(&self.snet, &c)
+            elif scalar_sgd:
+                scalar_sgd_chunk_d(&self.snet, &c)
+            elif self.f32:
+                run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params)
+            else:
+                run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params)
+        return (c.done, ("ok", "loss", "update")[c.status], (c.first_loss if c.have_first else None),
+                bool(c.zero_epoch))

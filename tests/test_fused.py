@@ -1,0 +1,396 @@
+"""The fused path (whole epochs per kernel call) against the per-op path and the NumPy reference.
+
+The fused path runs the per-op path's cores in the same order, so on the batch path the two agree to the
+last bit; width-1 networks take the scalar path, which agrees exactly at batch size 1 and to rounding
+above it (sums over rows in another order). Guards, schedules, callbacks, random draws and optimizer state
+must behave as on the per-op path.
+"""
+
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+from _helpers import assert_close, random_architecture, random_targets
+
+import skipnet as sn
+from skipnet import _kernels as K
+
+OPTIMIZERS = [
+    {"optimizer": "sgd"},
+    {"optimizer": "sgd", "momentum": 0.9, "dampening": 0.1, "weight_decay": 1e-3},
+    {"optimizer": "sgd", "momentum": 0.8, "nesterov": True},
+    {"optimizer": "adam", "weight_decay": 1e-4},
+]
+
+
+@pytest.fixture(params=["avx2", "baseline"])
+def simd(request):
+    """Run with the AVX2+FMA register tiles (where the CPU has them) and with the SSE2 ones."""
+    if request.param == "avx2" and not K.cpu_has_avx2():
+        pytest.skip("this CPU has no AVX2/FMA")
+    old = K.get_simd()
+    K.set_simd(request.param)
+    yield request.param
+    K.set_simd(old)
+
+
+def _architecture(rng, loss):
+    n_inputs, layers, skips = random_architecture(rng)
+    while loss == "cross_entropy" and layers[-1].units < 2:
+        n_inputs, layers, skips = random_architecture(rng)
+    return n_inputs, layers, skips
+
+
+def _fit_both(make_net, X, y, **options):
+    """(history, network, trainer) for the fused and the per-op path from the same start."""
+    out = []
+    for fused in (True, False):
+        net = make_net()
+        trainer = sn.Trainer(net, fused=fused, **options)
+        out.append((trainer.fit(X, y), net, trainer))
+    return out
+
+
+def _assert_same_run(fused, per_op, exact=True, dtype="float64"):
+    (hf, nf, tf), (hp, np_, tp) = fused, per_op
+    assert hf.stopped_reason == hp.stopped_reason
+    assert [str(w) for w in hf.warnings] == [str(w) for w in hp.warnings]
+    assert (hf.steps_run, hf.epochs_run) == (hp.steps_run, hp.epochs_run)
+    assert (tf.step_count, tf.epoch_count, tf.optimizer.steps) == (tp.step_count, tp.epoch_count, tp.optimizer.steps)
+    np.testing.assert_array_equal(hf.lr, hp.lr)
+    if exact:
+        for a, b in [(hf.step_loss, hp.step_loss), (hf.epoch_loss, hp.epoch_loss), (hf.val_loss, hp.val_loss),
+                     (nf._params, np_._params)]:
+            np.testing.assert_array_equal(a, b)
+    else:
+        assert_close(hf.step_loss, hp.step_loss, dtype, scale=np.abs(hp.step_loss).max())
+        assert_close(nf._params, np_._params, dtype, scale=100 * np.abs(np_._params).max())
+
+
+@pytest.mark.parametrize("case", range(8))
+@pytest.mark.parametrize("loss", ["l1", "mse", "bce", "cross_entropy"])
+def test_fused_is_the_per_op_path_bit_for_bit(case, loss, dtype):
+    rng = np.random.default_rng(100 + case)
+    n_inputs, layers, skips = _architecture(rng, loss)
+    X = rng.normal(size=(29, n_inputs))  # 29 rows: a partial last batch at every batch size below
+    y = random_targets(rng, loss, 29, layers[-1].units)
+    options = OPTIMIZERS[case % len(OPTIMIZERS)]
+    runs = _fit_both(lambda: sn.Network(n_inputs, layers, skips, dtype=dtype, seed=case), X, y, loss=loss,
+                     lr=0.02, batch_size=int(rng.integers(1, 9)), epochs=5, shuffle=bool(case % 2), seed=case,
+                     **options)
+    _assert_same_run(*runs)
+    opt_f, opt_p = runs[0][2].optimizer, runs[1][2].optimizer
+    for name in ("buffer", "exp_avg", "exp_avg_sq"):
+        if hasattr(opt_f, name):
+            np.testing.assert_array_equal(getattr(opt_f, name), getattr(opt_p, name))
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_fused_both_product_paths_and_simd(case, blas_path, simd):
+    rng = np.random.default_rng(200 + case)
+    n_inputs, layers, skips = _architecture(rng, "mse")
+    X, y = rng.normal(size=(40, n_inputs)), rng.normal(size=(40, layers[-1].units))
+    runs = _fit_both(lambda: sn.Network(n_inputs, layers, skips, dtype="float32", seed=case), X, y,
+                     loss="mse", lr=0.01, batch_size=7, epochs=3, **OPTIMIZERS[case])
+    _assert_same_run(*runs)
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_fused_follows_the_reference_over_many_steps(case, dtype, simd):
+    rng = np.random.default_rng(300 + case)
+    loss = ["l1", "mse", "bce", "cross_entropy"][case % 4]
+    n_inputs, layers, skips = _architecture(rng, loss)
+    X = rng.normal(size=(50, n_inputs))
+    y = random_targets(rng, loss, 50, layers[-1].units)
+    hists, nets = [], []
+    for backend in ("cython", "numpy"):
+        net = sn.Network(n_inputs, layers, skips, dtype=dtype, seed=case, backend=backend)
+        hists.append(sn.Trainer(net, loss=loss, lr=0.01, batch_size=8, epochs=12, seed=3,
+                                **OPTIMIZERS[case % len(OPTIMIZERS)]).fit(X, y))
+        nets.append(net)
+    assert hists[0].steps_run == hists[1].steps_run == 12 * 7
+    assert_close(hists[0].step_loss, hists[1].step_loss, dtype, scale=np.abs(hists[1].step_loss).max())
+    scale = np.abs(nets[1]._params).max() * (100 if dtype == "float32" else 1)
+    assert_close(nets[0]._params, nets[1]._params, dtype, scale=scale)
+
+
+def _width1_network(rng, dtype, seed):
+    """A random chain of width-1 layers (the exercise's kind): relu or identity, biases, skips."""
+    depth = int(rng.integers(1, 6))
+    layers = [sn.Dense(1, "relu" if rng.random() < 0.8 else "identity", bool(rng.integers(2)))
+              for _ in range(depth - 1)] + [sn.Dense(1, "identity", bool(rng.integers(2)))]
+    skips = [sn.Skip(src, dst, identity=bool(rng.random() < 0.5))
+             for dst in range(1, depth) for src in range(-1, dst - 1) if rng.random() < 0.5]
+    rng.shuffle(skips)
+    return sn.Network(1, layers, skips, dtype=dtype, seed=seed)
+
+
+@pytest.mark.parametrize("case", range(24))
+def test_width1_networks_take_the_scalar_path(case, dtype):
+    rng = np.random.default_rng(400 + case)
+    net = _width1_network(rng, dtype, case)
+    assert net._engine.fused(1).scalar
+    loss = ["l1", "mse", "bce"][case % 3]
+    batch = 1 if case % 2 == 0 else int(rng.integers(2, 6))
+    X = rng.normal(size=(21, 1))
+    y = random_targets(rng, loss, 21, 1)
+    options = OPTIMIZERS[case % len(OPTIMIZERS)] if case % 3 else {"optimizer": "sgd", "weight_decay": 0.01}
+    runs = _fit_both(lambda: sn.Network(1, net.layers, net.skips, dtype=dtype, seed=case), X, y, loss=loss,
+                     lr=0.05, batch_size=batch, epochs=4, shuffle=bool(case % 4 < 2), seed=case, **options)
+    _assert_same_run(*runs, exact=batch == 1, dtype=dtype)
+
+
+def test_exercise_stops_after_two_steps_on_both_paths():
+    runs = _fit_both(sn.Network.exercise, [[1.0]], [[-3.0]], loss="l1", lr=1.0, batch_size=1, epochs=100,
+                     shuffle=False)
+    _assert_same_run(*runs)
+    hist, net, _ = runs[0]
+    np.testing.assert_array_equal(hist.step_loss, [3.375, 3.0])
+    assert hist.stopped_reason.startswith("zero gradient") and "dead" in hist.stopped_reason
+    assert hist.epochs_run == 2
+    assert [net.parameters()[n][0, 0] for n in ("layers.0.weight", "layers.1.weight", "layers.2.weight",
+                                                "skips.0.weight")] == [-0.25, 0.25, 0.25, 0.0]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_zero_gradient_stop_inside_a_multi_epoch_call(shuffle):
+    # The exercise on several copies of its sample: the first epoch's first step kills both ReLUs, so the
+    # second epoch has only zero gradients; the kernel must return there (not run all 50 epochs), and the
+    # shuffling generator must end where the per-op path leaves it.
+    X, y = np.ones((6, 1)), np.full((6, 1), -3.0)
+    runs = _fit_both(sn.Network.exercise, X, y, loss="l1", lr=1.0, batch_size=2, epochs=50, shuffle=shuffle,
+                     seed=7)
+    _assert_same_run(*runs)
+    assert runs[0][0].epochs_run == 2
+    assert runs[0][2].rng.bit_generator.state == runs[1][2].rng.bit_generator.state
+
+
+def test_momentum_keeps_training_through_zero_gradient_epochs():
+    runs = _fit_both(sn.Network.exercise, np.ones((3, 1)), np.full((3, 1), -3.0), loss="l1", lr=1.0,
+                     momentum=0.9, batch_size=1, epochs=6, shuffle=True, seed=1)
+    _assert_same_run(*runs)
+    assert runs[0][0].stopped_reason is None and runs[0][0].epochs_run == 6
+
+
+@pytest.mark.parametrize("dtype_", ["float32", "float64"])
+def test_divergence_guard_matches_per_op(dtype_):
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(64, 2)), rng.normal(size=(64, 1)) * 10
+    runs = _fit_both(lambda: sn.Network.mlp(2, (16, 16), skip="first-to-output", seed=0, dtype=dtype_), X, y,
+                     loss="mse", lr=1e6, batch_size=16, epochs=50)
+    _assert_same_run(*runs)
+    hist, net, _ = runs[0]
+    assert hist.stopped_reason.startswith("diverged at step") and hist.warnings[-1].kind == "divergence"
+    assert np.isfinite(net._params).all() and np.isfinite(hist.step_loss).all()
+
+
+def test_divergence_factor_and_width1_divergence_match_per_op():
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(40, 1)), rng.normal(size=(40, 1)) * 5
+    for make in (sn.Network.exercise, lambda: sn.Network.mlp(1, (4, 4), skip="first-to-output", seed=1)):
+        runs = _fit_both(make, X, y, loss="mse", lr=3.0, batch_size=1, epochs=20, divergence_factor=2.0)
+        _assert_same_run(*runs)
+        assert "exceeds 2 x the first loss" in runs[0][0].stopped_reason
+
+
+@pytest.mark.parametrize("make", [sn.Network.exercise,
+                                  lambda: sn.Network.mlp(1, (3, 3), skip="first-to-output", seed=2)])
+def test_non_finite_update_stops_with_the_per_op_message(make):
+    # a finite loss, but lr x gradient overflows: the update makes a parameter infinite
+    runs = _fit_both(make, [[10.0], [20.0]], [[-300.0], [500.0]], loss="mse", lr=1e308, batch_size=1, epochs=3,
+                     shuffle=False, divergence_factor=None)
+    _assert_same_run(*runs)
+    hist, net, _ = runs[0]
+    assert "made a parameter non-finite" in hist.stopped_reason and "lr=1e+308" in hist.stopped_reason
+    assert np.isfinite(net._params).all()
+
+
+def test_per_step_schedules_validation_and_callbacks_match_per_op():
+    class Decay:
+        def lr(self, step, epoch):
+            return 0.05 / (1 + 0.1 * step)
+
+    class Plateau:  # feedback between epochs: the fused path must run one epoch per call
+        def start(self, base_lr, steps_per_epoch, epochs):
+            self.rate, self.best, self.seen = base_lr, np.inf, []
+
+        def lr(self, step, epoch):
+            return self.rate
+
+        def epoch_end(self, epoch, loss):
+            self.seen.append(loss)
+            if loss > 0.999 * self.best:
+                self.rate /= 2
+            self.best = min(self.best, loss)
+
+    rng = np.random.default_rng(7)
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=(50, 2))
+    Xv, yv = rng.normal(size=(10, 3)), rng.normal(size=(10, 2))
+
+    def make():
+        return sn.Network.mlp(3, (8, 8), 2, skip="first-to-output", seed=3)
+
+    for schedule in (Decay(), Plateau()):
+        calls = {True: [], False: []}
+        hists = []
+        for fused in (True, False):
+            def callback(trainer, epoch, history, seen=calls[fused]):
+                seen.append((epoch, history.steps_run, float(history.epoch_loss[-1])))
+                return epoch == 5
+
+            net = make()
+            hist = sn.Trainer(net, loss="mse", lr=0.05, batch_size=8, epochs=20, schedule=schedule, seed=4,
+                              fused=fused, callbacks=[callback]).fit(X, y, validation=(Xv, yv))
+            hists.append((hist, net))
+        assert calls[True] == calls[False] and len(calls[True]) == 6
+        (hf, nf), (hp, np_) = hists
+        assert hf.stopped_reason == hp.stopped_reason == "callback"
+        for a, b in [(hf.step_loss, hp.step_loss), (hf.lr, hp.lr), (hf.val_loss, hp.val_loss),
+                     (nf._params, np_._params)]:
+            np.testing.assert_array_equal(a, b)
+    assert len(set(hf.lr)) > 1
+
+
+def test_schedule_error_mid_epoch_leaves_the_per_op_state():
+    class Breaks:
+        def lr(self, step, epoch):
+            if step == 11:
+                raise ArithmeticError("no rate for step 11")
+            return 0.01
+
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 1))
+    states = []
+    for fused in (True, False):
+        net = sn.Network.mlp(2, (5, 5), seed=1)
+        trainer = sn.Trainer(net, loss="l1", lr=0.01, batch_size=4, epochs=5, schedule=Breaks(), fused=fused)
+        with pytest.raises(ArithmeticError, match="step 11"):
+            trainer.fit(X, y)
+        states.append((net._params.copy(), trainer.step_count, trainer.optimizer.steps,
+                       trainer.rng.bit_generator.state))
+    np.testing.assert_array_equal(states[0][0], states[1][0])
+    assert states[0][1:] == states[1][1:] and states[0][1] == 11
+
+
+def test_second_fit_continues_across_paths():
+    rng = np.random.default_rng(9)
+    X, y = rng.normal(size=(33, 3)), rng.normal(size=(33, 1))
+    nets = [sn.Network.mlp(3, (6, 6), skip="first-to-output", seed=2) for _ in range(2)]
+    a = sn.Trainer(nets[0], loss="l1", optimizer="adam", lr=0.01, batch_size=8, epochs=3, seed=5)
+    a.fit(X, y)
+    a.fused = False
+    a.fit(X, y)
+    sn.Trainer(nets[1], loss="l1", optimizer="adam", lr=0.01, batch_size=8, epochs=6, seed=5,
+               fused=False).fit(X, y)
+    np.testing.assert_array_equal(nets[0]._params, nets[1]._params)
+
+
+def test_two_threads_train_two_networks_bit_identically_to_serial():
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(2000, 2)).astype(np.float32)
+    y = (np.sin(X[:, :1]) * X[:, 1:]).astype(np.float32)
+
+    def make(seed):
+        return sn.Network.mlp(2, (16, 16), skip="first-to-output", dtype="float32", seed=seed)
+
+    def train(net, out, i):
+        out[i] = sn.Trainer(net, loss="l1", lr=0.01, batch_size=32, epochs=8, seed=i).fit(X, y).step_loss
+
+    serial_nets, serial = [make(0), make(1)], [None, None]
+    for i, net in enumerate(serial_nets):
+        train(net, serial, i)
+    thread_nets, threaded = [make(0), make(1)], [None, None]
+    workers = [threading.Thread(target=train, args=(net, threaded, i)) for i, net in enumerate(thread_nets)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for i in range(2):
+        np.testing.assert_array_equal(threaded[i], serial[i])
+        np.testing.assert_array_equal(thread_nets[i]._params, serial_nets[i]._params)
+
+
+@pytest.mark.parametrize("make,shuffle", [(sn.Network.exercise, False), (sn.Network.exercise, True),
+                                          (lambda: sn.Network.mlp(2, (8, 8), skip="first-to-output",
+                                                                  dtype="float32", seed=0), False)])
+def test_no_per_step_allocation_in_a_long_fused_run(make, shuffle):
+    rng = np.random.default_rng(11)
+    net = make()
+    n = 20000
+    X = rng.normal(size=(n, net.n_inputs)).astype(net.dtype)
+    y = rng.normal(size=(n, 1)).astype(net.dtype)
+    # (diagnostics off: their checks run a forward pass over the whole training set now and then)
+    trainer = sn.Trainer(net, loss="l1", lr=1e-4, batch_size=1, epochs=2, shuffle=shuffle, diagnose=False)
+    trainer.fit(X[:100], y[:100])  # warm-up: workspaces, kernel objects
+    tracemalloc.start()
+    try:
+        hist = trainer.fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    steps = hist.steps_run
+    assert steps == 2 * n
+    recorded = hist.step_loss.nbytes + hist.lr.nbytes  # the History: 16 bytes per step
+    orders = 8 * 2 * n if shuffle else 0  # this fit's row orders, allocated once
+    # a single Python object per step would add 24+ bytes x 40,000 steps = 960 KB
+    assert peak <= recorded + orders + 256 * 1024, (peak, recorded, orders)
+
+
+def test_fused_net_guards():
+    net = sn.Network.mlp(2, (4, 4), seed=0)
+    fused = net._engine.fused(3)
+    empty = np.empty(1)
+    with pytest.raises(RuntimeError, match="bind"):
+        fused.run(None, np.array([0.1]), empty, empty, 1, 1, 0, None)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fused.bind(np.ones((4, 4))[:, :2], np.ones((4, 1)), None, net._params.copy(), None,
+                   "l1", "sgd")
+    with pytest.raises(TypeError, match="fused"):
+        sn.Trainer(net, fused="yes")
+    # a network in the middle of a fused fit cannot start another one (another thread's)
+    fused.bind(np.ones((4, 2)), np.ones((4, 1)), None, np.zeros_like(net._params), None, "l1", "sgd")
+    with pytest.raises(RuntimeError, match="already being trained"):
+        sn.Trainer(net, batch_size=3).fit(np.ones((4, 2)), np.ones((4, 1)))
+    fused.unbind()
+    sn.Trainer(net, batch_size=3).fit(np.ones((4, 2)), np.ones((4, 1)))
+
+
+SHAPES = [(1, 1, 1), (3, 1, 5), (5, 7, 1), (1, 9, 4), (33, 17, 9), (64, 16, 16), (130, 300, 3), (8, 0, 5)]
+
+
+@pytest.mark.parametrize("n,k,m", SHAPES)
+def test_register_tiles_against_float64(n, k, m, dtype, simd):
+    rng = np.random.default_rng(n + 10 * k + 100 * m)
+    old = K.get_blas_threshold()
+    K.set_blas_threshold(2**62)
+    try:
+        X, W = rng.normal(size=(n, k)).astype(dtype), rng.normal(size=(m, k)).astype(dtype)
+        dZ = rng.normal(size=(n, m)).astype(dtype)
+        Z = rng.normal(size=(n, m)).astype(dtype)
+        Z0 = Z.copy()
+        K.dense_fwd(X, W, np.empty(0, dtype), Z, False, True)
+        dW, dX = np.full((m, k), np.nan, dtype), np.full((n, k), np.nan, dtype)
+        K.dense_bwd(dZ, X, W, dW, np.empty(0, dtype), dX, False, True, False)
+    finally:
+        K.set_blas_threshold(old)
+    x, w, dz = X.astype(float), W.astype(float), dZ.astype(float)
+    assert_close(Z, Z0 + x @ w.T, dtype, np.abs(Z0) + np.abs(x) @ np.abs(w).T + 1)
+    assert_close(dW, dz.T @ x, dtype, np.abs(dz).T @ np.abs(x) + 1)
+    assert_close(dX, dz @ w, dtype, np.abs(dz) @ np.abs(w) + 1)
+
+
+@pytest.mark.parametrize("make", [sn.Network.exercise, lambda: sn.Network.mlp(2, (4, 4), seed=3)])
+def test_divergence_on_the_first_step_of_a_fit_keeps_the_weights(make):
+    # the first loss overflows: there are no earlier weights, so the fit leaves them as they were
+    def huge():
+        net = make()
+        net._params[...] = 1e200
+        return net
+
+    X, y = np.ones((5, huge().n_inputs)), np.zeros((5, 1))
+    runs = _fit_both(huge, X, y, loss="mse", lr=0.1, batch_size=2, epochs=3)
+    _assert_same_run(*runs)
+    hist, net, _ = runs[0]
+    assert hist.stopped_reason == "diverged at step 0 (epoch 0): the loss is inf" and hist.steps_run == 0
+    assert (net._params == 1e200).all()
