@@ -12,7 +12,8 @@ Semantics (DESIGN.md section 2):
   ``stopped_reason`` set: no further step can change anything.
 - Divergence guard: when a step's loss is NaN/inf or exceeds ``divergence_factor`` times the first loss
   of the fit, or an update makes a parameter non-finite, training stops and the network keeps the last
-  weights that gave a finite loss.
+  weights that gave a finite (recorded) loss; the optimizer's state is reset, since its momentum or
+  moments belong to the diverging trajectory, so a further fit (e.g. with a lower lr) starts afresh.
 
 Schedules: ``schedule`` is None (constant ``lr``) or an object with ``lr(step, epoch) -> float`` (step
 counts every mini-batch of this trainer, from 0), and optionally ``start(base_lr, steps_per_epoch,
@@ -24,6 +25,7 @@ training with ``stopped_reason = "callback"``.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,7 +89,7 @@ class Trainer:
         self.lr = V.check_float("lr", lr, positive=True)
         self.batch_size = V.check_int("batch_size", batch_size, minimum=1)
         self.epochs = V.check_int("epochs", epochs, minimum=0)
-        self.shuffle = bool(shuffle)
+        self.shuffle = V.check_bool("shuffle", shuffle)
         if schedule is not None and not callable(getattr(schedule, "lr", None)):
             raise TypeError("schedule must be None or an object with an lr(step, epoch) method "
                             "(see skipnet.schedules)")
@@ -99,7 +101,9 @@ class Trainer:
             divergence_factor = V.check_float("divergence_factor", divergence_factor, minimum=1.0,
                                               include_min=False)
         self.divergence_factor = divergence_factor
-        self.callbacks = list(callbacks)
+        if callable(callbacks) or not isinstance(callbacks, (list, tuple, type(None))):
+            raise TypeError(f"callbacks must be a list of callables, got {callbacks!r}")
+        self.callbacks = list(callbacks or ())
         for cb in self.callbacks:
             if not callable(cb):
                 raise TypeError(f"callbacks must be callables, got {cb!r}")
@@ -121,6 +125,11 @@ class Trainer:
             Xv = V.as_features("validation X", validation[0], net.n_inputs, net.dtype)
             yv = V.as_targets("validation y", validation[1], self.loss, Xv.shape[0], net.n_outputs,
                               net.dtype)
+            net._check_workspace(Xv.shape[0])
+        with net._exclusive():  # one thread at a time per network
+            return self._fit(X, y, Xv, yv)
+
+    def _fit(self, X, y, Xv, yv) -> History:
         run = _Run(self, X, y)
         if self.schedule is not None and hasattr(self.schedule, "start"):
             self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
@@ -198,10 +207,11 @@ class Trainer:
     def _current_lr(self) -> float:
         if self.schedule is None:
             return self.lr
-        lr = float(self.schedule.lr(self.step_count, self.epoch_count))
-        if not np.isfinite(lr) or lr < 0:
+        lr = self.schedule.lr(self.step_count, self.epoch_count)
+        if not isinstance(lr, numbers.Real) or isinstance(lr, (bool, np.bool_)) or not np.isfinite(lr) \
+                or lr < 0:
             raise ValueError(f"schedule returned an invalid learning rate {lr!r} at step {self.step_count}")
-        return lr
+        return float(lr)
 
     def _divergence(self, value: float, first_loss: float) -> str | None:
         if not np.isfinite(value):
@@ -251,6 +261,7 @@ class _Run:
     def diverged(self, step: int, epoch: int, reason: str, loss: float, lr: float) -> str:
         """Restore the last good weights, record why, and return the stop reason."""
         self.trainer.net._params[...] = self.last_good
+        self.trainer.optimizer.reset()
         message = f"diverged at step {step} (epoch {epoch}): {reason}"
         self.warnings.append(TrainingWarning("divergence", message, step, epoch, {"loss": loss, "lr": lr}))
         return message
