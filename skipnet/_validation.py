@@ -8,6 +8,7 @@ least one row. Errors name the argument and say what was expected.
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 import os
 from collections.abc import Iterable
@@ -94,7 +95,10 @@ def check_float(name: str, value, *, minimum=None, maximum=None, positive=False,
                 include_min=True) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        value = math.inf if value > 0 else -math.inf
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if positive and value <= 0:
@@ -120,7 +124,7 @@ def as_real_array(name: str, value) -> np.ndarray:
         raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from exc
     if arr.dtype.kind == "O":
         bad = list(itertools.islice((v for v in arr.flat if not isinstance(v, numbers.Real)), 1))
-        if bad or arr.size == 0:
+        if bad:
             raise TypeError(f"{name} must hold real numbers, got dtype object"
                             + (f" containing {type(bad[0]).__name__} {bad[0]!r}" if bad else ""))
         arr = arr.astype(np.float64)

@@ -25,7 +25,6 @@ training with ``stopped_reason = "callback"``.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -207,11 +206,8 @@ class Trainer:
     def _current_lr(self) -> float:
         if self.schedule is None:
             return self.lr
-        lr = self.schedule.lr(self.step_count, self.epoch_count)
-        if not isinstance(lr, numbers.Real) or isinstance(lr, (bool, np.bool_)) or not np.isfinite(lr) \
-                or lr < 0:
-            raise ValueError(f"schedule returned an invalid learning rate {lr!r} at step {self.step_count}")
-        return float(lr)
+        return V.check_float(f"the learning rate schedule.lr returned at step {self.step_count}",
+                             self.schedule.lr(self.step_count, self.epoch_count), minimum=0.0)
 
     def _divergence(self, value: float, first_loss: float) -> str | None:
         if not np.isfinite(value):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +86,27 @@ def training_digest(dtype: str, backend: str = "cython") -> str:
     hist = sn.Trainer(net, loss="cross_entropy", optimizer="adam", lr=0.01, batch_size=32, epochs=3,
                       seed=5).fit(X, y)
     return hashlib.sha256(net._params.tobytes() + hist.step_loss.tobytes()).hexdigest()
+
+
+# examples actually run by each hypothesis test of this session (reported by conftest)
+FUZZ_EXAMPLES: Counter = Counter()
+
+
+def counted(test):
+    """Count each example a hypothesis test's body runs to the end (not rejected by assume, not
+    failing) in FUZZ_EXAMPLES; goes under @given."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        result = test(*args, **kwargs)
+        FUZZ_EXAMPLES[test.__name__] += 1
+        return result
+
+    return run
+
+
+def examples(per_hundred: int) -> int:
+    """An example count scaled by the loaded hypothesis profile (its max_examples per 100)."""
+    from hypothesis import settings
+
+    return max(1, per_hundred * settings().max_examples // 100)

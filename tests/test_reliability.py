@@ -2,6 +2,7 @@
 survive pickling, the divergence guard keeps the last finite weights, and results are bit-reproducible."""
 
 import copy
+import math
 import pickle
 from pathlib import Path
 
@@ -62,7 +63,11 @@ BAD_CALLS = [
      "callbacks must be a list of callables"),
     ("schedule returning a string",
      lambda: sn.Trainer(_net(), schedule=type("S", (), {"lr": lambda self, s, e: "0.1"})()).fit(
-         np.ones((3, 2)), np.ones(3)), ValueError, "schedule returned an invalid learning rate '0.1'"),
+         np.ones((3, 2)), np.ones(3)), TypeError, "the learning rate schedule.lr returned at step 0 must be a real number, got str '0.1'"),
+    ("schedule returning NaN",
+     lambda: sn.Trainer(_net(), schedule=type("S", (), {"lr": lambda self, s, e: math.nan})()).fit(
+         np.ones((3, 2)), np.ones(3)), ValueError, "schedule.lr returned at step 0 must be finite, got nan"),
+    ("lr beyond the float range", lambda: sn.Trainer(_net(), lr=10**400), ValueError, "lr must be finite"),
     ("validation pair of None", lambda: sn.Trainer(_net()).fit(np.ones((3, 2)), np.ones(3), validation=(None, None)),
      TypeError, "validation X must hold real numbers"),
     ("class labels out of range",
