@@ -14,10 +14,11 @@ except ImportError as exc:  # pragma: no cover - only a broken or source-tree im
         f"Python from inside an unbuilt source tree. Original error: {exc}"
     ) from exc
 
+from . import diagnostics
 from .network import Dense, Network, Skip
 from .trace import Trace
 from .trainer import History, Trainer, TrainingWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["Dense", "History", "Network", "Skip", "Trace", "Trainer", "TrainingWarning", "__version__"]
+__all__ = ["Dense", "diagnostics", "History", "Network", "Skip", "Trace", "Trainer", "TrainingWarning", "__version__"]
