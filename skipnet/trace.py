@@ -49,7 +49,7 @@ class Trace:
     """
 
     def __init__(self, net, x, y, loss: str = "l1"):
-        X, Y = net._check_batch(x, y, loss)
+        X, Y = V.check_network("net", net)._check_batch(x, y, loss)
         self.net, self.loss_name, self.x, self.y = net, loss, X, Y
         with net._exclusive():
             self.params = net.parameters()

@@ -79,11 +79,7 @@ class Trainer:
                  shuffle: bool = True, schedule=None, seed: int | None = 0, *, dampening: float = 0.0,
                  nesterov: bool = False, betas=(0.9, 0.999), eps: float = 1e-8,
                  divergence_factor: float | None = 1e6, callbacks=()):
-        from .network import Network
-
-        if not isinstance(net, Network):
-            raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")
-        self.net = net
+        self.net = V.check_network("net", net)
         self.loss = V.check_choice("loss", loss, V.LOSSES)
         self.lr = V.check_float("lr", lr, positive=True)
         self.batch_size = V.check_int("batch_size", batch_size, minimum=1)

@@ -44,6 +44,16 @@ def blas_path(request):
     _kernels.set_blas_threshold(old)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``sanitize`` build a sanitized extension (minutes): only with ``-m sanitize``."""
+    if "sanitize" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="opt-in: run with -m sanitize")
+    for item in items:
+        if "sanitize" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_terminal_summary(terminalreporter):
     if FUZZ_EXAMPLES:
         total = sum(FUZZ_EXAMPLES.values())

@@ -28,6 +28,11 @@ import skipnet as sn
 from skipnet import _kernels
 from skipnet.cli import main as cli_main
 
+try:  # optional: DataFrames are one of the containers users pass
+    import pandas as pd
+except ImportError:  # pragma: no cover
+    pd = None
+
 LOSSES = ("l1", "mse", "bce", "cross_entropy")
 CLEAN = (ValueError, TypeError)
 MAX_DIM = 2**31 - 1
@@ -267,8 +272,7 @@ def _layout(arr, layout):
         return arr.astype(arr.dtype.newbyteorder())
     if layout == "list" and arr.dtype.kind in "biuf" and arr.size:
         return arr.tolist()
-    if layout == "frame" and arr.ndim == 2 and arr.dtype.kind in "biufO":
-        pd = pytest.importorskip("pandas")
+    if layout == "frame" and arr.ndim == 2 and arr.dtype.kind in "biufO" and pd is not None:
         return pd.DataFrame(arr)
     if layout == "readonly":
         arr = arr.copy()
@@ -355,6 +359,30 @@ def test_gradients_accept_exactly_the_valid_targets(seed, loss, kind):
     twin = _twin(fast)
     if not _near_tie(twin, X.astype(dtype), _real_values(arr).astype(dtype), loss, 100 * RTOL[dtype]):
         _agree(fast, ref, X, y, loss, dtype, twin)
+
+
+@fuzz(500, kind=st.sampled_from(ARRAY_DTYPES), loss=st.sampled_from(LOSSES))
+def test_diagnostics_accept_what_gradients_accept(seed, kind, loss):
+    rng = np.random.default_rng(seed)
+    net = _network(_architecture(rng, max_layers=4), rng.choice(["float32", "float64"]))
+    n = int(rng.integers(1, 6))
+    X = _values(rng, (n, net.n_inputs), "grid") if rng.random() < 0.5 else _layout(
+        _any_array(rng, kind, [(n, net.n_inputs)]), rng.choice(LAYOUTS))
+    y = _targets(rng, loss, n, max(net.n_outputs, 2), exact=True)
+    try:
+        expected_loss, grads = net.gradients(X, y, loss)
+    except CLEAN:
+        with pytest.raises(CLEAN):
+            sn.diagnostics.gradient_flow(net, X, y, loss)
+        return
+    flow = sn.diagnostics.gradient_flow(net, X, y, loss)
+    assert flow.loss == expected_loss
+    flat = np.concatenate([g.ravel() for g in grads.values()]).astype(np.float64)
+    assert flow.zero == (not flat.any()) and flow.total_norm == pytest.approx(np.linalg.norm(flat), rel=1e-12)
+    dead = sn.diagnostics.dead_units(net, X)
+    z = net._detailed_pass(np.ascontiguousarray(np.asarray(X, dtype=net.dtype))).z
+    for k, report in dead.layers.items():
+        assert report.units == np.flatnonzero((z[k] <= 0).all(axis=0)).tolist()
 
 
 # ------------------------------------------------------------------ architectures and options

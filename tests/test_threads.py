@@ -53,7 +53,8 @@ def test_one_network_from_two_threads_raises_while_in_use():
         calls = [lambda: net.forward(X), lambda: net.predict(X), lambda: net.gradients(X, y),
                  lambda: net.trace(X[:1], y[:1]), lambda: net.parameters(), lambda: net.copy(),
                  lambda: net.set_parameters({"layers.0.bias": np.zeros(4)}),
-                 lambda: sn.Trainer(net, epochs=1).fit(X, y)]
+                 lambda: sn.Trainer(net, epochs=1).fit(X, y), lambda: sn.diagnostics.dead_units(net, X),
+                 lambda: sn.diagnostics.gradient_flow(net, X, y)]
         for call in calls:
             with pytest.raises(RuntimeError, match=BUSY):
                 call()

@@ -34,7 +34,7 @@ for lib in libasan.so libubsan.so; do
     [ -e "$path" ] || { echo "$cc has no $lib: install its sanitizer runtimes"; exit 1; }
     runtimes="$runtimes $path"
 done
-ldd "$so" | grep -q libasan || { echo "the extension is not linked against libasan"; exit 1; }
+ldd "$so" | grep libasan > /dev/null || { echo "the extension is not linked against libasan"; exit 1; }
 
 log="$work/pytest.log"
 set +e
