@@ -8,6 +8,7 @@ its first batch of each size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ from . import reference
 
 MAX_WORKSPACES = 8  # cached workspaces per network; the oldest is dropped first
 
-_LOSS_KERNELS = {
+_LOSS_KERNELS: dict[str, Callable[..., float]] = {
     "l1": K.l1_loss,
     "mse": K.mse_loss,
     "bce": K.bce_loss,
@@ -178,7 +179,9 @@ class NumpyEngine:
         return np.array(yhat, dtype=self.net.dtype, copy=True)
 
     def loss_and_gradients(self, X, y, loss: str) -> float:
-        return self.detailed_pass(X, y, loss).loss
+        value = self.detailed_pass(X, y, loss).loss
+        assert value is not None  # a pass given a loss always computes it
+        return value
 
     def detailed_pass(self, X, y=None, loss=None) -> Pass:
         net = self.net

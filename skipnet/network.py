@@ -9,9 +9,11 @@ call over the buffer, and saving writes the named views.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -139,7 +141,7 @@ class Network:
         return net
 
     @classmethod
-    def mlp(cls, n_inputs: int, hidden: Sequence[int], n_outputs: int = 1, skip: str | None = None,
+    def mlp(cls, n_inputs: int, hidden: Sequence[int] | int, n_outputs: int = 1, skip: str | None = None,
             bias: bool = True, dtype: str = "float64", seed: int | None = None, backend: str = "cython",
             init: str = "default") -> Network:
         """ReLU hidden layers of the given widths and an identity output layer of ``n_outputs``.
@@ -148,11 +150,10 @@ class Network:
         exercise; needs two or more hidden layers); "residual" (blocks of two hidden layers, each with an
         identity skip from the block's input, layer k-2 or the input when widths match, into layer k).
         """
-        if isinstance(hidden, (int, np.integer)):
-            hidden = (hidden,)
-        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Iterable):
+        widths = (hidden,) if isinstance(hidden, (int, np.integer)) else hidden
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, Iterable):
             raise TypeError(f"hidden must be a sequence of layer widths, got {type(hidden).__name__} {hidden!r}")
-        hidden = [V.check_int(f"hidden[{i}]", h, minimum=1) for i, h in enumerate(hidden)]
+        hidden = [V.check_int(f"hidden[{i}]", h, minimum=1) for i, h in enumerate(widths)]
         n_outputs = V.check_int("n_outputs", n_outputs, minimum=1)
         if skip not in SKIP_KINDS:
             raise ValueError(f"skip must be None, 'first-to-output' or 'residual', got {skip!r}")
@@ -261,11 +262,45 @@ class Network:
             clone._params[...] = self._params
         return clone
 
-    def __reduce__(self):
-        # pickle and deepcopy by architecture and values: the named views into the flat buffers (and
-        # the engine holding them) must be rebuilt, not copied as independent arrays
-        return (_restore, (self.n_inputs, self.layers, self.skips, self.dtype.name, self.seed, self.backend,
-                           self.init, self._params.copy()))
+    # ----------------------------------------------------------------- files and pickling
+    def save(self, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> Path:
+        """Write this network to a safetensors file, atomically; return the path (see skipnet.io).
+
+        Tensors go under PyTorch's names (``layers.k.weight``...), the architecture and a format version
+        into the file's metadata; ``metadata`` adds str -> str entries of your own."""
+        from . import io
+
+        return io.save(self, path, metadata)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, backend: str = "cython") -> Network:
+        """The network stored by ``save``; every tensor is checked against the stored architecture
+        (ValueError naming the file otherwise). Loading never runs code."""
+        from . import io
+
+        return io.load(path, backend=backend)
+
+    def load_weights(self, path: str | os.PathLike) -> None:
+        """Copy the tensors of a safetensors file (from ``save``, or a PyTorch state dict saved with
+        ``safetensors.torch.save_file``) into this network; names and shapes must match exactly."""
+        from . import io
+
+        io.load_weights(self, path)
+
+    def __getstate__(self) -> dict:
+        """Pickle support (scikit-learn's convention for estimators): the architecture and the flat
+        parameters; buffers, views and engine are rebuilt on unpickling. Model files use ``save``."""
+        with self._exclusive():
+            params = self._params.copy()
+        return {"n_inputs": self.n_inputs, "layers": self.layers, "skips": self.skips,
+                "dtype": self.dtype.name, "seed": self.seed, "backend": self.backend, "init": self.init,
+                "params": params}
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        params = state.pop("params")
+        self.__init__(**state)  # type: ignore[misc]
+        self._params[...] = params
 
     def _exclusive(self) -> _Exclusive:
         """Context manager holding the network for one pass (see _Exclusive)."""
@@ -312,12 +347,6 @@ class Network:
     def _detailed_pass(self, X, y=None, loss=None) -> Pass:
         """All intermediate values (z, h and, given y and loss, dh, dz) on validated input."""
         return self._engine.detailed_pass(X, y, loss)
-
-
-def _restore(n_inputs, layers, skips, dtype, seed, backend, init, params) -> Network:
-    net = Network(n_inputs, layers, skips, dtype=dtype, seed=seed, backend=backend, init=init)
-    net._params[...] = params
-    return net
 
 
 class _Exclusive:

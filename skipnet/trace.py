@@ -60,8 +60,8 @@ class Trace:
         self.z, self.h, self.dh, self.dz = p.z, p.h, p.dh, p.dz
         self.dead_units = {k: [int(u) for u in np.flatnonzero((p.z[k] <= 0).all(axis=0))]
                            for k, layer in enumerate(net.layers[:-1]) if layer.activation == "relu"}
-        self.applied_lr = None
-        self.new_params = None
+        self.applied_lr: float | None = None
+        self.new_params: dict[str, np.ndarray] | None = None
         self.rows = self._forward_rows() + self._backward_rows()
 
     # ------------------------------------------------------------------ symbols

@@ -245,10 +245,14 @@ class _Run:
         self.Xb = np.empty((self.batch, X.shape[1]), net.dtype)
         self.yb = np.empty((self.batch,) + y.shape[1:], y.dtype)
         self.last_good = net._params.copy()  # the weights behind the last finite loss
-        self.first_loss = None
+        self.first_loss: float | None = None
         self.all_zero = False  # every mini-batch gradient of the current epoch was exactly zero
-        self.step_loss, self.epoch_loss, self.val_loss, self.lr, self.warnings = [], [], [], [], []
-        self.stopped = None
+        self.step_loss: list[float] = []
+        self.epoch_loss: list[float] = []
+        self.val_loss: list[float] = []
+        self.lr: list[float] = []
+        self.warnings: list[TrainingWarning] = []
+        self.stopped: str | None = None
 
     def diverged(self, step: int, epoch: int, reason: str, loss: float, lr: float) -> str:
         """Restore the last good weights, record why, and return the stop reason."""

@@ -1,0 +1,177 @@
+"""Tables for the command line: read CSV/.npy data, pick the target column, write predictions, and fold
+input/target standardisation into a trained network so that the saved file works on raw columns.
+
+NumPy only (no pandas). A CSV file has one header row of column names and numeric cells; a ``.npy`` file
+holds a 2-D numeric array whose columns are addressed by index.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .network import Network
+
+
+@dataclass
+class Table:
+    """A numeric table: ``values`` (n_rows, n_columns) float64 and ``names`` (None for .npy)."""
+
+    path: Path
+    values: np.ndarray
+    names: list[str] | None
+
+    @property
+    def n_columns(self) -> int:
+        return self.values.shape[1]
+
+
+def read_table(path: str | os.PathLike) -> Table:
+    """Read a CSV file with a header row, or a 2-D .npy array; ValueError naming the file otherwise."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            values = np.load(path, allow_pickle=False)
+        except ValueError as exc:  # object arrays, or not a .npy file at all
+            raise ValueError(f"{path}: not a numeric .npy array ({exc})") from exc
+        if values.ndim != 2 or values.dtype.kind not in "biuf":
+            raise ValueError(f"{path}: expected a 2-D numeric array, got shape {values.shape} and dtype "
+                             f"{values.dtype}")
+        names = None
+    elif suffix == ".csv":
+        values, names = _read_csv(path)
+    else:
+        raise ValueError(f"{path}: expected a .csv file (with a header row) or a .npy array")
+    if values.shape[0] == 0:
+        raise ValueError(f"{path}: the table has no data rows")
+    values = np.asarray(values, np.float64)
+    if not np.isfinite(values).all():
+        row, col = np.argwhere(~np.isfinite(values))[0]
+        where = names[col] if names else col
+        raise ValueError(f"{path}: missing or non-finite value in row {row + 1}, column {where!r}")
+    return Table(path, values, names)
+
+
+def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), None)
+    if not header or not any(name.strip() for name in header):
+        raise ValueError(f"{path}: the file is empty; expected a header row of column names")
+    names = [name.strip() for name in header]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates or "" in names:
+        raise ValueError(f"{path}: column names must be unique and non-empty, got {names}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
+            values = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, quotechar='"',
+                                encoding="utf-8-sig", dtype=np.float64)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc} (rows after the header must hold numbers only)") from exc
+    if values.size and values.shape[1] != len(names):
+        raise ValueError(f"{path}: the header names {len(names)} columns but the rows have "
+                         f"{values.shape[1]}")
+    return values.reshape(-1, len(names)) if not values.size else values, names
+
+
+def column_index(table: Table, target: str) -> int:
+    """The index of column ``target``: a name for CSV, an integer index (negative counts from the end)
+    for .npy."""
+    if table.names is not None:
+        if target not in table.names:
+            raise ValueError(f"{table.path}: no column named {target!r}; the columns are {table.names}")
+        return table.names.index(target)
+    try:
+        index = int(target)
+    except ValueError:
+        raise ValueError(f"--target must be a column index for a .npy file, got {target!r}") from None
+    if not -table.n_columns <= index < table.n_columns:
+        raise ValueError(f"--target {index} is out of range: {table.path} has {table.n_columns} columns")
+    return index % table.n_columns
+
+
+def write_table(path: str | os.PathLike | None, columns: dict[str, np.ndarray]) -> None:
+    """Write named 1-D columns as CSV (numbers in round-trip precision) to ``path``, or stdout if None."""
+    header = ",".join(_quote(name) for name in columns)
+    values = np.column_stack([np.asarray(v, np.float64) for v in columns.values()])
+    lines = [header] + [",".join(f"{v:.17g}" for v in row) for row in values]
+    text = "\n".join(lines) + "\n"
+    if path is None:
+        print(text, end="")
+    else:
+        Path(path).write_text(text, encoding="utf-8")
+
+
+def _quote(name: str) -> str:
+    return f'"{name.replace(chr(34), chr(34) * 2)}"' if any(c in name for c in ',"\n') else name
+
+
+@dataclass
+class Standardizer:
+    """Means and scales of a data set's features (and of a regression target)."""
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: float = 0.0
+    y_scale: float = 1.0
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray | None = None) -> Standardizer:
+        """Column means and standard deviations (a constant column gets scale 1)."""
+        def scale(a):
+            s = a.std(axis=0)
+            return np.where(s > 0, s, 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            fitted = cls(X.mean(axis=0), scale(X)) if y is None else \
+                cls(X.mean(axis=0), scale(X), float(y.mean()), float(scale(y)))
+        if not np.isfinite([*fitted.x_mean, *fitted.x_scale, fitted.y_mean, fitted.y_scale]).all():
+            raise ValueError("the columns' means or standard deviations overflow (values near the float "
+                             "limit): rescale the data, or use --no-standardize")
+        return fitted
+
+    def x(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.x_mean) / self.x_scale
+
+    def y(self, y: np.ndarray) -> np.ndarray:
+        return (y - self.y_mean) / self.y_scale
+
+    @staticmethod
+    def check_foldable(net: Network) -> None:
+        """ValueError unless ``fold_into`` can rewrite ``net`` (known from the architecture alone)."""
+        out = len(net.layers) - 1
+        for skip in net.skips:
+            if skip.identity and (skip.src == -1 or skip.dst == out):
+                raise ValueError("the standardisation cannot be folded into a network with an identity skip "
+                                 "from the input or into the output; use --no-standardize")
+        needs_bias = {0, out} | {s.dst for s in net.skips if s.src == -1}
+        if not all(net.layers[k].bias for k in needs_bias):
+            raise ValueError("the standardisation needs biases in the layers fed by the input and in the "
+                             "output layer; use --no-standardize")
+
+    def fold_into(self, net: Network) -> None:
+        """Rewrite ``net``'s weights so that it maps raw features to raw targets exactly as it mapped
+        standardised ones: layer 0 (and learned skips from the input) absorb the input scaling, the
+        output layer (and learned skips into it) the target scaling. Needs biases where offsets land
+        and no identity skip from the input or into the output (see ``check_foldable``)."""
+        self.check_foldable(net)
+        p = net._param_views
+        inv = 1.0 / self.x_scale
+        into_output = [i for i, s in enumerate(net.skips) if s.dst == len(net.layers) - 1]
+        consumers = [(0, "layers.0.weight")] + [(s.dst, f"skips.{i}.weight")
+                                                 for i, s in enumerate(net.skips) if s.src == -1]
+        for dst, name in consumers:
+            W = p[name].astype(np.float64)
+            p[f"layers.{dst}.bias"][...] -= W @ (self.x_mean * inv)
+            p[name][...] = W * inv
+        if self.y_mean == 0.0 and self.y_scale == 1.0:
+            return
+        out = len(net.layers) - 1
+        for name in [f"layers.{out}.weight"] + [f"skips.{i}.weight" for i in into_output]:
+            p[name][...] *= self.y_scale
+        p[f"layers.{out}.bias"][...] = p[f"layers.{out}.bias"] * self.y_scale + self.y_mean

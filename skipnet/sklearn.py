@@ -1,0 +1,428 @@
+"""scikit-learn estimators: SkipNetRegressor and SkipNetClassifier.
+
+    from skipnet.sklearn import SkipNetRegressor, SkipNetClassifier
+    reg = SkipNetRegressor(hidden_layer_sizes=(32, 32), skip="first-to-output", loss="l1").fit(X, y)
+    clf = SkipNetClassifier(hidden_layer_sizes=(32, 32)).fit(X, labels)   # any label type
+
+They follow scikit-learn's estimator contract (``__init__`` only stores its arguments; learned attributes
+end in ``_``; ``validate_data`` / ``check_is_fitted``; ``random_state``) and pass its
+``check_estimator`` suite. Training is skipnet's own: a ``skipnet.Network`` (``network_``) trained in place
+by a ``skipnet.Trainer``, so losses, optimizers and sub-gradients are PyTorch's (see DESIGN.md). The
+regressor offers the L1 loss (median regression, robust to outliers) beside the squared error; the
+classifier uses binary cross-entropy on one logit for two classes and softmax cross-entropy for more.
+
+Stopping as ``MLPRegressor``/``MLPClassifier``: training runs at most ``epochs`` epochs (their
+``max_iter``) and stops earlier when the monitored loss (the training loss, or the validation loss with
+``early_stopping=True``) has not improved by ``tol`` for more than ``n_iter_no_change`` epochs
+(``n_iter_no_change=None`` always runs every epoch). With early stopping the weights of the best
+validation epoch are kept and ``validation_loss_curve_`` holds the validation loss of every epoch.
+Like the MLPs, inputs are not scaled for you: put a ``StandardScaler`` in front (``make_pipeline``).
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+
+try:
+    from scipy.special import expit, log_expit, log_softmax, softmax
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("skipnet.sklearn needs scikit-learn >= 1.6: pip install 'skipnet[sklearn]'") from exc
+
+from . import _validation as V
+from .network import Network
+from .trainer import History, Trainer
+
+__all__ = ["SkipNetClassifier", "SkipNetRegressor"]
+
+_SEED_BOUND = 2**31 - 1
+
+
+class _EpochMonitor:
+    """Trainer callback: MLP-style stopping on the monitored loss, best-weights snapshots, verbose lines."""
+
+    def __init__(self, net: Network, tol: float, n_iter_no_change: int | None, on_validation: bool,
+                 verbose: bool, first_epoch: int):
+        self.net, self.tol, self.patience = net, tol, n_iter_no_change
+        self.on_validation, self.verbose, self.first_epoch = on_validation, verbose, first_epoch
+        self.best = np.inf
+        self.best_params: np.ndarray | None = None
+        self.no_improvement = 0
+
+    def __call__(self, trainer: Trainer, epoch: int, history: History) -> bool:
+        value = float(history.val_loss[-1] if self.on_validation else history.epoch_loss[-1])
+        if self.verbose:
+            val = f", validation loss = {history.val_loss[-1]:.8f}" if len(history.val_loss) else ""
+            print(f"Epoch {self.first_epoch + len(history.epoch_loss)}, loss = "
+                  f"{history.epoch_loss[-1]:.8f}{val}")
+        self.no_improvement = self.no_improvement + 1 if value > self.best - self.tol else 0
+        if value < self.best:
+            self.best = value
+            if self.on_validation:
+                self.best_params = self.net._params.copy()
+        return self.patience is not None and self.no_improvement > self.patience
+
+
+def _stratify(targets: np.ndarray, loss: str, fraction: float) -> np.ndarray | None:
+    """Class indices to stratify the validation split by, when every class can be represented."""
+    if loss not in ("bce", "cross_entropy"):
+        return None
+    labels = targets.ravel()
+    counts = np.bincount(labels.astype(np.intp))
+    n_val = int(np.ceil(fraction * labels.size))
+    if counts[counts > 0].min() < 2 or n_val < np.count_nonzero(counts) \
+            or labels.size - n_val < np.count_nonzero(counts):
+        return None  # too few samples for every class on both sides: a plain random split
+    return labels
+
+
+class _SkipNetBase(BaseEstimator):
+    """Shared parameters and training; subclasses say how targets become network outputs."""
+
+    _loss_choices: tuple[str, ...] = ()
+
+    def __init__(self, hidden_layer_sizes=(64, 64), skip="first-to-output", *, optimizer="adam",
+                 lr=0.001, batch_size="auto", epochs=200, momentum=0.9, nesterov=False, weight_decay=0.0,
+                 schedule=None, shuffle=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, dtype="float64", init="default", backend="cython",
+                 random_state=None, warm_start=False, verbose=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.skip = skip
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.dtype = dtype
+        self.init = init
+        self.backend = backend
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def _encode_targets(self, y, first: bool, incremental: bool, classes=None):
+        """(targets as the network trains on them, loss name, number of network outputs, the fitted
+        attributes that describe the targets)."""
+        raise NotImplementedError
+
+    def _validate_xy(self, X, y, reset: bool):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ training
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = (sizes,)
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}")
+        return tuple(V.check_int(f"hidden_layer_sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes))
+
+    def _check_options(self) -> None:
+        """Checks of the options only this class reads (Network and Trainer check the rest)."""
+        if self.batch_size != "auto":
+            V.check_int("batch_size", self.batch_size, minimum=1)
+        V.check_int("epochs", self.epochs, minimum=1)
+        V.check_float("momentum", self.momentum, minimum=0.0)  # checked even where Adam ignores it
+        V.check_float("tol", self.tol, minimum=0.0)
+        if self.n_iter_no_change is not None:
+            V.check_int("n_iter_no_change", self.n_iter_no_change, minimum=1)
+        if self.early_stopping:
+            V.check_float("validation_fraction", self.validation_fraction, minimum=0.0, maximum=1.0)
+            if not 0 < self.validation_fraction < 1:
+                raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got "
+                                 f"{self.validation_fraction}")
+
+    def _fit(self, X, y, incremental: bool, classes=None):
+        self._check_options()
+        first = not hasattr(self, "network_") or not (self.warm_start or incremental)
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True (there is no fixed "
+                             "validation set); use fit, or early_stopping=False")
+        X, y = self._validate_xy(X, y, reset=first)
+        targets, loss, n_outputs, target_attributes = self._encode_targets(y, first, incremental, classes)
+        rng = check_random_state(self.random_state)
+
+        if first:
+            net = Network.mlp(X.shape[1], self._hidden_sizes(), n_outputs, skip=self.skip,
+                              dtype=self.dtype, seed=int(rng.randint(_SEED_BOUND)), backend=self.backend,
+                              init=self.init)
+        else:
+            net = self.network_
+        validation = None
+        X_train, y_train = X, targets
+        if self.early_stopping:
+            X_train, X_val, y_train, y_val = train_test_split(
+                X, targets, test_size=self.validation_fraction, random_state=rng.randint(_SEED_BOUND),
+                stratify=_stratify(targets, loss, self.validation_fraction))
+            validation = (X_val, y_val)
+
+        trainer = getattr(self, "_trainer", None) if incremental and not first else None
+        if trainer is None:
+            batch = min(200, X_train.shape[0]) if self.batch_size == "auto" else self.batch_size
+            trainer = Trainer(net, loss=loss, optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
+                              nesterov=self.nesterov, weight_decay=self.weight_decay, batch_size=batch,
+                              epochs=self.epochs, shuffle=self.shuffle, schedule=copy.deepcopy(self.schedule),
+                              seed=int(rng.randint(_SEED_BOUND)))
+        trainer.epochs = 1 if incremental else self.epochs
+        previous = 0 if first else self.n_iter_
+        monitor = _EpochMonitor(net, float(self.tol), None if incremental else self.n_iter_no_change,
+                                validation is not None, bool(self.verbose), previous)
+        trainer.callbacks = [monitor]
+        try:
+            history = trainer.fit(X_train, y_train, validation=validation)
+        finally:
+            trainer.callbacks = []  # nothing of this fit stays referenced by the stored trainer
+        if monitor.best_params is not None:
+            net._params[...] = monitor.best_params
+        self._record(net, trainer, history, target_attributes, first, validation is not None, incremental)
+        return self
+
+    def _record(self, net: Network, trainer: Trainer, history: History, target_attributes: dict[str, Any],
+                first: bool, validated: bool, incremental: bool) -> None:
+        """Set the fitted attributes once training has succeeded; warn when it did not converge."""
+        for name, value in target_attributes.items():
+            setattr(self, name, value)
+        self.network_ = net
+        self._trainer = trainer
+        if first:
+            self.loss_curve_: list[float] = []
+            self.n_iter_ = 0
+            self.t_ = 0
+        self.loss_curve_ = self.loss_curve_ + history.epoch_loss.tolist()
+        if validated:
+            self.validation_loss_curve_ = history.val_loss.tolist()
+            self.best_validation_loss_ = float(np.min(history.val_loss))
+        elif hasattr(self, "validation_loss_curve_"):
+            del self.validation_loss_curve_, self.best_validation_loss_
+        self.best_loss_ = float(np.min(self.loss_curve_))
+        self.n_iter_ += history.epochs_run
+        self.t_ += history.steps_run
+        self.stopped_reason_ = history.stopped_reason
+        reason = history.stopped_reason
+        if reason is not None and reason != "callback":
+            warnings.warn(f"training stopped early: {reason}", ConvergenceWarning, stacklevel=3)
+        elif reason is None and not incremental and self.n_iter_no_change is not None:
+            warnings.warn(f"Maximum epochs ({self.epochs}) reached and the optimization hasn't converged "
+                          "yet.", ConvergenceWarning, stacklevel=3)
+
+    def _outputs(self, X) -> np.ndarray:
+        """Network outputs (n, n_outputs) for validated X, as float64 (scikit-learn's convention, and
+        probabilities computed from float32 logits stay consistent with their logarithms)."""
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return self.network_.predict(X).astype(np.float64, copy=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class SkipNetRegressor(RegressorMixin, _SkipNetBase):
+    """A feed-forward ReLU network with skip connections, as a scikit-learn regressor.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default=(64, 64)
+        Widths of the ReLU hidden layers; the output layer has one unit per target.
+    skip : None, "first-to-output" or "residual", default="first-to-output"
+        "first-to-output": a learned skip from the first hidden layer into the output (needs two or more
+        hidden layers); "residual": identity skips over blocks of two hidden layers. See
+        ``skipnet.Network.mlp``.
+    loss : "mse" or "l1", default="mse"
+        Mean squared error (as ``MLPRegressor``, up to its factor 1/2) or mean absolute error.
+    optimizer : "adam" or "sgd", default="adam"
+    lr : float, default=0.001
+        Learning rate (``MLPRegressor``'s ``learning_rate_init``).
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; "auto" is ``min(200, n_samples)``.
+    epochs : int, default=200
+        Maximum number of passes over the data (``MLPRegressor``'s ``max_iter``).
+    momentum, nesterov : float, bool, default=0.9, False
+        SGD momentum (``torch.optim.SGD``'s formula); ignored by Adam.
+    weight_decay : float, default=0.0
+        L2 penalty added to the gradient (PyTorch's ``weight_decay``; ``MLPRegressor``'s ``alpha``
+        divided by the batch size).
+    schedule : None or a schedule object, default=None
+        Learning-rate schedule with ``lr(step, epoch)`` (see ``skipnet.Trainer``); copied at each fit.
+    shuffle : bool, default=True
+        Shuffle the samples every epoch.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop on its loss, keep the best epoch's weights.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int or None, default=10
+        Stop when the monitored loss has not improved by ``tol`` for more than this many epochs;
+        None trains every epoch.
+    tol : float, default=1e-4
+    dtype : "float64" or "float32", default="float64"
+    init : "default" or "he", default="default"
+        ``nn.Linear``'s initialisation, or He's normal for ReLU layers.
+    backend : "cython" or "numpy", default="cython"
+        skipnet's compiled kernels, or its pure-NumPy reference.
+    random_state : int, RandomState or None, default=None
+        Drives initialisation, shuffling and the validation split.
+    warm_start : bool, default=False
+        ``fit`` continues from the current weights (same architecture and targets) with a new optimizer.
+    verbose : bool, default=False
+        Print the loss of every epoch.
+
+    Attributes
+    ----------
+    network_ : skipnet.Network
+        The trained network (save it with ``network_.save(path)``).
+    loss_curve_ : list of float
+        Training loss of every epoch (mean over the epoch's mini-batches, each before its update).
+    validation_loss_curve_ : list of float
+        Validation loss of every epoch of the last fit; only with ``early_stopping=True``.
+    best_loss_, best_validation_loss_ : float
+    n_iter_ : int
+        Epochs run (accumulated over ``warm_start`` fits and ``partial_fit`` calls).
+    t_ : int
+        Optimizer steps run.
+    stopped_reason_ : str or None
+        Why the last fit stopped before ``epochs`` ("callback": the ``tol`` rule; or a divergence or
+        zero-gradient message from the Trainer), None when it ran every epoch.
+    n_features_in_, feature_names_in_, n_outputs_
+    """
+
+    _loss_choices = ("mse", "l1")
+
+    def __init__(self, hidden_layer_sizes=(64, 64), skip="first-to-output", *, loss="mse", optimizer="adam",
+                 lr=0.001, batch_size="auto", epochs=200, momentum=0.9, nesterov=False, weight_decay=0.0,
+                 schedule=None, shuffle=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, dtype="float64", init="default", backend="cython",
+                 random_state=None, warm_start=False, verbose=False):
+        super().__init__(
+            hidden_layer_sizes, skip, optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs,
+            momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
+            shuffle=shuffle, early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, tol=tol, dtype=dtype, init=init, backend=backend,
+            random_state=random_state, warm_start=warm_start, verbose=verbose)
+        self.loss = loss
+
+    def _validate_xy(self, X, y, reset: bool):
+        return validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32), multi_output=True,
+                             y_numeric=True)
+
+    def _encode_targets(self, y, first: bool, incremental: bool, classes=None):
+        loss = V.check_choice("loss", self.loss, self._loss_choices)
+        y = np.asarray(y, dtype=np.float64)
+        targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        if not first and targets.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {targets.shape[1]} targets but the network was fitted on "
+                             f"{self.n_outputs_}; use warm_start=False to start over")
+        return targets, loss, targets.shape[1], {"n_outputs_": targets.shape[1]}
+
+    def fit(self, X, y) -> SkipNetRegressor:
+        """Train on X (n_samples, n_features) and y (n_samples,) or (n_samples, n_targets)."""
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y) -> SkipNetRegressor:
+        """One epoch over (X, y), continuing the weights and the optimizer state of earlier calls."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions (n_samples,) for one target, (n_samples, n_targets) for several."""
+        check_is_fitted(self)
+        out = self._outputs(X)
+        return out.ravel() if out.shape[1] == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
+    """A feed-forward ReLU network with skip connections, as a scikit-learn classifier.
+
+    Two classes: one output logit trained with binary cross-entropy (``BCEWithLogitsLoss``); more: one
+    logit per class trained with softmax cross-entropy. Labels may be of any type (``classes_`` holds
+    them in sorted order). Parameters and attributes as ``SkipNetRegressor`` (without ``loss``), plus
+    ``classes_``; ``partial_fit`` needs ``classes`` on its first call.
+    """
+
+    def _validate_xy(self, X, y, reset: bool):
+        X, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32))
+        check_classification_targets(y)
+        return X, y
+
+    def _encode_targets(self, y, first: bool, incremental: bool, classes=None):
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+            if not first and not np.array_equal(classes, self.classes_):
+                raise ValueError(f"classes {classes.tolist()} differ from those of the first call, "
+                                 f"{self.classes_.tolist()}")
+        elif first:
+            if incremental:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            classes = np.unique(y)
+        else:
+            classes = self.classes_
+            if not incremental and not np.array_equal(np.unique(y), classes):
+                raise ValueError("warm_start can only be used where y has the same classes as in the "
+                                 f"previous call to fit: {classes.tolist()}, got {np.unique(y).tolist()}")
+        unknown = np.setdiff1d(np.unique(y), classes)
+        if unknown.size:
+            raise ValueError(f"y holds labels {unknown.tolist()} that are not in classes {classes.tolist()}")
+        if classes.size < 2:
+            raise ValueError(f"a classifier needs samples of at least 2 classes, got 1 class: "
+                             f"{classes.tolist()}")
+        index = np.searchsorted(classes, y)
+        attributes = {"classes_": classes, "n_outputs_": 1 if classes.size == 2 else int(classes.size)}
+        if classes.size == 2:
+            return index.astype(np.float64).reshape(-1, 1), "bce", 1, attributes
+        return index.astype(np.int64), "cross_entropy", int(classes.size), attributes
+
+    def fit(self, X, y) -> SkipNetClassifier:
+        """Train on X (n_samples, n_features) and labels y (n_samples,)."""
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y, classes=None) -> SkipNetClassifier:
+        """One epoch over (X, y), continuing earlier calls; ``classes`` (every label) on the first call."""
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logits: (n_samples,) for two classes (positive means ``classes_[1]``), else (n, n_classes)."""
+        check_is_fitted(self)
+        out = self._outputs(X)
+        return out.ravel() if out.shape[1] == 1 else out
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
+        z = self.decision_function(X)
+        if z.ndim == 1:
+            p = expit(z)
+            return np.column_stack([1.0 - p, p])
+        return softmax(z, axis=1)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log of ``predict_proba``, computed stably from the logits."""
+        z = self.decision_function(X)
+        if z.ndim == 1:
+            return np.column_stack([log_expit(-z), log_expit(z)])
+        return log_softmax(z, axis=1)
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable label of every sample (n_samples,)."""
+        z = self.decision_function(X)
+        index = (z > 0).astype(np.intp) if z.ndim == 1 else np.argmax(z, axis=1)
+        return self.classes_[index]
