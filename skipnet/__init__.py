@@ -21,4 +21,4 @@ from .trainer import History, Trainer, TrainingWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["Dense", "diagnostics", "History", "Network", "Skip", "Trace", "Trainer", "TrainingWarning", "__version__"]
+__all__ = ["Dense", "History", "Network", "Skip", "Trace", "Trainer", "TrainingWarning", "__version__", "diagnostics"]

@@ -59,9 +59,9 @@ class DeadUnits:
     def __str__(self) -> str:
         if not self.n_dead:
             return f"no dead ReLU units on {self.n_samples} samples"
-        lines = [f"{self.n_dead} of {self.n_units} ReLU units are dead on {self.n_samples} samples "
-                 f"({self.fraction:.0%}): their pre-activation is <= 0 for every sample, so they output 0 "
-                 "and pass no gradient"]
+        lines = [(f"{self.n_dead} of {self.n_units} ReLU units are dead on {self.n_samples} samples "
+                  f"({self.fraction:.0%}): their pre-activation is <= 0 for every sample, so they output 0 "
+                  "and pass no gradient")]
         for k, d in self.layers.items():
             if d.units:
                 worst = ", ".join(f"unit {u} (max z = {d.max_preactivation[u]:.4g})" for u in d.units[:8])

@@ -341,7 +341,7 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
 
     def predict(self, X) -> np.ndarray:
         """Predictions (n_samples,) for one target, (n_samples, n_targets) for several."""
-        check_is_fitted(self)
+        check_is_fitted(self, "network_")  # not n_features_in_: a failed fit sets it
         out = self._outputs(X)
         return out.ravel() if out.shape[1] == 1 else out
 
@@ -402,7 +402,7 @@ class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
 
     def decision_function(self, X) -> np.ndarray:
         """Logits: (n_samples,) for two classes (positive means ``classes_[1]``), else (n, n_classes)."""
-        check_is_fitted(self)
+        check_is_fitted(self, "network_")  # not n_features_in_: a failed fit sets it
         out = self._outputs(X)
         return out.ravel() if out.shape[1] == 1 else out
 

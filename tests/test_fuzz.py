@@ -17,6 +17,9 @@ from __future__ import annotations
 import contextlib
 import io
 import numbers
+import os
+import tempfile
+import warnings
 
 import numpy as np
 import pytest
@@ -617,3 +620,186 @@ def test_cli_trace_fails_cleanly(seed):
         assert err.getvalue().count("\n") == 1 and err.getvalue().startswith("skipnet") and "error: " in err.getvalue()
     if code == 0:
         assert "=== step 1 ===" in out.getvalue()
+
+
+# ------------------------------------------------------------------ model files, estimators, train/predict
+MUTATIONS = ["flip", "truncate", "insert", "header", "length", "zero"]
+
+
+_SAVED: dict[int, tuple] = {}
+
+
+def _saved_model(index: int):
+    """(network, bytes of its model file) for one of 16 random architectures, saved once per session
+    (a save fsyncs: too slow to repeat for every example)."""
+    if index not in _SAVED:
+        rng = np.random.default_rng(1000 + index)
+        net = _network(_architecture(rng, max_layers=4), ["float32", "float64"][index % 2])
+        with tempfile.TemporaryDirectory() as folder:
+            _SAVED[index] = net, net.save(os.path.join(folder, "m.safetensors")).read_bytes()
+    return _SAVED[index]
+
+
+@fuzz(800, mutation=st.sampled_from(MUTATIONS))
+def test_corrupted_model_files_fail_cleanly(seed, mutation):
+    """A saved file with random damage either loads as exactly the saved network or raises ValueError."""
+    rng = np.random.default_rng(seed)
+    net, saved = _saved_model(int(rng.integers(16)))
+    data = bytearray(saved)
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    i = int(rng.integers(0, len(data)))
+    if mutation == "flip":  # a few random bytes anywhere
+        for k in rng.integers(0, len(data), rng.integers(1, 4)):
+            data[k] ^= int(rng.integers(1, 256))
+    elif mutation == "truncate":
+        data = data[:i]
+    elif mutation == "insert":
+        data[i:i] = rng.integers(0, 256, rng.integers(1, 9)).astype(np.uint8).tobytes()
+    elif mutation == "header":  # JSON-ish characters inside the header
+        data[int(rng.integers(8, header_end))] = int(rng.choice(list(b'{}[]",:0123456789e-.aZ \\')))
+    elif mutation == "length":
+        data[:8] = int(rng.choice([0, header_end - 9, header_end - 7, 2**63, len(data)])).to_bytes(8, "little")
+    else:  # a run of zeros
+        end = min(len(data), i + int(rng.integers(1, 64)))
+        data[i:end] = bytes(end - i)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "m.safetensors")
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            loaded = sn.Network.load(path)
+        except ValueError as exc:
+            assert "m.safetensors" in str(exc)
+            return
+    assert repr(loaded) == repr(net) and loaded._params.tobytes() == net._params.tobytes()
+
+
+ESTIMATOR_OPTIONS = {
+    "hidden_layer_sizes": [(4,), (3, 3), 2, (2, 2, 2), (), 0, (3, 0), "4", None, (2.5,)],
+    "skip": [None, "first-to-output", "residual", "dense"],
+    "optimizer": ["sgd", "adam", "lbfgs"],
+    "lr": [0.01, 0.1, 10.0, 0, -1, np.nan, "0.1"],
+    "batch_size": ["auto", 1, 4, 1000, 0, "8", 2.5],
+    "epochs": [1, 3, 0, -1, 2.0],
+    "momentum": [0.0, 0.9, -0.5, np.inf],
+    "early_stopping": [False, True],
+    "validation_fraction": [0.2, 0.5, 0.0, 1.0, np.nan],
+    "n_iter_no_change": [None, 1, 0],
+    "tol": [1e-4, -1.0],
+    "dtype": ["float64", "float32", "float16"],
+    "backend": ["cython", "numpy", "torch"],
+    "random_state": [0, None, -1, "x"],
+    "warm_start": [False, True],
+}
+
+
+@fuzz(300, kind=st.sampled_from(["regressor", "classifier"]))
+def test_estimators_fail_cleanly(seed, kind):
+    """Any option values and data: fit and predict either work (with outputs of the right shape) or
+    raise ValueError/TypeError (scikit-learn's NotFittedError is a ValueError)."""
+    sk = pytest.importorskip("skipnet.sklearn")
+    rng = np.random.default_rng(seed)
+    options = {name: values[rng.integers(len(values))] for name, values in ESTIMATOR_OPTIONS.items()
+               if rng.random() < 0.5}
+    estimator = (sk.SkipNetRegressor if kind == "regressor" else sk.SkipNetClassifier)(**options)
+    n, n_features = int(rng.integers(1, 16)), int(rng.integers(1, 4))
+    X = _layout(_any_array(rng, rng.choice(["float64", "float64", "int64", "object", "float32", "U3"]),
+                           [(n, n_features)]), rng.choice(LAYOUTS))
+    if kind == "regressor":
+        y = _values(rng, n, "free", 10.0)
+    else:
+        y = rng.choice(np.array(["cat", "dog", "eel"] if rng.random() < 0.5 else [0, 1, 2]), n)
+    if rng.random() < 0.2:
+        y = _any_array(rng, rng.choice(ARRAY_DTYPES), [(n,)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            estimator.fit(X, y)
+        except CLEAN:
+            with pytest.raises(CLEAN):  # unfitted
+                estimator.predict(np.zeros((2, n_features)))
+            return
+        for Xp in (np.zeros((3, n_features)), np.zeros((3, n_features + 1)), [["a"] * n_features]):
+            try:
+                out = estimator.predict(Xp)
+            except CLEAN:
+                continue
+            assert out.shape[0] == 3
+            if kind == "classifier":
+                assert set(out.tolist()) <= set(estimator.classes_.tolist())
+                proba = estimator.predict_proba(Xp)
+                assert proba.shape == (3, len(estimator.classes_))
+                np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def _random_table(rng, folder):
+    """A training table (CSV or .npy) with a column "t", sometimes damaged; returns its path."""
+    n, n_columns = int(rng.integers(0, 25)), int(rng.integers(1, 4))
+    values = _values(rng, (n, n_columns), "free", 10.0)
+    values[:, -1] = rng.integers(0, rng.integers(1, 4), n)  # a target usable for any loss
+    if rng.random() < 0.5:
+        path = os.path.join(folder, "table.npy")
+        # sometimes of another dtype: strings, dates, objects (pickled: load must refuse to unpickle)
+        np.save(path, values if rng.random() < 0.8 else _any_array(rng, rng.choice(ARRAY_DTYPES), [values.shape]),
+                allow_pickle=True)
+        return path
+    names = [f"c{i}" for i in range(n_columns - 1)] + ["t"]
+    rows = [",".join(f"{v:.17g}" for v in row) for row in values]
+    damage = rng.integers(0, 12)  # 1-4: one kind of damage; else a clean table
+    if damage == 1 and rows:
+        rows[rng.integers(len(rows))] += ",1"  # a ragged row
+    elif damage == 2 and rows:
+        rows[rng.integers(len(rows))] = ",".join(["x"] * n_columns)  # words
+    elif damage == 3:
+        names[0] = names[-1]  # duplicate names
+    elif damage == 4 and rows:
+        rows[rng.integers(len(rows))] = ",".join(["nan"] * n_columns)
+    path = os.path.join(folder, "table.csv")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join([",".join(names)] + rows) + "\n")
+    return path
+
+
+# option -> (good values, bad values)
+TRAIN_OPTIONS = {
+    "--hidden": (["4,4", "3,3", "2,2,2,2"], ["0", "x", ""]), "--skip": (["none", "first-to-output", "residual"], ["x"]),
+    "--loss": (["l1", "mse", "bce", "cross_entropy"], ["hinge"]), "--optimizer": (["sgd", "adam"], ["lbfgs"]),
+    "--lr": (["0.01", "0.5", "1e300"], ["0", "nan", "-1"]), "--epochs": (["1", "2"], ["0", "-3", "x"]),
+    "--batch-size": (["1", "4", "100"], ["0", "2.5"]), "--val-split": (["0", "0.2", "0.9"], ["1", "nan"]),
+    "--dtype": (["float32", "float64"], ["float16"]), "--seed": (["0", "7"], ["-1"]),
+}
+
+
+@fuzz(150)
+def test_cli_train_and_predict_fail_cleanly(seed):
+    """`skipnet train` then `skipnet predict` on random tables and options: exit 0, or exit 2 with one
+    line on stderr; a model file is written only by a successful train, and predict reads it back."""
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as folder:
+        table = _random_table(rng, folder)
+        model = os.path.join(folder, "m.safetensors")
+        target = ("t" if table.endswith(".csv") else "-1") if rng.random() < 0.9 else rng.choice(["0", "9", "zz"])
+        argv = ["train", table, "--quiet", "--out", model, "--epochs", "1", "--target", str(target)]
+        for option, (good, bad) in TRAIN_OPTIONS.items():
+            if rng.random() < 0.4:
+                argv += [option, str(rng.choice(bad if rng.random() < 0.1 else good))]
+        if rng.random() < 0.3:
+            argv.append("--no-standardize")
+        code, err = _run_cli(argv)
+        assert code in (0, 2) and (code == 0 or err.count("\n") == 1), (argv, err)
+        assert os.path.exists(model) == (code == 0), argv
+        if code == 0:
+            other = _random_table(rng, folder) if rng.random() < 0.5 else table
+            code, err = _run_cli(["predict", model, other, "--out", os.path.join(folder, "p.csv")])
+            assert code in (0, 2) and (code == 0 or err.count("\n") == 1), err
+
+
+def _run_cli(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            code = cli_main(argv)
+        except SystemExit as exc:  # argparse: a usage error
+            code = exc.code
+    return code, err.getvalue()
