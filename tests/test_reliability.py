@@ -239,3 +239,16 @@ def test_same_seed_is_bit_identical_across_processes(tmp_path):
     runs = {run_python(code, tmp_path).stdout.strip() for _ in range(2)}
     runs.add(f"{training_digest('float32')} {training_digest('float64')}")
     assert len(runs) == 1, runs
+
+
+def test_estimator_predict_after_a_failed_fit_is_not_fitted():
+    """A fit that fails after validating X has set n_features_in_; predict used to end in an
+    AttributeError ('network_') instead of NotFittedError."""
+    sk = pytest.importorskip("skipnet.sklearn")
+    from sklearn.exceptions import NotFittedError
+
+    estimator = sk.SkipNetRegressor(dtype="float16")
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
+        estimator.fit(np.ones((4, 2)), np.ones(4))
+    with pytest.raises(NotFittedError):
+        estimator.predict(np.ones((2, 2)))
