@@ -240,7 +240,7 @@ def _trained_classifier(tmp_path):
     {"named_columns": "yes"}, "[" * 100_000, "null",
 ], ids=lambda c: str(c)[:30])
 def test_predict_refuses_tampered_dataset_metadata(tmp_path, capsys, change):
-    """Before the fix, five of these ended in an IndexError traceback and three printed predictions."""
+    """Before the fix, four of these ended in an IndexError traceback and three printed predictions."""
     model, data = _trained_classifier(tmp_path)
     header, raw = _parts(model)
     meta = dict(header["__metadata__"])
