@@ -13,13 +13,15 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-python="${PYTHON:-python3}"
+python="$(command -v "${PYTHON:-python3}")" || { echo "no Python at ${PYTHON:-python3}"; exit 1; }
+# absolute, without resolving symlinks (a venv's python is one): the tests run from another folder
+[[ "$python" = /* ]] || python="$(cd "$(dirname "$python")" && pwd)/$(basename "$python")"
 cc="${CC:-gcc}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/skipnet-sanitize.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 # the sources only: no build products, generated C, virtual environments or VCS data
-tar -C "$root" --exclude=./build --exclude=./.git --exclude='./.venv*' --exclude='*.so' \
+tar -C "$root" --exclude=./build --exclude=./dist --exclude=./.git --exclude='./.venv*' --exclude='*.so' \
     --exclude='./csrc/*.c' --exclude=__pycache__ --exclude=.hypothesis --exclude=.pytest_cache -cf - . \
     | tar -C "$work" -xf -
 
