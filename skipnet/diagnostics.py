@@ -117,8 +117,10 @@ def gradient_flow(net, X, y, loss: str = "l1") -> GradientFlow:
         p = net._detailed_pass(X, y, loss)
         grads = {name: g.copy() for name, g in net._grad_views.items()}
 
-    def norm(a):
-        return float(np.linalg.norm(a.astype(np.float64)))
+    def norm(a):  # scaled first: the squares of gradients past 1e154 would overflow
+        a = a.astype(np.float64)
+        scale = float(np.abs(a).max(initial=0.0))
+        return scale * float(np.linalg.norm(a / scale)) if scale > 0 else 0.0
 
     layers = []
     for k, layer in enumerate(net.layers):

@@ -252,3 +252,10 @@ def test_estimator_predict_after_a_failed_fit_is_not_fitted():
         estimator.fit(np.ones((4, 2)), np.ones(4))
     with pytest.raises(NotFittedError):
         estimator.predict(np.ones((2, 2)))
+
+
+def test_gradient_norms_do_not_overflow():
+    """gradient_flow squared each entry in one dot product: a gradient of 1e160 gave a norm of inf."""
+    net = sn.Network(1, [sn.Dense(1, "identity", bias=False)], seed=0)
+    flow = sn.diagnostics.gradient_flow(net, [[1e160], [1e160]], [[-1e300], [-1e300]], "l1")
+    assert flow.total_norm == pytest.approx(1e160, rel=1e-15) and flow.layers[0]["weight_norm"] == flow.total_norm
