@@ -216,7 +216,19 @@ def test_backends_follow_the_same_training_trajectory(seed, opt, loss):
     assume(not _near_tie(_twin(fast), X, y, loss, 1e-6))
     hists = [sn.Trainer(net, loss=loss, lr=0.01, batch_size=batch_size, epochs=epochs,
                         shuffle=bool(seed % 2), seed=1, **opt).fit(X, y) for net in (fast, ref)]
-    assert hists[0].stopped_reason == hists[1].stopped_reason
+    reasons = [h.stopped_reason for h in hists]
+    if reasons[0] != reasons[1]:
+        # The zero-gradient stop tests for an exact 0. A gradient that cancels exactly in one summation
+        # order (samples pulling opposite ways through identical activations) may leave 1e-19 in the
+        # other: accept that, and only that, by checking the gradient at the stopped weights.
+        stopped = [r is not None and r.startswith("zero gradient") for r in reasons]
+        assert any(stopped), reasons
+        net = (fast, ref)[stopped.index(True)]
+        other = _network(arch, "float64", "numpy" if net is fast else "cython", net._params)
+        bounds = _gradient_bounds(_twin(net), X, y, loss)
+        for name, g in other.gradients(X, y, loss)[1].items():
+            assert (np.abs(g) <= 1e-12 * bounds[name]).all(), (name, g)
+        return
     assert hists[0].steps_run == hists[1].steps_run
     if hists[0].stopped_reason is None:
         assert hists[0].steps_run == -(-n // min(batch_size, n)) * epochs
