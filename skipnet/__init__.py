@@ -14,11 +14,15 @@ except ImportError as exc:  # pragma: no cover - only a broken or source-tree im
         f"Python from inside an unbuilt source tree. Original error: {exc}"
     ) from exc
 
-from . import diagnostics
+from . import datasets, diagnostics, schedules
 from .network import Dense, Network, Skip
+from .schedules import CosineLR, ExponentialLR, OneCycle, ReduceLROnPlateau, StepLR, lr_find
+from .sweep import sweep
 from .trace import Trace
 from .trainer import History, Trainer, TrainingWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["Dense", "History", "Network", "Skip", "Trace", "Trainer", "TrainingWarning", "__version__", "diagnostics"]
+__all__ = ["CosineLR", "Dense", "ExponentialLR", "History", "Network", "OneCycle", "ReduceLROnPlateau", "Skip",
+           "StepLR", "Trace", "Trainer", "TrainingWarning", "__version__", "datasets", "diagnostics", "lr_find",
+           "schedules", "sweep"]

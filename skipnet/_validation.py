@@ -171,6 +171,14 @@ def as_features(name: str, value, n_features: int, dtype: np.dtype, *, allow_emp
     return as_finite(name, arr, dtype)
 
 
+def as_validation(value, n_inputs: int, n_outputs: int, loss: str, dtype: np.dtype):
+    """A validation pair (X_val, y_val) checked like training data: features and targets for ``loss``."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError("validation must be a pair (X_val, y_val)")
+    Xv = as_features("validation X", value[0], n_inputs, dtype)
+    return Xv, as_targets("validation y", value[1], loss, Xv.shape[0], n_outputs, dtype)
+
+
 def as_targets(name: str, value, loss: str, n_rows: int, n_outputs: int, dtype: np.dtype) -> np.ndarray:
     """Targets for ``loss``: (n, n_outputs) floats of ``dtype`` (l1, mse, bce; a 1-D y is accepted when
     n_outputs == 1) or (n,) int64 class indices in [0, n_outputs) (cross_entropy)."""

@@ -57,6 +57,41 @@ def _run_trace(args) -> int:
     return 0
 
 
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="run the exercise and the experiments that explain it; write an HTML/Markdown report",
+        description="Reproduce and explain the exercise: (a) the hand step, (b) the dead next step, (c) a "
+                    "falling loss curve, (d) runs stuck at ln 2 and their fixes, (e) learning rates, schedules "
+                    "and the range test, (f) why skips help. Writes report.html (plots embedded), report.md, "
+                    "report.json and the PNG plots into --out, and prints a summary.")
+    p.add_argument("--out", default="skipnet-demo", help="output directory (default ./skipnet-demo)")
+    p.add_argument("--quick", action="store_true", help="fewer seeds and epochs: seconds instead of a minute")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel workers for the seed and learning-rate sweeps (default: every core; "
+                        "1 with --quick)")
+    p.add_argument("--no-plots", action="store_true", help="write the report without figures")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args) -> int:
+    import time
+
+    from .demo import run_demo
+    from .report import write_report
+
+    if args.jobs is not None and args.jobs == 0:
+        raise ValueError("--jobs must be a positive number of workers or -1 (every core)")
+    start = time.perf_counter()
+    report = run_demo(quick=args.quick, n_jobs=args.jobs)
+    paths = write_report(report, args.out, plots=not args.no_plots)
+    print(f"skipnet demo ({'quick' if args.quick else 'full'}): {time.perf_counter() - start:.1f} s")
+    print(report.summary())
+    print(f"report: {paths['html']} (also report.md, report.json, {len(paths['figures'])} PNG files)")
+    if paths["plots_error"]:
+        print(f"no plots: {paths['plots_error']}")
+    return 0
+
+
 def _ints(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -127,16 +162,8 @@ def _run_train(args) -> int:
     if table.n_columns < 2:
         raise ValueError(f"{table.path}: needs at least one feature column besides the target")
     features = [c for c in range(table.n_columns) if c != target]
-    X, y = table.values[:, features], table.values[:, target]
-    classes: np.ndarray | None = None
-    n_outputs = 1
-    if args.loss in ("bce", "cross_entropy"):
-        classes, y = np.unique(y, return_inverse=True)  # labels -> class indices 0..k-1
-        if args.loss == "bce" and classes.size != 2:
-            raise ValueError(f"--loss bce needs a target with exactly 2 values, got {classes.size}")
-        if classes.size < 2:
-            raise ValueError("a classification target needs at least 2 distinct values")
-        n_outputs = classes.size if args.loss == "cross_entropy" else 1
+    X = table.values[:, features]
+    y, classes, n_outputs = _encode_target(table.values[:, target], args.loss)
 
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(X.shape[0])
@@ -188,6 +215,19 @@ def _run_train(args) -> int:
         _plot_losses(args.plot, loss, val_loss, args.loss)
         print(f"loss plot saved to {args.plot}")
     return 0
+
+
+def _encode_target(y: np.ndarray, loss: str) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(targets, class labels or None, network outputs) for ``loss``: classification labels of any values
+    become class indices 0..k-1 (bce: exactly two classes, one logit)."""
+    if loss not in ("bce", "cross_entropy"):
+        return y, None, 1
+    classes, y = np.unique(y, return_inverse=True)
+    if loss == "bce" and classes.size != 2:
+        raise ValueError(f"--loss bce needs a target with exactly 2 values, got {classes.size}")
+    if classes.size < 2:
+        raise ValueError("a classification target needs at least 2 distinct values")
+    return y, classes, classes.size if loss == "cross_entropy" else 1
 
 
 class _Progress:
@@ -351,6 +391,179 @@ def _feature_columns(table, dataset: dict | None, n_inputs: int) -> np.ndarray:
                      f"with the target), got {table.n_columns}")
 
 
+# ------------------------------------------------------------------------------------------------ sweep
+def _seeds(text: str) -> list[int]:
+    """"N" -> 0..N-1, "A:B" -> A..B-1, "3,7,11" -> those seeds."""
+    try:
+        if ":" in text:
+            start, stop = (int(v) for v in text.split(":"))
+            return list(range(start, stop))
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected N, A:B or a comma-separated list of seeds, got {text!r}") from exc
+    return list(range(values[0])) if len(values) == 1 and "," not in text else values
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser(
+        "sweep", help="train one architecture for many seeds and learning rates in parallel",
+        description="Train a ReLU network with every learning rate of --lrs for every seed of --seeds "
+                    "(skipnet.sweep), print a summary per learning rate and optionally write the table of "
+                    "runs as CSV. Data: a CSV file with a header or a .npy array (features and target "
+                    "column), or a built-in data set.")
+    p.add_argument("data", nargs="?", metavar="DATA",
+                   help="CSV with a header or .npy (2-D); omit to use --dataset")
+    p.add_argument("--target", default=None, metavar="COL",
+                   help="the target column: a name (CSV) or an index (.npy; negative from the end); "
+                        "default: the last column")
+    p.add_argument("--dataset", default="moons", choices=sorted(_DATASETS),
+                   help="built-in binary classification data when DATA is omitted (default moons)")
+    p.add_argument("--n-samples", type=int, default=200, help="samples of the built-in data set (default 200)")
+    p.add_argument("--noise", type=float, default=0.2, help="noise of the built-in data set (default 0.2)")
+    p.add_argument("--hidden", type=_ints, default=[16, 16], help="hidden widths (default 16,16)")
+    p.add_argument("--skip", default="first-to-output", choices=["none", "first-to-output", "residual"],
+                   help="skip connections (default first-to-output)")
+    p.add_argument("--init", default="default", choices=["default", "he"], help="initialisation")
+    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    p.add_argument("--loss", default="bce", choices=["l1", "mse", "bce", "cross_entropy"],
+                   help="loss (default bce)")
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"], help="optimizer (default sgd)")
+    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default 0)")
+    p.add_argument("--seeds", type=_seeds, default=list(range(10)),
+                   help="N (seeds 0..N-1), A:B (A..B-1) or a list 3,7,11 (default 10)")
+    p.add_argument("--lrs", type=_floats, default=[0.01, 0.1], help="learning rates (default 0.01,0.1)")
+    p.add_argument("--epochs", type=int, default=50, help="epochs per run (default 50)")
+    p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
+    p.add_argument("--val-split", type=float, default=0.0,
+                   help="fraction of the data held out for val_loss (default 0: none)")
+    p.add_argument("--backend", default="loky", choices=["loky", "threading", "dask", "serial"],
+                   help="where runs execute (default loky: worker processes)")
+    p.add_argument("--n-jobs", type=int, default=-1, help="parallel workers, -1 = every core (default -1)")
+    p.add_argument("--address", default=None, help="Dask scheduler address for --backend dask "
+                   "(default: a local cluster for this run)")
+    p.add_argument("--out", default=None, metavar="CSV", help="write the table of runs to this CSV file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_sweep)
+
+
+def _run_sweep(args) -> int:
+    from .sweep import MLPFactory, sweep
+
+    if args.data:
+        X, y = _sweep_table(args.data, args.target)
+    else:
+        X, y = _DATASETS[args.dataset](args.n_samples, args.noise)
+    y, _, n_outputs = _encode_target(y, args.loss)
+    if not 0.0 <= args.val_split < 1.0:
+        raise ValueError(f"--val-split must be in [0, 1), got {args.val_split}")
+    validation = None
+    if args.val_split > 0:
+        order = np.random.default_rng(0).permutation(X.shape[0])
+        n_val = round(args.val_split * X.shape[0])
+        if not 0 < n_val < X.shape[0]:
+            raise ValueError(f"--val-split {args.val_split} leaves no training or no validation rows")
+        validation = (X[order[:n_val]], y[order[:n_val]])
+        X, y = X[order[n_val:]], y[order[n_val:]]
+    factory = MLPFactory(X.shape[1], tuple(args.hidden), n_outputs, None if args.skip == "none" else args.skip,
+                         dtype=args.dtype, init=args.init)
+    rows = sweep(factory, X, y, seeds=args.seeds, lrs=args.lrs, validation=validation, backend=args.backend,
+                 n_jobs=args.n_jobs, address=args.address, as_frame=False,
+                 progress=not args.quiet and sys.stderr.isatty(), loss=args.loss, optimizer=args.optimizer,
+                 momentum=args.momentum, epochs=args.epochs, batch_size=args.batch_size)
+    print(f"{_count(len(rows), 'run')}: {_count(len(args.seeds), 'seed')} x {_count(len(args.lrs), 'learning rate')}, "
+          f"{X.shape[0]} training samples, {X.shape[1]} features, loss {args.loss}, {args.epochs} epochs, "
+          f"backend {args.backend}")
+    print(_sweep_summary(rows, args.lrs))
+    if args.out:
+        _write_rows(args.out, rows)
+        print(f"table of runs written to {args.out}")
+    return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _sweep_summary(rows: list[dict], lrs: list[float]) -> str:
+    """Per learning rate: runs, mean/median final loss, share on a plateau, mean dead fraction, early stops."""
+    header = ["lr", "runs", "mean final loss", "median final loss", "plateau", "mean dead", "stopped early"]
+    table = [header]
+    for lr in lrs:
+        group = [r for r in rows if r["lr"] == lr]
+        final = np.array([r["final_loss"] for r in group], float)
+        finite = final[np.isfinite(final)]
+        table.append([
+            _plain(lr), str(len(group)),
+            f"{finite.mean():.4f}" if finite.size else "nan",
+            f"{np.median(finite):.4f}" if finite.size else "nan",
+            f"{np.mean([r['plateau'] for r in group]):.0%}",
+            f"{np.mean([r['dead_fraction'] for r in group]):.0%}",
+            str(sum(r["stopped_reason"] is not None for r in group)),
+        ])
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _plain(value: float) -> str:
+    return np.format_float_positional(value, trim="-")
+
+
+def _write_rows(path: str, rows: list[dict]) -> None:
+    import csv
+
+    from .sweep import COLUMNS
+
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(COLUMNS), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+
+
+def _sweep_table(path: str, target: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Features and target of a CSV/.npy table; the target is --target, or the last column."""
+    from . import _tabular as T
+
+    table = T.read_table(path)
+    if table.n_columns < 2:
+        raise ValueError(f"{table.path}: needs at least one feature column besides the target")
+    col = table.n_columns - 1 if target is None else T.column_index(table, target)
+    return np.delete(table.values, col, axis=1), table.values[:, col]
+
+
+def _toy_rng(n: int, noise: float, minimum: int):
+    """Check the built-in data set's options; its generator (fixed seed 0: the same data every time)."""
+    if n < minimum:
+        raise ValueError(f"--n-samples must be >= {minimum}, got {n}")
+    if noise < 0:
+        raise ValueError(f"--noise must be >= 0, got {noise}")
+    return np.random.default_rng(0)
+
+
+def _two_moons(n: int, noise: float):
+    """Two interleaving half circles in 2-D, labels 0/1, with Gaussian noise (fixed seed 0)."""
+    rng = _toy_rng(n, noise, minimum=2)
+    n0 = n // 2
+    t0, t1 = np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n - n0)
+    X = np.concatenate([np.c_[np.cos(t0), np.sin(t0)], np.c_[1 - np.cos(t1), 0.5 - np.sin(t1)]])
+    y = np.r_[np.zeros(n0), np.ones(n - n0)]
+    return X + rng.normal(0.0, noise, X.shape), y
+
+
+def _xor(n: int, noise: float):
+    """Points around the four corners (+-1, +-1), label 1 where the signs differ (fixed seed 0)."""
+    rng = _toy_rng(n, noise, minimum=4)
+    corners = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], float)
+    idx = np.arange(n) % 4
+    X = corners[idx] + rng.normal(0.0, noise, (n, 2))
+    return X, (corners[idx, 0] * corners[idx, 1] < 0).astype(float)
+
+
+_DATASETS = {"moons": _two_moons, "xor": _xor}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="skipnet", description="Train and explain feed-forward ReLU networks with skip connections.")
@@ -359,8 +572,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"skipnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_trace(sub)
+    _add_demo(sub)
     _add_train(sub)
     _add_predict(sub)
+    _add_sweep(sub)
     return parser
 
 

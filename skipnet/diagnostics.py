@@ -75,6 +75,11 @@ def dead_units(net, X) -> DeadUnits:
     V.check_network("net", net)
     X = V.as_features("X", X, net.n_inputs, net.dtype)
     net._check_workspace(X.shape[0])
+    return _dead_units(net, X)
+
+
+def _dead_units(net, X) -> DeadUnits:
+    """dead_units on validated X."""
     with net._exclusive():
         p = net._detailed_pass(X)
     layers = {}
@@ -146,17 +151,25 @@ class Plateau:
     relative_change: float
     explanation: str = ""
     details: dict = field(default_factory=dict)
+    cause: str = ""
 
     def __str__(self) -> str:
         text = f"loss flat at {self.level:.6g} since index {self.start} (relative change {self.relative_change:.2g})"
         return text + (f": {self.explanation}" if self.explanation else "")
 
 
+def _relative_spread(segment: np.ndarray) -> float:
+    """(max - min) / |mean| of a stretch of losses (absolute when the mean is 0)."""
+    level = abs(segment.mean())
+    width = segment.max() - segment.min()
+    return width / level if level > 0 else width
+
+
 def detect_plateau(losses, window: int = 5, rtol: float = 1e-3) -> Plateau | None:
     """A plateau when the last ``window`` losses vary by less than ``rtol`` relative to their mean.
 
     ``start`` is the first index of the longest flat tail (extended backwards while it stays flat).
-    Returns None when the curve is still moving or shorter than ``window``.
+    Returns None when the curve is still moving or shorter than ``window``. Linear in the curve's length.
     """
     window = V.check_int("window", window, minimum=2)
     rtol = V.check_float("rtol", rtol, minimum=0.0)
@@ -165,18 +178,22 @@ def detect_plateau(losses, window: int = 5, rtol: float = 1e-3) -> Plateau | Non
         raise ValueError(f"losses must be 1-D, got shape {losses.shape}")
     if losses.size < window or not np.isfinite(losses[-window:]).all():
         return None
-
-    def spread(segment):
-        level = abs(segment.mean())
-        return (segment.max() - segment.min()) / level if level > 0 else segment.max() - segment.min()
-
-    if spread(losses[-window:]) > rtol:
+    if _relative_spread(losses[-window:]) > rtol:
         return None
+    # spread of every tail losses[s:], from running max/min/mean taken from the end
+    rev = losses[::-1]
+    with np.errstate(invalid="ignore"):
+        tail_max = np.maximum.accumulate(rev)[::-1]
+        tail_min = np.minimum.accumulate(rev)[::-1]
+        tail_mean = np.abs((np.cumsum(rev) / np.arange(1, rev.size + 1))[::-1])
+        width = tail_max - tail_min
+        spread = np.where(tail_mean > 0, width / np.where(tail_mean > 0, tail_mean, 1.0), width)
+    flat = np.isfinite(losses) & np.isfinite(spread) & (spread <= rtol)
     start = losses.size - window
-    while start > 0 and np.isfinite(losses[start - 1]) and spread(losses[start - 1:]) <= rtol:
+    while start > 0 and flat[start - 1]:
         start -= 1
     tail = losses[start:]
-    return Plateau(start, float(tail.mean()), float(spread(tail)))
+    return Plateau(start, float(tail.mean()), float(_relative_spread(tail)))
 
 
 @dataclass
@@ -198,47 +215,219 @@ def output_spread(net, X, rtol: float = 1e-6) -> OutputSpread:
     return OutputSpread(mean, std, constant)
 
 
-def explain_plateau(net, X, y, loss: str, losses, window: int = 5, rtol: float = 1e-3) -> Plateau | None:
-    """Detect a plateau in ``losses`` and explain it from the network's state on (X, y).
+def constant_loss(y, loss: str) -> float:
+    """The lowest loss a constant prediction reaches on targets y: what a network scores when its
+    output ignores the input. bce: the entropy of the label frequency per output (ln 2 = 0.6931 for
+    balanced labels); cross_entropy: the entropy of the class frequencies; mse: the variance of y;
+    l1: the mean absolute deviation from the median. Averaged over outputs like the losses."""
+    V.check_choice("loss", loss, V.LOSSES)
+    y = np.asarray(y)
+    if loss == "cross_entropy":
+        q = np.bincount(y.astype(np.int64).ravel()) / y.size
+        q = q[q > 0]
+        return float(-(q * np.log(q)).sum())
+    y = y.astype(np.float64).reshape(y.shape[0], -1)
+    if loss == "mse":
+        return float(((y - y.mean(axis=0)) ** 2).mean())
+    if loss == "l1":
+        return float(np.abs(y - np.median(y, axis=0)).mean())
+    p = y.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -(np.where(p > 0, p * np.log(p), 0.0) + np.where(p < 1, (1 - p) * np.log1p(-p), 0.0))
+    return float(h.mean())
 
-    Causes, in the order they are checked: every gradient exactly zero (dead units, or a constant
-    output sitting on a kink); the output is constant over the data (for bce at ln 2 = 0.693: the
-    network predicts the same logit, 0, for every sample, i.e. probability 0.5); gradients tiny relative
-    to the weights (learning too slow); otherwise a genuine minimum or saddle.
+
+# why a loss stops moving, most fundamental first; Diagnosis.cause is one of these keys
+CAUSES = {
+    "dead_layer": "every unit of a hidden layer is dead, so the output ignores the input",
+    "zero_gradient": "every gradient is exactly zero, so no step can change the weights",
+    "constant_output": "the output is the same for every sample",
+    "saddle": "the output barely varies and the gradients are small: a saddle around the constant prediction",
+    "tiny_gradient": "the gradients are tiny relative to the weights: learning is too slow",
+    "none": "gradients are nonzero and units alive: a minimum or saddle of the loss",
+}
+
+
+@dataclass
+class Diagnosis:
+    """The state of a network on (X, y), read for why training is (or would be) stuck.
+
+    ``cause`` is a key of CAUSES; ``explanation`` says it in words with the numbers and the fix.
     """
-    plateau = detect_plateau(losses, window, rtol)
-    if plateau is None:
-        return None
+
+    loss: float
+    cause: str
+    explanation: str
+    dead: DeadUnits
+    flow: GradientFlow
+    spread: OutputSpread
+    constant_loss: float
+    at_constant_loss: bool
+    at_ln2: bool
+
+    @property
+    def details(self) -> dict:
+        """Plain numbers for reports and History warnings."""
+        return {"cause": self.cause, "dead_fraction": self.dead.fraction, "dead_layers": self.dead.dead_layers,
+                "dead_units": {k: d.units for k, d in self.dead.layers.items() if d.units},
+                "gradient_norm": self.flow.total_norm, "zero_gradient": self.flow.zero,
+                "constant_output": self.spread.constant, "output_mean": self.spread.mean.tolist(),
+                "output_std": self.spread.std.tolist(), "constant_loss": self.constant_loss,
+                "at_constant_loss": self.at_constant_loss, "at_ln2": self.at_ln2}
+
+    def __str__(self) -> str:
+        return self.explanation
+
+
+def diagnose(net, X, y, loss: str, level: float | None = None) -> Diagnosis:
+    """Read the network's state on (X, y): dead units, gradient flow, output spread, and the loss
+    ``level`` (default: the current loss on X, y) against the best constant prediction's loss.
+
+    Causes are checked most fundamental first: a whole hidden layer dead (the output cannot depend on
+    the input); every gradient exactly zero; a constant output; a nearly constant output with small
+    gradients at the constant-prediction loss (a saddle); gradients tiny relative to the weights.
+    """
+    X, y = net._check_batch(X, y, loss)
     dead = dead_units(net, X)
     flow = gradient_flow(net, X, y, loss)
     spread = output_spread(net, X)
-    details = {"dead_fraction": dead.fraction, "dead_layers": dead.dead_layers, "gradient_norm": flow.total_norm,
-               "zero_gradient": flow.zero, "constant_output": spread.constant,
-               "output_mean": spread.mean.tolist(), "output_std": spread.std.tolist()}
-    at_ln2 = loss == "bce" and abs(plateau.level - LN2) < 1e-2
-    details["at_ln2"] = at_ln2
-    parts = []
+    level = flow.loss if level is None else float(level)
+    floor = constant_loss(y, loss)
+    at_floor = abs(level - floor) <= 1e-2 * max(floor, 1.0)
+    at_ln2 = loss == "bce" and abs(level - LN2) < 1e-2
+    weight_norm = float(np.linalg.norm(net._params.astype(np.float64)))
+    tiny = not flow.zero and flow.total_norm < 1e-6 * max(weight_norm, 1.0)
+    small_spread = float(spread.std.max()) < 0.05 * max(1.0, float(np.abs(spread.mean).max()))
+
+    parts, causes = [], []
     if at_ln2:
         parts.append(f"the loss sits at ln 2 = {LN2:.4f}, the loss of predicting probability 0.5 "
                      "(logit 0) for every sample")
+    elif at_floor:
+        parts.append(f"the loss sits at {level:.4g}, the best a constant prediction can do on these targets "
+                     f"({floor:.4g})")
     if spread.constant:
         const = ", ".join(f"{m:.4g}" for m in spread.mean)
         parts.append(f"the output is constant over the data (yhat = {const} for every sample)")
+        causes.append("constant_output")
     if dead.dead_layers:
-        parts.append(f"every unit of hidden layer {', '.join(map(str, dead.dead_layers))} is dead, so no "
-                     "input information reaches the output")
+        parts.append(f"every unit of hidden layer {', '.join(map(str, dead.dead_layers))} is dead (z <= 0 for "
+                     "every sample), so no input information reaches the output and no gradient reaches "
+                     "the layers before it; only what follows the dead layer (e.g. the output bias) still "
+                     "learns, towards the best constant prediction (fix: re-initialise with init='he' or "
+                     "another seed, add a skip connection around the layer, or lower the learning rate if "
+                     "the units died during training)")
+        causes.insert(0, "dead_layer")
     elif dead.n_dead:
         parts.append(f"{dead.fraction:.0%} of the ReLU units are dead")
     if flow.zero:
         parts.append("every gradient is exactly 0: no step can change the weights (fix: re-initialise, e.g. "
                      "init='he' or another seed, lower the learning rate, or add a skip connection)")
-    else:
-        weight_norm = float(np.linalg.norm(net._params.astype(np.float64)))
-        if flow.total_norm < 1e-6 * max(weight_norm, 1.0):
-            parts.append(f"gradients are tiny ({flow.total_norm:.2g}) relative to the weights: a larger "
-                         "learning rate may help")
+        causes.insert(1 if dead.dead_layers else 0, "zero_gradient")
+    elif tiny:
+        parts.append(f"gradients are tiny ({flow.total_norm:.2g}) relative to the weights: a larger "
+                     "learning rate may help")
+        causes.append("tiny_gradient")
+    if at_floor and not spread.constant and small_spread and not flow.zero and not dead.dead_layers:
+        parts.append(f"the output barely varies (std {float(spread.std.max()):.2g}), so every prediction is "
+                     f"close to the constant one, and the gradient is small but not zero (norm "
+                     f"{flow.total_norm:.2g}): a saddle that training leaves slowly (fix: more epochs, a larger "
+                     "learning rate, Adam, or init='he')")
+        causes.insert(0, "saddle")
     if not parts:
-        parts.append("gradients are nonzero and units alive: a minimum or saddle of the loss")
-    plateau.explanation = "; ".join(parts)
-    plateau.details = details
+        parts.append(CAUSES["none"])
+    order = list(CAUSES)
+    cause = min(causes, key=order.index) if causes else "none"
+    return Diagnosis(level, cause, "; ".join(parts), dead, flow, spread, floor, at_floor, at_ln2)
+
+
+def explain_plateau(net, X, y, loss: str, losses, window: int = 5, rtol: float = 1e-3) -> Plateau | None:
+    """Detect a plateau in ``losses`` and explain it from the network's state on (X, y).
+
+    Returns None when there is no plateau; otherwise the Plateau with ``explanation``, ``cause`` and
+    ``details`` from ``diagnose`` at the plateau's level (for bce at ln 2 = 0.693: the network predicts
+    the same logit, 0, for every sample, i.e. probability 0.5, and says why).
+    """
+    plateau = detect_plateau(losses, window, rtol)
+    if plateau is None:
+        return None
+    diagnosis = diagnose(net, X, y, loss, level=plateau.level)
+    plateau.explanation = diagnosis.explanation
+    plateau.cause = diagnosis.cause
+    plateau.details = diagnosis.details
     return plateau
+
+
+# ------------------------------------------------------------------------------ during training
+class TrainingMonitor:
+    """Cheap checks between a Trainer's epochs, turned into structured warnings (kind, message, data).
+
+    - ``plateau``: once per flat stretch of the epoch losses (the last ``window`` within ``rtol``), with
+      the cause from ``diagnose``; not again until the loss has left that level by more than
+      ``10 * rtol`` (relative), so noise around a plateau does not repeat the warning.
+    - ``dead_units``: after epoch 0 and every ``every`` epochs, and whenever a plateau is found, the
+      ReLU units dead on the training data are counted; units not reported before are reported, per
+      layer with the fraction, so a unit is named once, at the check where it was first seen dead.
+
+    A check costs one forward pass over the training data (a plateau: a forward and backward pass).
+    """
+
+    def __init__(self, net, X, y, loss: str, every: int = 5, window: int = 5, rtol: float = 1e-3):
+        self.net, self.X, self.y, self.loss = net, X, y, loss
+        self.every = V.check_int("every", every, minimum=1)
+        self.window = V.check_int("window", window, minimum=2)
+        self.rtol = V.check_float("rtol", rtol, minimum=0.0)
+        self.reported: dict[int, set] = {}
+        self.last_check: int | None = None
+        self.level: float | None = None  # the level of the last plateau reported
+
+    def end_epoch(self, epoch: int, epoch_losses) -> list[tuple[str, str, dict]]:
+        """Checks after ``epoch`` given this fit's epoch losses so far; returns new warnings."""
+        out = []
+        index = len(epoch_losses) - 1
+        tail = [float(v) for v in epoch_losses[-self.window:]]
+        flat = False
+        if len(tail) == self.window and all(map(math.isfinite, tail)):  # plain floats: cheap every epoch
+            level, width = abs(sum(tail) / len(tail)), max(tail) - min(tail)
+            flat = (width / level if level > 0 else width) <= self.rtol
+        plateau = None
+        if self.level is not None and tail and abs(tail[-1] - self.level) > 10 * self.rtol * abs(self.level):
+            self.level = None  # the loss left the reported plateau: a new one may be reported
+        if flat and self.level is None:
+            plateau = explain_plateau(self.net, self.X, self.y, self.loss, epoch_losses, self.window, self.rtol)
+            self.level = plateau.level
+        if index % self.every == 0 or plateau is not None:
+            warning = self._dead_units(epoch)
+            if warning:
+                out.append(warning)
+        if plateau is not None:
+            data = {"level": plateau.level, "start_epoch": epoch - index + plateau.start,
+                    "relative_change": plateau.relative_change, **plateau.details}
+            out.append(("plateau", (f"loss flat at {plateau.level:.6g} since epoch {data['start_epoch']}: "
+                         f"{plateau.explanation}"), data))
+        return out
+
+    def _dead_units(self, epoch: int):
+        report = _dead_units(self.net, self.X)
+        previous, self.last_check = self.last_check, epoch
+        new = {k: [u for u in d.units if u not in self.reported.get(k, set())] for k, d in report.layers.items()}
+        if not any(new.values()):
+            return None
+        layers = {}
+        parts = []
+        for k, units in new.items():
+            if not units:
+                continue
+            d = report.layers[k]
+            self.reported.setdefault(k, set()).update(units)
+            layers[k] = {"units": d.units, "new": units, "fraction": d.fraction, "width": d.width}
+            whole = " (the whole layer: the output no longer depends on the input)" if len(d.units) == d.width \
+                else ""
+            parts.append(f"layer {k}: {len(d.units)}/{d.width} dead ({d.fraction:.0%}), "
+                         f"{len(units)} new{whole}")
+        when = "after epoch 0" if previous is None else f"between epochs {previous} and {epoch}"
+        message = (f"dead ReLU units found {when}: " + "; ".join(parts) + ". A dead unit has z <= 0 on every "
+                   "training sample: it outputs 0 and gets no gradient, so it stays dead unless the layers "
+                   "before it change (fixes: a lower learning rate, init='he', a skip connection)")
+        return ("dead_units", message, {"layers": layers, "fraction": report.fraction,
+                                        "dead_layers": report.dead_layers, "previous_check": previous})

@@ -210,10 +210,11 @@ class _SkipNetBase(BaseEstimator):
         self.loss_curve_ = self.loss_curve_ + history.epoch_loss.tolist()
         if validated:
             self.validation_loss_curve_ = history.val_loss.tolist()
-            self.best_validation_loss_ = float(np.min(history.val_loss))
+            # NaN when training diverged within its first epoch (nothing recorded)
+            self.best_validation_loss_ = float(min(history.val_loss, default=np.nan))
         elif hasattr(self, "validation_loss_curve_"):
             del self.validation_loss_curve_, self.best_validation_loss_
-        self.best_loss_ = float(np.min(self.loss_curve_))
+        self.best_loss_ = float(min(self.loss_curve_, default=np.nan))
         self.n_iter_ += history.epochs_run
         self.t_ += history.steps_run
         self.stopped_reason_ = history.stopped_reason

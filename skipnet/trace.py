@@ -24,16 +24,20 @@ _LOSS_FORMULA = {
 }
 
 
-def fmt(value) -> str:
-    """Plain decimal notation (0.375, not 3.75e-01), shortest digits that round-trip in the dtype."""
+def fmt(value, digits: int | None = None) -> str:
+    """Plain decimal notation (0.375, not 3.75e-01): the shortest digits that round-trip in the dtype
+    (at most 8 significant), or ``digits`` significant digits when given."""
     value = np.asarray(value)
     if value.ndim:
-        return "[" + ", ".join(fmt(v) for v in value.ravel()) + "]"
+        return "[" + ", ".join(fmt(v, digits) for v in value.ravel()) + "]"
     if value.dtype.kind not in "f":
         return str(value)
     if value == 0:
         return "0"
-    return np.format_float_positional(value, precision=8, unique=True, fractional=False, trim="-")
+    if not np.isfinite(value):
+        return str(float(value))
+    return np.format_float_positional(value, precision=digits or 8, unique=digits is None,
+                                      fractional=False, trim="-")
 
 
 def _paren(text: str) -> str:
@@ -241,8 +245,14 @@ class Trace:
     def all_gradients_zero(self) -> bool:
         return not any(g.any() for g in self.grads.values())
 
+    @property
+    def table(self) -> list[tuple[str, str, str, str]]:
+        """Every row of ``str(self)`` as (section, symbol, formula, value): "forward", "backward",
+        "gradient" and, once ``apply`` ran, "update"."""
+        return self.rows + (self._update_rows() if self.new_params is not None else [])
+
     def __str__(self) -> str:
-        rows = self.rows + (self._update_rows() if self.new_params is not None else [])
+        rows = self.table
         n = self.x.shape[0]
         head = (f"skipnet trace: loss={self.loss_name}, {n} sample{'s' if n > 1 else ''}, "
                 f"dtype={self.net.dtype.name}")

@@ -21,6 +21,14 @@ epochs)``, called at the start of each fit, and ``epoch_end(epoch, loss)``, call
 validation loss when there is one, else its training loss. See skipnet.schedules.
 Callbacks: callables ``callback(trainer, epoch, history)`` run after every epoch; a truthy return stops
 training with ``stopped_reason = "callback"``.
+
+Diagnostics (``diagnose=True``, the default): between epochs, skipnet.diagnostics.TrainingMonitor adds
+structured ``History.warnings``: ``"plateau"`` once per flat stretch of the epoch losses, with its cause
+(ln 2 / constant output / dead layer / zero or tiny gradient / saddle) in ``data["cause"]``, and
+``"dead_units"`` when ReLU units are first seen dead on the training data (layer, fraction, epoch),
+checked after the first epoch, every ``diagnose_every`` epochs and on a plateau, never every epoch.
+Each check costs about one forward pass over the training data. Other kinds: ``"zero_gradient"`` and
+``"divergence"`` (the stops above).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validation as V
+from .diagnostics import TrainingMonitor
 from .optimizers import make_optimizer
 
 
@@ -78,7 +87,8 @@ class Trainer:
                  momentum: float = 0.0, weight_decay: float = 0.0, batch_size: int = 32, epochs: int = 20,
                  shuffle: bool = True, schedule=None, seed: int | None = 0, *, dampening: float = 0.0,
                  nesterov: bool = False, betas=(0.9, 0.999), eps: float = 1e-8,
-                 divergence_factor: float | None = 1e6, callbacks=()):
+                 divergence_factor: float | None = 1e6, callbacks=(), diagnose: bool = True,
+                 diagnose_every: int = 10):
         self.net = V.check_network("net", net)
         self.loss = V.check_choice("loss", loss, V.LOSSES)
         self.lr = V.check_float("lr", lr, positive=True)
@@ -102,6 +112,11 @@ class Trainer:
         for cb in self.callbacks:
             if not callable(cb):
                 raise TypeError(f"callbacks must be callables, got {cb!r}")
+        if not isinstance(diagnose, (bool, np.bool_)):
+            raise TypeError(f"diagnose must be True or False, got {diagnose!r}")
+        self.diagnose = bool(diagnose)
+        self.diagnose_every = V.check_int("diagnose_every", diagnose_every, minimum=1)
+        self._monitor = None  # (run, TrainingMonitor) of the current fit
         self.optimizer = make_optimizer(net, optimizer, momentum=momentum, dampening=dampening,
                                         nesterov=nesterov, weight_decay=weight_decay, betas=betas, eps=eps)
         self.rng = np.random.default_rng(seed)
@@ -115,11 +130,7 @@ class Trainer:
         X, y = net._check_batch(X, y, self.loss)
         Xv = yv = None
         if validation is not None:
-            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-                raise ValueError("validation must be a pair (X_val, y_val)")
-            Xv = V.as_features("validation X", validation[0], net.n_inputs, net.dtype)
-            yv = V.as_targets("validation y", validation[1], self.loss, Xv.shape[0], net.n_outputs,
-                              net.dtype)
+            Xv, yv = V.as_validation(validation, net.n_inputs, net.n_outputs, self.loss, net.dtype)
             net._check_workspace(Xv.shape[0])
         with net._exclusive():  # one thread at a time per network
             return self._fit(X, y, Xv, yv)
@@ -194,6 +205,11 @@ class Trainer:
             run.warnings.append(TrainingWarning("zero_gradient", reason, None, epoch,
                                                 {"loss": run.epoch_loss[-1]}))
             return reason
+        if self.diagnose:
+            if self._monitor is None or self._monitor[0] is not run:
+                self._monitor = (run, TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every))
+            for kind, message, data in self._monitor[1].end_epoch(epoch, run.epoch_loss):
+                run.warnings.append(TrainingWarning(kind, message, None, epoch, data))
         if any(cb(self, epoch, run.history()) for cb in self.callbacks):
             return "callback"
         return None

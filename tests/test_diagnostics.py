@@ -62,3 +62,123 @@ def test_explain_plateau_for_bce_at_ln2():
     assert plateau is not None and plateau.details["at_ln2"]
     assert plateau.details["dead_layers"] == [1] and plateau.details["constant_output"]
     assert "ln 2" in plateau.explanation and "dead" in plateau.explanation
+
+
+def _naive_plateau_start(losses, window, rtol):
+    """The definition, written the slow way: extend the flat tail backwards while it stays flat."""
+    def spread(seg):
+        level = abs(seg.mean())
+        return (seg.max() - seg.min()) / level if level > 0 else seg.max() - seg.min()
+
+    start = len(losses) - window
+    while start > 0 and np.isfinite(losses[start - 1]) and spread(losses[start - 1:]) <= rtol:
+        start -= 1
+    return start
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_detect_plateau_matches_its_definition(seed):
+    rng = np.random.default_rng(seed)
+    head = rng.uniform(1, 3, rng.integers(0, 15))
+    tail = 1.0 + rng.normal(0, 1e-4, rng.integers(5, 30))
+    losses = np.r_[head, tail]
+    if seed % 4 == 0 and head.size:
+        losses[rng.integers(head.size)] = np.nan
+    p = D.detect_plateau(losses, window=5, rtol=1e-3)
+    if p is not None:
+        assert p.start == _naive_plateau_start(losses, 5, 1e-3)
+
+
+def test_constant_loss_of_each_loss():
+    y = np.array([[0.0], [1.0], [1.0], [1.0]])
+    p = 0.75
+    assert D.constant_loss(y, "bce") == pytest.approx(-(p * math.log(p) + (1 - p) * math.log(1 - p)))
+    assert D.constant_loss([[0.0], [1.0]], "bce") == pytest.approx(math.log(2))
+    assert D.constant_loss([[1.0], [1.0]], "bce") == 0.0
+    assert D.constant_loss([[1.0], [2.0], [6.0]], "mse") == pytest.approx(np.var([1, 2, 6]))
+    assert D.constant_loss([[1.0], [2.0], [6.0]], "l1") == pytest.approx((1 + 0 + 4) / 3)
+    assert D.constant_loss([0, 1, 2, 2], "cross_entropy") == pytest.approx(
+        -(2 * 0.25 * math.log(0.25) + 0.5 * math.log(0.5)))
+
+
+def test_diagnose_names_the_cause():
+    stuck = D.diagnose(_stuck_exercise(), [[1.0]], [[-3.0]], "l1")
+    assert stuck.cause == "dead_layer" and stuck.flow.zero and stuck.details["dead_layers"] == [0, 1]
+    # output weights zero, hidden units alive: a constant output, nothing dead
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(50, 2)), rng.normal(size=(50, 1))
+    net = sn.Network.mlp(2, (8,), init="he", seed=0)
+    net.set_parameters({"layers.1.weight": np.zeros((1, 8)), "layers.0.bias": np.ones(8)})
+    d = D.diagnose(net, X, y, "mse")
+    assert d.cause == "constant_output" and d.spread.constant and not d.dead.n_dead
+    healthy = D.diagnose(sn.Network.mlp(2, (8,), seed=0), X, y, "mse")
+    assert healthy.cause == "none" and not healthy.at_ln2
+
+
+def _dead_layer_bce_problem():
+    # every unit of hidden layer 1 dead: the output is one logit, pulled to 0 -> loss ln 2
+    net = sn.Network.mlp(2, (4, 4), seed=0)
+    p = net.parameters()
+    net.set_parameters({"layers.1.weight": -np.abs(p["layers.1.weight"]), "layers.1.bias": -np.ones(4),
+                        "layers.2.bias": [0.5]})
+    X = np.random.default_rng(0).normal(size=(64, 2))
+    return net, X, (X[:, 0] > 0).astype(float)
+
+
+def test_trainer_warns_once_per_plateau_with_its_cause():
+    net, X, y = _dead_layer_bce_problem()
+    hist = sn.Trainer(net, loss="bce", lr=0.5, epochs=40, batch_size=64).fit(X, y)
+    kinds = [w.kind for w in hist.warnings]
+    assert kinds.count("plateau") == 1 and kinds.count("dead_units") == 1  # not one per epoch
+    dead = hist.warnings[kinds.index("dead_units")]
+    assert dead.epoch == 0 and dead.data["dead_layers"] == [1] and dead.data["layers"][1]["fraction"] == 1.0
+    plateau = hist.warnings[kinds.index("plateau")]
+    assert plateau.data["cause"] == "dead_layer" and plateau.data["at_ln2"] and plateau.data["constant_output"]
+    assert plateau.data["level"] == pytest.approx(math.log(2), abs=1e-3)
+    assert "ln 2" in plateau.message and "hidden layer 1 is dead" in plateau.message
+    assert hist.stopped_reason is None  # the output bias still moves: this is a warning, not a stop
+
+
+def test_dead_units_are_reported_when_first_seen():
+    X, y = np.random.default_rng(2).normal(size=(40, 2)), np.random.default_rng(3).normal(size=(40, 1))
+    net = sn.Network.mlp(2, (3, 3), seed=0, init="he")
+    # every unit alive at the start; layer 1 stays alive (positive weights and bias) whatever layer 0 does
+    net.set_parameters({"layers.0.bias": np.ones(3), "layers.1.bias": np.ones(3),
+                        "layers.1.weight": np.abs(net.parameters()["layers.1.weight"])})
+
+    def kill_layer_0(trainer, epoch, history):
+        if epoch == 2:
+            trainer.net.set_parameters({"layers.0.weight": np.zeros((3, 2)), "layers.0.bias": -np.ones(3)})
+
+    hist = sn.Trainer(net, loss="mse", lr=0.01, epochs=12, batch_size=40, diagnose_every=5,
+                      callbacks=[kill_layer_0]).fit(X, y)
+    dead = [w for w in hist.warnings if w.kind == "dead_units"]
+    assert len(dead) == 1, [str(w) for w in hist.warnings]
+    assert dead[0].epoch == 5 and dead[0].data["previous_check"] == 0
+    assert dead[0].data["layers"][0] == {"units": [0, 1, 2], "new": [0, 1, 2], "fraction": 1.0, "width": 3}
+    assert "between epochs 0 and 5" in dead[0].message and "layer 0: 3/3 dead" in dead[0].message
+
+
+def test_diagnose_can_be_switched_off_and_is_validated():
+    net, X, y = _dead_layer_bce_problem()
+    hist = sn.Trainer(net, loss="bce", lr=0.5, epochs=20, batch_size=64, diagnose=False).fit(X, y)
+    assert not hist.warnings
+    with pytest.raises(TypeError, match="diagnose"):
+        sn.Trainer(net, diagnose="yes")
+    with pytest.raises(ValueError, match="diagnose_every"):
+        sn.Trainer(net, diagnose_every=0)
+
+
+def test_monitor_reports_each_plateau_once_despite_noise():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2)), rng.normal(size=(20, 1))
+    monitor = D.TrainingMonitor(sn.Network.mlp(2, (4,), seed=0), X, y, "mse", every=100)
+    noisy = 1.0 + rng.uniform(-4e-4, 4e-4, 30)  # flat within rtol most of the time, not always
+    noisy[[10, 20]] = 1.003                     # two bumps that break the window's flatness
+    curve = np.r_[noisy, np.linspace(0.9, 0.5, 5), 0.5 + rng.uniform(-1e-4, 1e-4, 10)]
+    kinds = []
+    for epoch in range(len(curve)):
+        kinds += [(kind, epoch) for kind, _, _ in monitor.end_epoch(epoch, list(curve[:epoch + 1]))
+                  if kind == "plateau"]
+    # one plateau at 1.0 (the bumps stay within 1% of it), one at 0.5 after the loss moved on
+    assert [e for _, e in kinds] == [4, 38], kinds

@@ -259,3 +259,20 @@ def test_gradient_norms_do_not_overflow():
     net = sn.Network(1, [sn.Dense(1, "identity", bias=False)], seed=0)
     flow = sn.diagnostics.gradient_flow(net, [[1e160], [1e160]], [[-1e300], [-1e300]], "l1")
     assert flow.total_norm == pytest.approx(1e160, rel=1e-15) and flow.layers[0]["weight_norm"] == flow.total_norm
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_estimator_diverging_in_its_first_epoch_is_fitted_with_a_warning(early_stopping):
+    """Before the fix, fit ended in "zero-size array to reduction operation minimum" (no epoch recorded)
+    and left a half-fitted estimator behind."""
+    sk = pytest.importorskip("skipnet.sklearn")
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 2)), rng.normal(size=40) * 1e6
+    estimator = sk.SkipNetRegressor((8, 8), optimizer="sgd", lr=10.0, batch_size=1, epochs=3,
+                                    early_stopping=early_stopping, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="training stopped early: diverged at step"):
+        estimator.fit(X, y)
+    assert estimator.n_iter_ == 0 and estimator.loss_curve_ == [] and math.isnan(estimator.best_loss_)
+    assert np.isfinite(estimator.predict(X)).all()

@@ -1,0 +1,444 @@
+"""Learning-rate schedules and the learning-rate range test (``lr_find``).
+
+A schedule is handed to ``Trainer(schedule=...)``. The trainer calls ``start(base_lr, steps_per_epoch,
+epochs)`` at the start of every ``fit`` (``base_lr`` is the trainer's ``lr``), ``lr(step, epoch)`` before
+every mini-batch step, and ``epoch_end(epoch, loss)`` after every epoch (the validation loss when there
+is one, else the training loss). ``step`` and ``epoch`` are the trainer's counters: they count from 0
+and keep counting across fits, so a second ``fit`` continues the schedule where the first left it.
+
+Each schedule says in ``per`` whether its position is the mini-batch step (``"step"``) or the epoch
+(``"epoch"``), and computes its rate from that position in closed form (the formulas of the
+``torch.optim.lr_scheduler`` class named in each docstring). Schedules with a planned length (cosine,
+one-cycle) never overrun: asked for a position past the end they hold their last value. Nothing needs
+to be called in a particular order beyond ``start`` before the first ``lr``.
+
+Used on their own, outside a Trainer::
+
+    s = CosineLR(warmup=10)
+    s.start(base_lr=0.1, steps_per_epoch=50, epochs=20)
+    rates = [s.lr(step, step // 50) for step in range(1000)]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _validation as V
+from .optimizers import make_optimizer
+from .trace import fmt
+
+PER = ("step", "epoch")
+
+
+class Schedule:
+    """Base class: ``base_lr`` comes from ``start``; subclasses define ``_rate(position)``."""
+
+    per = "epoch"
+
+    def __init__(self):
+        self.base_lr: float | None = None
+
+    def start(self, base_lr: float, steps_per_epoch: int, epochs: int) -> None:
+        """Called by the Trainer at the start of every fit with its ``lr`` and the fit's length."""
+        self.base_lr = V.check_float("base_lr", base_lr, positive=True)
+        V.check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+        V.check_int("epochs", epochs, minimum=0)
+
+    def lr(self, step: int, epoch: int) -> float:
+        """The learning rate for mini-batch ``step`` (counted over the whole run) in ``epoch``."""
+        if self.base_lr is None:
+            raise RuntimeError(f"{type(self).__name__}.start(base_lr, steps_per_epoch, epochs) must be "
+                               "called before lr() (the Trainer does this at the start of fit)")
+        step = V.check_int("step", step, minimum=0)
+        epoch = V.check_int("epoch", epoch, minimum=0)
+        return float(self._rate(step if self.per == "step" else epoch))
+
+    def epoch_end(self, epoch: int, loss: float) -> None:
+        """Feedback after each epoch; only ReduceLROnPlateau uses it."""
+
+    def _rate(self, position: int) -> float:
+        raise NotImplementedError
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"
+
+
+class StepLR(Schedule):
+    """Per epoch: ``base_lr * gamma ** (epoch // step_size)`` (torch.optim.lr_scheduler.StepLR)."""
+
+    per = "epoch"
+
+    def __init__(self, step_size: int, gamma: float = 0.1):
+        super().__init__()
+        self.step_size = V.check_int("step_size", step_size, minimum=1)
+        self.gamma = V.check_float("gamma", gamma, positive=True, maximum=1.0)
+
+    def _rate(self, epoch):
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class ExponentialLR(Schedule):
+    """Per epoch: ``base_lr * gamma ** epoch`` (torch.optim.lr_scheduler.ExponentialLR)."""
+
+    per = "epoch"
+
+    def __init__(self, gamma: float):
+        super().__init__()
+        self.gamma = V.check_float("gamma", gamma, positive=True, maximum=1.0)
+
+    def _rate(self, epoch):
+        return self.base_lr * self.gamma**epoch
+
+
+class CosineLR(Schedule):
+    """Linear warm-up, then cosine annealing to ``min_lr``; per step (default) or per epoch.
+
+    With ``t`` the position (``per``), ``W = warmup`` and ``T = total``:
+
+    - ``t < W``: ``base_lr * (f + (1 - f) * t / W)`` with ``f = warmup_start_factor``
+      (torch LinearLR(start_factor=f, total_iters=W));
+    - ``W <= t < T``: ``min_lr + (base_lr - min_lr) * (1 + cos(pi * (t - W) / (T - W))) / 2``
+      (torch CosineAnnealingLR(T_max=T - W, eta_min=min_lr) after the warm-up);
+    - ``t >= T``: ``min_lr``, held (torch's cosine would climb back up; a planned decay should not).
+
+    ``total`` defaults to the length of the fit given to ``start``: ``steps_per_epoch * epochs`` when
+    ``per="step"``, ``epochs`` when ``per="epoch"``.
+    """
+
+    def __init__(self, warmup: int = 0, total: int | None = None, min_lr: float = 0.0,
+                 warmup_start_factor: float = 1.0 / 3.0, per: str = "step"):
+        super().__init__()
+        self.per = V.check_choice("per", per, PER)
+        self.warmup = V.check_int("warmup", warmup, minimum=0)
+        self.total = None if total is None else V.check_int("total", total, minimum=1)
+        if self.total is not None and self.total <= self.warmup:
+            raise ValueError(f"total ({self.total}) must be larger than warmup ({self.warmup})")
+        self.min_lr = V.check_float("min_lr", min_lr, minimum=0.0)
+        self.warmup_start_factor = V.check_float("warmup_start_factor", warmup_start_factor, minimum=0.0,
+                                                 include_min=False, maximum=1.0)
+        self._planned = self.total
+
+    def start(self, base_lr, steps_per_epoch, epochs):
+        super().start(base_lr, steps_per_epoch, epochs)
+        if self.min_lr > self.base_lr:
+            raise ValueError(f"min_lr ({self.min_lr:g}) must not exceed the base learning rate "
+                             f"({self.base_lr:g})")
+        if self.total is None:
+            self._planned = steps_per_epoch * epochs if self.per == "step" else epochs
+            if self._planned <= self.warmup:
+                raise ValueError(f"CosineLR: the fit has {self._planned} {self.per}s, not more than "
+                                 f"warmup={self.warmup}; lower warmup or train longer")
+
+    def _rate(self, t):
+        if t < self.warmup:
+            f = self.warmup_start_factor
+            return self.base_lr * (f + (1.0 - f) * t / self.warmup)
+        if t >= self._planned:
+            return self.min_lr
+        progress = (t - self.warmup) / (self._planned - self.warmup)
+        return self.min_lr + (self.base_lr - self.min_lr) * (1.0 + math.cos(math.pi * progress)) / 2.0
+
+
+class OneCycle(Schedule):
+    """Per step: the one-cycle policy of torch.optim.lr_scheduler.OneCycleLR (learning rate only).
+
+    The peak is ``max_lr`` (default: the trainer's ``lr``); the rate starts at ``max_lr / div_factor``,
+    rises to ``max_lr`` by step ``pct_start * total - 1``, then falls to ``max_lr / div_factor /
+    final_div_factor`` at step ``total - 1`` (``anneal`` "cos" or "linear"; ``three_phase`` as torch).
+    Past ``total - 1`` it holds that final rate instead of raising "Tried to step N times". ``total``
+    defaults to ``steps_per_epoch * epochs`` of the fit given to ``start``. Momentum is not cycled.
+    """
+
+    per = "step"
+
+    def __init__(self, max_lr: float | None = None, total: int | None = None, pct_start: float = 0.3,
+                 anneal: str = "cos", div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False):
+        super().__init__()
+        self.max_lr = None if max_lr is None else V.check_float("max_lr", max_lr, positive=True)
+        self.total = None if total is None else V.check_int("total", total, minimum=2)
+        self.pct_start = V.check_float("pct_start", pct_start, minimum=0.0, include_min=False)
+        if self.pct_start >= (0.5 if three_phase else 1.0):
+            raise ValueError(f"pct_start must be < {0.5 if three_phase else 1} "
+                             f"{'with three_phase=True' if three_phase else ''}, got {pct_start}".rstrip())
+        self.anneal = V.check_choice("anneal", anneal, ("cos", "linear"))
+        self.div_factor = V.check_float("div_factor", div_factor, minimum=1.0)
+        self.final_div_factor = V.check_float("final_div_factor", final_div_factor, minimum=1.0)
+        self.three_phase = bool(three_phase)
+        self._phases: list[tuple[float, float, float]] = []
+
+    def _plan(self, total: int) -> None:
+        """Phases as (end_step, start_lr, end_lr); torch's breakpoints, checked to have length > 0."""
+        peak = self.max_lr if self.max_lr is not None else self.base_lr
+        initial = peak / self.div_factor
+        final = initial / self.final_div_factor
+        rise_end = self.pct_start * total - 1
+        if rise_end <= 0:
+            raise ValueError(f"OneCycle: pct_start * total = {self.pct_start * total:g} must exceed 1 "
+                             "(the rise needs at least two steps); raise pct_start or train longer")
+        if self.three_phase:
+            self._phases = [(rise_end, initial, peak), (2 * self.pct_start * total - 2, peak, initial),
+                            (total - 1, initial, final)]
+        else:
+            self._phases = [(rise_end, initial, peak), (total - 1, peak, final)]
+        self._planned = total
+
+    def start(self, base_lr, steps_per_epoch, epochs):
+        super().start(base_lr, steps_per_epoch, epochs)
+        total = self.total if self.total is not None else steps_per_epoch * epochs
+        if total < 2:
+            raise ValueError(f"OneCycle needs at least 2 steps, the fit has {total}")
+        self._plan(total)
+
+    def _rate(self, t):
+        t = min(t, self._planned - 1)  # hold the final rate past the plan
+        begin = 0.0
+        for i, (end, first, last) in enumerate(self._phases):
+            if t <= end or i == len(self._phases) - 1:
+                pct = (t - begin) / (end - begin)
+                if self.anneal == "cos":
+                    return last + (first - last) / 2.0 * (math.cos(math.pi * pct) + 1.0)
+                return (last - first) * pct + first
+            begin = end
+        raise AssertionError("unreachable")
+
+
+class ReduceLROnPlateau(Schedule):
+    """Per epoch, fed by ``epoch_end``: torch.optim.lr_scheduler.ReduceLROnPlateau's rule.
+
+    An epoch is better when (mode "min") ``loss < best * (1 - threshold)`` (threshold_mode "rel") or
+    ``loss < best - threshold`` ("abs"); mode "max" mirrors these. After more than ``patience`` epochs
+    without improvement the rate becomes ``max(lr * factor, min_lr)`` (skipped when that changes it by
+    no more than ``eps``), the count restarts, and for ``cooldown`` epochs bad epochs are not counted.
+    A NaN loss counts as a bad epoch. The state (best, counters, current rate) carries over between fits
+    of the same trainer; ``start`` sets the rate to ``base_lr`` only on its first call. ``reductions``
+    lists (epoch, new_lr) of every reduction.
+    """
+
+    per = "epoch"
+
+    def __init__(self, mode: str = "min", factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
+                 threshold_mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0, eps: float = 1e-8):
+        super().__init__()
+        self.mode = V.check_choice("mode", mode, ("min", "max"))
+        self.factor = V.check_float("factor", factor, minimum=0.0, include_min=False)
+        if self.factor >= 1:
+            raise ValueError(f"factor must be < 1, got {factor}")
+        self.patience = V.check_int("patience", patience, minimum=0)
+        self.threshold = V.check_float("threshold", threshold, minimum=0.0)
+        self.threshold_mode = V.check_choice("threshold_mode", threshold_mode, ("rel", "abs"))
+        self.cooldown = V.check_int("cooldown", cooldown, minimum=0)
+        self.min_lr = V.check_float("min_lr", min_lr, minimum=0.0)
+        self.eps = V.check_float("eps", eps, minimum=0.0)
+        self.current: float | None = None
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.reductions: list[tuple[int, float]] = []
+
+    def start(self, base_lr, steps_per_epoch, epochs):
+        super().start(base_lr, steps_per_epoch, epochs)
+        if self.current is None:
+            self.current = self.base_lr
+
+    def _rate(self, epoch):
+        return self.current
+
+    def _is_better(self, loss: float) -> bool:
+        if self.mode == "min":
+            return loss < (self.best * (1.0 - self.threshold) if self.threshold_mode == "rel"
+                           else self.best - self.threshold)
+        return loss > (self.best * (1.0 + self.threshold) if self.threshold_mode == "rel"
+                       else self.best + self.threshold)
+
+    def epoch_end(self, epoch: int, loss: float) -> None:
+        if self.current is None:
+            raise RuntimeError("ReduceLROnPlateau.start() must be called before epoch_end()")
+        loss = float(loss)
+        if self._is_better(loss):
+            self.best, self.num_bad_epochs = loss, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            new = max(self.current * self.factor, self.min_lr)
+            if self.current - new > self.eps:
+                self.current = new
+                self.reductions.append((int(epoch), new))
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+
+
+# ------------------------------------------------------------------------- the learning-rate range test
+SUGGESTION_METHODS = ("valley", "steepest", "minimum")
+
+
+@dataclass
+class LRFinderResult:
+    """The curve of a learning-rate range test and the rate it suggests.
+
+    ``lrs``, ``losses`` (raw mini-batch losses, each measured before the step taken with ``lrs[i]``) and
+    ``smoothed`` (bias-corrected exponential moving average of the losses) have one entry per step run.
+    ``suggestions`` holds every method's rate; ``suggestion`` is the one of ``method`` (None when the
+    sweep stopped too early to judge).
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggestion: float | None
+    method: str
+    suggestions: dict
+    stopped_reason: str | None
+    lr_min: float
+    lr_max: float
+    steps: int
+    optimizer: str
+    beta: float
+    diverge_factor: float
+    best_index: int = field(default=0)
+
+    @property
+    def best_lr(self) -> float:
+        """The rate at which the smoothed loss was lowest (usually too large to train with)."""
+        return float(self.lrs[self.best_index])
+
+    def __str__(self) -> str:
+        n = len(self.lrs)
+        lines = [(f"learning-rate range test: {n} {self.optimizer} steps with the rate growing exponentially "
+                  f"from {fmt(self.lr_min, 3)} to {fmt(self.lrs[-1], 3)} (planned {self.steps} steps up to "
+                  f"{fmt(self.lr_max, 3)}), on a copy of the network"),
+                  f"smoothed loss: exponential moving average (beta {self.beta:g}) with bias correction",
+                  f"lowest smoothed loss {fmt(self.smoothed[self.best_index], 4)} at lr {fmt(self.best_lr, 3)}"]
+        lines.append("stopped: " + self.stopped_reason if self.stopped_reason else
+                     "the sweep reached lr_max without diverging: raise lr_max to see where training breaks")
+        if self.suggestion is None:
+            lines.append("no suggestion: too few steps before the loss diverged; lower lr_min")
+            return "\n".join(lines)
+        why = {"valley": "two-thirds of the way down the longest stretch over which the smoothed loss keeps "
+                         "falling (fastai's 'valley')",
+               "steepest": "where the smoothed loss falls fastest per decade of learning rate",
+               "minimum": "a tenth of the rate at the lowest smoothed loss"}
+        lines.append(f"suggested lr: {fmt(self.suggestion, 3)}, {why[self.method]}")
+        others = ", ".join(f"{m} {fmt(v, 3)}" for m, v in self.suggestions.items()
+                           if m != self.method and v is not None)
+        if others:
+            lines.append(f"other rules: {others}")
+        lines.append("the loss falls fastest well below the rate where it bottoms out; rates near or above "
+                     f"{fmt(self.best_lr, 3)} are at the edge of divergence")
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """Plot raw and smoothed loss against the rate (log x) with the suggestion; returns the axes."""
+        from ._plotting import plot_lr_find
+
+        return plot_lr_find(self, ax)
+
+
+def _valley(losses: np.ndarray) -> int:
+    """fastai's 'valley': the index two-thirds down the longest decreasing subsequence of ``losses``."""
+    n = len(losses)
+    lds = [1] * n
+    max_start = max_end = 0
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and lds[i] < lds[j] + 1:
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    return max_start + int(sections) + int(sections / 2)
+
+
+def _suggest(lrs: np.ndarray, smoothed: np.ndarray) -> dict:
+    """Every rule's suggested rate; as fastai, the first tenth and the last 5 points are left out."""
+    n = len(lrs)
+    lo, hi = n // 10, n - 5
+    if hi - lo < 3:
+        return {m: None for m in SUGGESTION_METHODS}
+    lrs_t, loss_t = lrs[lo:hi], smoothed[lo:hi]
+    slope = np.gradient(loss_t, np.log(lrs_t))
+    return {"valley": float(lrs_t[_valley(loss_t)]),
+            "steepest": float(lrs_t[int(np.argmin(slope))]),
+            "minimum": float(lrs_t[int(np.argmin(loss_t))] / 10.0)}
+
+
+def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 10.0, steps: int = 100, *,
+            optimizer: str = "sgd", batch_size: int = 32, beta: float = 0.98, diverge_factor: float = 4.0,
+            method: str = "valley", seed: int | None = 0, **optimizer_options) -> LRFinderResult:
+    """The learning-rate range test (Smith 2015; fastai's ``lr_find``), on a copy of ``net``.
+
+    Trains a copy of the network for up to ``steps`` mini-batch steps on (X, y) with the rate growing
+    exponentially, ``lr_i = lr_min * (lr_max / lr_min) ** (i / (steps - 1))``, recording each step's
+    loss and its bias-corrected exponential moving average (``beta``). Stops early when the smoothed loss
+    exceeds ``diverge_factor`` times its best so far or a loss is not finite. ``net`` is not changed.
+
+    ``method`` picks the suggestion: "valley" (default; fastai's rule, robust to noise), "steepest"
+    (the steepest descent of the smoothed loss against log lr) or "minimum" (the rate at the lowest
+    smoothed loss divided by 10). All three are in ``result.suggestions``. Mini-batches are drawn from
+    shuffled passes over the data (``seed``); ``optimizer_options`` (momentum, weight_decay, betas, ...)
+    go to the optimizer as in Trainer.
+    """
+    from .network import Network
+
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")
+    lr_min = V.check_float("lr_min", lr_min, positive=True)
+    lr_max = V.check_float("lr_max", lr_max, positive=True)
+    if lr_max <= lr_min:
+        raise ValueError(f"lr_max ({lr_max:g}) must be larger than lr_min ({lr_min:g})")
+    steps = V.check_int("steps", steps, minimum=2)
+    batch_size = V.check_int("batch_size", batch_size, minimum=1)
+    beta = V.check_float("beta", beta, minimum=0.0, maximum=1.0)
+    if beta >= 1:
+        raise ValueError(f"beta must be < 1, got {beta}")
+    diverge_factor = V.check_float("diverge_factor", diverge_factor, minimum=1.0, include_min=False)
+    method = V.check_choice("method", method, SUGGESTION_METHODS)
+    X, y = net._check_batch(X, y, loss)
+
+    work = net.copy()
+    opt = make_optimizer(work, optimizer, **optimizer_options)
+    rng = np.random.default_rng(seed)
+    n, batch = X.shape[0], min(batch_size, X.shape[0])
+    lrs = lr_min * (lr_max / lr_min) ** (np.arange(steps) / (steps - 1))
+    losses, smoothed = [], []
+    avg, best, stopped = 0.0, math.inf, None
+    order, cursor = rng.permutation(n), 0
+    for i, lr in enumerate(lrs):
+        if cursor + batch > n:
+            order, cursor = rng.permutation(n), 0
+        idx = order[cursor:cursor + batch]
+        cursor += batch
+        value = float(work._engine.loss_and_gradients(X[idx], y[idx], loss))
+        avg = beta * avg + (1.0 - beta) * value
+        smooth = avg / (1.0 - beta ** (i + 1))
+        losses.append(value)
+        smoothed.append(smooth)
+        if not math.isfinite(smooth):
+            stopped = f"the loss became {value} at lr {fmt(lr, 3)}"
+            break
+        if smooth > diverge_factor * best:
+            stopped = (f"the smoothed loss {fmt(smooth, 4)} exceeded {diverge_factor:g} x its best "
+                       f"{fmt(best, 4)} at lr {fmt(lr, 3)}")
+            break
+        best = min(best, smooth)
+        opt.step(float(lr))
+        if not np.isfinite(work._params).all():
+            stopped = f"the update at lr {fmt(lr, 3)} made a parameter non-finite"
+            break
+    lrs = lrs[:len(losses)]
+    smoothed_arr = np.asarray(smoothed)
+    finite = np.where(np.isfinite(smoothed_arr), smoothed_arr, np.inf)
+    suggestions = _suggest(lrs, smoothed_arr)
+    return LRFinderResult(lrs=lrs, losses=np.asarray(losses), smoothed=smoothed_arr,
+                          suggestion=suggestions[method], method=method, suggestions=suggestions,
+                          stopped_reason=stopped, lr_min=lr_min, lr_max=lr_max, steps=steps,
+                          optimizer=optimizer, beta=beta, diverge_factor=diverge_factor,
+                          best_index=int(np.argmin(finite)))
