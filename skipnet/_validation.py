@@ -39,7 +39,7 @@ def check_memory(what: str, n_bytes: int) -> None:
     if n_bytes > MEMORY_LIMIT:
         raise ValueError(
             f"{what} would need {n_bytes / 2**30:.4g} GiB of memory, more than the "
-            f"{MEMORY_LIMIT / 2**30:.4g} GiB this machine has; use fewer or narrower layers or fewer rows"
+            f"{MEMORY_LIMIT / 2**30:.4g} GiB this machine has"
         )
 
 

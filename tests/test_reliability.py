@@ -139,6 +139,20 @@ def test_absurd_passes_are_refused_before_allocating(monkeypatch):
     assert net.forward(X).shape == (1000, 1)
 
 
+@pytest.mark.parametrize("call, match", [
+    (lambda: sn.lr_find(_net(), np.ones((4, 2)), np.ones(4), steps=10**9),
+     "a range test of 1000000000 steps would need 29.8 GiB"),
+    (lambda: sn.datasets.moons(n=10**10), "a data set of 10000000000 rows would need 596 GiB"),
+    (lambda: sn.sweep(lambda s: _net(), np.ones((4, 2)), np.ones(4), seeds=range(10**12), lrs=[0.1]),
+     "a sweep over 1000000000000 seeds would need 9.313e\\+05 GiB"),
+], ids=["lr_find", "datasets", "sweep"])
+def test_absurd_requests_elsewhere_are_refused_before_allocating(monkeypatch, call, match):
+    """Before the fix: MemoryError from NumPy (or from building a list of 10**12 seeds)."""
+    monkeypatch.setattr(V, "MEMORY_LIMIT", 2**33)  # the same on any machine: 8 GiB
+    with pytest.raises(ValueError, match=match + " of memory, more than the 8 GiB this machine has"):
+        call()
+
+
 def test_workspaces_are_bounded_per_network():
     net = sn.Network.mlp(2, (4,), seed=0)
     for n in range(1, 40):
@@ -276,3 +290,33 @@ def test_estimator_diverging_in_its_first_epoch_is_fitted_with_a_warning(early_s
         estimator.fit(X, y)
     assert estimator.n_iter_ == 0 and estimator.loss_curve_ == [] and math.isnan(estimator.best_loss_)
     assert np.isfinite(estimator.predict(X)).all()
+
+
+def _valley_quadratic(losses):
+    """fastai's valley rule as written there (O(n^2)): the oracle for skipnet.schedules._valley."""
+    n = len(losses)
+    lds, max_start, max_end = [1] * n, 0, 0
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and lds[i] < lds[j] + 1:
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    return max_start + int(sections) + int(sections / 2)
+
+
+def test_lr_find_valley_is_fastais_rule_in_n_log_n():
+    """The double loop took minutes for a range test of 10,000 steps (0.8 s at 3,000, quadratic)."""
+    from skipnet.schedules import _valley
+
+    rng = np.random.default_rng(0)
+    for case in range(600):
+        n = int(rng.integers(1, 50))
+        curve = [rng.integers(0, 4, n).astype(float), np.sort(rng.normal(size=n)), rng.normal(size=n).cumsum()]
+        losses = curve[case % 3]
+        assert _valley(losses) == _valley_quadratic(losses), losses
+    result = sn.lr_find(_net(), rng.normal(size=(64, 2)), rng.normal(size=64), loss="mse", steps=20_000,
+                        lr_max=1e-3, diverge_factor=1e9)
+    assert len(result.lrs) == 20_000 and result.lr_min <= result.suggestion <= 1e-3
