@@ -817,3 +817,39 @@ def _run_cli(argv):
         except SystemExit as exc:  # argparse: a usage error
             code = exc.code
     return code, err.getvalue()
+
+
+LR_FIND_OPTIONS = {
+    "lr_min": ([1e-7, 1e-4, 0.5], [0, -1, np.nan, "x"]), "lr_max": ([10.0, 1.0, 1e6], [0, np.inf]),
+    "steps": ([2, 10, 60], [1, 0, 2.5]), "batch_size": ([1, 8, 100], [0]), "beta": ([0.0, 0.98], [1.0, -0.1]),
+    "diverge_factor": ([4.0, 1e9], [1.0, 0.5]), "method": (["valley", "steepest", "minimum"], ["best"]),
+    "optimizer": (["sgd", "adam"], ["rmsprop"]), "momentum": ([0.0, 0.9], [-1.0, "x"]),
+}
+
+
+@fuzz(300, loss=st.sampled_from(LOSSES))
+def test_lr_find_fails_cleanly_and_leaves_the_network_alone(seed, loss):
+    rng = np.random.default_rng(seed)
+    net = _network(_architecture(rng, max_layers=3), rng.choice(["float32", "float64"]))
+    assume(loss != "cross_entropy" or net.n_outputs >= 2)
+    kwargs = {}
+    for name, (good, bad) in LR_FIND_OPTIONS.items():
+        if rng.random() < 0.5:
+            values = bad if rng.random() < 0.1 else good
+            kwargs[name] = values[rng.integers(len(values))]
+    if kwargs.get("optimizer") == "adam":
+        kwargs.pop("momentum", None)
+    n = int(rng.integers(1, 20))
+    X, y = _values(rng, (n, net.n_inputs), "free", 10.0), _targets(rng, loss, n, net.n_outputs, exact=False)
+    before = net._params.copy()
+    try:
+        result = sn.lr_find(net, X, y, loss=loss, **kwargs)
+    except CLEAN:
+        return
+    finally:
+        np.testing.assert_array_equal(net._params, before)  # the test runs on a copy
+    steps = len(result.lrs)
+    assert steps == len(result.losses) == len(result.smoothed) and 1 <= steps <= result.steps
+    assert (np.diff(result.lrs) > 0).all() and result.lrs[0] == result.lr_min
+    assert result.suggestion is None or result.lr_min / 10 <= result.suggestion <= result.lr_max
+    assert str(result)
