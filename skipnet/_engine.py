@@ -16,6 +16,8 @@ import numpy as np
 from . import _kernels as K
 from . import reference
 
+MAX_WORKSPACES = 8  # cached workspaces per network; the oldest is dropped first
+
 _LOSS_KERNELS: dict[str, Callable[..., float]] = {
     "l1": K.l1_loss,
     "mse": K.mse_loss,
@@ -99,6 +101,9 @@ class CythonEngine:
     def workspace(self, n: int) -> _Workspace:
         ws = self.workspaces.get(n)
         if ws is None:
+            # keep a few batch sizes (training uses two or three), not one per size ever seen
+            if len(self.workspaces) >= MAX_WORKSPACES:
+                del self.workspaces[next(iter(self.workspaces))]
             ws = self.workspaces[n] = _Workspace(n, self.widths, self.relu, self.net.dtype)
         return ws
 

@@ -127,9 +127,13 @@ class Standardizer:
         def scale(a):
             s = a.std(axis=0)
             return np.where(s > 0, s, 1.0)
-        if y is None:
-            return cls(X.mean(axis=0), scale(X))
-        return cls(X.mean(axis=0), scale(X), float(y.mean()), float(scale(y)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            fitted = cls(X.mean(axis=0), scale(X)) if y is None else \
+                cls(X.mean(axis=0), scale(X), float(y.mean()), float(scale(y)))
+        if not np.isfinite([*fitted.x_mean, *fitted.x_scale, fitted.y_mean, fitted.y_scale]).all():
+            raise ValueError("the columns' means or standard deviations overflow (values near the float "
+                             "limit): rescale the data, or use --no-standardize")
+        return fitted
 
     def x(self, X: np.ndarray) -> np.ndarray:
         return (X - self.x_mean) / self.x_scale

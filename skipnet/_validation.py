@@ -7,7 +7,11 @@ least one row. Errors name the argument and say what was expected.
 
 from __future__ import annotations
 
+import itertools
+import math
 import numbers
+import os
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -18,6 +22,27 @@ OPTIMIZERS = ("sgd", "adam")
 DTYPES = ("float32", "float64")
 # BLAS takes 32-bit ints (LP64): no dimension may reach 2**31.
 MAX_DIM = 2**31 - 1
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: fall back to 1 TiB
+        return 2**40
+
+
+# Requests for more bytes than the machine has are refused with a ValueError before anything is
+# allocated (rather than a MemoryError from deep inside NumPy, or swapping).
+MEMORY_LIMIT = _physical_memory()
+
+
+def check_memory(what: str, n_bytes: int) -> None:
+    """Refuse an allocation of ``n_bytes`` for ``what`` that exceeds MEMORY_LIMIT."""
+    if n_bytes > MEMORY_LIMIT:
+        raise ValueError(
+            f"{what} would need {n_bytes / 2**30:.4g} GiB of memory, more than the "
+            f"{MEMORY_LIMIT / 2**30:.4g} GiB this machine has"
+        )
 
 
 def check_dtype(dtype) -> np.dtype:
@@ -36,20 +61,55 @@ def check_choice(name: str, value, choices) -> str:
     return value
 
 
-def check_int(name: str, value, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
+
+
+def check_bool(name: str, value) -> bool:
+    """True or False (a Python or NumPy bool); strings such as "no" are refused, not read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_network(name: str, value):
+    """``value`` itself when it is a skipnet.Network."""
+    from .network import Network
+
+    if not isinstance(value, Network):
+        raise TypeError(f"{name} must be a skipnet.Network, got {type(value).__name__}")
+    return value
+
+
+def check_items(name: str, value, item_type: type) -> list:
+    """A list of ``item_type`` from any iterable of them (a bare item or a string is refused)."""
+    kind = f"skipnet.{item_type.__name__}"
+    if isinstance(value, item_type):
+        raise TypeError(f"{name} must be a sequence of {kind}, got a single one: wrap it in a list")
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a sequence of {kind}, got {type(value).__name__}")
+    items = list(value)
+    for i, item in enumerate(items):
+        if not isinstance(item, item_type):
+            raise TypeError(f"{name}[{i}] must be a {kind}, got {type(item).__name__}")
+    return items
 
 
 def check_float(name: str, value, *, minimum=None, maximum=None, positive=False,
                 include_min=True) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        value = math.inf if value > 0 else -math.inf
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if positive and value <= 0:
@@ -61,19 +121,44 @@ def check_float(name: str, value, *, minimum=None, maximum=None, positive=False,
     return value
 
 
-def _as_real_array(name: str, value) -> np.ndarray:
+def as_real_array(name: str, value) -> np.ndarray:
+    """``value`` as an array of a bool, integer or floating dtype (not yet converted or checked).
+
+    Object arrays (e.g. from a DataFrame mixing bool and float columns) are accepted when every
+    element is a real number; masked arrays are refused, since their mask would be silently dropped.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array: fill or drop the masked entries first (e.g. .filled())")
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from exc
+    if arr.dtype.kind == "O":
+        bad = list(itertools.islice((v for v in arr.flat if not isinstance(v, numbers.Real)), 1))
+        if bad:
+            raise TypeError(f"{name} must hold real numbers, got dtype object"
+                            + (f" containing {type(bad[0]).__name__} {bad[0]!r}" if bad else ""))
+        arr = arr.astype(np.float64)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     return arr
 
 
+def as_finite(name: str, arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``arr`` converted to a C-contiguous array of ``dtype`` (copied only when needed), all finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if not all_finite(out):
+        if arr.dtype.kind == "f" and np.isfinite(arr).all():
+            raise ValueError(f"{name} has values too large for {dtype.name} "
+                             f"(magnitude above {np.finfo(dtype).max:.4g})")
+        raise ValueError(f"{name} contains NaN or infinity")
+    return out
+
+
 def as_features(name: str, value, n_features: int, dtype: np.dtype, *, allow_empty=False) -> np.ndarray:
     """A finite, C-contiguous (n, n_features) array of ``dtype`` (copied only when needed)."""
-    arr = _as_real_array(name, value)
+    arr = as_real_array(name, value)
     if arr.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D of shape (n_samples, {n_features}), got shape {arr.shape}"
@@ -85,10 +170,7 @@ def as_features(name: str, value, n_features: int, dtype: np.dtype, *, allow_emp
         raise ValueError(f"{name} is empty: it needs at least one row")
     if arr.shape[0] > MAX_DIM:
         raise ValueError(f"{name} has {arr.shape[0]} rows; at most {MAX_DIM} are supported")
-    out = np.ascontiguousarray(arr, dtype=dtype)
-    if not all_finite(out):
-        raise ValueError(f"{name} contains NaN or infinity")
-    return out
+    return as_finite(name, arr, dtype)
 
 
 def all_finite(arr: np.ndarray) -> bool:
@@ -107,7 +189,7 @@ def as_validation(value, n_inputs: int, n_outputs: int, loss: str, dtype: np.dty
 def as_targets(name: str, value, loss: str, n_rows: int, n_outputs: int, dtype: np.dtype) -> np.ndarray:
     """Targets for ``loss``: (n, n_outputs) floats of ``dtype`` (l1, mse, bce; a 1-D y is accepted when
     n_outputs == 1) or (n,) int64 class indices in [0, n_outputs) (cross_entropy)."""
-    arr = _as_real_array(name, value)
+    arr = as_real_array(name, value)
     if loss == "cross_entropy":
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
@@ -127,9 +209,7 @@ def as_targets(name: str, value, loss: str, n_rows: int, n_outputs: int, dtype: 
         arr = arr[:, None]
     if arr.shape != (n_rows, n_outputs):
         raise ValueError(f"{name} must have shape ({n_rows}, {n_outputs}), got {arr.shape}")
-    out = np.ascontiguousarray(arr, dtype=dtype)
-    if not all_finite(out):
-        raise ValueError(f"{name} contains NaN or infinity")
+    out = as_finite(name, arr, dtype)
     if loss == "bce" and ((out < 0) | (out > 1)).any():
         raise ValueError(f"{name} must lie in [0, 1] for loss='bce' (binary targets)")
     return out

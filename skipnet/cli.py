@@ -311,7 +311,7 @@ def _run_predict(args) -> int:
     from .network import Network
 
     net = Network.load(args.model)
-    dataset = _dataset_metadata(args.model, io.read_metadata(args.model))
+    dataset = _dataset_metadata(args.model, io.read_metadata(args.model), net.n_outputs)
     table = T.read_table(args.data)
     X = _feature_columns(table, dataset, net.n_inputs)
     out = net.predict(X).astype(np.float64)
@@ -330,8 +330,9 @@ def _run_predict(args) -> int:
     return 0
 
 
-def _dataset_metadata(path: str, meta: dict) -> dict | None:
-    """The training table's description stored by `skipnet train` (None for other model files)."""
+def _dataset_metadata(path: str, meta: dict, n_outputs: int) -> dict | None:
+    """The training table's description stored by `skipnet train` (None for other model files), checked
+    field by field: a model file may come from anywhere."""
     if "dataset" not in meta:
         return None
     try:
@@ -339,9 +340,30 @@ def _dataset_metadata(path: str, meta: dict) -> dict | None:
         needed = {"features", "target", "target_column", "n_columns", "named_columns", "loss", "classes"}
         if not isinstance(dataset, dict) or not needed <= set(dataset):
             raise ValueError("missing keys")
-    except ValueError as exc:
+        _check_dataset(dataset, n_outputs)
+    except (ValueError, RecursionError) as exc:
         raise ValueError(f"{path}: the 'dataset' metadata is malformed ({exc})") from exc
     return dataset
+
+
+def _check_dataset(dataset: dict, n_outputs: int) -> None:
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    features, n_columns, target_column = dataset["features"], dataset["n_columns"], dataset["target_column"]
+    if not (isinstance(features, list) and all(isinstance(n, str) for n in features)
+            and isinstance(dataset["target"], str) and isinstance(dataset["named_columns"], bool)):
+        raise ValueError("features must be a list of names, target a name, named_columns true or false")
+    if not (is_int(n_columns) and is_int(target_column) and 0 <= target_column < n_columns
+            and len(features) == n_columns - 1):
+        raise ValueError("target_column must index one of n_columns columns, the others being the features")
+    if dataset["loss"] not in ("l1", "mse", "bce", "cross_entropy"):
+        raise ValueError(f"unknown loss {dataset['loss']!r}")
+    if dataset["loss"] in ("bce", "cross_entropy"):
+        count, classes = (2 if dataset["loss"] == "bce" else n_outputs), dataset["classes"]
+        if not (isinstance(classes, list) and len(classes) == count
+                and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in classes)):
+            raise ValueError(f"classes must list the {count} numeric labels of the model's classes")
 
 
 def _feature_columns(table, dataset: dict | None, n_inputs: int) -> np.ndarray:

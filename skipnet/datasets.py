@@ -23,6 +23,7 @@ Data = tuple[np.ndarray, np.ndarray]
 
 def _check(n: int, noise: float, seed: int | None, dtype, min_n: int = 1, noise_name: str = "noise"):
     n = V.check_int("n", n, minimum=min_n)
+    V.check_memory(f"a data set of {n} rows", 64 * n)  # features, labels and temporaries: ~8 doubles a row
     noise = V.check_float(noise_name, noise, minimum=0.0)
     if seed is not None:
         seed = V.check_int("seed", seed, minimum=0)

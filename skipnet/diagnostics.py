@@ -72,12 +72,16 @@ class DeadUnits:
 
 def dead_units(net, X) -> DeadUnits:
     """Which hidden ReLU units never activate on X (n, n_inputs): z <= 0 for every sample."""
-    return _dead_units(net, V.as_features("X", X, net.n_inputs, net.dtype))
+    V.check_network("net", net)
+    X = V.as_features("X", X, net.n_inputs, net.dtype)
+    net._check_workspace(X.shape[0])
+    return _dead_units(net, X)
 
 
 def _dead_units(net, X) -> DeadUnits:
     """dead_units on validated X."""
-    p = net._detailed_pass(X)
+    with net._exclusive():
+        p = net._detailed_pass(X)
     layers = {}
     for k, layer in enumerate(net.layers[:-1]):
         if layer.activation != "relu":
@@ -113,12 +117,15 @@ class GradientFlow:
 
 def gradient_flow(net, X, y, loss: str = "l1") -> GradientFlow:
     """Gradient norm per layer and per learned skip for the loss on (X, y); Frobenius norms in float64."""
-    X, y = net._check_batch(X, y, loss)
-    p = net._detailed_pass(X, y, loss)
-    grads = net._grad_views
+    X, y = V.check_network("net", net)._check_batch(X, y, loss)
+    with net._exclusive():  # the pass writes the gradient buffer read below
+        p = net._detailed_pass(X, y, loss)
+        grads = {name: g.copy() for name, g in net._grad_views.items()}
 
-    def norm(a):
-        return float(np.linalg.norm(a.astype(np.float64)))
+    def norm(a):  # scaled first: the squares of gradients past 1e154 would overflow
+        a = a.astype(np.float64)
+        scale = float(np.abs(a).max(initial=0.0))
+        return scale * float(np.linalg.norm(a / scale)) if scale > 0 else 0.0
 
     layers = []
     for k, layer in enumerate(net.layers):
@@ -130,7 +137,8 @@ def gradient_flow(net, X, y, loss: str = "l1") -> GradientFlow:
         })
     skips = [{"skip": i, "src": s.src, "dst": s.dst, "weight_norm": norm(grads[f"skips.{i}.weight"])}
              for i, s in enumerate(net.skips) if not s.identity]
-    return GradientFlow(float(p.loss), layers, skips, norm(net._grads), not net._grads.any())
+    flat = np.concatenate([g.ravel() for g in grads.values()])
+    return GradientFlow(float(p.loss), layers, skips, norm(flat), not flat.any())
 
 
 # ------------------------------------------------------------------------------------------ plateaus
@@ -165,7 +173,7 @@ def detect_plateau(losses, window: int = 5, rtol: float = 1e-3) -> Plateau | Non
     """
     window = V.check_int("window", window, minimum=2)
     rtol = V.check_float("rtol", rtol, minimum=0.0)
-    losses = np.asarray(losses, dtype=np.float64)
+    losses = V.as_real_array("losses", losses).astype(np.float64)
     if losses.ndim != 1:
         raise ValueError(f"losses must be 1-D, got shape {losses.shape}")
     if losses.size < window or not np.isfinite(losses[-window:]).all():
@@ -200,7 +208,8 @@ class OutputSpread:
 def output_spread(net, X, rtol: float = 1e-6) -> OutputSpread:
     """Per-output mean and standard deviation of yhat over X; ``constant`` when every std is tiny
     relative to the output's magnitude (exactly the same output for every sample in the dead case)."""
-    yhat = net.forward(X).astype(np.float64)
+    rtol = V.check_float("rtol", rtol, minimum=0.0)
+    yhat = V.check_network("net", net).forward(X).astype(np.float64)
     mean, std = yhat.mean(axis=0), yhat.std(axis=0)
     constant = bool((std <= rtol * np.maximum(1.0, np.abs(mean))).all())
     return OutputSpread(mean, std, constant)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -43,6 +44,8 @@ FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 # safetensors' own limit on the JSON header; checked before anything is parsed
 MAX_HEADER_BYTES = 100_000_000
+# architectures this small are built and then checked tensor by tensor, whatever the file holds
+_SMALL_LAYERS, _SMALL_PARAMETERS = 1_000, 1 << 20
 _DTYPE_CODES = {"float32": "F32", "float64": "F64"}
 _READABLE_CODES = {"F16": np.float16, "F32": np.float32, "F64": np.float64}
 
@@ -111,7 +114,9 @@ def save(net: Network, path: PathLike, metadata: Mapping[str, str] | None = None
             raise TypeError(f"metadata must map str to str, got {key!r}: {type(value).__name__}")
     if FORMAT_KEY in extra:
         raise ValueError(f"metadata key {FORMAT_KEY!r} is reserved for the architecture")
-    tensors = {name: np.ascontiguousarray(view) for name, view in net._param_views.items()}
+    with net._exclusive():  # a consistent snapshot, even while another thread would train the network
+        tensors = {name: view.copy() for name, view in net._param_views.items()}
+    _check_finite(path, tensors)  # load refuses non-finite weights: never write a file it cannot read
     from . import __version__
 
     header = {
@@ -164,6 +169,7 @@ def load(path: PathLike, backend: str = "cython") -> Network:
     path = Path(os.fspath(path))
     with _open(path) as f:
         header = _format_header(path, f.metadata() or {})
+        _check_declared_size(path, header["architecture"], f)
         try:
             net = network_from_architecture(header["architecture"], backend=backend)
         except (TypeError, ValueError) as exc:
@@ -252,7 +258,7 @@ def _format_header(path: Path, meta: Mapping[str, str]) -> dict[str, Any]:
                          "a plain state dict loads into an existing network with load_weights")
     try:
         header = json.loads(meta[FORMAT_KEY])
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # also numbers past int limits, nesting past the stack
         raise ValueError(f"{path}: the {FORMAT_KEY!r} metadata is not valid JSON: {exc}") from exc
     if not isinstance(header, dict) or "architecture" not in header:
         raise ValueError(f"{path}: the {FORMAT_KEY!r} metadata has no architecture")
@@ -261,6 +267,29 @@ def _format_header(path: Path, meta: Mapping[str, str]) -> dict[str, Any]:
         raise ValueError(f"{path}: unknown format version {version!r}; this skipnet reads version(s) "
                          f"{', '.join(map(str, SUPPORTED_VERSIONS))} (a newer skipnet may read it)")
     return header
+
+
+def _check_declared_size(path: Path, arch, f) -> None:
+    """Refuse an architecture with (many) more parameters than the file holds values, before a Network
+    (and its buffers) is built from it: a small file must not make load allocate gigabytes. Small
+    mismatches and malformed architectures are left to the checks that name the tensor or the key."""
+    names = f.keys()  # the handle itself is not iterable
+    held = sum(math.prod(f.get_slice(name).get_shape()) for name in names)
+    try:
+        layers, skips = arch["layers"], arch["skips"]
+        declared = None
+        if len(layers) <= max(len(names), _SMALL_LAYERS):  # every layer has a weight tensor
+            width = [int(arch["n_inputs"])] + [int(layer["units"]) for layer in layers]
+            declared = sum(width[k + 1] * (width[k] + bool(layer["bias"])) for k, layer in enumerate(layers))
+            declared += sum(width[s["dst"] + 1] * width[s["src"] + 1] for s in skips if not s["identity"])
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+        return
+    if declared is None:
+        raise ValueError(f"{path}: the architecture in the metadata declares {len(layers)} layers, but the "
+                         f"file holds only {len(names)} tensors")
+    if declared > max(held, _SMALL_PARAMETERS):
+        raise ValueError(f"{path}: the architecture in the metadata declares {declared} parameters, but the "
+                         f"file holds {held} values")
 
 
 def _check_names(path: Path, found: set[str], expected: set[str]) -> None:

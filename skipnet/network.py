@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +35,10 @@ class Dense:
     bias: bool = True
 
     def __post_init__(self):
-        V.check_int("Dense.units", self.units, minimum=1)
+        # store plain int/bool (not NumPy scalars), so architectures compare, hash and serialise cleanly
+        object.__setattr__(self, "units", V.check_int("Dense.units", self.units, minimum=1, maximum=V.MAX_DIM))
         V.check_choice("Dense.activation", self.activation, ACTIVATIONS)
-        if not isinstance(self.bias, (bool, np.bool_)):
-            raise TypeError(f"Dense.bias must be True or False, got {self.bias!r}")
+        object.__setattr__(self, "bias", V.check_bool("Dense.bias", self.bias))
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,9 @@ class Skip:
     identity: bool = False
 
     def __post_init__(self):
-        V.check_int("Skip.src", self.src, minimum=-1)
-        V.check_int("Skip.dst", self.dst, minimum=0)
-        if not isinstance(self.identity, (bool, np.bool_)):
-            raise TypeError(f"Skip.identity must be True or False, got {self.identity!r}")
+        object.__setattr__(self, "src", V.check_int("Skip.src", self.src, minimum=-1))
+        object.__setattr__(self, "dst", V.check_int("Skip.dst", self.dst, minimum=0))
+        object.__setattr__(self, "identity", V.check_bool("Skip.identity", self.identity))
         if self.src > self.dst - 2:
             raise ValueError(
                 f"Skip({self.src}, {self.dst}): the source must come before layer {self.dst - 1}, "
@@ -89,21 +89,16 @@ class Network:
     def __init__(self, n_inputs: int, layers: Sequence[Dense], skips: Iterable[Skip] = (),
                  dtype: str = "float64", seed: int | None = None, backend: str = "cython",
                  init: str = "default"):
-        self.n_inputs = V.check_int("n_inputs", n_inputs, minimum=1)
-        layers = list(layers) if not isinstance(layers, (str, bytes)) else layers
-        if not isinstance(layers, list) or not layers:
+        self.n_inputs = V.check_int("n_inputs", n_inputs, minimum=1, maximum=V.MAX_DIM)
+        layers = V.check_items("layers", layers, Dense)
+        if not layers:
             raise ValueError("layers must be a non-empty sequence of skipnet.Dense")
-        for k, layer in enumerate(layers):
-            if not isinstance(layer, Dense):
-                raise TypeError(f"layers[{k}] must be a skipnet.Dense, got {type(layer).__name__}")
         if layers[-1].activation != "identity":
             raise ValueError(
                 "the output layer (layers[-1]) must have activation='identity': losses take logits"
             )
-        skips = list(skips)
+        skips = V.check_items("skips", () if skips is None else skips, Skip)
         for i, skip in enumerate(skips):
-            if not isinstance(skip, Skip):
-                raise TypeError(f"skips[{i}] must be a skipnet.Skip, got {type(skip).__name__}")
             if skip.dst >= len(layers):
                 raise ValueError(f"skips[{i}] = {skip}: dst must be a layer index < {len(layers)}")
             if skip.identity:
@@ -124,6 +119,8 @@ class Network:
 
         self._layout = self._parameter_layout()
         size = sum(math.prod(shape) for _, shape, _ in self._layout)
+        V.check_memory(f"a network of {size} parameters (values and gradients)", 2 * size * self.dtype.itemsize)
+        self._lock = threading.RLock()
         self._params = np.zeros(size, self.dtype)
         self._grads = np.zeros(size, self.dtype)
         self._param_views = self._views(self._params)
@@ -154,6 +151,8 @@ class Network:
         identity skip from the block's input, layer k-2 or the input when widths match, into layer k).
         """
         widths = (hidden,) if isinstance(hidden, (int, np.integer)) else hidden
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, Iterable):
+            raise TypeError(f"hidden must be a sequence of layer widths, got {type(hidden).__name__} {hidden!r}")
         hidden = [V.check_int(f"hidden[{i}]", h, minimum=1) for i, h in enumerate(widths)]
         n_outputs = V.check_int("n_outputs", n_outputs, minimum=1)
         if skip not in SKIP_KINDS:
@@ -235,7 +234,8 @@ class Network:
     # ----------------------------------------------------------------- parameters
     def parameters(self) -> dict[str, np.ndarray]:
         """Copies of every parameter under PyTorch's names and layout."""
-        return {name: view.copy() for name, view in self._param_views.items()}
+        with self._exclusive():
+            return {name: view.copy() for name, view in self._param_views.items()}
 
     def set_parameters(self, values: Mapping[str, object]) -> None:
         """Copy in any subset of parameters by name; every value is checked before any is written."""
@@ -246,23 +246,20 @@ class Network:
             if name not in self._param_views:
                 raise ValueError(f"unknown parameter {name!r}; this network has {self.parameter_names}")
             target = self._param_views[name]
-            arr = np.asarray(value)
-            if arr.dtype.kind not in "biuf":
-                raise TypeError(f"parameter {name!r} must hold real numbers, got dtype {arr.dtype}")
+            arr = V.as_real_array(f"parameter {name!r}", value)
             if arr.shape != target.shape:
                 raise ValueError(f"parameter {name!r} must have shape {target.shape}, got {arr.shape}")
-            arr = arr.astype(self.dtype)
-            if not np.isfinite(arr).all():
-                raise ValueError(f"parameter {name!r} contains NaN or infinity")
-            staged[name] = arr
-        for name, arr in staged.items():
-            self._param_views[name][...] = arr
+            staged[name] = V.as_finite(f"parameter {name!r}", arr, self.dtype)
+        with self._exclusive():
+            for name, arr in staged.items():
+                self._param_views[name][...] = arr
 
     def copy(self) -> Network:
         """An independent network with the same architecture, options and parameter values."""
         clone = Network(self.n_inputs, self.layers, self.skips, dtype=self.dtype.name, seed=self.seed,
                         backend=self.backend, init=self.init)
-        clone._params[...] = self._params
+        with self._exclusive():
+            clone._params[...] = self._params
         return clone
 
     # ----------------------------------------------------------------- files and pickling
@@ -293,9 +290,11 @@ class Network:
     def __getstate__(self) -> dict:
         """Pickle support (scikit-learn's convention for estimators): the architecture and the flat
         parameters; buffers, views and engine are rebuilt on unpickling. Model files use ``save``."""
+        with self._exclusive():
+            params = self._params.copy()
         return {"n_inputs": self.n_inputs, "layers": self.layers, "skips": self.skips,
                 "dtype": self.dtype.name, "seed": self.seed, "backend": self.backend, "init": self.init,
-                "params": self._params.copy()}
+                "params": params}
 
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
@@ -303,21 +302,28 @@ class Network:
         self.__init__(**state)  # type: ignore[misc]
         self._params[...] = params
 
+    def _exclusive(self) -> _Exclusive:
+        """Context manager holding the network for one pass (see _Exclusive)."""
+        return _Exclusive(self._lock)
+
     # ----------------------------------------------------------------- passes
     def forward(self, X) -> np.ndarray:
         """yhat (n, n_outputs) for X (n, n_inputs), in the network's dtype."""
         X = V.as_features("X", X, self.n_inputs, self.dtype, allow_empty=True)
         if X.shape[0] == 0:
             return np.empty((0, self.n_outputs), self.dtype)
-        return self._engine.predict(X)
+        self._check_workspace(X.shape[0])
+        with self._exclusive():
+            return self._engine.predict(X)
 
     predict = forward
 
     def gradients(self, X, y, loss: str = "l1") -> tuple[float, dict[str, np.ndarray]]:
         """Mean loss on (X, y) and the gradient of every parameter (dict of copies, PyTorch layout)."""
         X, y = self._check_batch(X, y, loss)
-        value = self._engine.loss_and_gradients(X, y, loss)
-        return value, {name: g.copy() for name, g in self._grad_views.items()}
+        with self._exclusive():
+            value = self._engine.loss_and_gradients(X, y, loss)
+            return value, {name: g.copy() for name, g in self._grad_views.items()}
 
     def trace(self, x, y, loss: str = "l1"):
         """Step-by-step account of one forward/backward pass (see skipnet.trace.Trace)."""
@@ -329,8 +335,41 @@ class Network:
         V.check_choice("loss", loss, V.LOSSES)
         X = V.as_features("X", X, self.n_inputs, self.dtype)
         y = V.as_targets("y", y, loss, X.shape[0], self.n_outputs, self.dtype)
+        self._check_workspace(X.shape[0])
         return X, y
+
+    def _check_workspace(self, n: int) -> None:
+        """Refuse a pass over n rows whose activation buffers (z, h, dh per layer) exceed memory."""
+        width = sum(layer.units for layer in self.layers) + self.n_inputs
+        V.check_memory(f"a pass over {n} rows (activations of {width} units per row)",
+                       3 * n * width * self.dtype.itemsize)
 
     def _detailed_pass(self, X, y=None, loss=None) -> Pass:
         """All intermediate values (z, h and, given y and loss, dh, dz) on validated input."""
         return self._engine.detailed_pass(X, y, loss)
+
+
+class _Exclusive:
+    """Holds a network's lock for one pass, or raises at once if another thread holds it.
+
+    The cython engine reuses one set of activation buffers per batch size and every pass writes the
+    gradient buffer, so two threads in one network at once would corrupt each other's results. The
+    lock is reentrant: a Trainer callback may call net.forward from inside fit on the same thread.
+    """
+
+    __slots__ = ("lock",)
+
+    def __init__(self, lock):
+        self.lock = lock
+
+    def __enter__(self):
+        if not self.lock.acquire(blocking=False):
+            raise RuntimeError(
+                "this Network is being used by another thread (forward, gradients, trace or Trainer.fit); "
+                "one Network must not be used from two threads at once: give each thread its own "
+                "net.copy(), or serialise the calls with a lock of your own"
+            )
+        return self
+
+    def __exit__(self, *exc):
+        self.lock.release()

@@ -27,6 +27,10 @@ class Optimizer:
     def step(self, lr: float) -> None:
         raise NotImplementedError
 
+    def reset(self) -> None:
+        """Forget the state (step count, momentum or moment buffers), as a freshly made optimizer."""
+        raise NotImplementedError
+
     def is_idle(self) -> bool:
         """True when a zero gradient would leave every parameter unchanged (no momentum still moving,
         no weight decay pulling a nonzero weight)."""
@@ -46,10 +50,15 @@ class SGD(Optimizer):
         super().__init__(net, weight_decay)
         self.momentum = V.check_float("momentum", momentum, minimum=0.0)
         self.dampening = V.check_float("dampening", dampening, minimum=0.0, maximum=1.0)
-        self.nesterov = bool(nesterov)
+        self.nesterov = V.check_bool("nesterov", nesterov)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("nesterov=True requires momentum > 0 and dampening = 0 (as torch.optim.SGD)")
         self.buffer = np.zeros_like(net._params)
+        self.reset()
+
+    def reset(self) -> None:
+        self.steps = 0
+        self.buffer[...] = 0
         self._ref = reference.SGD(self.momentum, self.dampening, self.weight_decay, self.nesterov)
 
     def step(self, lr: float) -> None:
@@ -84,6 +93,12 @@ class Adam(Optimizer):
         self.eps = V.check_float("eps", eps, positive=True)
         self.exp_avg = np.zeros_like(net._params)
         self.exp_avg_sq = np.zeros_like(net._params)
+        self.reset()
+
+    def reset(self) -> None:
+        self.steps = 0
+        self.exp_avg[...] = 0
+        self.exp_avg_sq[...] = 0
         self._ref = reference.Adam(self.beta1, self.beta2, self.eps, self.weight_decay)
 
     def step(self, lr: float) -> None:

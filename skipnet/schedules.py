@@ -21,6 +21,7 @@ Used on their own, outside a Trainer::
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -342,17 +343,19 @@ class LRFinderResult:
 
 
 def _valley(losses: np.ndarray) -> int:
-    """fastai's 'valley': the index two-thirds down the longest decreasing subsequence of ``losses``."""
-    n = len(losses)
-    lds = [1] * n
-    max_start = max_end = 0
-    for i in range(1, n):
-        for j in range(i):
-            if losses[i] < losses[j] and lds[i] < lds[j] + 1:
-                lds[i] = lds[j] + 1
-            if lds[max_end] < lds[i]:
-                max_end = i
-                max_start = max_end - lds[max_end]
+    """fastai's 'valley': the index two-thirds down the longest decreasing subsequence of ``losses``.
+
+    lds[i], the length of the longest strictly decreasing subsequence ending at i, comes from patience
+    sorting in O(n log n) (fastai's double loop is O(n^2): minutes for a range test of 10,000 steps);
+    the first index of the greatest length ends the stretch, as in fastai."""
+    tails: list[float] = []  # tails[k]: the largest last value of a decreasing run of length k + 1
+    lds = np.empty(len(losses), int)
+    for i, value in enumerate(-np.asarray(losses, float)):  # decreasing losses = increasing negatives
+        k = bisect.bisect_left(tails, value)
+        tails[k:k + 1] = [value]
+        lds[i] = k + 1
+    max_end = int(np.argmax(lds))
+    max_start = max_end - int(lds[max_end]) if lds[max_end] > 1 else 0
     sections = (max_end - max_start) / 3
     return max_start + int(sections) + int(sections / 2)
 
@@ -395,6 +398,7 @@ def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 1
     if lr_max <= lr_min:
         raise ValueError(f"lr_max ({lr_max:g}) must be larger than lr_min ({lr_min:g})")
     steps = V.check_int("steps", steps, minimum=2)
+    V.check_memory(f"a range test of {steps} steps", 32 * steps)  # lrs, losses, smoothed, temporaries
     batch_size = V.check_int("batch_size", batch_size, minimum=1)
     beta = V.check_float("beta", beta, minimum=0.0, maximum=1.0)
     if beta >= 1:

@@ -210,10 +210,11 @@ class _SkipNetBase(BaseEstimator):
         self.loss_curve_ = self.loss_curve_ + history.epoch_loss.tolist()
         if validated:
             self.validation_loss_curve_ = history.val_loss.tolist()
-            self.best_validation_loss_ = float(np.min(history.val_loss))
+            # NaN when training diverged within its first epoch (nothing recorded)
+            self.best_validation_loss_ = float(min(history.val_loss, default=np.nan))
         elif hasattr(self, "validation_loss_curve_"):
             del self.validation_loss_curve_, self.best_validation_loss_
-        self.best_loss_ = float(np.min(self.loss_curve_))
+        self.best_loss_ = float(min(self.loss_curve_, default=np.nan))
         self.n_iter_ += history.epochs_run
         self.t_ += history.steps_run
         self.stopped_reason_ = history.stopped_reason
@@ -341,7 +342,7 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
 
     def predict(self, X) -> np.ndarray:
         """Predictions (n_samples,) for one target, (n_samples, n_targets) for several."""
-        check_is_fitted(self)
+        check_is_fitted(self, "network_")  # not n_features_in_: a failed fit sets it
         out = self._outputs(X)
         return out.ravel() if out.shape[1] == 1 else out
 
@@ -402,7 +403,7 @@ class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
 
     def decision_function(self, X) -> np.ndarray:
         """Logits: (n_samples,) for two classes (positive means ``classes_[1]``), else (n, n_classes)."""
-        check_is_fitted(self)
+        check_is_fitted(self, "network_")  # not n_features_in_: a failed fit sets it
         out = self._outputs(X)
         return out.ravel() if out.shape[1] == 1 else out
 

@@ -22,7 +22,7 @@ import numbers
 import os
 import pickle
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -275,6 +275,8 @@ class _NoBar:
 def _check_seeds(seeds) -> list[int]:
     if isinstance(seeds, numbers.Integral):
         raise TypeError(f"seeds must be an iterable of ints, e.g. range({seeds}) or [{seeds}]; got the int {seeds}")
+    if isinstance(seeds, Sized):  # e.g. range(10**12): refuse before building the list
+        V.check_memory(f"a sweep over {len(seeds)} seeds", 1000 * len(seeds))  # ~1 KB per task and row
     try:
         values = list(seeds)
     except TypeError:

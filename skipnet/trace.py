@@ -53,13 +53,14 @@ class Trace:
     """
 
     def __init__(self, net, x, y, loss: str = "l1"):
-        X, Y = net._check_batch(x, y, loss)
+        X, Y = V.check_network("net", net)._check_batch(x, y, loss)
         self.net, self.loss_name, self.x, self.y = net, loss, X, Y
-        self.params = net.parameters()
-        p = net._detailed_pass(X, Y, loss)
+        with net._exclusive():
+            self.params = net.parameters()
+            p = net._detailed_pass(X, Y, loss)
+            self.grads = {name: g.copy() for name, g in net._grad_views.items()}
         self.loss = float(p.loss)
         self.yhat = p.h[-1].copy()
-        self.grads = {name: g.copy() for name, g in net._grad_views.items()}
         self.z, self.h, self.dh, self.dz = p.z, p.h, p.dh, p.dz
         self.dead_units = {k: [int(u) for u in np.flatnonzero((p.z[k] <= 0).all(axis=0))]
                            for k, layer in enumerate(net.layers[:-1]) if layer.activation == "relu"}

@@ -12,7 +12,8 @@ Semantics (DESIGN.md section 2):
   ``stopped_reason`` set: no further step can change anything.
 - Divergence guard: when a step's loss is NaN/inf or exceeds ``divergence_factor`` times the first loss
   of the fit, or an update makes a parameter non-finite, training stops and the network keeps the last
-  weights that gave a finite loss.
+  weights that gave a finite (recorded) loss; the optimizer's state is reset, since its momentum or
+  moments belong to the diverging trajectory, so a further fit (e.g. with a lower lr) starts afresh.
 
 Execution: on the cython backend ``fit`` runs the fused path by default (``fused=True``): whole epochs
 of steps in one kernel call without the GIL (skipnet._kernels.FusedNet), several epochs per call when
@@ -96,16 +97,12 @@ class Trainer:
                  nesterov: bool = False, betas=(0.9, 0.999), eps: float = 1e-8,
                  divergence_factor: float | None = 1e6, callbacks=(), diagnose: bool = True,
                  diagnose_every: int = 10, fused: bool = True):
-        from .network import Network
-
-        if not isinstance(net, Network):
-            raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")
-        self.net = net
+        self.net = V.check_network("net", net)
         self.loss = V.check_choice("loss", loss, V.LOSSES)
         self.lr = V.check_float("lr", lr, positive=True)
         self.batch_size = V.check_int("batch_size", batch_size, minimum=1)
         self.epochs = V.check_int("epochs", epochs, minimum=0)
-        self.shuffle = bool(shuffle)
+        self.shuffle = V.check_bool("shuffle", shuffle)
         if schedule is not None and not callable(getattr(schedule, "lr", None)):
             raise TypeError("schedule must be None or an object with an lr(step, epoch) method "
                             "(see skipnet.schedules)")
@@ -117,7 +114,9 @@ class Trainer:
             divergence_factor = V.check_float("divergence_factor", divergence_factor, minimum=1.0,
                                               include_min=False)
         self.divergence_factor = divergence_factor
-        self.callbacks = list(callbacks)
+        if callable(callbacks) or not isinstance(callbacks, (list, tuple, type(None))):
+            raise TypeError(f"callbacks must be a list of callables, got {callbacks!r}")
+        self.callbacks = list(callbacks or ())
         for cb in self.callbacks:
             if not callable(cb):
                 raise TypeError(f"callbacks must be callables, got {cb!r}")
@@ -143,10 +142,15 @@ class Trainer:
         Xv = yv = None
         if validation is not None:
             Xv, yv = V.as_validation(validation, net.n_inputs, net.n_outputs, self.loss, net.dtype)
+            net._check_workspace(Xv.shape[0])
+        with net._exclusive():  # one thread at a time per network
+            return self._fit(X, y, Xv, yv)
+
+    def _fit(self, X, y, Xv, yv) -> History:
         run = _Run(self, X, y)
         if self.schedule is not None and hasattr(self.schedule, "start"):
             self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
-        if self.fused and net.backend == "cython":
+        if self.fused and self.net.backend == "cython":
             self._fit_fused(run, Xv, yv)
             return run.history(copy=False)
         for _ in range(self.epochs):
@@ -334,10 +338,8 @@ class Trainer:
         return self._scheduled_lr(self.step_count, self.epoch_count)
 
     def _scheduled_lr(self, step: int, epoch: int) -> float:
-        lr = float(self.schedule.lr(step, epoch))
-        if not np.isfinite(lr) or lr < 0:
-            raise ValueError(f"schedule returned an invalid learning rate {lr!r} at step {step}")
-        return lr
+        return V.check_float(f"the learning rate schedule.lr returned at step {step}",
+                             self.schedule.lr(step, epoch), minimum=0.0)
 
     def _divergence(self, value: float, first_loss: float) -> str | None:
         if not np.isfinite(value):
@@ -446,10 +448,11 @@ class _Run:
         return self._totals[:epochs]
 
     def diverged(self, step: int, epoch: int, reason: str, loss: float, lr: float) -> str:
-        """Restore the last good weights (the fused kernel has done so already), record why, and
-        return the stop reason."""
+        """Restore the last good weights (the fused kernel has done so already), reset the optimizer
+        state (it belongs to the diverging trajectory), record why, and return the stop reason."""
         if self.last_good is not None:
             self.trainer.net._params[...] = self.last_good
+        self.trainer.optimizer.reset()
         message = f"diverged at step {step} (epoch {epoch}): {reason}"
         self.warnings.append(TrainingWarning("divergence", message, step, epoch, {"loss": loss, "lr": lr}))
         return message

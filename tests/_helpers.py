@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 
 import skipnet as sn
+
+# the directory holding the skipnet package under test (installed or built in place)
+PACKAGE_ROOT = str(Path(sn.__file__).resolve().parent.parent)
 
 RTOL = {"float32": 1e-5, "float64": 1e-12}
 
@@ -55,3 +66,47 @@ def random_targets(rng, loss, n, n_outputs):
     if loss == "bce":
         return rng.integers(0, 2, (n, n_outputs)).astype(float)
     return rng.normal(size=(n, n_outputs))
+
+
+def run_python(code: str, cwd, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``python -c code`` in a fresh interpreter outside the source tree, importing the package under
+    test; raises on a non-zero exit (with its stderr)."""
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=cwd,
+                         env={**os.environ, "PYTHONPATH": PACKAGE_ROOT}, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+def training_digest(dtype: str, backend: str = "cython") -> str:
+    """SHA-256 of the weights and step losses after a seeded, shuffled Adam run (BLAS-sized layers)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 8)), rng.integers(0, 3, 300)
+    net = sn.Network.mlp(8, (96, 96, 96), n_outputs=3, skip="first-to-output", seed=11, dtype=dtype,
+                         backend=backend)
+    hist = sn.Trainer(net, loss="cross_entropy", optimizer="adam", lr=0.01, batch_size=32, epochs=3,
+                      seed=5).fit(X, y)
+    return hashlib.sha256(net._params.tobytes() + hist.step_loss.tobytes()).hexdigest()
+
+
+# examples actually run by each hypothesis test of this session (reported by conftest)
+FUZZ_EXAMPLES: Counter = Counter()
+
+
+def counted(test):
+    """Count each example a hypothesis test's body runs to the end (not rejected by assume, not
+    failing) in FUZZ_EXAMPLES; goes under @given."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        result = test(*args, **kwargs)
+        FUZZ_EXAMPLES[test.__name__] += 1
+        return result
+
+    return run
+
+
+def examples(per_hundred: int) -> int:
+    """An example count scaled by the loaded hypothesis profile (its max_examples per 100)."""
+    from hypothesis import settings
+
+    return max(1, per_hundred * settings().max_examples // 100)

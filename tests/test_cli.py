@@ -4,13 +4,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-import skipnet
+from _helpers import PACKAGE_ROOT
+
 from skipnet.cli import main
-
-# the directory holding the skipnet package under test (installed or built in place)
-PACKAGE_ROOT = str(Path(skipnet.__file__).resolve().parent.parent)
 
 
 def test_trace_prints_the_exercise_steps(tmp_path):
