@@ -215,7 +215,8 @@ class Trace:
         Returns the new parameters (dict of copies) and adds the updates to ``str(self)``.
         """
         lr = V.check_float("lr", lr, positive=True)
-        new = {name: (self.params[name] - lr * g).astype(self.net.dtype) for name, g in self.grads.items()}
+        with np.errstate(over="ignore", invalid="ignore"):  # set_parameters refuses what overflows
+            new = {name: (self.params[name] - lr * g).astype(self.net.dtype) for name, g in self.grads.items()}
         self.net.set_parameters(new)
         self.applied_lr, self.new_params = lr, new
         return {name: v.copy() for name, v in new.items()}
