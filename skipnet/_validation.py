@@ -144,10 +144,18 @@ def as_real_array(name: str, value) -> np.ndarray:
     return arr
 
 
+def as_kernel_array(arr: np.ndarray, dtype) -> np.ndarray:
+    """``arr`` as a C-contiguous, aligned array of ``dtype``, copied only when it is not one already.
+    (np.ascontiguousarray keeps a misaligned buffer, e.g. one unpickled by dask at an odd offset, and
+    kernels reading doubles from it is undefined behaviour, caught by UBSan.)"""
+    return np.require(arr, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
 def as_finite(name: str, arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``arr`` converted to a C-contiguous array of ``dtype`` (copied only when needed), all finite."""
+    """``arr`` converted to a C-contiguous, aligned array of ``dtype`` (copied only when needed), all
+    finite."""
     with np.errstate(over="ignore", invalid="ignore"):
-        out = np.ascontiguousarray(arr, dtype=dtype)
+        out = as_kernel_array(arr, dtype)
     if not all_finite(out):
         if arr.dtype.kind == "f" and np.isfinite(arr).all():
             raise ValueError(f"{name} has values too large for {dtype.name} "
@@ -204,7 +212,7 @@ def as_targets(name: str, value, loss: str, n_rows: int, n_outputs: int, dtype: 
                 f"{name} must hold class indices in [0, {n_outputs}), got values in "
                 f"[{arr.min()}, {arr.max()}]"
             )
-        return np.ascontiguousarray(arr, dtype=np.int64)
+        return as_kernel_array(arr, np.int64)
     if arr.ndim == 1 and n_outputs == 1:
         arr = arr[:, None]
     if arr.shape != (n_rows, n_outputs):

@@ -240,7 +240,7 @@ def test_backends_follow_the_same_training_trajectory(seed, opt, loss):
 # ------------------------------------------------------------------ arbitrary arrays: oracle of validity
 ARRAY_DTYPES = ["bool", "int8", "uint8", "int64", "uint64", "float16", "float32", "float64", "complex128",
                 "object", "U3", "M8[D]"]
-LAYOUTS = ["plain", "fortran", "strided", "byteswap", "list", "frame", "readonly"]
+LAYOUTS = ["plain", "fortran", "strided", "byteswap", "list", "frame", "readonly", "unaligned"]
 _OBJECTS = np.empty(12, object)
 _OBJECTS[:] = [1.5, -2, True, 0, np.float32(2.5), np.int64(-1), None, "a", "1.5", 1j, float("nan"), [1]]
 # NaN, infinities, signed zero, the smallest subnormal, values beyond float32's range (and float16's)
@@ -293,7 +293,18 @@ def _layout(arr, layout):
     if layout == "readonly":
         arr = arr.copy()
         arr.flags.writeable = False
+    if layout == "unaligned" and arr.dtype.kind in "biufc" and arr.dtype.itemsize > 1:
+        return _unaligned(arr)
     return arr
+
+
+def _unaligned(arr):
+    """A C-contiguous copy of ``arr`` whose buffer starts one byte past an aligned address (as a buffer
+    unpickled at an odd offset: dask does this)."""
+    out = np.empty(arr.nbytes + 1, np.uint8)[1:].view(arr.dtype).reshape(arr.shape)
+    out[...] = arr
+    assert not out.flags.aligned or not out.size
+    return out
 
 
 def _real_values(arr) -> np.ndarray | None:
@@ -397,7 +408,7 @@ def test_diagnostics_accept_what_gradients_accept(seed, kind, loss):
     flat = np.concatenate([g.ravel() for g in grads.values()]).astype(np.float64)
     assert flow.zero == (not flat.any()) and flow.total_norm == pytest.approx(math.hypot(*flat), rel=1e-12)
     dead = sn.diagnostics.dead_units(net, X)
-    z = net._detailed_pass(np.ascontiguousarray(np.asarray(X, dtype=net.dtype))).z
+    z = net._detailed_pass(sn._validation.as_features("X", X, net.n_inputs, net.dtype)).z
     for k, report in dead.layers.items():
         assert report.units == np.flatnonzero((z[k] <= 0).all(axis=0)).tolist()
 

@@ -106,6 +106,24 @@ def test_numbers_in_object_arrays_and_dataframes_are_accepted():
         net.forward(pd.DataFrame({"a": pd.array([1.0, None], dtype="Float64"), "b": [0.0, 3.0]}))
 
 
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_misaligned_buffers_are_realigned_before_any_kernel(loss):
+    """A contiguous array whose buffer is not 8-byte aligned (dask hands such arrays to sweep workers)
+    reached the kernels as it was: UBSan reported the misaligned loads (undefined behaviour)."""
+    from test_fuzz import _unaligned
+
+    rng = np.random.default_rng(0)
+    net = sn.Network.mlp(3, (4, 4), n_outputs=3, seed=0)
+    X = rng.normal(size=(5, 3))
+    y = rng.integers(0, 3, 5) if loss == "cross_entropy" else rng.normal(size=(5, 3))
+    Xu, yu = _unaligned(X), _unaligned(y)
+    checked = V.as_features("X", Xu, 3, net.dtype)
+    assert checked.flags.aligned and checked.flags.c_contiguous and V.as_features("X", X, 3, net.dtype) is X
+    assert net.forward(Xu).tolist() == net.forward(X).tolist()
+    assert net.gradients(Xu, yu, loss)[0] == net.gradients(X, y, loss)[0]
+    sn.Trainer(net, loss=loss, epochs=2, batch_size=2).fit(Xu, yu)
+
+
 def test_architecture_fields_are_plain_python_values():
     layer, skip = sn.Dense(np.int64(3), bias=np.bool_(False)), sn.Skip(np.int32(0), np.int64(2), np.bool_(True))
     assert type(layer.units) is int and type(layer.bias) is bool

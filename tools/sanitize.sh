@@ -7,7 +7,9 @@
 #
 # The build goes into a temporary copy of the tree (the checkout's own in-place build is untouched).
 # Python is not instrumented, so the sanitizer runtimes are preloaded; leak detection is off because
-# the interpreter itself keeps memory until exit. Needs gcc (or clang: CC=clang), and Cython, NumPy,
+# the interpreter itself keeps memory until exit. pytest captures at the Python level only
+# (--capture=sys): a report is written to file descriptor 2 just before the process exits, and fd-level
+# capture would swallow it. Needs gcc (or clang: CC=clang), and Cython, NumPy,
 # SciPy and pytest/hypothesis in $PYTHON (default python3). Ends with "sanitizer reports: N" and exits
 # non-zero when N > 0 or a test fails.
 set -euo pipefail
@@ -18,7 +20,8 @@ python="$(command -v "${PYTHON:-python3}")" || { echo "no Python at ${PYTHON:-py
 [[ "$python" = /* ]] || python="$(cd "$(dirname "$python")" && pwd)/$(basename "$python")"
 cc="${CC:-gcc}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/skipnet-sanitize.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+# SKIPNET_SANITIZE_KEEP=1 keeps the sanitized copy (to rerun a test in it by hand)
+[ -n "${SKIPNET_SANITIZE_KEEP:-}" ] && echo "keeping $work" || trap 'rm -rf "$work"' EXIT
 
 # the sources only: no build products, generated C, virtual environments or VCS data
 tar -C "$root" --exclude=./build --exclude=./dist --exclude=./.git --exclude='./.venv*' --exclude='*.so' \
@@ -45,8 +48,9 @@ set +e
     ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:print_summary=1:${ASAN_OPTIONS:-}" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}" \
     PYTHONDONTWRITEBYTECODE=1 \
-    "$python" -m pytest -q -p no:cacheprovider "$@" 2>&1) | tee "$log"
+    "$python" -m pytest -q -p no:cacheprovider --capture=sys "$@" 2>&1) | tee "$log"
 status=${PIPESTATUS[0]}
+[ "$status" -le 128 ] || echo "pytest was killed by signal $((status - 128))"
 set -e
 reports=$(grep -cE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$log" || true)
 echo "sanitizer reports: $reports"
