@@ -125,6 +125,8 @@ def gradient_flow(net, X, y, loss: str = "l1") -> GradientFlow:
     def norm(a):  # scaled first: the squares of gradients past 1e154 would overflow
         a = a.astype(np.float64)
         scale = float(np.abs(a).max(initial=0.0))
+        if not np.isfinite(scale):  # an infinite entry makes the norm infinite (NaN stays NaN)
+            return scale
         return scale * float(np.linalg.norm(a / scale)) if scale > 0 else 0.0
 
     layers = []
