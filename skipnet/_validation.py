@@ -46,13 +46,14 @@ def check_memory(what: str, n_bytes: int) -> None:
 
 
 def check_dtype(dtype) -> np.dtype:
+    """float32 or float64 in the machine's byte order (a ">f8" becomes the native float64)."""
     try:
         dt = np.dtype(dtype)
-    except TypeError as exc:
+    except (TypeError, ValueError, SyntaxError) as exc:  # NumPy parses "f8,(" with ast: SyntaxError
         raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from exc
     if dt.name not in DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dt.name!r}")
-    return dt
+    return np.dtype(dt.name)
 
 
 def check_choice(name: str, value, choices) -> str:

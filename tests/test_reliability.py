@@ -78,6 +78,10 @@ BAD_CALLS = [
      "losses must hold real numbers"),
     ("output_spread rtol NaN", lambda: sn.diagnostics.output_spread(_net(), [[1.0, 2.0]], rtol=math.nan),
      ValueError, "rtol must be finite"),
+    ("a dtype string NumPy parses with ast", lambda: sn.Network(1, [sn.Dense(1, "identity")], dtype="f8,("),
+     TypeError, "dtype must be 'float32' or 'float64', got 'f8,\\('"),
+    ("a structured dtype", lambda: sn.Network(1, [sn.Dense(1, "identity")], dtype="f8,f8"), ValueError,
+     "dtype must be 'float32' or 'float64', got 'void128'"),
     ("class labels out of range",
      lambda: sn.Network.mlp(2, (3,), n_outputs=3).gradients(np.ones((2, 2)), [0, 3], "cross_entropy"),
      ValueError, r"class indices in \[0, 3\)"),
@@ -122,6 +126,15 @@ def test_misaligned_buffers_are_realigned_before_any_kernel(loss):
     assert net.forward(Xu).tolist() == net.forward(X).tolist()
     assert net.gradients(Xu, yu, loss)[0] == net.gradients(X, y, loss)[0]
     sn.Trainer(net, loss=loss, epochs=2, batch_size=2).fit(Xu, yu)
+
+
+def test_non_native_byte_order_dtype_means_the_native_one():
+    """dtype=">f8" (name float64) passed the check and then failed inside the kernels: "Big-endian
+    buffer not supported on little-endian compiler"."""
+    big = sn.Network.mlp(2, (3,), dtype=">f8", seed=0)
+    assert big.dtype == np.dtype("float64") and big.dtype.isnative
+    np.testing.assert_array_equal(big.forward(np.ones((2, 2))),
+                                  sn.Network.mlp(2, (3,), seed=0).forward(np.ones((2, 2))))
 
 
 def test_architecture_fields_are_plain_python_values():
