@@ -14,7 +14,9 @@
 static inline double loss_l1_term(double yhat, double y, double scale, double *g)
 {
     double r = yhat - y;
-    *g = (double)((r > 0) - (r < 0)) * scale; /* no branch: the signs of residuals are random */
+    /* a select the compiler may turn into a branch: one row at a time, a predicted branch keeps the
+       sign off the chain of dependent operations from one step to the next */
+    *g = r > 0 ? scale : (r < 0 ? -scale : 0.0);
     return fabs(r);
 }
 

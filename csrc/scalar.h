@@ -56,6 +56,7 @@ typedef struct {
 } fused_chunk;
 
 enum { FUSED_OK = 0, FUSED_LOSS_DIVERGED = 1, FUSED_NONFINITE_UPDATE = 2 };
+enum { KEEP_NONE = 0, KEEP_PREV = 1, KEEP_CUR = 2 };  /* which weights a stopped chunk leaves */
 
 /* A width-1 network, its buffers and its fit, for scalar_sgd_chunk (element type per function). */
 typedef struct {
@@ -68,6 +69,49 @@ typedef struct {
     const void *X, *Y;
     double weight_decay, divergence_factor;  /* divergence_factor 0: no limit */
 } scalar_net;
+
+/* Shapes compiled in whole: with the plan a constant, every offset and flag folds into the code and
+   the weights live in registers, as in a loop written by hand for that one network. The exercise's
+   network (DESIGN.md section 1: 1-1-1-1, ReLU, ReLU, identity, a learned skip from the first hidden
+   layer into the output) without biases and with them; other width-1 chains take the copies above. */
+enum { SCALAR_KNOWN_MAX_PARAMS = 8 };
+
+typedef struct {
+    int n_layers, ns1, ns2;  /* depth; the number of skips into layers 1 and 2 */
+    ptrdiff_t n_params;
+    scalar_layer layers[3];
+    scalar_skip skips[1];
+} scalar_known;
+
+static const scalar_known scalar_known_shapes[] = {
+    /* w0 w1 w2 skip */
+    {3, 0, 1, 4, {{0, 0, 1, 0, 0, 0, 0}, {1, 0, 1, 0, 1, 0, 0}, {2, 0, 0, 0, 0, 0, 1}}, {{0, 3, 0}}},
+    /* w0 b0 w1 b1 w2 b2 skip */
+    {3, 0, 1, 7, {{0, 1, 1, 1, 0, 0, 0}, {2, 3, 1, 1, 1, 0, 0}, {4, 5, 0, 1, 0, 0, 1}}, {{0, 6, 0}}},
+};
+
+/* The index in scalar_known_shapes of a width-1 network's plan (L layers, n_params parameters), or -1. */
+static inline int scalar_known_index(int L, ptrdiff_t n_params, const scalar_layer *layers,
+                                     const scalar_skip *skips)
+{
+    for (int i = 0; i < (int)(sizeof(scalar_known_shapes) / sizeof(scalar_known_shapes[0])); i++) {
+        const scalar_known *kn = &scalar_known_shapes[i];
+        int same = L == kn->n_layers && n_params == kn->n_params;
+        for (int k = 0; same && k < kn->n_layers; k++) {
+            const scalar_layer *a = &layers[k], *b = &kn->layers[k];
+            same = a->w == b->w && a->b == b->b && a->relu == b->relu && a->bias == b->bias &&
+                   a->dense_acc == b->dense_acc && a->skip_begin == b->skip_begin &&
+                   a->skip_end == b->skip_end;
+        }
+        for (int k = 0; same && k < kn->ns1 + kn->ns2; k++) {
+            const scalar_skip *a = &skips[k], *b = &kn->skips[k];
+            same = a->src == b->src && a->weight == b->weight && a->acc == b->acc;
+        }
+        if (same)
+            return i;
+    }
+    return -1;
+}
 
 /* Trainer._divergence: a non-finite loss, or one above factor x the first (factor 0: no limit) */
 static inline int fused_loss_diverged(double value, double first, double factor)

@@ -9,8 +9,6 @@
    compares: a gradient is nonzero when a bit other than the sign is set, and x * 0 is NaN exactly
    when x is infinite or NaN. */
 typedef struct {
-    const SCALAR_T *from;
-    SCALAR_T *to;
     double lr, weight_decay;
     SCALAR_UINT nonzero;
     double nan_probe;
@@ -19,7 +17,8 @@ typedef struct {
 /* every parameter gets one gradient term per row: the first row writes it, later rows add; after
    the last row's term it is complete, and (with u) updated */
 static inline __attribute__((always_inline)) void
-SCALAR_FN(_grad)(SCALAR_T *G, ptrdiff_t i, SCALAR_T term, int first, int last, SCALAR_FN(_update) *u)
+SCALAR_FN(_grad)(SCALAR_T *G, ptrdiff_t i, SCALAR_T term, int first, int last, SCALAR_FN(_update) *u,
+                 const SCALAR_T *from, SCALAR_T *to)
 {
     SCALAR_T g = first ? term : G[i] + term;
     G[i] = g;
@@ -27,10 +26,10 @@ SCALAR_FN(_grad)(SCALAR_T *G, ptrdiff_t i, SCALAR_T term, int first, int last, S
         SCALAR_UINT bits;
         memcpy(&bits, &g, sizeof(bits));
         u->nonzero |= bits << 1;
-        double d = (double)g + u->weight_decay * u->from[i];
-        SCALAR_T p = (SCALAR_T)(u->from[i] - u->lr * d);
+        double d = (double)g + u->weight_decay * from[i];
+        SCALAR_T p = (SCALAR_T)(from[i] - u->lr * d);
         u->nan_probe += p * 0.0;
-        u->to[i] = p;
+        to[i] = p;
     }
 }
 
@@ -70,7 +69,7 @@ static inline __attribute__((always_inline)) double
 SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, const scalar_layer *lay,
                  const scalar_skip *sk, const SCALAR_T *P, SCALAR_T *G, const SCALAR_T *X,
                  const SCALAR_T *Y, const int64_t *rows, ptrdiff_t nb, double scale, int loss,
-                 SCALAR_FN(_update) *u)
+                 SCALAR_FN(_update) *u, SCALAR_T *to)
 {
     SCALAR_T z[SCALAR_MAX_LAYERS], h[SCALAR_MAX_LAYERS], dh[SCALAR_MAX_LAYERS];
     for (int k = 0; k < L; k++)
@@ -110,14 +109,14 @@ SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, con
                 ptrdiff_t src = sk[s].src;
                 SCALAR_T hs = SCALAR_FN(_source)(L, fixed, src, x, h);
                 if (sk[s].weight >= 0)
-                    SCALAR_FN(_grad)(G, sk[s].weight, dz * hs, first, last, u);
+                    SCALAR_FN(_grad)(G, sk[s].weight, dz * hs, first, last, u, P, to);
                 if (src >= 0)
                     SCALAR_FN(_back)(L, fixed, src, dh, sk[s].weight < 0 ? dz : dz * P[sk[s].weight],
                                      sk[s].acc);
             }
-            SCALAR_FN(_grad)(G, lay[k].w, dz * (k == 0 ? x : h[k - 1]), first, last, u);
+            SCALAR_FN(_grad)(G, lay[k].w, dz * (k == 0 ? x : h[k - 1]), first, last, u, P, to);
             if (lay[k].bias)
-                SCALAR_FN(_grad)(G, lay[k].b, dz, first, last, u);
+                SCALAR_FN(_grad)(G, lay[k].b, dz, first, last, u, P, to);
             if (k > 0)
                 SCALAR_FN(_back)(L, fixed, k - 1, dh, dz * P[lay[k].w], lay[k].dense_acc);
         }
@@ -133,7 +132,7 @@ static double SCALAR_NAME(int L, const scalar_layer *lay, const scalar_skip *sk,
                           SCALAR_T *G, const SCALAR_T *X, const SCALAR_T *Y, const int64_t *rows,
                           ptrdiff_t nb, int loss)
 {
-    return SCALAR_FN(_step)(L, 0, 0, 0, lay, sk, P, G, X, Y, rows, nb, 1.0 / (double)nb, loss, NULL);
+    return SCALAR_FN(_step)(L, 0, 0, 0, lay, sk, P, G, X, Y, rows, nb, 1.0 / (double)nb, loss, NULL, NULL);
 }
 
 /* run_chunk (train.pxi) for a width-1 network and plain SGD: the same steps, checks and outputs, with
@@ -142,11 +141,25 @@ static double SCALAR_NAME(int L, const scalar_layer *lay, const scalar_skip *sk,
    next ones (next, the scalar_net's scratch); a rejected step leaves prev and cur untouched. */
 static inline __attribute__((always_inline)) void
 SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, const int one_row,
-                    const scalar_net *net, fused_chunk *c, scalar_layer *lay, scalar_skip *sk)
+                    const scalar_net *net, fused_chunk *c, scalar_layer *lay, scalar_skip *sk,
+                    const scalar_known *known, const int loss)
 {
     SCALAR_T *params = (SCALAR_T *)net->params, *spare = (SCALAR_T *)net->spare;
     SCALAR_T *cur = params, *prev = spare, *next = (SCALAR_T *)net->scratch, *tmp;
     SCALAR_T *G = (SCALAR_T *)net->grads;
+    /* a known shape: the current and next weights in local arrays indexed by constants, which the
+       compiler keeps in registers (as a loop written for the one network would); each step stores
+       the weights it replaces in spare, the last good ones, instead of rotating pointers */
+    SCALAR_T kcur[SCALAR_KNOWN_MAX_PARAMS], knext[SCALAR_KNOWN_MAX_PARAMS];
+    if (known) {
+#pragma GCC unroll 8
+        for (int i = 0; i < known->n_params; i++) {
+            kcur[i] = params[i];
+            knext[i] = 0;
+        }
+        cur = kcur;
+        next = knext;
+    }
     const SCALAR_T *X = (const SCALAR_T *)net->X, *Y = (const SCALAR_T *)net->Y;
     const ptrdiff_t n = net->n_rows, spe = c->steps_per_epoch, np = net->n_params;
     const ptrdiff_t n_steps = c->n_steps, batch = one_row ? 1 : net->batch;
@@ -154,17 +167,17 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
     const double wd = net->weight_decay, factor = net->divergence_factor;
     const int64_t *orders = c->orders;
     const double *lrs = c->lrs;
-    const int lr_per_step = c->n_lrs > 1, loss = net->loss;
+    const int lr_per_step = c->n_lrs > 1;
     double *losses = c->losses;
     /* the plan in local copies (the caller's arrays): nothing written in the loop can alias them */
     for (int k = 0; k < L; k++)
-        lay[k] = net->layers[k];
+        lay[k] = known ? known->layers[k] : net->layers[k];
     for (int k = 0; k < (fixed ? ns1 + ns2 : lay[L - 1].skip_end); k++)
-        sk[k] = net->skips[k];
+        sk[k] = known ? known->skips[k] : net->skips[k];
     double total = 0.0, first = c->first_loss;
     int all_zero = 1, have_first = c->have_first;
     ptrdiff_t e = 0, j = 0, g;
-    SCALAR_T *keep = NULL;  /* on a divergence: the weights to leave in params and spare */
+    int keep = KEEP_NONE;   /* on a divergence: the weights to leave in params and spare */
     c->status = FUSED_OK;
     c->zero_epoch = 0;
     for (g = 0; g < n_steps; g++, j++) {
@@ -179,10 +192,10 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         const ptrdiff_t start = j * batch;
         const ptrdiff_t nb = one_row ? 1 : batch < n - start ? batch : n - start;
         const int64_t *rows = orders ? orders + e * n + start : NULL;
-        SCALAR_FN(_update) u = {cur, next, lrs[lr_per_step ? g : 0], wd, 0, 0.0};
+        SCALAR_FN(_update) u = {lrs[lr_per_step ? g : 0], wd, 0, 0.0};
         const double value = SCALAR_FN(_step)(L, fixed, ns1, ns2, lay, sk, cur, G, rows ? X : X + start,
                                               rows ? Y : Y + start, rows, nb,
-                                              nb == batch ? inv_batch : 1.0 / (double)nb, loss, &u);
+                                              nb == batch ? inv_batch : 1.0 / (double)nb, loss, &u, next);
         const int fit_started = have_first;
         if (!have_first) {
             first = value;
@@ -191,7 +204,7 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         losses[g] = value;
         if (fused_loss_diverged(value, first, factor)) {
             c->status = FUSED_LOSS_DIVERGED;
-            keep = fit_started ? prev : cur; /* the fit's first step has no earlier weights */
+            keep = fit_started ? KEEP_PREV : KEEP_CUR; /* the fit's first step has no earlier weights */
             break;
         }
         total += value * (double)nb;
@@ -199,13 +212,21 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         if (u.nan_probe != u.nan_probe) {
             g++;
             c->status = FUSED_NONFINITE_UPDATE;
-            keep = cur;
+            keep = KEEP_CUR;
             break;
         }
-        tmp = prev;
-        prev = cur;
-        cur = next;
-        next = tmp;
+        if (known) {
+#pragma GCC unroll 8
+            for (int i = 0; i < known->n_params; i++) {
+                spare[i] = kcur[i];
+                kcur[i] = knext[i];
+            }
+        } else {
+            tmp = prev;
+            prev = cur;
+            cur = next;
+            next = tmp;
+        }
         if (j == spe - 1) {
             c->totals[e] = total;
             if (all_zero) {
@@ -218,12 +239,22 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
     c->done = g;
     c->first_loss = first;
     c->have_first = have_first;
-    /* params gets the newest weights (or those kept), spare the ones before them */
-    SCALAR_T newest[SCALAR_MAX_PARAMS], before[SCALAR_MAX_PARAMS];
-    memcpy(newest, keep ? keep : cur, (size_t)np * sizeof(SCALAR_T));
-    memcpy(before, keep ? keep : prev, (size_t)np * sizeof(SCALAR_T));
-    memcpy(params, newest, (size_t)np * sizeof(SCALAR_T));
-    memcpy(spare, before, (size_t)np * sizeof(SCALAR_T));
+    /* params gets the newest weights (or those kept), spare the ones before them; element by element
+       with constant indices for a known shape, so its arrays never need an address */
+    if (known) {
+#pragma GCC unroll 8
+        for (int i = 0; i < known->n_params; i++) {
+            const SCALAR_T newest = keep == KEEP_PREV ? spare[i] : kcur[i];
+            params[i] = newest;
+            spare[i] = keep == KEEP_NONE ? spare[i] : newest;
+        }
+    } else {
+        SCALAR_T newest[SCALAR_MAX_PARAMS], before[SCALAR_MAX_PARAMS];
+        memcpy(newest, keep == KEEP_PREV ? prev : cur, (size_t)np * sizeof(SCALAR_T));
+        memcpy(before, keep == KEEP_NONE ? prev : newest, (size_t)np * sizeof(SCALAR_T));
+        memcpy(params, newest, (size_t)np * sizeof(SCALAR_T));
+        memcpy(spare, before, (size_t)np * sizeof(SCALAR_T));
+    }
 }
 
 static void SCALAR_CHUNK_NAME(const scalar_net *net, fused_chunk *c)
@@ -238,22 +269,41 @@ static void SCALAR_CHUNK_NAME(const scalar_net *net, fused_chunk *c)
     const int shape = L == 1 ? 0 : L == 2 ? 1 + ns1 : L == 3 ? 3 + 3 * ns1 + ns2 : -1;
 #define SCALAR_SHAPES(one)                                                                           \
     switch (shape) {                                                                                 \
-    case 0: SCALAR_FN(_sgd_run)(1, 1, 0, 0, one, net, c, lay3, sk3); break;                          \
-    case 1: SCALAR_FN(_sgd_run)(2, 1, 0, 0, one, net, c, lay3, sk3); break;                          \
-    case 2: SCALAR_FN(_sgd_run)(2, 1, 1, 0, one, net, c, lay3, sk3); break;                          \
-    case 3: SCALAR_FN(_sgd_run)(3, 1, 0, 0, one, net, c, lay3, sk3); break;                          \
-    case 4: SCALAR_FN(_sgd_run)(3, 1, 0, 1, one, net, c, lay3, sk3); break;                          \
-    case 5: SCALAR_FN(_sgd_run)(3, 1, 0, 2, one, net, c, lay3, sk3); break;                          \
-    case 6: SCALAR_FN(_sgd_run)(3, 1, 1, 0, one, net, c, lay3, sk3); break;                          \
-    case 7: SCALAR_FN(_sgd_run)(3, 1, 1, 1, one, net, c, lay3, sk3); break;                          \
-    case 8: SCALAR_FN(_sgd_run)(3, 1, 1, 2, one, net, c, lay3, sk3); break;                          \
-    default: SCALAR_FN(_sgd_run)(L, 0, 0, 0, 0, net, c, lay, sk); break;                             \
+    case 0: SCALAR_FN(_sgd_run)(1, 1, 0, 0, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 1: SCALAR_FN(_sgd_run)(2, 1, 0, 0, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 2: SCALAR_FN(_sgd_run)(2, 1, 1, 0, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 3: SCALAR_FN(_sgd_run)(3, 1, 0, 0, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 4: SCALAR_FN(_sgd_run)(3, 1, 0, 1, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 5: SCALAR_FN(_sgd_run)(3, 1, 0, 2, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 6: SCALAR_FN(_sgd_run)(3, 1, 1, 0, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 7: SCALAR_FN(_sgd_run)(3, 1, 1, 1, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 8: SCALAR_FN(_sgd_run)(3, 1, 1, 2, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    default: SCALAR_FN(_sgd_run)(L, 0, 0, 0, 0, net, c, lay, sk, NULL, net->loss); break;                             \
+    }
+#define SCALAR_KNOWN_RUN(i)                                                                          \
+    do {                                                                                             \
+        const scalar_known *kn = &scalar_known_shapes[i];                                            \
+        if (net->batch == 1 && net->loss == SCALAR_L1)                                               \
+            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, net, c, lay3, sk3, kn, SCALAR_L1); \
+        else if (net->batch == 1 && net->loss == SCALAR_MSE)                                         \
+            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, net, c, lay3, sk3, kn, SCALAR_MSE); \
+        else if (net->batch == 1)                                                                    \
+            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, net, c, lay3, sk3, kn, SCALAR_BCE); \
+        else                                                                                         \
+            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 0, net, c, lay3, sk3, kn, net->loss); \
+    } while (0)
+    /* the shapes compiled in whole (scalar.h's scalar_known_shapes), when the plan is one of them */
+    switch (scalar_known_index(net->n_layers, net->n_params, net->layers, net->skips)) {
+    case 0: SCALAR_KNOWN_RUN(0); return;
+    case 1: SCALAR_KNOWN_RUN(1); return;
+    default: break;
     }
     if (net->batch == 1)
         SCALAR_SHAPES(1)
     else
         SCALAR_SHAPES(0)
 #undef SCALAR_SHAPES
+#undef SCALAR_KNOWN_RUN
 }
 
 #undef SCALAR_FN

@@ -58,6 +58,7 @@ cdef extern from "scalar.h" nogil:
         SCALAR_MAX_SKIPS
         SCALAR_MAX_PARAMS
     bint fused_loss_diverged(double value, double first, double factor)
+    int scalar_known_index(int L, ptrdiff_t n_params, const scalar_layer* layers, const scalar_skip* skips)
     double scalar_step_f(int L, const scalar_layer* layers, const scalar_skip* skips, const float* P,
                          float* G, const float* X, const float* Y, const int64_t* rows, ptrdiff_t nb,
                          int loss)
@@ -407,6 +408,16 @@ cdef class FusedNet:
     def scalar(self):
         """True when every layer (and the input) has width 1: the scalar path runs."""
         return bool(self.plan.scalar)
+
+    @property
+    def compiled_shape(self):
+        """Which of scalar.h's shapes compiled in whole (the exercise's network without biases: 0,
+        with biases: 1) this network is, or -1; plain SGD on such a network keeps its weights in
+        registers."""
+        if not self.plan.scalar:
+            return -1
+        return scalar_known_index(<int>self.plan.n_layers, self.plan.n_params, self.plan.scalar_layers,
+                                  self.plan.scalar_skips)
 
     def bind(self, X, Y, T, state1, state2, str loss, str optimizer, double momentum=0.0,
              double dampening=0.0, double weight_decay=0.0, bint nesterov=False, double beta1=0.9,

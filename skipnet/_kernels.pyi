@@ -80,6 +80,9 @@ class FusedNet:
     @property
     def scalar(self) -> bool:
         """True when every layer (and the input) has width 1: the scalar path runs."""
+    @property
+    def compiled_shape(self) -> int:
+        """0 or 1 for the exercise's network without / with biases (compiled in whole), else -1."""
     def bind(self, X: _Float, Y: _Float | None, T: _Index | None, state1: _Float, state2: _Float | None,
              loss: str, optimizer: str, momentum: float = ..., dampening: float = ...,
              weight_decay: float = ..., nesterov: bool = ..., beta1: float = ..., beta2: float = ...,

@@ -394,3 +394,60 @@ def test_divergence_on_the_first_step_of_a_fit_keeps_the_weights(make):
     hist, net, _ = runs[0]
     assert hist.stopped_reason == "diverged at step 0 (epoch 0): the loss is inf" and hist.steps_run == 0
     assert (net._params == 1e200).all()
+
+
+def _exercise_with_biases(dtype="float64", seed=0):
+    return sn.Network.mlp(1, (1, 1), 1, skip="first-to-output", dtype=dtype, seed=seed)
+
+
+def test_the_exercise_networks_are_compiled_in_whole():
+    assert sn.Network.exercise()._engine.fused(1).compiled_shape == 0
+    assert _exercise_with_biases()._engine.fused(3).compiled_shape == 1
+    assert sn.Network.mlp(1, (1, 1), 1, skip="first-to-output", bias=False)._engine.fused(1).compiled_shape == 0
+    # one flag different (the second layer's activation): the general width-1 copies
+    other = sn.Network(1, [sn.Dense(1, "relu", False), sn.Dense(1, "identity", False),
+                           sn.Dense(1, "identity", False)], [sn.Skip(0, 2)])
+    assert other._engine.fused(1).scalar and other._engine.fused(1).compiled_shape == -1
+    assert sn.Network.mlp(2, (3,))._engine.fused(1).compiled_shape == -1
+
+
+@pytest.mark.parametrize("biases", [False, True])
+@pytest.mark.parametrize("loss", ["l1", "mse", "bce"])
+@pytest.mark.parametrize("batch,shuffle", [(1, False), (1, True), (3, True)])
+def test_compiled_exercise_shapes_match_per_op(biases, loss, batch, shuffle, dtype):
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(23, 1))
+    y = random_targets(rng, loss, 23, 1)
+
+    def make():
+        net = _exercise_with_biases(dtype) if biases else sn.Network.exercise(dtype=dtype)
+        net._params[...] = np.random.default_rng(11).uniform(-1, 1, net._params.size)
+        return net
+
+    for options in ({}, {"weight_decay": 0.03}, {"schedule": sn.schedules.StepLR(2, gamma=0.5)}):
+        assert make()._engine.fused(batch).compiled_shape == int(biases)
+        runs = _fit_both(make, X, y, loss=loss, lr=0.05, batch_size=batch, epochs=6, shuffle=shuffle, seed=2,
+                         **options)
+        _assert_same_run(*runs, exact=batch == 1, dtype=dtype)
+        if batch == 1:
+            np.testing.assert_array_equal(runs[0][1]._grads, runs[1][1]._grads)
+
+
+@pytest.mark.parametrize("biases", [False, True])
+@pytest.mark.parametrize("dtype_", ["float32", "float64"])
+def test_compiled_exercise_shapes_keep_the_last_good_weights(biases, dtype_):
+    def make():
+        return _exercise_with_biases(dtype_) if biases else sn.Network.exercise(dtype=dtype_)
+
+    X, y = np.linspace(0.5, 2, 9)[:, None], np.full((9, 1), 1e3)
+    big = 1e308 if dtype_ == "float64" else 1e38
+    cases = [((X, y), 1e3, 10.0, "exceeds 10 x the first loss"),
+             (([[10.0], [20.0]], [[-300.0], [500.0]]), big, None, "made a parameter non-finite")]
+    if dtype_ == "float64":  # (float32 weights overflow before the loss does)
+        cases.append(((X, y), 1e150, None, "the loss is inf"))
+    for data, lr, factor, reason in cases:
+        runs = _fit_both(make, *data, loss="mse", lr=lr, batch_size=1, epochs=3, shuffle=False,
+                         divergence_factor=factor)
+        _assert_same_run(*runs)
+        assert reason in runs[0][0].stopped_reason
+        assert np.isfinite(runs[0][1]._params).all()
