@@ -11,8 +11,8 @@ sweep holds BLAS to one thread in every mode, so the runs side by side are the o
     python bench/sweep_threads.py --workload medium --repeats 9 --n-jobs 2
 
 Workloads (one sweep = seeds x lrs runs, each a fresh network trained for --epochs epochs):
-  small   2-16-16-1, first-to-output skip, bce, batch 32, 512 samples, float64: the seed study's size;
-          the per-step Python overhead dominates on the per-op path
+  small   2-16-16-1, first-to-output skip, bce, batch 32, 512 samples, float64, 32 seeds: the seed
+          study's kind (a few ms per run: the sweep's own per-run work in Python counts most here)
   medium  32-128-128-128-1, first-to-output skip, l1, batch 64, 2048 samples, float32 (DESIGN's W2);
           most of a step is inside the kernels
   large   32-256-256-256-1, the same at batch 256: nearly all of a step is inside the kernels
@@ -33,11 +33,11 @@ from skipnet.sweep import MLPFactory
 
 WORKLOADS = {
     "small": {"factory": MLPFactory(2, (16, 16), skip="first-to-output"), "n": 512, "loss": "bce",
-              "batch_size": 32, "epochs": 20},
+              "batch_size": 32, "epochs": 20, "seeds": 32},
     "medium": {"factory": MLPFactory(32, (128, 128, 128), skip="first-to-output", dtype="float32"), "n": 2048,
-               "loss": "l1", "batch_size": 64, "epochs": 5},
+               "loss": "l1", "batch_size": 64, "epochs": 5, "seeds": 4},
     "large": {"factory": MLPFactory(32, (256, 256, 256), skip="first-to-output", dtype="float32"), "n": 2048,
-              "loss": "l1", "batch_size": 256, "epochs": 4},
+              "loss": "l1", "batch_size": 256, "epochs": 4, "seeds": 4},
 }
 
 
@@ -50,9 +50,11 @@ def make_data(workload: str, n: int):
     return X, np.tanh(X[:, :4].sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def measure(workload: str, seeds: int, lrs: list[float], n_jobs: int, repeats: int, epochs: int | None) -> dict:
+def measure(workload: str, seeds: int | None, lrs: list[float], n_jobs: int, repeats: int,
+            epochs: int | None) -> dict:
     spec = dict(WORKLOADS[workload])
-    factory, n = spec.pop("factory"), spec.pop("n")
+    factory, n, default_seeds = spec.pop("factory"), spec.pop("n"), spec.pop("seeds")
+    seeds = default_seeds if seeds is None else seeds
     if epochs is not None:
         spec["epochs"] = epochs
     X, y = make_data(workload, n)
@@ -88,7 +90,8 @@ def measure(workload: str, seeds: int, lrs: list[float], n_jobs: int, repeats: i
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
-    p.add_argument("--seeds", type=int, default=4, help="seeds per sweep (default 4)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="seeds per sweep (default: 32 for small, the seed study's kind; 4 otherwise)")
     p.add_argument("--lrs", default="0.01,0.1", help="learning rates (default 0.01,0.1)")
     p.add_argument("--epochs", type=int, default=None, help="override the workload's epochs")
     p.add_argument("--n-jobs", type=int, default=2, help="threads of the threaded sweep (default 2)")

@@ -104,7 +104,9 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
     **trainer_options
         Any skipnet.Trainer option except ``lr`` and ``seed`` (loss, optimizer, epochs, batch_size,
         momentum, schedule, callbacks, ...). Each run gets its own deep copy, so stateful schedules and
-        callbacks never leak between runs.
+        callbacks never leak between runs. ``diagnose`` defaults to ``keep_history``: the rows carry
+        their own diagnostics (dead_fraction, plateau), measured after training, and without the
+        trainer's between-epoch checks a run trains many epochs per kernel call, without the GIL.
 
     Returns
     -------
@@ -133,6 +135,7 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
     if address is not None and not isinstance(address, str):
         raise TypeError(f"address must be a scheduler address string such as 'tcp://host:8786', got {address!r}")
     _check_trainer_options(trainer_options)
+    trainer_options = {"diagnose": bool(keep_history), **trainer_options}
 
     # One network and trainer built now: bad options and bad data fail here, not in a worker.
     probe = _make(make_network, seeds[0])

@@ -59,6 +59,18 @@ def serial_rows():
     return _run(backend="serial", keep_history=True)
 
 
+def test_diagnose_follows_keep_history_and_changes_no_row(serial_rows):
+    """Without histories the trainer's between-epoch checks (whose warnings only a history keeps) are
+    off, so the fused path runs several epochs per call; the rows are the same either way."""
+    plain = _run(backend="serial", validation=None)
+    checked = _run(backend="serial", validation=None, diagnose=True)
+    assert_same_rows(plain, checked)
+    kept = _run(backend="serial", validation=None, keep_history=True, seeds=[0], lrs=[0.5])
+    assert any(w.kind == "dead_units" for w in kept[0]["history"].warnings)
+    quiet = _run(backend="serial", validation=None, keep_history=True, seeds=[0], lrs=[0.5], diagnose=False)
+    assert not quiet[0]["history"].warnings
+
+
 # --------------------------------------------------------------------------------------- determinism
 @pytest.mark.parametrize("backend, n_jobs", [("serial", -1), ("loky", 1), ("threading", 2), ("threading", -1),
                                              ("threading", 3), ("loky", 2)])
