@@ -432,11 +432,25 @@ def _scaling(rounds: int) -> dict:
         Trainer(net, loss="l1", lr=LR, batch_size=w.batch, epochs=epochs, shuffle=False,
                 divergence_factor=None, diagnose=False).fit(X[:n], y[:n])
 
-    linear, threads, control = [], [], []
-    try:  # the machine's own parallelism: the hand C loop in two threads (ctypes releases the GIL)
-        loops = [_CLoop(WORKLOADS["W0"], *WORKLOADS["W0"].data()) for _ in range(2)]
+    linear, threads, control, blas = [], [], [], []
+    try:  # the machine's own parallelism: the hand C loop in two threads (ctypes releases the GIL),
+        # over 400 copies of W0's data so that one call runs for milliseconds: with calls of a few
+        # microseconds, the threads would mostly wait for the GIL between them
+        X0, y0 = WORKLOADS["W0"].data()
+        loops = [_CLoop(WORKLOADS["W0"], np.tile(X0, (400, 1)), np.tile(y0, (400, 1))) for _ in range(2)]
     except Exception:  # noqa: BLE001 - no C compiler: no control measurement
         loops = None
+    from threadpoolctl import threadpool_limits  # a dependency of skipnet (sweeps)
+
+    # a second control, compute-bound like W1's tiles: float32 products through NumPy's BLAS, held to
+    # one thread, ~50 ms per thread (ctypes-free: NumPy releases the GIL around gemm)
+    mats = [[np.random.default_rng(i).standard_normal((256, 256)).astype(np.float32) for _ in range(3)]
+            for i in range(2)]
+
+    def gemms(a, b, c, count):
+        for _ in range(count):
+            np.matmul(a, b, out=c)
+
     def best_of(net, repeats, n, epochs):
         """The fastest of a few fits of net (other work on the machine only ever adds time)."""
         best = float("inf")
@@ -457,12 +471,20 @@ def _scaling(rounds: int) -> dict:
         nets = [w.make(0), w.make(1)]
         threads.append(_threads_over_serial([lambda net=net: fit(net, 32000) for net in nets]))
         if loops:
-            steps = int(0.05 / max(loops[0].block(1000)[0] / 1000, 1e-9))
+            seconds, steps_run = loops[0].block(1)
+            steps = int(0.05 / max(seconds / steps_run, 1e-12))
             control.append(_threads_over_serial([lambda loop=loop, n=steps: loop.block(n) for loop in loops]))
+        with threadpool_limits(1, user_api="blas"):
+            t = time.perf_counter()
+            gemms(*mats[0], 10)
+            count = max(1, int(0.05 / ((time.perf_counter() - t) / 10)))
+            blas.append(_threads_over_serial([lambda m=m, k=count: gemms(*m, k) for m in mats]))
     out = {"10x data: time / (10 x time)": statistics.median(linear),
            "two threads / serial": statistics.median(threads)}
     if control:
         out["control, C loop: two threads / serial"] = statistics.median(control)
+    if blas:
+        out["control, sgemm 256: two threads / serial"] = statistics.median(blas)
     return out
 
 
