@@ -18,7 +18,7 @@ cdef extern from "tile.h" nogil:
 # product whose left operand is stored transposed (the weight gradient dZ.T @ X) has 4x the threshold:
 # BLAS is slow on that form at small sizes. Settable from Python (set_blas_threshold) so tests can
 # force either path.
-cdef Py_ssize_t BLAS_MIN_FLOPS = 131072
+cdef Py_ssize_t BLAS_MIN_FLOPS = 4194304
 cdef bint TILE_AVX2 = tile_select(1)
 
 
