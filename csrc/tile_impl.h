@@ -204,29 +204,12 @@ TILE_FN(_dot_rows)(int m, int k, const TILE_T *A, ptrdiff_t a_rs, const TILE_T *
     }
 }
 
+/* The blocked product: loops over blocks of kc rows and nc columns of B (see the top of this file). */
 static TILE_TARGET void
-TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
-          const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate)
+TILE_FN(_blocked)(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
+                  const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate)
 {
     TILE_T packed[TILE_BUF] __attribute__((aligned(64)));
-    if (m <= 0 || n <= 0)
-        return;
-    if (k <= 0) {
-        if (!accumulate)
-            for (int i = 0; i < m; i++)
-                memset(C + i * ldc, 0, (size_t)n * sizeof(TILE_T));
-        return;
-    }
-    if (n == 1 && a_cs == 1 && b_rs == 1) {
-        TILE_FN(_dot_rows)(m, k, A, a_rs, B, C, ldc, accumulate);
-        return;
-    }
-    if (n == 1 && m > 1 && ldc == 1) {
-        /* A matrix-vector product: as C.T = B.T @ A.T (the same memory when C is a column), one row
-           of C.T runs across full vectors instead of one lane of each tile. */
-        TILE_NAME(1, m, k, B, 0, b_rs, A, a_cs, a_rs, C, 0, accumulate);
-        return;
-    }
     for (int p0 = 0; p0 < k; p0 += TILE_KC) {
         int kc = k - p0 < TILE_KC ? k - p0 : TILE_KC;
         int acc = accumulate || p0 > 0;
@@ -252,6 +235,31 @@ TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
             }
         }
     }
+}
+
+static TILE_TARGET void
+TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
+          const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    if (k <= 0) {
+        if (!accumulate)
+            for (int i = 0; i < m; i++)
+                memset(C + i * ldc, 0, (size_t)n * sizeof(TILE_T));
+        return;
+    }
+    if (n == 1 && a_cs == 1 && b_rs == 1) {
+        TILE_FN(_dot_rows)(m, k, A, a_rs, B, C, ldc, accumulate);
+        return;
+    }
+    if (n == 1 && m > 1 && ldc == 1) {
+        /* A matrix-vector product: as C.T = B.T @ A.T (the same memory when C is a column), one row
+           of C.T runs across full vectors instead of one lane of each tile. */
+        TILE_FN(_blocked)(1, m, k, B, 0, b_rs, A, a_cs, a_rs, C, 0, accumulate);
+        return;
+    }
+    TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate);
 }
 
 #undef TILE_VW
