@@ -1,6 +1,6 @@
 """Where BLAS gemm starts to beat the register tiles: time each product form of a dense layer both ways.
 
-    python bench/threshold.py [--threads N]
+    python bench/threshold.py [--threads N] [--simd avx2|baseline]
 
 For each shape (n, k, m) -- batch n, fan-in k, fan-out m -- and each of the three products of a layer
 (forward X @ W.T, weight gradient dZ.T @ X, input gradient dZ @ W), the best of several runs through
@@ -20,7 +20,8 @@ import numpy as np
 from skipnet import _kernels as K
 
 SHAPES = [(n, k, m) for n in (32, 64, 128, 256) for k, m in
-          ((16, 16), (32, 32), (64, 64), (128, 128), (256, 256), (64, 1), (128, 10), (784, 64))]
+          ((16, 16), (32, 32), (64, 64), (128, 128), (256, 256), (512, 512), (64, 1), (128, 10), (784, 64),
+           (1024, 10), (784, 1024), (1024, 1024))]
 
 
 def best_time(fn, repeats=7):
@@ -64,7 +65,11 @@ def measure(n, k, m, rng):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads (threadpoolctl)")
+    parser.add_argument("--simd", choices=("avx2", "baseline"), default=None,
+                        help="the tiles' code (skipnet._kernels.set_simd; default: the best available)")
     args = parser.parse_args(argv)
+    if args.simd:
+        K.set_simd(args.simd)
     limit = contextlib.nullcontext()
     if args.threads:
         from threadpoolctl import threadpool_limits

@@ -13,20 +13,33 @@ cdef extern from "tile.h" nogil:
     int tile_select(int want_avx2)
     int tile_cpu_has_avx2()
 
-# Products with m*n*k at or above this go to BLAS gemm, smaller ones to the register tiles, which
-# beat a BLAS call up to there (bench/threshold.py measures it; bench/README.md has the numbers). A
-# product whose left operand is stored transposed (the weight gradient dZ.T @ X) has 4x the threshold:
-# BLAS is slow on that form at small sizes. Settable from Python (set_blas_threshold) so tests can
-# force either path.
-cdef Py_ssize_t BLAS_MIN_FLOPS = 131072
+# Products with m*n*k at or above a threshold go to BLAS gemm, smaller ones to the register tiles
+# (bench/threshold.py measures where BLAS starts to win; bench/README.md has the numbers). The AVX2+FMA
+# tiles match or beat OpenBLAS up to about 4 M for every product form; the SSE2 tiles run at a third of
+# that speed, so the baseline keeps a lower threshold. set_blas_threshold overrides the default (tests
+# force either path with it); a negative value restores the default of the SIMD level in use.
+cdef enum:
+    BLAS_MIN_FLOPS_AVX2 = 4194304      # 2^22
+    BLAS_MIN_FLOPS_BASELINE = 131072   # 2^17
 cdef bint TILE_AVX2 = tile_select(1)
+cdef Py_ssize_t BLAS_MIN_OVERRIDE = -1
+cdef Py_ssize_t BLAS_MIN_FLOPS = BLAS_MIN_FLOPS_AVX2 if TILE_AVX2 else BLAS_MIN_FLOPS_BASELINE
+
+
+cdef void update_blas_threshold() noexcept nogil:
+    global BLAS_MIN_FLOPS
+    if BLAS_MIN_OVERRIDE >= 0:
+        BLAS_MIN_FLOPS = BLAS_MIN_OVERRIDE
+    else:
+        BLAS_MIN_FLOPS = BLAS_MIN_FLOPS_AVX2 if TILE_AVX2 else BLAS_MIN_FLOPS_BASELINE
 
 
 def set_blas_threshold(Py_ssize_t min_flops):
-    """Use BLAS gemm for products with m*n*k >= min_flops (4 m*n*k for a transposed left operand;
-    0: always; a huge value: never)."""
-    global BLAS_MIN_FLOPS
-    BLAS_MIN_FLOPS = min_flops
+    """Use BLAS gemm for products with m*n*k >= min_flops (0: always; a huge value: never; negative:
+    the default of the SIMD level in use, 2^22 for AVX2, 2^17 for the baseline)."""
+    global BLAS_MIN_OVERRIDE
+    BLAS_MIN_OVERRIDE = min_flops if min_flops >= 0 else -1
+    update_blas_threshold()
 
 
 def get_blas_threshold():
@@ -37,11 +50,13 @@ def get_blas_threshold():
 def set_simd(str name):
     """Select the small-product code: "avx2" (AVX2+FMA, if this CPU has it) or "baseline" (SSE2).
 
-    Returns the name of the code now in use. The default is "avx2" where available."""
+    Returns the name of the code now in use. The default is "avx2" where available. Unless set with
+    set_blas_threshold, the BLAS threshold follows (see get_blas_threshold)."""
     global TILE_AVX2
     if name not in ("avx2", "baseline"):
         raise ValueError(f"simd must be 'avx2' or 'baseline', got {name!r}")
     TILE_AVX2 = tile_select(name == "avx2")
+    update_blas_threshold()
     return get_simd()
 
 
@@ -55,8 +70,8 @@ def cpu_has_avx2():
     return bool(tile_cpu_has_avx2())
 
 
-cdef inline bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, bint transposed_a) noexcept nogil:
-    return (m * n * k >> 2 if transposed_a else m * n * k) >= BLAS_MIN_FLOPS
+cdef inline bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    return m * n * k >= BLAS_MIN_FLOPS
 
 
 cdef inline void gemm_rowmajor(char ta, char tb, int m, int n, int k, floating alpha,
@@ -101,7 +116,7 @@ cdef void matmul(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     cdef int lda, ldb
     if m <= 0 or n <= 0:
         return
-    if k > 0 and use_blas(m, n, k, a_cs != 1) and blas_operand(m, k, a_rs, a_cs, &ta, &lda) \
+    if k > 0 and use_blas(m, n, k) and blas_operand(m, k, a_rs, a_cs, &ta, &lda) \
             and blas_operand(k, n, b_rs, b_cs, &tb, &ldb):
         gemm_rowmajor(ta, tb, <int>m, <int>n, <int>k, <floating>1, A, lda, B, ldb,
                       <floating>(1 if accumulate else 0), C, <int>ldc)

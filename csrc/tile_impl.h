@@ -10,11 +10,21 @@
  * A[i*a_rs + p*a_cs] and element (p, j) of B is B[p*b_rs + j*b_cs], so one routine serves the three
  * products of a dense layer (X @ W.T, dZ.T @ X, dZ @ W) without transposing anything in memory.
  *
- * A tile of TILE_MR rows x TILE_NR columns of C lives in registers (TILE_NV vectors per row); each
- * step over p broadcasts TILE_MR scalars of A and multiplies them into TILE_NV vectors of one row of B.
- * B is read in place when its rows are contiguous and the panel is full; otherwise (transposed B,
- * the last narrow panel) a kc x TILE_NR panel is first packed, zero-padded, into a stack buffer.
- * Sums run over p in order, in the element type, like BLAS.
+ * The method (a packed micro-kernel, as in BLIS / OpenBLAS, sized for small products):
+ * - A block of TILE_MR = 6 rows x TILE_NR = 2 vectors of C lives in 12 vector registers; each step over
+ *   p loads two vectors of one row of B, broadcasts six scalars of A and does 12 multiply-adds (15 of
+ *   the 16 vector registers of SSE2 and AVX2). The loop over p is unrolled by 4.
+ * - B is cut into blocks of kc rows (kc <= TILE_KC) and nc columns: a block is packed once, as
+ *   kc x TILE_NR panels zero-padded on the right, into a stack buffer of TILE_BUF elements, and every row
+ *   block of C is then computed against it. Rows of B already contiguous (b_cs == 1) are read in place
+ *   instead; only a last narrow panel is packed then.
+ * - A is read in place, either row-contiguous (X, dZ: six rows streamed) or transposed (dZ.T: six
+ *   consecutive scalars per p); its six rows stay in L1 across the panels of one B block. Packing A as
+ *   well cost more than it gained at the sizes this routine serves (below a few million m*n*k).
+ * - Edges: the last rows run the same kernel with 1-5 rows; a panel of at most one vector of columns
+ *   uses one vector per row; narrow panels are stored through a small buffer.
+ * Sums run over p in order within a block of kc, in the element type, like BLAS; blocks of kc are
+ * added into C one after the other.
  */
 
 #define TILE_CAT2(a, b) a##b
@@ -22,36 +32,47 @@
 #define TILE_FN(suffix) TILE_CAT(TILE_NAME, suffix)
 
 #define TILE_VW (TILE_VBYTES / (int)sizeof(TILE_T))
-#define TILE_MR 4
+#define TILE_MR 6
 #define TILE_NV 2
 #define TILE_NR (TILE_VW * TILE_NV)
 #define TILE_KC 256
+/* packed B block on the stack: 32 KiB (L1-sized); nc = TILE_BUF / kc rounded down to panels */
+#define TILE_BUF (32768 / (int)sizeof(TILE_T))
 
 typedef TILE_T TILE_FN(_vec) __attribute__((vector_size(TILE_VBYTES)));
 
-/* One MR' x NR tile of C over p in [0, kc); mr (<= TILE_MR) is a constant after inlining. */
+/* x in every lane, as one broadcast: x - 0 is x for every x (so the subtraction folds away), while
+   (vec){0} + x would stay an addition since +0 + -0 is +0 */
+#define TILE_SPLAT(x) ((x) - (TILE_FN(_vec)){0})
+
+/* One mr x (nv vectors) block of C over p in [0, kc); mr (<= TILE_MR) and nv (<= TILE_NV) are constants
+   after inlining. B points at row 0 of the panel, rows b_rs apart; nr (<= nv vectors) columns of C are
+   written. */
 static inline __attribute__((always_inline)) TILE_TARGET void
-TILE_FN(_micro)(const int mr, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
+TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
                 const TILE_T *B, ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate)
 {
     typedef TILE_FN(_vec) vec;
     vec acc[TILE_MR][TILE_NV];
-    for (int i = 0; i < TILE_MR; i++)
-        for (int v = 0; v < TILE_NV; v++)
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < nv; v++)
             acc[i][v] = (vec){0};
+#pragma GCC unroll 4
     for (int p = 0; p < kc; p++) {
         vec b[TILE_NV];
-        for (int v = 0; v < TILE_NV; v++)
-            memcpy(&b[v], B + p * b_rs + v * TILE_VW, sizeof(vec));
+        for (int v = 0; v < nv; v++)
+            memcpy(&b[v], B + v * TILE_VW, sizeof(vec));
         for (int i = 0; i < mr; i++) {
-            vec a = (vec){0} + A[i * a_rs + p * a_cs];
-            for (int v = 0; v < TILE_NV; v++)
+            vec a = TILE_SPLAT(A[i * a_rs]);
+            for (int v = 0; v < nv; v++)
                 acc[i][v] += a * b[v];
         }
+        A += a_cs;
+        B += b_rs;
     }
-    if (nr == TILE_NR) {
+    if (nr == nv * TILE_VW) {
         for (int i = 0; i < mr; i++)
-            for (int v = 0; v < TILE_NV; v++) {
+            for (int v = 0; v < nv; v++) {
                 TILE_T *c = C + i * ldc + v * TILE_VW;
                 if (accumulate) {
                     vec old;
@@ -63,10 +84,86 @@ TILE_FN(_micro)(const int mr, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t
     } else {
         TILE_T tmp[TILE_NR];
         for (int i = 0; i < mr; i++) {
-            memcpy(tmp, acc[i], sizeof(tmp));
+            memcpy(tmp, acc[i], (size_t)nv * sizeof(vec));
             TILE_T *c = C + i * ldc;
             for (int j = 0; j < nr; j++)
                 c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
+        }
+    }
+}
+
+/* The micro-kernel for mr rows (1..TILE_MR) of one panel of nr columns: a constant shape per case. */
+static inline __attribute__((always_inline)) TILE_TARGET void
+TILE_FN(_micro_any)(int mr, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const TILE_T *B,
+                    ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate)
+{
+#define TILE_MICRO_CASE(R)                                                                           \
+    case R:                                                                                          \
+        if (nr > TILE_VW)                                                                            \
+            TILE_FN(_micro)(R, 2, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate);              \
+        else                                                                                         \
+            TILE_FN(_micro)(R, 1, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate);              \
+        break;
+    switch (mr) {
+    TILE_MICRO_CASE(6)
+    TILE_MICRO_CASE(5)
+    TILE_MICRO_CASE(4)
+    TILE_MICRO_CASE(3)
+    TILE_MICRO_CASE(2)
+    TILE_MICRO_CASE(1)
+    default: break;
+    }
+#undef TILE_MICRO_CASE
+}
+
+/* C (m x ncols) (+)= A (m x kc) @ one block of B (kc x ncols) laid out as panels of TILE_NR columns,
+   panel q starting at B + q*panel_stride with rows b_rs apart. Row blocks outer, panels inner: the
+   six rows of A are reused from L1 across the panels. */
+static TILE_TARGET void
+TILE_FN(_block)(int m, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const TILE_T *B,
+                ptrdiff_t b_rs, ptrdiff_t panel_stride, int ncols, TILE_T *C, ptrdiff_t ldc,
+                int accumulate)
+{
+    for (int i = 0; i < m; i += TILE_MR) {
+        int mr = m - i < TILE_MR ? m - i : TILE_MR;
+        const TILE_T *Ai = A + i * a_rs;
+        TILE_T *Ci = C + i * ldc;
+        for (int j = 0, q = 0; j < ncols; j += TILE_NR, q++) {
+            int nr = ncols - j < TILE_NR ? ncols - j : TILE_NR;
+            if (mr == TILE_MR && nr == TILE_NR)
+                TILE_FN(_micro)(TILE_MR, TILE_NV, kc, Ai, a_rs, a_cs, B + q * panel_stride, b_rs,
+                                Ci + j, ldc, TILE_NR, accumulate);
+            else
+                TILE_FN(_micro_any)(mr, kc, Ai, a_rs, a_cs, B + q * panel_stride, b_rs, Ci + j, ldc, nr,
+                                    accumulate);
+        }
+    }
+}
+
+/* Pack columns [0, ncols) of B (kc rows) as panels of kc x TILE_NR, zero-padded to whole panels. */
+static TILE_TARGET void
+TILE_FN(_pack_b)(int kc, int ncols, const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *packed)
+{
+    for (int j0 = 0; j0 < ncols; j0 += TILE_NR) {
+        int nr = ncols - j0 < TILE_NR ? ncols - j0 : TILE_NR;
+        TILE_T *panel = packed + (ptrdiff_t)j0 * kc;
+        const TILE_T *Bj = B + j0 * b_cs;
+        if (b_cs == 1) {
+            for (int p = 0; p < kc; p++) {
+                int j = 0;
+                for (; j < nr; j++)
+                    panel[p * TILE_NR + j] = Bj[p * b_rs + j];
+                for (; j < TILE_NR; j++)
+                    panel[p * TILE_NR + j] = 0;
+            }
+        } else {
+            /* column by column: a transposed B (b_rs == 1) is then read contiguously */
+            for (int j = 0; j < nr; j++)
+                for (int p = 0; p < kc; p++)
+                    panel[p * TILE_NR + j] = Bj[j * b_cs + p * b_rs];
+            for (int p = 0; nr < TILE_NR && p < kc; p++)
+                for (int j = nr; j < TILE_NR; j++)
+                    panel[p * TILE_NR + j] = 0;
         }
     }
 }
@@ -107,19 +204,36 @@ TILE_FN(_dot_rows)(int m, int k, const TILE_T *A, ptrdiff_t a_rs, const TILE_T *
     }
 }
 
-/* All row tiles of one column panel: full tiles of TILE_MR rows, then the remaining rows. */
+/* The blocked product: loops over blocks of kc rows and nc columns of B (see the top of this file). */
 static TILE_TARGET void
-TILE_FN(_panel)(int m, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
-                const TILE_T *B, ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate)
+TILE_FN(_blocked)(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
+                  const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate)
 {
-    int i = 0;
-    for (; i + TILE_MR <= m; i += TILE_MR)
-        TILE_FN(_micro)(TILE_MR, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc, ldc, nr, accumulate);
-    switch (m - i) {
-    case 3: TILE_FN(_micro)(3, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc, ldc, nr, accumulate); break;
-    case 2: TILE_FN(_micro)(2, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc, ldc, nr, accumulate); break;
-    case 1: TILE_FN(_micro)(1, kc, A + i * a_rs, a_rs, a_cs, B, b_rs, C + i * ldc, ldc, nr, accumulate); break;
-    default: break;
+    TILE_T packed[TILE_BUF] __attribute__((aligned(64)));
+    for (int p0 = 0; p0 < k; p0 += TILE_KC) {
+        int kc = k - p0 < TILE_KC ? k - p0 : TILE_KC;
+        int acc = accumulate || p0 > 0;
+        int nc = TILE_BUF / kc / TILE_NR * TILE_NR;
+        const TILE_T *Ap = A + p0 * a_cs;
+        for (int j0 = 0; j0 < n; j0 += nc) {
+            int ncols = n - j0 < nc ? n - j0 : nc;
+            const TILE_T *Bp = B + p0 * b_rs + j0 * b_cs;
+            if (b_cs == 1) {
+                /* whole panels in place, a last narrow one packed */
+                int full = ncols / TILE_NR * TILE_NR;
+                if (full > 0)
+                    TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, Bp, b_rs, TILE_NR, full, C + j0, ldc, acc);
+                if (full < ncols) {
+                    TILE_FN(_pack_b)(kc, ncols - full, Bp + full, b_rs, 1, packed);
+                    TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, packed, TILE_NR, kc * TILE_NR, ncols - full,
+                                    C + j0 + full, ldc, acc);
+                }
+            } else {
+                TILE_FN(_pack_b)(kc, ncols, Bp, b_rs, b_cs, packed);
+                TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, packed, TILE_NR, kc * TILE_NR, ncols, C + j0, ldc,
+                                acc);
+            }
+        }
     }
 }
 
@@ -127,7 +241,6 @@ static TILE_TARGET void
 TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
           const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate)
 {
-    TILE_T packed[TILE_KC * TILE_NR];
     if (m <= 0 || n <= 0)
         return;
     if (k <= 0) {
@@ -143,30 +256,10 @@ TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
     if (n == 1 && m > 1 && ldc == 1) {
         /* A matrix-vector product: as C.T = B.T @ A.T (the same memory when C is a column), one row
            of C.T runs across full vectors instead of one lane of each tile. */
-        TILE_NAME(1, m, k, B, 0, b_rs, A, a_cs, a_rs, C, 0, accumulate);
+        TILE_FN(_blocked)(1, m, k, B, 0, b_rs, A, a_cs, a_rs, C, 0, accumulate);
         return;
     }
-    for (int p0 = 0; p0 < k; p0 += TILE_KC) {
-        int kc = k - p0 < TILE_KC ? k - p0 : TILE_KC;
-        int acc = accumulate || p0 > 0;
-        const TILE_T *Ap = A + p0 * a_cs;
-        for (int j0 = 0; j0 < n; j0 += TILE_NR) {
-            int nr = n - j0 < TILE_NR ? n - j0 : TILE_NR;
-            const TILE_T *Bp = B + p0 * b_rs + j0 * b_cs;
-            if (b_cs == 1 && nr == TILE_NR) {
-                TILE_FN(_panel)(m, kc, Ap, a_rs, a_cs, Bp, b_rs, C + j0, ldc, nr, acc);
-            } else {
-                /* column by column: a transposed B (b_rs == 1) is then read contiguously */
-                for (int j = 0; j < nr; j++)
-                    for (int p = 0; p < kc; p++)
-                        packed[p * TILE_NR + j] = Bp[p * b_rs + j * b_cs];
-                for (int p = 0; nr < TILE_NR && p < kc; p++)
-                    for (int j = nr; j < TILE_NR; j++)
-                        packed[p * TILE_NR + j] = 0;
-                TILE_FN(_panel)(m, kc, Ap, a_rs, a_cs, packed, TILE_NR, C + j0, ldc, nr, acc);
-            }
-        }
-    }
+    TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate);
 }
 
 #undef TILE_VW
@@ -174,6 +267,8 @@ TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
 #undef TILE_NV
 #undef TILE_NR
 #undef TILE_KC
+#undef TILE_BUF
+#undef TILE_SPLAT
 #undef TILE_FN
 #undef TILE_CAT
 #undef TILE_CAT2

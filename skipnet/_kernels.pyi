@@ -15,14 +15,15 @@ _Float: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 _Index: TypeAlias = npt.NDArray[np.int64]
 
 def set_blas_threshold(min_flops: int) -> None:
-    """Use BLAS gemm for products with m*n*k >= min_flops (4 m*n*k for a transposed left operand;
-    0: always; a huge value: never)."""
+    """Use BLAS gemm for products with m*n*k >= min_flops (0: always; a huge value: never; negative:
+    the default of the SIMD level in use, 2^22 for AVX2, 2^17 for the baseline)."""
 
 def get_blas_threshold() -> int:
     """The current m*n*k threshold above which products go to BLAS gemm."""
 
 def set_simd(name: str) -> str:
-    """Select the small-product code: "avx2" (AVX2+FMA, if this CPU has it) or "baseline" (SSE2)."""
+    """Select the small-product code: "avx2" (AVX2+FMA, if this CPU has it) or "baseline" (SSE2).
+    Unless set with set_blas_threshold, the BLAS threshold follows."""
 
 def get_simd() -> str:
     """"avx2" or "baseline": the small-product code in use."""

@@ -44,6 +44,17 @@ def blas_path(request):
     _kernels.set_blas_threshold(old)
 
 
+@pytest.fixture(params=["avx2", "baseline"])
+def simd(request):
+    """Run with the AVX2+FMA register tiles (where the CPU has them) and with the SSE2 ones."""
+    if request.param == "avx2" and not _kernels.cpu_has_avx2():
+        pytest.skip("this CPU has no AVX2/FMA")
+    old = _kernels.get_simd()
+    _kernels.set_simd(request.param)
+    yield request.param
+    _kernels.set_simd(old)
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``sanitize`` build a sanitized extension (minutes): only with ``-m sanitize``."""
     if "sanitize" in (config.getoption("markexpr") or ""):

@@ -24,17 +24,6 @@ OPTIMIZERS = [
 ]
 
 
-@pytest.fixture(params=["avx2", "baseline"])
-def simd(request):
-    """Run with the AVX2+FMA register tiles (where the CPU has them) and with the SSE2 ones."""
-    if request.param == "avx2" and not K.cpu_has_avx2():
-        pytest.skip("this CPU has no AVX2/FMA")
-    old = K.get_simd()
-    K.set_simd(request.param)
-    yield request.param
-    K.set_simd(old)
-
-
 def _architecture(rng, loss):
     n_inputs, layers, skips = random_architecture(rng)
     while loss == "cross_entropy" and layers[-1].units < 2:

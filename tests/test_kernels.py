@@ -49,6 +49,55 @@ def test_dense_bwd(n, k, m, has_bias, need_dx, accumulate_dx, dtype, blas_path):
         assert_close(dX, expected, dtype, np.abs(dz64) @ np.abs(w64) + 1 + np.abs(dX0))
 
 
+# Layer shapes (n, k, m) whose three products (forward n x m over k, weight gradient m x k over n, input
+# gradient n x k over m) reach every edge of the register tiles: rows left over after blocks of 6,
+# columns left over after panels of 2 vectors (and panels of at most one vector), sums longer than one
+# block of 256, column blocks beyond the packed buffer, in both SIMD versions and dtypes.
+TILE_SHAPES = [(6, 16, 16), (11, 9, 3), (13, 300, 20), (300, 40, 7), (37, 530, 45), (4, 70, 129),
+               (257, 3, 2), (5, 1, 17)]
+
+
+@pytest.mark.parametrize("n,k,m", TILE_SHAPES)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_register_tile_edges(n, k, m, accumulate, dtype, simd):
+    rng = np.random.default_rng(n + 7 * k + 31 * m)
+    X, W = rng.normal(size=(n, k)).astype(dtype), rng.normal(size=(m, k)).astype(dtype)
+    dZ, b = rng.normal(size=(n, m)).astype(dtype), rng.normal(size=m).astype(dtype)
+    Z0, dX0 = rng.normal(size=(n, m)).astype(dtype), rng.normal(size=(n, k)).astype(dtype)
+    Z, dX, dW = Z0.copy(), dX0.copy(), np.full((m, k), np.nan, dtype)
+    old = K.get_blas_threshold()
+    K.set_blas_threshold(2**62)
+    try:
+        K.dense_fwd(X, W, b, Z, True, accumulate)
+        K.dense_bwd(dZ, X, W, dW, np.empty(0, dtype), dX, False, True, accumulate)
+    finally:
+        K.set_blas_threshold(old)
+    x, w, dz = X.astype(float), W.astype(float), dZ.astype(float)
+    z0, dx0 = (Z0, dX0) if accumulate else (0, 0)
+    assert_close(Z, z0 + x @ w.T + b, dtype, np.abs(z0) + np.abs(x) @ np.abs(w).T + np.abs(b) + 1)
+    assert_close(dW, dz.T @ x, dtype, np.abs(dz).T @ np.abs(x) + 1)
+    assert_close(dX, dx0 + dz @ w, dtype, np.abs(dx0) + np.abs(dz) @ np.abs(w) + 1)
+
+
+def test_blas_threshold_defaults_follow_the_simd_level_until_set():
+    old_simd, old_threshold = K.get_simd(), K.get_blas_threshold()
+    try:
+        K.set_blas_threshold(-1)
+        K.set_simd("baseline")
+        assert K.get_blas_threshold() == 2**17
+        if K.cpu_has_avx2():
+            K.set_simd("avx2")
+            assert K.get_blas_threshold() == 2**22
+        K.set_blas_threshold(1000)
+        K.set_simd("baseline")
+        assert K.get_blas_threshold() == 1000
+        K.set_blas_threshold(-5)
+        assert K.get_blas_threshold() == 2**17
+    finally:
+        K.set_simd(old_simd)
+        K.set_blas_threshold(old_threshold)
+
+
 @pytest.mark.parametrize("size", [1, 2, 17, 1000])
 def test_relu_and_skip_add(size, dtype):
     rng = np.random.default_rng(size)

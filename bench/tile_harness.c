@@ -1,0 +1,143 @@
+/* The register tiles of csrc/tile.h alone, against OpenBLAS sgemm called the way csrc/blas.pxi calls it.
+ *
+ *   cc -O3 -I csrc bench/tile_harness.c -ldl -o /tmp/tile_harness
+ *   /tmp/tile_harness [path/to/libopenblas.so [sgemm symbol]]
+ *
+ * For each layer shape (batch n, fan-in k, fan-out m) and each product of a dense layer -- forward
+ * X @ W.T, weight gradient dZ.T @ X, input gradient dZ @ W -- prints GFLOP/s (2 m n k per product) of
+ * the AVX2 tiles, the SSE2 tiles and, when a BLAS library is given (e.g. SciPy's bundled
+ * libscipy_openblas-*.so with symbol scipy_sgemm_), its sgemm on one thread. Float32, the best of 15
+ * rounds of about 2 ms each, the implementations interleaved within each round. No accuracy checks
+ * here: tests/test_kernels.py does those.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "tile.h"
+
+typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *,
+                         const float *, const float *, const int *, const float *, const int *,
+                         const float *, float *, const int *);
+
+static sgemm_fn blas_sgemm;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* One product (m x n) = A (m x k) @ B (k x n) with element strides, as matmul() in blas.pxi sees it. */
+typedef struct {
+    int m, n, k;
+    const float *A;
+    ptrdiff_t a_rs, a_cs;
+    const float *B;
+    ptrdiff_t b_rs, b_cs;
+    float *C;
+    ptrdiff_t ldc;
+} product;
+
+static void run_tile(const product *p, tile_sgemm_fn f)
+{
+    f(p->m, p->n, p->k, p->A, p->a_rs, p->a_cs, p->B, p->b_rs, p->b_cs, p->C, p->ldc, 0);
+}
+
+static void run_blas(const product *p)
+{
+    /* row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T */
+    char ta = p->a_cs == 1 ? 'n' : 't', tb = p->b_cs == 1 ? 'n' : 't';
+    int lda = (int)(p->a_cs == 1 ? p->a_rs : p->a_cs), ldb = (int)(p->b_cs == 1 ? p->b_rs : p->b_cs);
+    int ldc = (int)p->ldc;
+    float one = 1, zero = 0;
+    blas_sgemm(&tb, &ta, &p->n, &p->m, &p->k, &one, p->B, &ldb, p->A, &lda, &zero, p->C, &ldc);
+}
+
+/* Seconds per call of implementation `which` (0: AVX2 tiles, 1: SSE2 tiles, 2: BLAS), reps calls. */
+static double time_one(const product *p, int which, int reps)
+{
+    double t0 = now();
+    for (int r = 0; r < reps; r++) {
+        if (which == 0)
+            run_tile(p, tile_sgemm_avx2);
+        else if (which == 1)
+            run_tile(p, tile_sgemm_sse2);
+        else
+            run_blas(p);
+    }
+    return (now() - t0) / reps;
+}
+
+static float *random_floats(size_t count)
+{
+    float *x = aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64);
+    for (size_t i = 0; i < count; i++)
+        x[i] = (float)rand() / RAND_MAX - 0.5f;
+    return x;
+}
+
+int main(int argc, char **argv)
+{
+    static const int shapes[][3] = {{128, 64, 64}, {32, 16, 16}, {64, 128, 128}, {64, 32, 128},
+                                    {256, 784, 64}, {256, 1024, 1024}};
+    static const char *names[] = {"X@W.T", "dZ.T@X", "dZ@W"};
+    if (argc > 1) {
+        void *lib = dlopen(argv[1], RTLD_NOW);
+        if (!lib) {
+            fprintf(stderr, "%s\n", dlerror());
+            return 1;
+        }
+        blas_sgemm = (sgemm_fn)dlsym(lib, argc > 2 ? argv[2] : "sgemm_");
+        void (*set_threads)(int) = (void (*)(int))dlsym(lib, "openblas_set_num_threads");
+        if (!set_threads)
+            set_threads = (void (*)(int))dlsym(lib, "scipy_openblas_set_num_threads");
+        if (set_threads)
+            set_threads(1);
+        if (!blas_sgemm) {
+            fprintf(stderr, "no sgemm symbol: %s\n", dlerror());
+            return 1;
+        }
+    }
+    if (!tile_have_avx2())
+        fprintf(stderr, "this CPU has no AVX2+FMA: the avx2 column is not meaningful\n");
+    int impls = blas_sgemm ? 3 : 2;
+    printf("%5s %5s %5s %-7s %9s %9s %9s   (GFLOP/s)\n", "n", "k", "m", "product", "avx2", "sse2",
+           blas_sgemm ? "blas" : "");
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        int n = shapes[s][0], k = shapes[s][1], m = shapes[s][2];
+        float *X = random_floats((size_t)n * k), *W = random_floats((size_t)m * k);
+        float *dZ = random_floats((size_t)n * m), *out = random_floats((size_t)(n > m ? n : m) * (k > m ? k : m));
+        product forms[3] = {
+            {n, m, k, X, k, 1, W, 1, k, out, m},   /* Z = X @ W.T */
+            {m, k, n, dZ, 1, m, X, k, 1, out, k},  /* dW = dZ.T @ X */
+            {n, k, m, dZ, m, 1, W, k, 1, out, k},  /* dX = dZ @ W */
+        };
+        for (int f = 0; f < 3; f++) {
+            double flops = 2.0 * n * k * m, best[3] = {1e30, 1e30, 1e30};
+            int reps = 1;
+            while (time_one(&forms[f], 0, reps) * reps < 2e-3)
+                reps *= 2;
+            for (int round = 0; round < 15; round++)
+                for (int i = 0; i < impls; i++) {
+                    int which = (i + round) % impls;
+                    double t = time_one(&forms[f], which, reps);
+                    if (t < best[which])
+                        best[which] = t;
+                }
+            printf("%5d %5d %5d %-7s %9.1f %9.1f", n, k, m, names[f], flops / best[0] * 1e-9,
+                   flops / best[1] * 1e-9);
+            if (blas_sgemm)
+                printf(" %9.1f", flops / best[2] * 1e-9);
+            printf("\n");
+        }
+        free(X);
+        free(W);
+        free(dZ);
+        free(out);
+    }
+    return 0;
+}
