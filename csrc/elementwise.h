@@ -9,7 +9,8 @@
  *   ew_sgd/ew_adam the optimizer updates over the flat buffer, in double, rounded once; UPDATE_* flags
  *
  * Each is compiled twice from one source: for the x86-64 baseline (SSE2, what wheels are built for) and
- * with __attribute__((target("avx2"))); ew_select() picks one at run time (skipnet._kernels.set_simd).
+ * with __attribute__((target("avx2"))) (EW_AVX2); ew_select() picks one at run time, for these and for
+ * loss_terms.h's batch losses (skipnet._kernels.set_simd).
  * AVX2 without FMA: a*b + c cannot be contracted into one rounding, so both versions compute the same
  * operations in the same order and agree to the last bit, NaN and infinity included. Suffixes: _f
  * float, _d double. Other compilers get the plain loops once.
@@ -120,8 +121,10 @@ EW_KERNELS(float, f_base, )
 EW_KERNELS(double, d_base, )
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-EW_KERNELS(float, f_avx2, __attribute__((target("avx2"))))
-EW_KERNELS(double, d_avx2, __attribute__((target("avx2"))))
+#define EW_HAVE_AVX2 1
+#define EW_AVX2 __attribute__((target("avx2")))
+EW_KERNELS(float, f_avx2, EW_AVX2)
+EW_KERNELS(double, d_avx2, EW_AVX2)
 static int ew_cpu_has_avx2(void)
 {
     __builtin_cpu_init();
@@ -142,7 +145,8 @@ static int ew_select(int want_avx2)
     return ew_avx2;
 }
 
-/* The dispatching entry points: one branch per call, on loops of thousands of elements. */
+/* The dispatching entry points: one branch per call, on loops of thousands of elements. EW_PICK also
+   serves loss_terms.h's batch losses, so that set_simd chooses for every element-wise loop. */
 #define EW_ENTRY_POINTS(T, S)                                                                         \
     static inline void ew_bias_rows_##S(T *Z, const T *b, ptrdiff_t n, ptrdiff_t m, int accumulate)   \
     {                                                                                                 \
