@@ -27,15 +27,19 @@ enum { UPDATE_GRAD_NONZERO = 1, UPDATE_NONFINITE = 2 };
 #define EW_SUM_BLOCK 256
 
 #define EW_KERNELS(T, S, ATTR)                                                                        \
+    ATTR static void ew_add_into_##S(T *Y, const T *X, ptrdiff_t size, int accumulate)                \
+    {                                                                                                 \
+        if (accumulate)                                                                               \
+            for (ptrdiff_t i = 0; i < size; i++)                                                      \
+                Y[i] = Y[i] + X[i];                                                                   \
+        else                                                                                          \
+            for (ptrdiff_t i = 0; i < size; i++)                                                      \
+                Y[i] = X[i];                                                                          \
+    }                                                                                                 \
     ATTR static void ew_bias_rows_##S(T *Z, const T *b, ptrdiff_t n, ptrdiff_t m, int accumulate)     \
     {                                                                                                 \
-        for (ptrdiff_t i = 0; i < n; i++, Z += m)                                                     \
-            if (accumulate)                                                                           \
-                for (ptrdiff_t o = 0; o < m; o++)                                                     \
-                    Z[o] = Z[o] + b[o];                                                               \
-            else                                                                                      \
-                for (ptrdiff_t o = 0; o < m; o++)                                                     \
-                    Z[o] = b[o];                                                                      \
+        for (ptrdiff_t i = 0; i < n; i++)                                                             \
+            ew_add_into_##S(Z + i * m, b, m, accumulate);                                             \
     }                                                                                                 \
     ATTR static void ew_relu_fwd_##S(const T *Z, T *H, ptrdiff_t size)                                \
     {                                                                                                 \
@@ -52,15 +56,6 @@ enum { UPDATE_GRAD_NONZERO = 1, UPDATE_NONFINITE = 2 };
             T d = dH[i];                                                                              \
             dZ[i] = Z[i] > 0 ? d : 0;                                                                 \
         }                                                                                             \
-    }                                                                                                 \
-    ATTR static void ew_add_into_##S(T *Y, const T *X, ptrdiff_t size, int accumulate)                \
-    {                                                                                                 \
-        if (accumulate)                                                                               \
-            for (ptrdiff_t i = 0; i < size; i++)                                                      \
-                Y[i] = Y[i] + X[i];                                                                   \
-        else                                                                                          \
-            for (ptrdiff_t i = 0; i < size; i++)                                                      \
-                Y[i] = X[i];                                                                          \
     }                                                                                                 \
     ATTR static void ew_col_sums_##S(const T *dZ, T *db, ptrdiff_t n, ptrdiff_t m)                    \
     {                                                                                                 \
