@@ -44,13 +44,15 @@ def tables(runs: list[dict]) -> str:
                              for v in values)
             out.append(f"\nTarget {target['target']}: {verdicts}")
         out.append("")
-    if first.get("elementwise"):
-        out.append("#### Element-wise kernels, 1M float32 (GB/s counted as bytes read + written)\n")
+    for key, what in [("elementwise", "1M float32"), ("elementwise_in_cache", "8192 float32 (in cache)")]:
+        if not first.get(key):
+            continue
+        out.append(f"#### Element-wise kernels, {what} (GB/s counted as bytes read + written)\n")
         out.append("| kernel | GB/s | of a copy's |")
         out.append("|---|---|---|")
-        for kernel in first["elementwise"]:
-            out.append(f"| {kernel} | " + _join(f"{r['elementwise'][kernel]['GB/s']:.1f}" for r in runs) + " | "
-                       + _join(f"{100 * r['elementwise'][kernel]['of copy']:.0f}%" for r in runs) + " |")
+        for kernel in first[key]:
+            out.append(f"| {kernel} | " + _join(f"{r[key][kernel]['GB/s']:.1f}" for r in runs) + " | "
+                       + _join(f"{100 * r[key][kernel]['of copy']:.0f}%" for r in runs) + " |")
         out.append("")
     if first.get("scaling"):
         out.append("#### Scaling (W1, fused)\n")

@@ -8,6 +8,8 @@ the GIL around them. Outputs are always passed in, never allocated here.
 
 The source is split into parts glued together with ``include``, so it stays one extension module:
 
+    elementwise.h    the element-wise loops (bias rows, relu, skip additions, bias gradient, optimizer
+                     updates) in a baseline and an AVX2 version, chosen at run time
     blas.pxi         matmul: register tiles (tile.h) for small products, BLAS gemm from
                      scipy.linalg.cython_blas above a size threshold
     dense.pxi        dense forward and backward
@@ -27,6 +29,32 @@ from libc.math cimport exp, fabs, log, log1p, sqrt
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+
+cdef extern from "elementwise.h" nogil:
+    enum:
+        UPDATE_GRAD_NONZERO
+        UPDATE_NONFINITE
+    int ew_select(int want_avx2)
+    void ew_bias_rows_f(float* Z, const float* b, Py_ssize_t n, Py_ssize_t m, int accumulate)
+    void ew_bias_rows_d(double* Z, const double* b, Py_ssize_t n, Py_ssize_t m, int accumulate)
+    void ew_relu_fwd_f(const float* Z, float* H, Py_ssize_t size)
+    void ew_relu_fwd_d(const double* Z, double* H, Py_ssize_t size)
+    void ew_relu_bwd_f(const float* dH, const float* Z, float* dZ, Py_ssize_t size)
+    void ew_relu_bwd_d(const double* dH, const double* Z, double* dZ, Py_ssize_t size)
+    void ew_add_into_f(float* Y, const float* X, Py_ssize_t size, int accumulate)
+    void ew_add_into_d(double* Y, const double* X, Py_ssize_t size, int accumulate)
+    void ew_col_sums_f(const float* dZ, float* db, Py_ssize_t n, Py_ssize_t m)
+    void ew_col_sums_d(const double* dZ, double* db, Py_ssize_t n, Py_ssize_t m)
+    int ew_sgd_f(const float* P, float* P_out, const float* G, float* B, Py_ssize_t size, double lr,
+                 double momentum, double dampening, double weight_decay, int nesterov, int first_step)
+    int ew_sgd_d(const double* P, double* P_out, const double* G, double* B, Py_ssize_t size, double lr,
+                 double momentum, double dampening, double weight_decay, int nesterov, int first_step)
+    int ew_adam_f(const float* P, float* P_out, const float* G, float* M, float* V, Py_ssize_t size,
+                  double step_size, double sqrt_bc2, double beta1, double beta2, double eps,
+                  double weight_decay)
+    int ew_adam_d(const double* P, double* P_out, const double* G, double* M, double* V, Py_ssize_t size,
+                  double step_size, double sqrt_bc2, double beta1, double beta2, double eps,
+                  double weight_decay)
 
 include "blas.pxi"
 include "dense.pxi"

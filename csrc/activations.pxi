@@ -1,34 +1,28 @@
-# Element-wise kernels over flat buffers: relu and identity-skip addition.
+# Element-wise kernels over flat buffers: relu and identity-skip addition (the loops: elementwise.h).
 
 
-cdef void relu_fwd_ptr(const floating* Z, floating* H, Py_ssize_t size) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating z
-    for i in range(size):
-        z = Z[i]
-        H[i] = z if z > 0 else 0
-
-
-cdef void relu_bwd_ptr(const floating* dH, const floating* Z, floating* dZ,
-                       Py_ssize_t size) noexcept nogil:
-    # relu'(0) = 0, as PyTorch: the gradient passes only where z > 0. dZ may alias dH. Both operands
-    # are loaded unconditionally so that the choice is a select, not a branch: the compiler vectorises
-    # it, and random signs cost no mispredictions.
-    cdef Py_ssize_t i
-    cdef floating d
-    for i in range(size):
-        d = dH[i]
-        dZ[i] = d if Z[i] > 0 else 0
-
-
-cdef void add_into_ptr(floating* Y, const floating* X, Py_ssize_t size, bint accumulate) noexcept nogil:
-    cdef Py_ssize_t i
-    if accumulate:
-        for i in range(size):
-            Y[i] = Y[i] + X[i]
+cdef inline void relu_fwd_ptr(const floating* Z, floating* H, Py_ssize_t size) noexcept nogil:
+    if floating is float:
+        ew_relu_fwd_f(Z, H, size)
     else:
-        for i in range(size):
-            Y[i] = X[i]
+        ew_relu_fwd_d(Z, H, size)
+
+
+cdef inline void relu_bwd_ptr(const floating* dH, const floating* Z, floating* dZ,
+                              Py_ssize_t size) noexcept nogil:
+    # relu'(0) = 0, as PyTorch: the gradient passes only where z > 0. dZ may alias dH.
+    if floating is float:
+        ew_relu_bwd_f(dH, Z, dZ, size)
+    else:
+        ew_relu_bwd_d(dH, Z, dZ, size)
+
+
+cdef inline void add_into_ptr(floating* Y, const floating* X, Py_ssize_t size,
+                              bint accumulate) noexcept nogil:
+    if floating is float:
+        ew_add_into_f(Y, X, size, accumulate)
+    else:
+        ew_add_into_d(Y, X, size, accumulate)
 
 
 def relu_fwd(const floating[::1] Z, floating[::1] H):

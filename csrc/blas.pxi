@@ -22,6 +22,7 @@ cdef enum:
     BLAS_MIN_FLOPS_AVX2 = 4194304      # 2^22
     BLAS_MIN_FLOPS_BASELINE = 131072   # 2^17
 cdef bint TILE_AVX2 = tile_select(1)
+ew_select(TILE_AVX2)  # the element-wise loops follow: one SIMD level for the whole step
 cdef Py_ssize_t BLAS_MIN_OVERRIDE = -1
 cdef Py_ssize_t BLAS_MIN_FLOPS = BLAS_MIN_FLOPS_AVX2 if TILE_AVX2 else BLAS_MIN_FLOPS_BASELINE
 
@@ -48,20 +49,23 @@ def get_blas_threshold():
 
 
 def set_simd(str name):
-    """Select the small-product code: "avx2" (AVX2+FMA, if this CPU has it) or "baseline" (SSE2).
+    """Select the small-product and element-wise code: "avx2" (AVX2+FMA, if this CPU has it) or
+    "baseline" (SSE2).
 
-    Returns the name of the code now in use. The default is "avx2" where available. Unless set with
-    set_blas_threshold, the BLAS threshold follows (see get_blas_threshold)."""
+    Returns the name of the code now in use. The default is "avx2" where available. The element-wise
+    loops give the same bits either way. Unless set with set_blas_threshold, the BLAS threshold
+    follows (see get_blas_threshold)."""
     global TILE_AVX2
     if name not in ("avx2", "baseline"):
         raise ValueError(f"simd must be 'avx2' or 'baseline', got {name!r}")
     TILE_AVX2 = tile_select(name == "avx2")
+    ew_select(TILE_AVX2)
     update_blas_threshold()
     return get_simd()
 
 
 def get_simd():
-    """"avx2" or "baseline": the small-product code in use."""
+    """"avx2" or "baseline": the small-product and element-wise code in use."""
     return "avx2" if TILE_AVX2 else "baseline"
 
 

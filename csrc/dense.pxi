@@ -2,47 +2,30 @@
 # Cores take pointers to C-contiguous buffers and their sizes, so the fused epoch (train.pxi) calls them
 # on slices of one workspace; the def wrappers below serve the per-op path.
 
-# columns of dZ summed per block in bias_grad: a stack of doubles, so the sum runs row by row
-cdef enum:
-    BIAS_BLOCK = 256
-
-
 cdef void dense_fwd_ptr(const floating* X,    # IN  (n, k)
                         const floating* W,    # IN  (m, k)
                         const floating* b,    # IN  (m,), read only if has_bias
                         floating* Z,          # OUT (n, m)
                         Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
                         bint has_bias, bint accumulate) noexcept nogil:
-    cdef Py_ssize_t i, o
     if n == 0 or m == 0:
         return
     if has_bias:
-        for i in range(n):
-            if accumulate:
-                for o in range(m):
-                    Z[i * m + o] = Z[i * m + o] + b[o]
-            else:
-                for o in range(m):
-                    Z[i * m + o] = b[o]
+        if floating is float:
+            ew_bias_rows_f(Z, b, n, m, accumulate)
+        else:
+            ew_bias_rows_d(Z, b, n, m, accumulate)
         accumulate = True
     # Z = X @ W.T: B[p, o] = W[o, p]
     matmul(n, m, k, X, k, 1, W, 1, k, Z, m, accumulate)
 
 
-cdef void bias_grad(const floating* dZ, floating* db, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
-    """db = dZ.sum(0), accumulated in double, row by row over blocks of columns."""
-    cdef double acc[BIAS_BLOCK]
-    cdef Py_ssize_t i, o, width, o0 = 0
-    while o0 < m:
-        width = min(<Py_ssize_t>BIAS_BLOCK, m - o0)
-        for o in range(width):
-            acc[o] = 0.0
-        for i in range(n):
-            for o in range(width):
-                acc[o] += dZ[i * m + o0 + o]
-        for o in range(width):
-            db[o0 + o] = <floating>acc[o]
-        o0 += width
+cdef inline void bias_grad(const floating* dZ, floating* db, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """db = dZ.sum(0), accumulated in double, row by row (elementwise.h)."""
+    if floating is float:
+        ew_col_sums_f(dZ, db, n, m)
+    else:
+        ew_col_sums_d(dZ, db, n, m)
 
 
 cdef void dense_bwd_ptr(const floating* dZ,   # IN  (n, m)

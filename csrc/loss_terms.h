@@ -46,21 +46,18 @@ static inline double loss_bce_term(double z, double y, double scale, double *g)
 
 /* The l1 and mse losses of a batch of `size` elements (scale = 1/size): the terms above, summed in
  * eight interleaved partial sums (one running sum would make every element wait for the previous
- * addition), with l1's sign chosen in the data's type, so that the loops vectorise. Where the compiler
- * and platform allow, an AVX2 clone is chosen at load time (no FMA: the same rounding either way). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define LOSS_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define LOSS_CLONES
-#endif
+ * addition), with l1's sign chosen in the data's type, so that the loops vectorise. Compiled for the
+ * baseline and for AVX2 and chosen at run time as the other element-wise loops (elementwise.h; no FMA:
+ * the same rounding either way). */
+#include "elementwise.h"
 
 #define LOSS_LANES 8
 #define LOSS_LANE_SUM(acc) \
     (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])))
 
-#define LOSS_BATCH(T, SUFFIX)                                                                        \
-    LOSS_CLONES static double loss_l1_batch_##SUFFIX(const T *yhat, const T *y, T *g, ptrdiff_t size, \
-                                                     double scale)                                   \
+#define LOSS_BATCH(T, SUFFIX, ATTR)                                                                  \
+    ATTR static double loss_l1_batch_##SUFFIX(const T *yhat, const T *y, T *g, ptrdiff_t size,       \
+                                              double scale)                                          \
     {                                                                                                \
         double acc[LOSS_LANES] = {0};                                                                \
         const T s = (T)scale;                                                                        \
@@ -78,8 +75,8 @@ static inline double loss_bce_term(double z, double y, double scale, double *g)
         }                                                                                            \
         return LOSS_LANE_SUM(acc) * scale;                                                           \
     }                                                                                                \
-    LOSS_CLONES static double loss_mse_batch_##SUFFIX(const T *yhat, const T *y, T *g, ptrdiff_t size, \
-                                                      double scale)                                  \
+    ATTR static double loss_mse_batch_##SUFFIX(const T *yhat, const T *y, T *g, ptrdiff_t size,      \
+                                               double scale)                                         \
     {                                                                                                \
         double acc[LOSS_LANES] = {0};                                                                \
         ptrdiff_t i = 0;                                                                             \
@@ -97,7 +94,25 @@ static inline double loss_bce_term(double z, double y, double scale, double *g)
         return LOSS_LANE_SUM(acc) * scale;                                                           \
     }
 
-LOSS_BATCH(float, f)
-LOSS_BATCH(double, d)
+LOSS_BATCH(float, f_base, )
+LOSS_BATCH(double, d_base, )
+#ifdef EW_HAVE_AVX2
+LOSS_BATCH(float, f_avx2, EW_AVX2)
+LOSS_BATCH(double, d_avx2, EW_AVX2)
+#endif
+
+#define LOSS_ENTRY_POINTS(T, S)                                                                      \
+    static inline double loss_l1_batch_##S(const T *yhat, const T *y, T *g, ptrdiff_t size,          \
+                                           double scale)                                             \
+    {                                                                                                \
+        return EW_PICK(loss_l1_batch, S)(yhat, y, g, size, scale);                                   \
+    }                                                                                                \
+    static inline double loss_mse_batch_##S(const T *yhat, const T *y, T *g, ptrdiff_t size,         \
+                                            double scale)                                            \
+    {                                                                                                \
+        return EW_PICK(loss_mse_batch, S)(yhat, y, g, size, scale);                                  \
+    }
+LOSS_ENTRY_POINTS(float, f)
+LOSS_ENTRY_POINTS(double, d)
 
 #endif

@@ -22,11 +22,12 @@ def get_blas_threshold() -> int:
     """The current m*n*k threshold above which products go to BLAS gemm."""
 
 def set_simd(name: str) -> str:
-    """Select the small-product code: "avx2" (AVX2+FMA, if this CPU has it) or "baseline" (SSE2).
-    Unless set with set_blas_threshold, the BLAS threshold follows."""
+    """Select the small-product and element-wise code: "avx2" (AVX2+FMA, if this CPU has it) or
+    "baseline" (SSE2). The element-wise loops give the same bits either way. Unless set with
+    set_blas_threshold, the BLAS threshold follows."""
 
 def get_simd() -> str:
-    """"avx2" or "baseline": the small-product code in use."""
+    """"avx2" or "baseline": the small-product and element-wise code in use."""
 
 def cpu_has_avx2() -> bool:
     """Whether this CPU (and OS) supports AVX2 and FMA."""

@@ -46,7 +46,8 @@ def blas_path(request):
 
 @pytest.fixture(params=["avx2", "baseline"])
 def simd(request):
-    """Run with the AVX2+FMA register tiles (where the CPU has them) and with the SSE2 ones."""
+    """Run with the AVX2 register tiles and element-wise loops (where the CPU has AVX2+FMA) and with the
+    SSE2 ones."""
     if request.param == "avx2" and not _kernels.cpu_has_avx2():
         pytest.skip("this CPU has no AVX2/FMA")
     old = _kernels.get_simd()

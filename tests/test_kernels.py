@@ -121,6 +121,90 @@ def test_relu_and_skip_add(size, dtype):
     np.testing.assert_array_equal(y, z)
 
 
+# lengths around the vector widths (4 and 8 floats, 2 and 4 doubles) and the 256-column block of the
+# bias gradient
+EDGE_SIZES = [1, 3, 4, 7, 8, 9, 15, 16, 17, 33, 300]
+SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, -1e-310]
+
+
+def _with_specials(rng, size, dtype):
+    x = rng.normal(size=size).astype(dtype)
+    x[rng.permutation(size)[: size // 2]] = rng.choice(SPECIALS, size // 2)
+    return x
+
+
+def _elementwise_outputs(size, dtype):
+    """Every element-wise kernel on inputs with NaN, +-inf, +-0 and subnormals: the outputs in order."""
+    rng = np.random.default_rng(size)
+    a, b = _with_specials(rng, size, dtype), _with_specials(rng, size, dtype)
+    out = {}
+    out["relu_fwd"] = np.empty_like(a)
+    K.relu_fwd(a, out["relu_fwd"])
+    out["relu_bwd"] = np.empty_like(a)
+    K.relu_bwd(b, a, out["relu_bwd"])
+    out["relu_bwd in place"] = b.copy()
+    K.relu_bwd(out["relu_bwd in place"], a, out["relu_bwd in place"])
+    out["add_into"] = b.copy()
+    K.add_into(out["add_into"], a, True)
+    n, m = (3, size) if size > 100 else (size, 5)
+    dz = _with_specials(rng, n * m, dtype).reshape(n, m)
+    bias = _with_specials(rng, m, dtype)
+    empty = np.zeros((n, 0), dtype)
+    for accumulate in (False, True):  # k = 0: the bias rows alone, no product
+        z = dz.copy()
+        K.dense_fwd(empty, np.zeros((m, 0), dtype), bias, z, True, accumulate)
+        out[f"bias rows, accumulate={accumulate}"] = z
+    out["bias gradient"] = np.empty(m, dtype)
+    K.dense_bwd(dz, empty, np.zeros((m, 0), dtype), np.zeros((m, 0), dtype), out["bias gradient"],
+                np.zeros((n, 0), dtype), True, False, False)
+    grads = rng.normal(size=size).astype(dtype)
+    grads[::5] = 0
+    for name, momentum, nesterov in [("sgd", 0.0, False), ("sgd momentum", 0.9, False), ("sgd nesterov", 0.9, True)]:
+        p, buf = rng.normal(size=size).astype(dtype), rng.normal(size=size).astype(dtype)
+        K.sgd_step(p, grads, buf, 0.1, momentum, 0.1, 1e-2, nesterov, False)
+        out[name], out[name + " buffer"] = p, buf
+    p, m1, m2 = rng.normal(size=size).astype(dtype), np.zeros(size, dtype), np.zeros(size, dtype)
+    K.adam_step(p, grads, m1, m2, 1e-2, 0.9, 0.999, 1e-8, 1e-2, 3)
+    out["adam"], out["adam m"], out["adam v"] = p, m1, m2
+    for name, kernel in [("l1", K.l1_loss), ("mse", K.mse_loss)]:
+        g = np.empty((size, 1), dtype)
+        value = kernel(a.reshape(-1, 1), b.reshape(-1, 1), g)
+        out[name], out[name + " gradient"] = np.array(value), g
+    return out, (a, b, dz, bias)
+
+
+@pytest.mark.parametrize("size", EDGE_SIZES)
+def test_elementwise_kernels_give_the_same_bits_at_both_simd_levels(size, dtype):
+    if not K.cpu_has_avx2():
+        pytest.skip("this CPU has no AVX2/FMA")
+    old = K.get_simd()
+    try:
+        outputs = []
+        for level in ("baseline", "avx2"):
+            K.set_simd(level)
+            outputs.append(_elementwise_outputs(size, dtype)[0])
+    finally:
+        K.set_simd(old)
+    for name, base in outputs[0].items():
+        bits = np.uint32 if base.dtype == np.float32 else np.uint64
+        np.testing.assert_array_equal(outputs[1][name].view(bits), base.view(bits), err_msg=name)
+
+
+@pytest.mark.parametrize("size", EDGE_SIZES)
+def test_elementwise_kernels_on_special_values(size, dtype, simd):
+    out, (a, b, dz, bias) = _elementwise_outputs(size, dtype)
+    with np.errstate(invalid="ignore"):
+        # relu(NaN) = 0 and relu'(NaN) = 0: a comparison with NaN is false
+        np.testing.assert_array_equal(out["relu_fwd"], np.where(a > 0, a, 0))
+        np.testing.assert_array_equal(out["relu_bwd"], np.where(a > 0, b, 0))
+        np.testing.assert_array_equal(out["relu_bwd in place"], out["relu_bwd"])
+        np.testing.assert_array_equal(out["add_into"], b + a)
+        np.testing.assert_array_equal(out["bias rows, accumulate=False"], np.broadcast_to(bias, dz.shape))
+        np.testing.assert_array_equal(out["bias rows, accumulate=True"], dz + bias)
+        # row by row in double: numpy's reduction over axis 0 of a C array adds whole rows in order
+        np.testing.assert_array_equal(out["bias gradient"], dz.astype(np.float64).sum(0).astype(dtype))
+
+
 LOSS_KERNELS = {"l1": K.l1_loss, "mse": K.mse_loss, "bce": K.bce_loss, "cross_entropy": K.cross_entropy_loss}
 
 
