@@ -264,9 +264,13 @@ static void SCALAR_CHUNK_NAME(const scalar_net *net, fused_chunk *c)
     const int ns2 = L > 2 ? net->layers[2].skip_end - net->layers[2].skip_begin : 0;
     scalar_layer lay[SCALAR_MAX_LAYERS], lay3[3];
     scalar_skip sk[SCALAR_MAX_SKIPS], sk3[3];
-    /* depth <= 3: a copy per shape (depth, skips into layers 1 and 2, one row per step or more), with
-       plan arrays small enough to be kept in registers */
-    const int shape = L == 1 ? 0 : L == 2 ? 1 + ns1 : L == 3 ? 3 + 3 * ns1 + ns2 : -1;
+    /* depth <= 3 with at most one skip into layer 1 and two into layer 2: a copy per shape (depth,
+       those skip counts, one row per step or more), with plan arrays small enough to be kept in
+       registers; anything else (deeper, or repeated skips) the general copy */
+    const int shape = L == 1                         ? 0
+                      : L == 2 && ns1 <= 1            ? 1 + ns1
+                      : L == 3 && ns1 <= 1 && ns2 <= 2 ? 3 + 3 * ns1 + ns2
+                                                      : -1;
 #define SCALAR_SHAPES(one)                                                                           \
     switch (shape) {                                                                                 \
     case 0: SCALAR_FN(_sgd_run)(1, 1, 0, 0, one, net, c, lay3, sk3, NULL, net->loss); break;                          \

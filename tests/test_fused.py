@@ -385,6 +385,25 @@ def test_divergence_on_the_first_step_of_a_fit_keeps_the_weights(make):
     assert (net._params == 1e200).all()
 
 
+@pytest.mark.parametrize("skips", [
+    [sn.Skip(-1, 1), sn.Skip(-1, 1)],                                   # 2 layers, a skip repeated
+    [sn.Skip(0, 2), sn.Skip(-1, 2), sn.Skip(0, 2)],                     # 3 layers, three into the last
+    [sn.Skip(-1, 1), sn.Skip(-1, 1), sn.Skip(0, 2, identity=True)],     # 3 layers, two into layer 1
+])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_width1_networks_with_repeated_skips(skips, batch, dtype):
+    """More skips into a layer than the depth-specialised copies hold take the general copy (these
+    once ran a copy for another shape: wrong numbers, or reads past the plan)."""
+    depth = max(s.dst for s in skips) + 1
+    layers = [sn.Dense(1, "relu") for _ in range(depth - 1)] + [sn.Dense(1, "identity")]
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(11, 1)), rng.normal(size=(11, 1))
+    runs = _fit_both(lambda: sn.Network(1, layers, skips, dtype=dtype, seed=4), X, y, loss="mse", lr=0.02,
+                     batch_size=batch, epochs=3, shuffle=True)
+    assert runs[0][1]._engine.fused(batch).scalar
+    _assert_same_run(*runs, exact=batch == 1, dtype=dtype)
+
+
 def _exercise_with_biases(dtype="float64", seed=0):
     return sn.Network.mlp(1, (1, 1), 1, skip="first-to-output", dtype=dtype, seed=seed)
 
