@@ -3,7 +3,7 @@
     python bench/report.py run1.json [run2.json ...]
 
 One table per workload: median and fastest time per step of every implementation, and its paired
-ratio to the others; then the targets, the element-wise kernels and the scaling checks. With several
+ratio to the others; then the targets and goals, the element-wise kernels and the scaling checks. With several
 files the values of each run are shown side by side (run1 / run2 / ...)."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def tables(runs: list[dict]) -> str:
     out.append(f"Machine: {first['machine']}\n")
     for name, w in first["workloads"].items():
         impls = list(w["median_per_step"])
-        peers = [p for p in impls if p in ("numpy reference", "torch eager", "C loop", "GEMM floor")]
+        peers = [p for p in impls if p in ("numpy reference", "torch eager", "jax scan", "C loop", "GEMM floor")]
         out.append(f"#### {name}: {w['description']}\n")
         out.append("| implementation | median / step | fastest | " + " | ".join(f"÷ {p}" for p in peers) + " |")
         out.append("|---" * (3 + len(peers)) + "|")
@@ -38,11 +38,12 @@ def tables(runs: list[dict]) -> str:
                      _join(_fmt(r["workloads"][name]["fastest_per_step"][impl]) for r in runs)]
             cells += [_join(f"{r['workloads'][name]['paired_ratio'][impl][p]:.3g}" for r in runs) for p in peers]
             out.append(f"| {impl} | " + " | ".join(cells) + " |")
-        for i, target in enumerate(w["targets"]):
-            values = [r["workloads"][name]["targets"][i] for r in runs]
-            verdicts = _join("—" if v["met"] is None else f"{v['value']:.3g} ({'met' if v['met'] else 'missed'})"
-                             for v in values)
-            out.append(f"\nTarget {target['target']}: {verdicts}")
+        for kind in ("targets", "goals"):
+            for i, target in enumerate(w.get(kind, [])):
+                values = [r["workloads"][name][kind][i] for r in runs]
+                verdicts = _join("—" if v["met"] is None else
+                                 f"{v['value']:.3g} ({'met' if v['met'] else 'missed'})" for v in values)
+                out.append(f"\n{kind[:-1].capitalize()} {target['target']}: {verdicts}")
         out.append("")
     for key, what in [("elementwise", "1M float32"), ("elementwise_in_cache", "8192 float32 (in cache)")]:
         if not first.get(key):

@@ -12,7 +12,9 @@ times measured in the same round), which is what survives a noisy, shared machin
 Implementations: skipnet fused (``Trainer.fit`` with ``diagnose=False``, whole epochs per kernel
 call; the diagnostics are an extra, not part of a training step), skipnet per-op
 (``fused=False``), the NumPy reference (``backend="numpy"``), PyTorch eager when installed (an
-``nn.Module`` of ``nn.Linear`` layers, ``F.l1_loss``, ``torch.optim.SGD``) and the ceilings:
+``nn.Module`` of ``nn.Linear`` layers, ``F.l1_loss``, ``torch.optim.SGD``), the strongest peers when
+installed (JAX with the epoch under ``jax.jit`` + ``lax.scan``; for W0 a numba ``@njit`` epoch loop;
+``skipnet._compiled_peers``), and the ceilings:
 a hand-written C loop of the exercise step for W0 (compiled here with the system C compiler and
 called through ctypes, one epoch per call), and for W1-W4 the step's GEMM time through NumPy (the
 step's products, each with ``np.matmul(..., out=)``, run back to back step after step).
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _compiled_peers as compiled_peers
 from . import _kernels as K
 from .network import Dense, Network, Skip
 from .trainer import Trainer
@@ -98,6 +101,16 @@ TARGETS = {
     "W2": [("skipnet fused", "GEMM floor", "<=", 1.2)],
     "W3": [("skipnet fused", "GEMM floor", "<=", 1.1), ("skipnet fused", "torch eager", "<=", 1.0)],
     "W4": [("skipnet fused", "GEMM floor", "<=", 1.3), ("torch eager", "skipnet fused", ">=", 4.0)],
+}
+
+# DESIGN.md section 5's goals beyond the targets: ahead of the strongest peer (when installed), at the
+# peer's time ratio given; W0's strongest is a hand loop like the C loop, reported beside it
+GOALS = {
+    "W0": [("skipnet fused", "jax scan", "<=", 0.4), ("skipnet fused", "numba epoch", "<=", 1.0)],
+    "W1": [("skipnet fused", "jax scan", "<=", 0.3)],
+    "W2": [("skipnet fused", "jax scan", "<=", 0.75)],
+    "W3": [("skipnet fused", "jax scan", "<=", 1.0)],
+    "W4": [("skipnet fused", "jax scan", "<=", 0.7)],
 }
 
 
@@ -333,7 +346,7 @@ class Result:
         return statistics.median(a / b for a, b in zip(self.per_step[impl], self.per_step[peer]))
 
 
-def _time_workload(w: Workload, rounds: int, block: float, torch_ok: bool, log) -> Result:
+def _time_workload(w: Workload, rounds: int, block: float, torch_ok: bool, log, compiled: bool = True) -> Result:
     X, y = w.data()
     result = Result(w.name)
     makers = [("skipnet fused", lambda: _Skipnet(w, X, y, fused=True)),
@@ -341,6 +354,10 @@ def _time_workload(w: Workload, rounds: int, block: float, torch_ok: bool, log) 
               ("numpy reference", lambda: _Skipnet(w, X, y, backend="numpy"))]
     if torch_ok:
         makers.append(("torch eager", lambda: _Torch(w, X, y)))
+    if compiled:
+        makers.append(("jax scan", lambda: compiled_peers.JaxScan(w, X, y, LR)))
+        if w.name == "W0":
+            makers.append(("numba epoch", lambda: compiled_peers.NumbaEpoch(w, X, y, LR)))
     makers.append(("C loop", lambda: _CLoop(w, X, y)) if w.name == "W0" else
                   ("GEMM floor", lambda: _GemmFloor(w, X, y)))
     impls = []
@@ -506,23 +523,35 @@ def _check(result: Result, target) -> tuple[str, float | None, bool | None]:
 
 
 def run(quick: bool = False, workloads=None, json_path: str | None = None, threads: int | None = None,
-        log=print, rounds: int | None = None, block: float | None = None, torch: bool = True) -> dict:
+        log=print, rounds: int | None = None, block: float | None = None, torch: bool = True,
+        compiled: bool = True) -> dict:
     """Run the comparison, print the tables, and return (and optionally write as JSON) the results.
 
     threads: BLAS/OpenMP threads for every library (threadpoolctl, torch.set_num_threads); None
     keeps their defaults (here: one per core). rounds, block: override the protocol's (7 rounds of
-    0.25 s blocks; 3 of 0.05 s with quick). torch=False leaves PyTorch out even when installed."""
+    0.25 s blocks; 3 of 0.05 s with quick). torch=False leaves PyTorch out even when installed;
+    compiled=False leaves out JAX and numba (the strongest peers, timed when installed)."""
     if threads is not None:
         try:
             from threadpoolctl import threadpool_limits
         except ImportError as exc:
             raise RuntimeError("threads= needs threadpoolctl (pip install 'skipnet[bench]')") from exc
         with threadpool_limits(threads):
-            return _run(quick, workloads, json_path, threads, log, rounds, block, torch)
-    return _run(quick, workloads, json_path, threads, log, rounds, block, torch)
+            return _run(quick, workloads, json_path, threads, log, rounds, block, torch, compiled)
+    return _run(quick, workloads, json_path, threads, log, rounds, block, torch, compiled)
 
 
-def _run(quick, workloads, json_path, threads, log, rounds, block, use_torch) -> dict:
+def _versions(*modules) -> dict:
+    out = {}
+    for name in modules:
+        try:
+            out[name] = __import__(name).__version__
+        except ImportError:
+            out[name] = None
+    return out
+
+
+def _run(quick, workloads, json_path, threads, log, rounds, block, use_torch, compiled) -> dict:
     rounds = rounds or (3 if quick else 7)
     block = block or (0.05 if quick else 0.25)
     torch_ok, torch_version = False, None
@@ -535,19 +564,21 @@ def _run(quick, workloads, json_path, threads, log, rounds, block, use_torch) ->
                 torch.set_num_threads(threads)
         except ImportError:
             pass
+    xla_flags = compiled_peers.limit_xla_threads(threads) if compiled else None
     names = list(workloads or WORKLOADS)
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         raise ValueError(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                "python": platform.python_version(), "numpy": np.__version__, "torch": torch_version,
-               "simd": K.get_simd(), "blas_threshold": K.get_blas_threshold(), "threads": threads}
+               "simd": K.get_simd(), "blas_threshold": K.get_blas_threshold(), "threads": threads,
+               **(_versions("jax", "numba") if compiled else {}), "xla_flags": xla_flags}
     log(f"skipnet bench: {rounds} rounds, blocks of >= {block:g} s; {machine}")
     report = {"machine": machine, "quick": quick, "workloads": {}, "elementwise": None,
               "elementwise_in_cache": None, "scaling": None}
     for name in names:
         w = WORKLOADS[name]
-        res = _time_workload(w, rounds, block, torch_ok, log)
+        res = _time_workload(w, rounds, block, torch_ok, log, compiled)
         impls = list(res.per_step)
         log(f"\n{name}: {w.description}")
         log(f"  {'implementation':<17} {'median/step':>12} {'fastest':>10}   paired ratio to: "
@@ -557,18 +588,21 @@ def _run(quick, workloads, json_path, threads, log, rounds, block, use_torch) ->
             log(f"  {impl:<17} {_fmt(res.median(impl)):>12} {_fmt(res.best(impl)):>10}   {'':17}{ratios}")
         for impl, why in res.skipped.items():
             log(f"  {impl}: skipped ({why})")
-        checks = []
-        for target in TARGETS.get(name, []):
-            text, value, ok = _check(res, target)
-            checks.append({"target": text, "value": value, "met": ok})
-            verdict = "n/a" if ok is None else ("met" if ok else "MISSED")
-            log(f"  target {text}: {'-' if value is None else f'{value:.3g}'} ({verdict})")
+        checks, goals = [], []
+        for kind, bounds, out in (("target", TARGETS, checks), ("goal", GOALS, goals)):
+            for target in bounds.get(name, []):
+                text, value, ok = _check(res, target)
+                if kind == "goal" and value is None:
+                    continue  # the peer is not installed
+                out.append({"target": text, "value": value, "met": ok})
+                verdict = "n/a" if ok is None else ("met" if ok else "MISSED")
+                log(f"  {kind} {text}: {'-' if value is None else f'{value:.3g}'} ({verdict})")
         report["workloads"][name] = {
             "description": w.description,
             "median_per_step": {i: res.median(i) for i in impls},
             "fastest_per_step": {i: res.best(i) for i in impls},
             "paired_ratio": {i: {p: res.ratio(i, p) for p in impls} for i in impls},
-            "per_round": res.per_step, "skipped": res.skipped, "targets": checks}
+            "per_round": res.per_step, "skipped": res.skipped, "targets": checks, "goals": goals}
     if workloads is None:
         # 1M elements measure memory bandwidth; one W4 layer (128 x 64) stays in cache, where SIMD tells
         for key, size, what in [("elementwise", 1 << 20, "1M float32"),
