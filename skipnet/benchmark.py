@@ -423,15 +423,26 @@ def _elementwise(rounds: int, size: int = 1 << 20) -> dict:
 
 
 def _threads_over_serial(jobs) -> float:
-    """Wall time of the jobs in one thread each, over their time one after the other."""
+    """Wall time of the jobs in one thread each, over their time one after the other. The threads
+    are started before the clock and wait at a barrier, so that what is timed is the jobs, not the
+    creation of threads (which took 0.5-6 ms here, under the GIL, against jobs of tens of ms)."""
     t = time.perf_counter()
     for job in jobs:
         job()
     serial = time.perf_counter() - t
-    workers = [threading.Thread(target=job) for job in jobs]
-    t = time.perf_counter()
+    ready, go = threading.Barrier(len(jobs) + 1), threading.Barrier(len(jobs) + 1)
+
+    def worker(job):
+        ready.wait()
+        go.wait()
+        job()
+
+    workers = [threading.Thread(target=worker, args=(job,)) for job in jobs]
     for th in workers:
         th.start()
+    ready.wait()
+    t = time.perf_counter()
+    go.wait()
     for th in workers:
         th.join()
     return (time.perf_counter() - t) / serial
@@ -439,13 +450,16 @@ def _threads_over_serial(jobs) -> float:
 
 def _scaling(rounds: int) -> dict:
     """W1's fused epoch time at n and 10n samples (per-fit costs, ~0.1 ms, taken out); two W1
-    networks in two threads against in turn."""
+    networks, each fitting 12 epochs of 32,000 samples (about 50 ms) from a fixed start, in two
+    threads against in turn, with two controls of the same length in the same rounds."""
     w = WORKLOADS["W1"]
     rng = np.random.default_rng(0)
     X = rng.standard_normal((32000, 2)).astype(np.float32)
     y = np.sin(X[:, :1]) * X[:, 1:]
 
-    def fit(net, n, epochs=3):
+    def fit(net, n, epochs=3, start=None):
+        if start is not None:
+            net._params[...] = start
         Trainer(net, loss="l1", lr=LR, batch_size=w.batch, epochs=epochs, shuffle=False,
                 divergence_factor=None, diagnose=False).fit(X[:n], y[:n])
 
@@ -481,12 +495,17 @@ def _scaling(rounds: int) -> dict:
         """Seconds per epoch: fits of 4 and of 1 epoch differ by 3 epochs and no per-fit cost."""
         return (best_of(net, repeats, n, 4) - best_of(net, repeats, n, 1)) / 3
 
+    net = w.make(0)
+    fit(net, 3200)  # warm-up: workspaces, caches
     for _ in range(rounds):
-        net = w.make(0)
-        fit(net, 3200)  # warm-up: workspaces, caches
         linear.append(epoch_time(net, 3, 32000) / epoch_time(net, 10, 3200) / 10)
-        nets = [w.make(0), w.make(1)]
-        threads.append(_threads_over_serial([lambda net=net: fit(net, 32000) for net in nets]))
+    nets = [w.make(0), w.make(1)]
+    starts = [n._params.copy() for n in nets]
+    for net, start in zip(nets, starts):
+        fit(net, 3200, start=start)
+    for _ in range(rounds + 2):
+        threads.append(_threads_over_serial([lambda net=net, s=s: fit(net, 32000, 12, s)
+                                             for net, s in zip(nets, starts)]))
         if loops:
             seconds, steps_run = loops[0].block(1)
             steps = int(0.05 / max(seconds / steps_run, 1e-12))
@@ -502,6 +521,9 @@ def _scaling(rounds: int) -> dict:
         out["control, C loop: two threads / serial"] = statistics.median(control)
     if blas:
         out["control, sgemm 256: two threads / serial"] = statistics.median(blas)
+        # what the machine's state at the time takes out: W1's ratio over the control's, round by round
+        out["two threads / serial, over the sgemm control's"] = statistics.median(
+            a / b for a, b in zip(threads, blas))
     return out
 
 
@@ -611,7 +633,7 @@ def _run(quick, workloads, json_path, threads, log, rounds, block, use_torch, co
             log(f"\nelement-wise kernels, {what} (bytes read + written):")
             for name, v in report[key].items():
                 log(f"  {name:<22} {v['GB/s']:6.1f} GB/s  {100 * v['of copy']:5.0f}% of copy")
-        report["scaling"] = _scaling(max(1, rounds // 2))
+        report["scaling"] = _scaling(rounds)
         log("\nscaling (W1, fused; the control shows what two threads of plain C get on this machine now):")
         for name, v in report["scaling"].items():
             log(f"  {name}: {v:.3g}")
