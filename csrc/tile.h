@@ -24,41 +24,57 @@ typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 
 #define TILE_T float
+#define TILE_IT int /* an integer of the same size, for shuffle masks */
+#define TILE_TBYTES 4
 #define TILE_VBYTES 16
 #define TILE_NAME tile_sgemm_sse2
 #define TILE_TARGET
 #include "tile_impl.h"
 #undef TILE_T
+#undef TILE_IT
+#undef TILE_TBYTES
 #undef TILE_VBYTES
 #undef TILE_NAME
 #undef TILE_TARGET
 
 #define TILE_T double
+#define TILE_IT long long
+#define TILE_TBYTES 8
 #define TILE_VBYTES 16
 #define TILE_NAME tile_dgemm_sse2
 #define TILE_TARGET
 #include "tile_impl.h"
 #undef TILE_T
+#undef TILE_IT
+#undef TILE_TBYTES
 #undef TILE_VBYTES
 #undef TILE_NAME
 #undef TILE_TARGET
 
 #define TILE_T float
+#define TILE_IT int /* an integer of the same size, for shuffle masks */
+#define TILE_TBYTES 4
 #define TILE_VBYTES 32
 #define TILE_NAME tile_sgemm_avx2
 #define TILE_TARGET __attribute__((target("avx2,fma")))
 #include "tile_impl.h"
 #undef TILE_T
+#undef TILE_IT
+#undef TILE_TBYTES
 #undef TILE_VBYTES
 #undef TILE_NAME
 #undef TILE_TARGET
 
 #define TILE_T double
+#define TILE_IT long long
+#define TILE_TBYTES 8
 #define TILE_VBYTES 32
 #define TILE_NAME tile_dgemm_avx2
 #define TILE_TARGET __attribute__((target("avx2,fma")))
 #include "tile_impl.h"
 #undef TILE_T
+#undef TILE_IT
+#undef TILE_TBYTES
 #undef TILE_VBYTES
 #undef TILE_NAME
 #undef TILE_TARGET

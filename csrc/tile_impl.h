@@ -2,6 +2,7 @@
  *
  * The including file defines:
  *   TILE_T       element type (float or double)
+ *   TILE_IT      the integer type of the same size (shuffle masks), TILE_TBYTES its size in bytes
  *   TILE_VBYTES  vector width in bytes (16: SSE2, 32: AVX2)
  *   TILE_NAME    name of the public function to define
  *   TILE_TARGET  function attribute selecting the ISA (empty for the baseline)
@@ -140,6 +141,65 @@ TILE_FN(_block)(int m, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, 
     }
 }
 
+#define TILE_LANES (TILE_VBYTES / TILE_TBYTES) /* TILE_VW, for the preprocessor */
+#if TILE_LANES == 8 || TILE_LANES == 4
+typedef TILE_IT TILE_FN(_ivec) __attribute__((vector_size(TILE_VBYTES)));
+
+static inline __attribute__((always_inline)) TILE_TARGET TILE_FN(_vec)
+TILE_FN(_load)(const TILE_T *p)
+{
+    TILE_FN(_vec) v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* dst row c (dst_rs apart) = column c of the TILE_VW x TILE_VW block whose row i is at src + i*src_rs:
+   the rows are loaded whole and transposed in registers by unpack and shuffle stages, which GCC
+   lowers to unpcklps/unpckhps, shufps and vperm2f128 (locals, not arrays, so nothing goes through
+   the stack). */
+static inline __attribute__((always_inline)) TILE_TARGET void
+TILE_FN(_transpose)(const TILE_T *src, ptrdiff_t src_rs, TILE_T *dst, ptrdiff_t dst_rs)
+{
+    typedef TILE_FN(_vec) vec;
+    typedef TILE_FN(_ivec) ivec;
+#define TILE_LO(a, b) __builtin_shuffle(a, b, (ivec){0, 8, 1, 9, 4, 12, 5, 13})
+#define TILE_HI(a, b) __builtin_shuffle(a, b, (ivec){2, 10, 3, 11, 6, 14, 7, 15})
+#define TILE_LO2(a, b) __builtin_shuffle(a, b, (ivec){0, 1, 8, 9, 4, 5, 12, 13})
+#define TILE_HI2(a, b) __builtin_shuffle(a, b, (ivec){2, 3, 10, 11, 6, 7, 14, 15})
+#define TILE_LO4(a, b) __builtin_shuffle(a, b, (ivec){0, 1, 2, 3, 8, 9, 10, 11})
+#define TILE_HI4(a, b) __builtin_shuffle(a, b, (ivec){4, 5, 6, 7, 12, 13, 14, 15})
+#if TILE_LANES == 8
+    vec r0 = TILE_FN(_load)(src), r1 = TILE_FN(_load)(src + src_rs);
+    vec r2 = TILE_FN(_load)(src + 2 * src_rs), r3 = TILE_FN(_load)(src + 3 * src_rs);
+    vec r4 = TILE_FN(_load)(src + 4 * src_rs), r5 = TILE_FN(_load)(src + 5 * src_rs);
+    vec r6 = TILE_FN(_load)(src + 6 * src_rs), r7 = TILE_FN(_load)(src + 7 * src_rs);
+    vec t0 = TILE_LO(r0, r1), t1 = TILE_HI(r0, r1), t2 = TILE_LO(r2, r3), t3 = TILE_HI(r2, r3);
+    vec t4 = TILE_LO(r4, r5), t5 = TILE_HI(r4, r5), t6 = TILE_LO(r6, r7), t7 = TILE_HI(r6, r7);
+    vec u0 = TILE_LO2(t0, t2), u1 = TILE_HI2(t0, t2), u2 = TILE_LO2(t1, t3), u3 = TILE_HI2(t1, t3);
+    vec u4 = TILE_LO2(t4, t6), u5 = TILE_HI2(t4, t6), u6 = TILE_LO2(t5, t7), u7 = TILE_HI2(t5, t7);
+    vec out[8] = {TILE_LO4(u0, u4), TILE_LO4(u1, u5), TILE_LO4(u2, u6), TILE_LO4(u3, u7),
+                  TILE_HI4(u0, u4), TILE_HI4(u1, u5), TILE_HI4(u2, u6), TILE_HI4(u3, u7)};
+#else
+    vec r0 = TILE_FN(_load)(src), r1 = TILE_FN(_load)(src + src_rs);
+    vec r2 = TILE_FN(_load)(src + 2 * src_rs), r3 = TILE_FN(_load)(src + 3 * src_rs);
+    vec t0 = __builtin_shuffle(r0, r1, (ivec){0, 4, 1, 5}), t1 = __builtin_shuffle(r0, r1, (ivec){2, 6, 3, 7});
+    vec t2 = __builtin_shuffle(r2, r3, (ivec){0, 4, 1, 5}), t3 = __builtin_shuffle(r2, r3, (ivec){2, 6, 3, 7});
+    vec out[4] = {__builtin_shuffle(t0, t2, (ivec){0, 1, 4, 5}), __builtin_shuffle(t0, t2, (ivec){2, 3, 6, 7}),
+                  __builtin_shuffle(t1, t3, (ivec){0, 1, 4, 5}), __builtin_shuffle(t1, t3, (ivec){2, 3, 6, 7})};
+#endif
+#undef TILE_LO
+#undef TILE_HI
+#undef TILE_LO2
+#undef TILE_HI2
+#undef TILE_LO4
+#undef TILE_HI4
+#pragma GCC unroll 8
+    for (int c = 0; c < TILE_LANES; c++)
+        memcpy(dst + c * dst_rs, &out[c], sizeof(vec));
+}
+#define TILE_HAS_TRANSPOSE 1
+#endif
+
 /* Pack columns [0, ncols) of B (kc rows) as panels of kc x TILE_NR, zero-padded to whole panels. */
 static TILE_TARGET void
 TILE_FN(_pack_b)(int kc, int ncols, const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *packed)
@@ -156,15 +216,32 @@ TILE_FN(_pack_b)(int kc, int ncols, const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b
                 for (; j < TILE_NR; j++)
                     panel[p * TILE_NR + j] = 0;
             }
-        } else {
-            /* column by column: a transposed B (b_rs == 1) is then read contiguously */
-            for (int j = 0; j < nr; j++)
-                for (int p = 0; p < kc; p++)
-                    panel[p * TILE_NR + j] = Bj[j * b_cs + p * b_rs];
-            for (int p = 0; nr < TILE_NR && p < kc; p++)
-                for (int j = nr; j < TILE_NR; j++)
-                    panel[p * TILE_NR + j] = 0;
+            continue;
         }
+        int j = 0, p0 = 0;
+#ifdef TILE_HAS_TRANSPOSE
+        if (b_rs == 1) {
+            /* a transposed B (the forward's W.T: W's rows are B's columns): blocks of TILE_VW columns x
+               TILE_VW rows are loaded as rows of W, transposed in registers and stored as panel rows */
+            int p_end = kc / TILE_VW * TILE_VW;
+            for (; j + TILE_VW <= nr; j += TILE_VW)
+                for (int p = 0; p < p_end; p += TILE_VW)
+                    TILE_FN(_transpose)(Bj + j * b_cs + p, b_cs, panel + p * TILE_NR + j, TILE_NR);
+            p0 = p_end;
+            /* the rows of the blocked columns that are left (kc not a multiple of TILE_VW) */
+            for (int jj = 0; jj < j; jj++)
+                for (int p = p0; p < kc; p++)
+                    panel[p * TILE_NR + jj] = Bj[jj * b_cs + p];
+        }
+#endif
+        /* column by column: a transposed B (b_rs == 1) is then read contiguously */
+        for (; j < nr; j++)
+            for (int p = 0; p < kc; p++)
+                panel[p * TILE_NR + j] = Bj[j * b_cs + p * b_rs];
+        for (int p = 0; nr < TILE_NR && p < kc; p++)
+            for (int jj = nr; jj < TILE_NR; jj++)
+                panel[p * TILE_NR + jj] = 0;
+        (void)p0;
     }
 }
 
@@ -262,6 +339,8 @@ TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
     TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate);
 }
 
+#undef TILE_HAS_TRANSPOSE
+#undef TILE_LANES
 #undef TILE_VW
 #undef TILE_MR
 #undef TILE_NV
