@@ -458,7 +458,7 @@ def _scaling(rounds: int) -> dict:
     y = np.sin(X[:, :1]) * X[:, 1:]
 
     def fit(net, n, epochs=3, start=None):
-        if start is not None:
+        if start is not None:  # every fit from the same weights: none drifts into dead units
             net._params[...] = start
         Trainer(net, loss="l1", lr=LR, batch_size=w.batch, epochs=epochs, shuffle=False,
                 divergence_factor=None, diagnose=False).fit(X[:n], y[:n])
@@ -482,23 +482,24 @@ def _scaling(rounds: int) -> dict:
         for _ in range(count):
             np.matmul(a, b, out=c)
 
-    def best_of(net, repeats, n, epochs):
-        """The fastest of a few fits of net (other work on the machine only ever adds time)."""
+    def best_of(net, start, repeats, n, epochs):
+        """The fastest of a few fits of net from start (other work on the machine only ever adds time)."""
         best = float("inf")
         for _ in range(repeats):
             t = time.perf_counter()
-            fit(net, n, epochs)
+            fit(net, n, epochs, start)
             best = min(best, time.perf_counter() - t)
         return best
 
-    def epoch_time(net, repeats, n):
+    def epoch_time(net, start, repeats, n):
         """Seconds per epoch: fits of 4 and of 1 epoch differ by 3 epochs and no per-fit cost."""
-        return (best_of(net, repeats, n, 4) - best_of(net, repeats, n, 1)) / 3
+        return (best_of(net, start, repeats, n, 4) - best_of(net, start, repeats, n, 1)) / 3
 
     net = w.make(0)
-    fit(net, 3200)  # warm-up: workspaces, caches
+    start = net._params.copy()
+    fit(net, 3200, start=start)  # warm-up: workspaces, caches
     for _ in range(rounds):
-        linear.append(epoch_time(net, 3, 32000) / epoch_time(net, 10, 3200) / 10)
+        linear.append(epoch_time(net, start, 5, 32000) / epoch_time(net, start, 10, 3200) / 10)
     nets = [w.make(0), w.make(1)]
     starts = [n._params.copy() for n in nets]
     for net, start in zip(nets, starts):
