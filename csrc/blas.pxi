@@ -5,9 +5,11 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "tile.h" nogil:
     ctypedef void (*tile_sgemm_fn)(int, int, int, const float*, ptrdiff_t, ptrdiff_t, const float*,
-                                   ptrdiff_t, ptrdiff_t, float*, ptrdiff_t, int) noexcept nogil
+                                   ptrdiff_t, ptrdiff_t, float*, ptrdiff_t, int, const float*, float*,
+                                   ptrdiff_t) noexcept nogil
     ctypedef void (*tile_dgemm_fn)(int, int, int, const double*, ptrdiff_t, ptrdiff_t, const double*,
-                                   ptrdiff_t, ptrdiff_t, double*, ptrdiff_t, int) noexcept nogil
+                                   ptrdiff_t, ptrdiff_t, double*, ptrdiff_t, int, const double*, double*,
+                                   ptrdiff_t) noexcept nogil
     tile_sgemm_fn tile_sgemm
     tile_dgemm_fn tile_dgemm
     int tile_select(int want_avx2)
@@ -116,15 +118,34 @@ cdef void matmul(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
 
     A[i, p] is A[i*a_rs + p*a_cs] and B[p, j] is B[p*b_rs + j*b_cs]: one of each operand's strides
     is 1 (a row-major array or its transpose). Sums over p run in the data's dtype, as in BLAS."""
+    matmul_bias_relu(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, NULL, NULL, 0)
+
+
+cdef void matmul_bias_relu(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                           const floating* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                           const floating* B, Py_ssize_t b_rs, Py_ssize_t b_cs,
+                           floating* C, Py_ssize_t ldc, bint accumulate,
+                           const floating* bias, floating* H, Py_ssize_t ldh) noexcept nogil:
+    """matmul, then + bias (n,) in every row of C when bias is not NULL (and not accumulate), and
+    H (m x n, row stride ldh) = relu(C) when H is not NULL: the tiles do both in their epilogue, a
+    BLAS product as a prefill of C and a pass after. The same bits either way: C = (A @ B) + bias."""
     cdef char ta, tb
     cdef int lda, ldb
+    cdef Py_ssize_t i
     if m <= 0 or n <= 0:
         return
     if k > 0 and use_blas(m, n, k) and blas_operand(m, k, a_rs, a_cs, &ta, &lda) \
             and blas_operand(k, n, b_rs, b_cs, &tb, &ldb):
+        if bias != NULL and not accumulate:
+            for i in range(m):
+                memcpy(C + i * ldc, bias, n * sizeof(floating))
+            accumulate = True
         gemm_rowmajor(ta, tb, <int>m, <int>n, <int>k, <floating>1, A, lda, B, ldb,
                       <floating>(1 if accumulate else 0), C, <int>ldc)
+        if H != NULL:
+            for i in range(m):
+                relu_fwd_ptr(C + i * ldc, H + i * ldh, n)
     elif floating is float:
-        tile_sgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate)
+        tile_sgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh)
     else:
-        tile_dgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate)
+        tile_dgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh)

@@ -1,4 +1,4 @@
-# Dense layer: Z (+)= X @ W.T + b and its backward pass. W is (out, in), PyTorch's nn.Linear layout.
+# Dense layer: Z (+)= X @ W.T + b (and relu(Z), fused) and its backward pass. W is (out, in), PyTorch's nn.Linear layout.
 # Cores take pointers to C-contiguous buffers and their sizes, so the fused epoch (train.pxi) calls them
 # on slices of one workspace; the def wrappers below serve the per-op path.
 
@@ -7,17 +7,18 @@ cdef void dense_fwd_ptr(const floating* X,    # IN  (n, k)
                         const floating* b,    # IN  (m,), read only if has_bias
                         floating* Z,          # OUT (n, m)
                         Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
-                        bint has_bias, bint accumulate) noexcept nogil:
+                        bint has_bias, bint accumulate,
+                        floating* H=NULL) noexcept nogil:   # OUT (n, m) relu(Z), written if not NULL
     if n == 0 or m == 0:
         return
-    if has_bias:
+    if has_bias and accumulate:  # Z += b first, then the product: (Z + b) + X @ W.T
         if floating is float:
-            ew_bias_rows_f(Z, b, n, m, accumulate)
+            ew_bias_rows_f(Z, b, n, m, True)
         else:
-            ew_bias_rows_d(Z, b, n, m, accumulate)
-        accumulate = True
-    # Z = X @ W.T: B[p, o] = W[o, p]
-    matmul(n, m, k, X, k, 1, W, 1, k, Z, m, accumulate)
+            ew_bias_rows_d(Z, b, n, m, True)
+        has_bias = False
+    # Z = X @ W.T (+ b): B[p, o] = W[o, p]
+    matmul_bias_relu(n, m, k, X, k, 1, W, 1, k, Z, m, accumulate, b if has_bias else NULL, H, m)
 
 
 cdef inline void bias_grad(const floating* dZ, floating* db, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
@@ -58,6 +59,18 @@ def dense_fwd(const floating[:, ::1] X, const floating[:, ::1] W, const floating
                       &b[0] if has_bias else NULL,
                       &Z[0, 0] if Z.shape[0] * Z.shape[1] else NULL,
                       X.shape[0], X.shape[1], W.shape[0], has_bias, accumulate)
+
+
+def dense_fwd_relu(const floating[:, ::1] X, const floating[:, ::1] W, const floating[::1] b,
+                   floating[:, ::1] Z, floating[:, ::1] H, bint has_bias):
+    """Z = X @ W.T (+ b) and H = relu(Z), in one pass over Z. Shapes as dense_fwd; H (n, m)."""
+    with nogil:
+        dense_fwd_ptr(&X[0, 0] if X.shape[0] * X.shape[1] else NULL,
+                      &W[0, 0] if W.shape[0] * W.shape[1] else NULL,
+                      &b[0] if has_bias else NULL,
+                      &Z[0, 0] if Z.shape[0] * Z.shape[1] else NULL,
+                      X.shape[0], X.shape[1], W.shape[0], has_bias, False,
+                      &H[0, 0] if H.shape[0] * H.shape[1] else NULL)
 
 
 def dense_bwd(const floating[:, ::1] dZ, const floating[:, ::1] X, const floating[:, ::1] W,

@@ -1,8 +1,9 @@
 /* Small dense products in registers, for the sizes where a BLAS call costs more than the arithmetic.
  *
- *   tile_sgemm / tile_dgemm (m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate)
- *       C (m x n, row stride ldc) = A @ B  (+ C when accumulate), with A[i, p] = A[i*a_rs + p*a_cs]
- *       and B[p, j] = B[p*b_rs + j*b_cs]; see tile_impl.h for the method.
+ *   tile_sgemm / tile_dgemm (m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh)
+ *       C (m x n, row stride ldc) = A @ B  (+ C when accumulate, else + bias (n,) in every row when
+ *       bias is not NULL), with A[i, p] = A[i*a_rs + p*a_cs] and B[p, j] = B[p*b_rs + j*b_cs]; then
+ *       H (m x n, row stride ldh) = relu(C) when H is not NULL. See tile_impl.h for the method.
  *
  * Written with GCC vector types, so one source gives an SSE2 version (the x86-64 baseline the wheels
  * are built for) and an AVX2+FMA version compiled with __attribute__((target)); tile_select() picks one
@@ -17,9 +18,11 @@
 #include <string.h>
 
 typedef void (*tile_sgemm_fn)(int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *,
-                              ptrdiff_t, ptrdiff_t, float *, ptrdiff_t, int);
+                              ptrdiff_t, ptrdiff_t, float *, ptrdiff_t, int, const float *, float *,
+                              ptrdiff_t);
 typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_t, const double *,
-                              ptrdiff_t, ptrdiff_t, double *, ptrdiff_t, int);
+                              ptrdiff_t, ptrdiff_t, double *, ptrdiff_t, int, const double *, double *,
+                              ptrdiff_t);
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 
@@ -89,14 +92,18 @@ static int tile_have_avx2(void)
 
 #define TILE_PLAIN(NAME, T)                                                                          \
     static void NAME(int m, int n, int k, const T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const T *B,    \
-                     ptrdiff_t b_rs, ptrdiff_t b_cs, T *C, ptrdiff_t ldc, int accumulate)            \
+                     ptrdiff_t b_rs, ptrdiff_t b_cs, T *C, ptrdiff_t ldc, int accumulate,            \
+                     const T *bias, T *H, ptrdiff_t ldh)                                             \
     {                                                                                                \
         for (int i = 0; i < m; i++)                                                                  \
             for (int j = 0; j < n; j++) {                                                            \
                 T acc = 0;                                                                           \
                 for (int p = 0; p < k; p++)                                                          \
                     acc += A[i * a_rs + p * a_cs] * B[p * b_rs + j * b_cs];                          \
-                C[i * ldc + j] = accumulate ? C[i * ldc + j] + acc : acc;                            \
+                T z = accumulate ? C[i * ldc + j] + acc : bias ? acc + bias[j] : acc;                \
+                C[i * ldc + j] = z;                                                                  \
+                if (H)                                                                               \
+                    H[i * ldh + j] = z > 0 ? z : 0;                                                  \
             }                                                                                        \
     }
 TILE_PLAIN(tile_sgemm_sse2, float)

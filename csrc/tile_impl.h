@@ -48,10 +48,12 @@ typedef TILE_T TILE_FN(_vec) __attribute__((vector_size(TILE_VBYTES)));
 
 /* One mr x (nv vectors) block of C over p in [0, kc); mr (<= TILE_MR) and nv (<= TILE_NV) are constants
    after inlining. B points at row 0 of the panel, rows b_rs apart; nr (<= nv vectors) columns of C are
-   written. */
+   written. bias (the panel's nr entries, or NULL) is added when not accumulating; H (or NULL), rows ldh
+   apart, gets the ReLU of the block. */
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
-                const TILE_T *B, ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate)
+                const TILE_T *B, ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate,
+                const TILE_T *bias, TILE_T *H, ptrdiff_t ldh)
 {
     typedef TILE_FN(_vec) vec;
     vec acc[TILE_MR][TILE_NV];
@@ -61,34 +63,68 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
 #pragma GCC unroll 4
     for (int p = 0; p < kc; p++) {
         vec b[TILE_NV];
+#pragma GCC unroll 2
         for (int v = 0; v < nv; v++)
             memcpy(&b[v], B + v * TILE_VW, sizeof(vec));
+#pragma GCC unroll 6
         for (int i = 0; i < mr; i++) {
             vec a = TILE_SPLAT(A[i * a_rs]);
+#pragma GCC unroll 2
             for (int v = 0; v < nv; v++)
                 acc[i][v] += a * b[v];
         }
         A += a_cs;
         B += b_rs;
     }
+    /* the epilogue: C = acc (+ C when accumulate, else + bias when given), and H = relu(C) when given
+       (as ew_relu_fwd: +0 for C <= 0 and NaN) */
     if (nr == nv * TILE_VW) {
-        for (int i = 0; i < mr; i++)
-            for (int v = 0; v < nv; v++) {
-                TILE_T *c = C + i * ldc + v * TILE_VW;
-                if (accumulate) {
+        /* each case its own fully unrolled loop: with the branches inside, GCC kept the loops */
+        if (accumulate) {
+#pragma GCC unroll 6
+            for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+                for (int v = 0; v < nv; v++) {
                     vec old;
-                    memcpy(&old, c, sizeof(vec));
+                    memcpy(&old, C + i * ldc + v * TILE_VW, sizeof(vec));
                     acc[i][v] += old;
                 }
-                memcpy(c, &acc[i][v], sizeof(vec));
-            }
+        } else if (bias) {
+            vec bv[TILE_NV];
+#pragma GCC unroll 2
+            for (int v = 0; v < nv; v++)
+                memcpy(&bv[v], bias + v * TILE_VW, sizeof(vec));
+#pragma GCC unroll 6
+            for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+                for (int v = 0; v < nv; v++)
+                    acc[i][v] += bv[v];
+        }
+#pragma GCC unroll 6
+        for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+            for (int v = 0; v < nv; v++)
+                memcpy(C + i * ldc + v * TILE_VW, &acc[i][v], sizeof(vec));
+        if (H) {
+#pragma GCC unroll 6
+            for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+                for (int v = 0; v < nv; v++) {
+                    vec h = (vec)((__typeof__(acc[i][v] > 0))acc[i][v] & (acc[i][v] > 0));
+                    memcpy(H + i * ldh + v * TILE_VW, &h, sizeof(vec));
+                }
+        }
     } else {
         TILE_T tmp[TILE_NR];
         for (int i = 0; i < mr; i++) {
             memcpy(tmp, acc[i], (size_t)nv * sizeof(vec));
             TILE_T *c = C + i * ldc;
-            for (int j = 0; j < nr; j++)
-                c[j] = accumulate ? c[j] + tmp[j] : tmp[j];
+            for (int j = 0; j < nr; j++) {
+                TILE_T z = accumulate ? c[j] + tmp[j] : bias ? tmp[j] + bias[j] : tmp[j];
+                c[j] = z;
+                if (H)
+                    H[i * ldh + j] = z > 0 ? z : 0;
+            }
         }
     }
 }
@@ -96,14 +132,15 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
 /* The micro-kernel for mr rows (1..TILE_MR) of one panel of nr columns: a constant shape per case. */
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_FN(_micro_any)(int mr, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const TILE_T *B,
-                    ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate)
+                    ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate, const TILE_T *bias,
+                    TILE_T *H, ptrdiff_t ldh)
 {
 #define TILE_MICRO_CASE(R)                                                                           \
     case R:                                                                                          \
         if (nr > TILE_VW)                                                                            \
-            TILE_FN(_micro)(R, 2, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate);              \
+            TILE_FN(_micro)(R, 2, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate, bias, H, ldh); \
         else                                                                                         \
-            TILE_FN(_micro)(R, 1, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate);              \
+            TILE_FN(_micro)(R, 1, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate, bias, H, ldh); \
         break;
     switch (mr) {
     TILE_MICRO_CASE(6)
@@ -123,20 +160,22 @@ TILE_FN(_micro_any)(int mr, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a
 static TILE_TARGET void
 TILE_FN(_block)(int m, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const TILE_T *B,
                 ptrdiff_t b_rs, ptrdiff_t panel_stride, int ncols, TILE_T *C, ptrdiff_t ldc,
-                int accumulate)
+                int accumulate, const TILE_T *bias, TILE_T *H, ptrdiff_t ldh)
 {
     for (int i = 0; i < m; i += TILE_MR) {
         int mr = m - i < TILE_MR ? m - i : TILE_MR;
         const TILE_T *Ai = A + i * a_rs;
-        TILE_T *Ci = C + i * ldc;
+        TILE_T *Ci = C + i * ldc, *Hi = H ? H + i * ldh : NULL;
         for (int j = 0, q = 0; j < ncols; j += TILE_NR, q++) {
             int nr = ncols - j < TILE_NR ? ncols - j : TILE_NR;
+            const TILE_T *bj = bias ? bias + j : NULL;
+            TILE_T *Hij = Hi ? Hi + j : NULL;
             if (mr == TILE_MR && nr == TILE_NR)
                 TILE_FN(_micro)(TILE_MR, TILE_NV, kc, Ai, a_rs, a_cs, B + q * panel_stride, b_rs,
-                                Ci + j, ldc, TILE_NR, accumulate);
+                                Ci + j, ldc, TILE_NR, accumulate, bj, Hij, ldh);
             else
                 TILE_FN(_micro_any)(mr, kc, Ai, a_rs, a_cs, B + q * panel_stride, b_rs, Ci + j, ldc, nr,
-                                    accumulate);
+                                    accumulate, bj, Hij, ldh);
         }
     }
 }
@@ -281,62 +320,86 @@ TILE_FN(_dot_rows)(int m, int k, const TILE_T *A, ptrdiff_t a_rs, const TILE_T *
     }
 }
 
-/* The blocked product: loops over blocks of kc rows and nc columns of B (see the top of this file). */
+/* The blocked product: loops over blocks of kc rows and nc columns of B (see the top of this file).
+   The bias goes into the first block of kc (when not accumulating), H into the last. */
 static TILE_TARGET void
 TILE_FN(_blocked)(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
-                  const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate)
+                  const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate,
+                  const TILE_T *bias, TILE_T *H, ptrdiff_t ldh)
 {
     TILE_T packed[TILE_BUF] __attribute__((aligned(64)));
     for (int p0 = 0; p0 < k; p0 += TILE_KC) {
         int kc = k - p0 < TILE_KC ? k - p0 : TILE_KC;
         int acc = accumulate || p0 > 0;
+        const TILE_T *bias_p = acc ? NULL : bias;
+        TILE_T *H_p = p0 + kc >= k ? H : NULL;
         int nc = TILE_BUF / kc / TILE_NR * TILE_NR;
         const TILE_T *Ap = A + p0 * a_cs;
         for (int j0 = 0; j0 < n; j0 += nc) {
             int ncols = n - j0 < nc ? n - j0 : nc;
             const TILE_T *Bp = B + p0 * b_rs + j0 * b_cs;
+            const TILE_T *bias_j = bias_p ? bias_p + j0 : NULL;
+            TILE_T *H_j = H_p ? H_p + j0 : NULL;
             if (b_cs == 1) {
                 /* whole panels in place, a last narrow one packed */
                 int full = ncols / TILE_NR * TILE_NR;
                 if (full > 0)
-                    TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, Bp, b_rs, TILE_NR, full, C + j0, ldc, acc);
+                    TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, Bp, b_rs, TILE_NR, full, C + j0, ldc, acc, bias_j,
+                                    H_j, ldh);
                 if (full < ncols) {
                     TILE_FN(_pack_b)(kc, ncols - full, Bp + full, b_rs, 1, packed);
                     TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, packed, TILE_NR, kc * TILE_NR, ncols - full,
-                                    C + j0 + full, ldc, acc);
+                                    C + j0 + full, ldc, acc, bias_j ? bias_j + full : NULL,
+                                    H_j ? H_j + full : NULL, ldh);
                 }
             } else {
                 TILE_FN(_pack_b)(kc, ncols, Bp, b_rs, b_cs, packed);
                 TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, packed, TILE_NR, kc * TILE_NR, ncols, C + j0, ldc,
-                                acc);
+                                acc, bias_j, H_j, ldh);
             }
         }
     }
 }
 
+/* C (m x n, row stride ldc) = A @ B (+ C when accumulate; else + bias in every row when bias is given);
+   then H (rows ldh apart) = relu(C) when H is given. */
 static TILE_TARGET void
 TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
-          const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate)
+          const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate,
+          const TILE_T *bias, TILE_T *H, ptrdiff_t ldh)
 {
     if (m <= 0 || n <= 0)
         return;
+    if (k > 0 && n > 1) {
+        TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh);
+        return;
+    }
+    /* no product (k = 0) or one column: the bias is written first and the product added to it, and
+       the ReLU is a pass of its own */
+    if (bias && !accumulate) {
+        for (int i = 0; i < m; i++)
+            memcpy(C + i * ldc, bias, (size_t)n * sizeof(TILE_T));
+        accumulate = 1;
+    }
     if (k <= 0) {
         if (!accumulate)
             for (int i = 0; i < m; i++)
                 memset(C + i * ldc, 0, (size_t)n * sizeof(TILE_T));
-        return;
-    }
-    if (n == 1 && a_cs == 1 && b_rs == 1) {
+    } else if (a_cs == 1 && b_rs == 1) {
         TILE_FN(_dot_rows)(m, k, A, a_rs, B, C, ldc, accumulate);
-        return;
-    }
-    if (n == 1 && m > 1 && ldc == 1) {
+    } else if (m > 1 && ldc == 1) {
         /* A matrix-vector product: as C.T = B.T @ A.T (the same memory when C is a column), one row
            of C.T runs across full vectors instead of one lane of each tile. */
-        TILE_FN(_blocked)(1, m, k, B, 0, b_rs, A, a_cs, a_rs, C, 0, accumulate);
-        return;
+        TILE_FN(_blocked)(1, m, k, B, 0, b_rs, A, a_cs, a_rs, C, 0, accumulate, NULL, NULL, 0);
+    } else {
+        TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, NULL, NULL, 0);
     }
-    TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate);
+    if (H)
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                TILE_T z = C[i * ldc + j];
+                H[i * ldh + j] = z > 0 ? z : 0;
+            }
 }
 
 #undef TILE_HAS_TRANSPOSE

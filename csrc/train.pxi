@@ -133,12 +133,16 @@ cdef void forward_pass(const Plan* plan, const floating* P, const floating* Xb, 
     cdef const floating* x
     cdef const floating* src
     cdef floating* z
+    cdef bint fused_relu
     for k in range(plan.n_layers):
         lay = layer_row(plan, k)
         m = lay[L_WIDTH]
         x = Xb if k == 0 else work + layer_row(plan, k - 1)[L_H]
         z = work + lay[L_Z]
-        dense_fwd_ptr(x, P + lay[L_W], P + lay[L_B], z, nb, lay[L_IN_WIDTH], m, lay[L_BIAS], False)
+        # with no skip into the layer, the ReLU comes out of the product's epilogue
+        fused_relu = lay[L_RELU] != 0 and lay[L_SKIP_BEGIN] == lay[L_SKIP_END]
+        dense_fwd_ptr(x, P + lay[L_W], P + lay[L_B], z, nb, lay[L_IN_WIDTH], m, lay[L_BIAS], False,
+                      work + lay[L_H] if fused_relu else <floating*>NULL)
         for s in range(lay[L_SKIP_BEGIN], lay[L_SKIP_END]):
             sk = plan.skips + s * S_FIELDS
             src = Xb if sk[S_SRC] < 0 else work + layer_row(plan, sk[S_SRC])[L_H]
@@ -146,7 +150,7 @@ cdef void forward_pass(const Plan* plan, const floating* P, const floating* Xb, 
                 add_into_ptr(z, src, nb * m, True)
             else:
                 dense_fwd_ptr(src, P + sk[S_WEIGHT], <floating*>NULL, z, nb, sk[S_WIDTH], m, False, True)
-        if lay[L_RELU]:
+        if lay[L_RELU] and not fused_relu:
             relu_fwd_ptr(z, work + lay[L_H], nb * m)
 
 

@@ -130,6 +130,9 @@ class CythonEngine:
         """Fill ws.z and ws.h for the batch X (n, n_inputs); return yhat (a view of ws)."""
         for k, (W, _, b, _, has_bias) in enumerate(self.layers):
             x = X if k == 0 else ws.h[k - 1]
+            if self.relu[k] and not self.skips_into[k]:  # the ReLU from the product's epilogue
+                K.dense_fwd_relu(x, W, b, ws.z[k], ws.h[k], has_bias)
+                continue
             K.dense_fwd(x, W, b, ws.z[k], has_bias, False)
             for src, S, _ in self.skips_into[k]:
                 if S is None:

@@ -47,6 +47,9 @@ def add_into(Y: _Float, X: _Float, accumulate: bool) -> None:
 def dense_fwd(X: _Float, W: _Float, b: _Float, Z: _Float, has_bias: bool, accumulate: bool) -> None:
     """Z = X @ W.T (+ b) (+ Z when accumulate). X (n, k), W (m, k), b (m,) or empty, Z (n, m)."""
 
+def dense_fwd_relu(X: _Float, W: _Float, b: _Float, Z: _Float, H: _Float, has_bias: bool) -> None:
+    """Z = X @ W.T (+ b) and H = relu(Z), in one pass over Z. Shapes as dense_fwd; H (n, m)."""
+
 def dense_bwd(dZ: _Float, X: _Float, W: _Float, dW: _Float, db: _Float, dX: _Float, has_bias: bool,
               need_dx: bool, accumulate_dx: bool) -> None:
     """dW = dZ.T @ X, db = dZ.sum(0), dX (+)= dZ @ W. Shapes as dense_fwd; dX (n, k)."""

@@ -25,6 +25,11 @@ def test_dense_fwd(n, k, m, has_bias, accumulate, dtype, blas_path):
     expected = x64 @ w64.T + (b.astype(np.float64) if has_bias else 0) + (Z0 if accumulate else 0)
     scale = np.abs(x64) @ np.abs(w64).T + 1 + (np.abs(Z0) if accumulate else 0)
     assert_close(Z, expected, dtype, scale)
+    if not accumulate:  # the same product with the ReLU from its epilogue: the same Z, H = relu(Z)
+        Z2, H = np.full_like(Z, np.nan), np.full_like(Z, np.nan)
+        K.dense_fwd_relu(X, W, b, Z2, H, has_bias)
+        np.testing.assert_array_equal(Z2, Z)
+        np.testing.assert_array_equal(H, np.where(Z > 0, Z, 0))
 
 
 @pytest.mark.parametrize("n,k,m", SHAPES)
@@ -67,11 +72,16 @@ def test_register_tile_edges(n, k, m, accumulate, dtype, simd):
     Z, dX, dW = Z0.copy(), dX0.copy(), np.full((m, k), np.nan, dtype)
     old = K.get_blas_threshold()
     K.set_blas_threshold(2**62)
+    Zr, H = np.full_like(Z, np.nan), np.full_like(Z, np.nan)
     try:
         K.dense_fwd(X, W, b, Z, True, accumulate)
         K.dense_bwd(dZ, X, W, dW, np.empty(0, dtype), dX, False, True, accumulate)
+        K.dense_fwd_relu(X, W, b, Zr, H, True)
     finally:
         K.set_blas_threshold(old)
+    if not accumulate:  # bias and ReLU from the epilogue, in every tile edge: the same bits
+        np.testing.assert_array_equal(Zr, Z)
+        np.testing.assert_array_equal(H, np.where(Z > 0, Z, 0))
     x, w, dz = X.astype(float), W.astype(float), dZ.astype(float)
     z0, dx0 = (Z0, dX0) if accumulate else (0, 0)
     assert_close(Z, z0 + x @ w.T + b, dtype, np.abs(z0) + np.abs(x) @ np.abs(w).T + np.abs(b) + 1)
