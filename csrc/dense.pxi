@@ -1,4 +1,5 @@
-# Dense layer: Z (+)= X @ W.T + b (and relu(Z), fused) and its backward pass. W is (out, in), PyTorch's nn.Linear layout.
+# Dense layer: Z (+)= X @ W.T + b (and H = relu(Z) from the same pass) and its backward pass. W is
+# (out, in), PyTorch's nn.Linear layout.
 # Cores take pointers to C-contiguous buffers and their sizes, so the fused epoch (train.pxi) calls them
 # on slices of one workspace; the def wrappers below serve the per-op path.
 

@@ -7,7 +7,8 @@
  *   TILE_NAME    name of the public function to define
  *   TILE_TARGET  function attribute selecting the ISA (empty for the baseline)
  *
- * C (m x n, row stride ldc) = A @ B, or C += A @ B when accumulate. Element (i, p) of A is
+ * C (m x n, row stride ldc) = A @ B, or C += A @ B when accumulate, or A @ B + bias (a row added to
+ * every row) when a bias is given; and H = relu(C) when H is given. Element (i, p) of A is
  * A[i*a_rs + p*a_cs] and element (p, j) of B is B[p*b_rs + j*b_cs], so one routine serves the three
  * products of a dense layer (X @ W.T, dZ.T @ X, dZ @ W) without transposing anything in memory.
  *
@@ -18,7 +19,10 @@
  * - B is cut into blocks of kc rows (kc <= TILE_KC) and nc columns: a block is packed once, as
  *   kc x TILE_NR panels zero-padded on the right, into a stack buffer of TILE_BUF elements, and every row
  *   block of C is then computed against it. Rows of B already contiguous (b_cs == 1) are read in place
- *   instead; only a last narrow panel is packed then.
+ *   instead; only a last narrow panel is packed then. A transposed B (the forward's W.T) is packed by
+ *   in-register transposes of TILE_VW x TILE_VW blocks (GCC shuffles), not element by element.
+ * - The epilogue: the bias is added, and the ReLU taken, as a block of C leaves the registers (the
+ *   bias in the first block of kc, the ReLU in the last), so the forward writes Z and H in one pass.
  * - A is read in place, either row-contiguous (X, dZ: six rows streamed) or transposed (dZ.T: six
  *   consecutive scalars per p); its six rows stay in L1 across the panels of one B block. Packing A as
  *   well cost more than it gained at the sizes this routine serves (below a few million m*n*k).
