@@ -553,7 +553,7 @@ _DATASETS = ("moons", "xor", "sine", "spirals")
 
 def _add_bench(sub) -> None:
     p = sub.add_parser(
-        "bench", help="time skipnet against the NumPy reference, PyTorch and the hardware ceilings",
+        "bench", help="time skipnet against the NumPy reference, PyTorch, JAX and the hardware ceilings",
         description="Side-by-side timing of one training step of workloads W0-W4 (DESIGN.md section 5): "
                     "skipnet fused and per-op, the NumPy reference, PyTorch eager, JAX (the epoch under "
                     "lax.scan) and numba (W0) when installed, a hand-written C loop (W0) and the step's GEMM "
