@@ -180,6 +180,9 @@ def _elementwise_outputs(size, dtype):
         g = np.empty((size, 1), dtype)
         value = kernel(a.reshape(-1, 1), b.reshape(-1, 1), g)
         out[name], out[name + " gradient"] = np.array(value), g
+        g = a.reshape(-1, 1).copy()
+        value = kernel(g, b.reshape(-1, 1), g)  # the gradient over yhat, as the fused loop may write it
+        out[name + " in place"], out[name + " gradient in place"] = np.array(value), g
     return out, (a, b, dz, bias)
 
 
@@ -213,6 +216,9 @@ def test_elementwise_kernels_on_special_values(size, dtype, simd):
         np.testing.assert_array_equal(out["bias rows, accumulate=True"], dz + bias)
         # row by row in double: numpy's reduction over axis 0 of a C array adds whole rows in order
         np.testing.assert_array_equal(out["bias gradient"], dz.astype(np.float64).sum(0).astype(dtype))
+    for name in ("l1", "mse"):
+        np.testing.assert_array_equal(out[name + " in place"], out[name])
+        np.testing.assert_array_equal(out[name + " gradient in place"], out[name + " gradient"])
 
 
 LOSS_KERNELS = {"l1": K.l1_loss, "mse": K.mse_loss, "bce": K.bce_loss, "cross_entropy": K.cross_entropy_loss}
