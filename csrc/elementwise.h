@@ -71,16 +71,21 @@ enum { UPDATE_GRAD_NONZERO = 1, UPDATE_NONFINITE = 2 };
                 db[o0 + o] = (T)acc[o];                                                               \
         }                                                                                             \
     }                                                                                                 \
-    /* torch.optim.SGD: d = g + wd p; b = d on the first step, else momentum b + (1 - dampening) d;   \
-       d = d + momentum b (nesterov) or b; p -= lr d. Reads P, writes P_out (may be P). */            \
+    /* torch.optim.SGD: d = g (+ wd p if wd != 0); b = d on the first step, else                     \
+       momentum b + (1 - dampening) d; d = d + momentum b (nesterov) or b; p -= lr d.                 \
+       Reads P, writes P_out (may be P). Without momentum and weight decay: ew_sgd_plain. */          \
     ATTR static int ew_sgd_##S(const T *P, T *P_out, const T *G, T *B, ptrdiff_t size, double lr,     \
                                double momentum, double dampening, double weight_decay, int nesterov,  \
                                int first_step)                                                        \
     {                                                                                                 \
+        if (momentum == 0 && weight_decay == 0)                                                       \
+            return ew_sgd_plain_##S(P, P_out, G, size, lr);                                           \
         int nonzero = 0, nonfinite = 0;                                                               \
         for (ptrdiff_t i = 0; i < size; i++) {                                                        \
             nonzero |= G[i] != 0;                                                                     \
-            double d = (double)G[i] + weight_decay * P[i];                                            \
+            double d = (double)G[i];                                                                  \
+            if (weight_decay != 0)                                                                    \
+                d += weight_decay * P[i];                                                             \
             if (momentum != 0) {                                                                      \
                 double buf = first_step ? d : momentum * B[i] + (1.0 - dampening) * d;               \
                 B[i] = (T)buf;                                                                        \
@@ -92,7 +97,8 @@ enum { UPDATE_GRAD_NONZERO = 1, UPDATE_NONFINITE = 2 };
         }                                                                                             \
         return (nonzero ? UPDATE_GRAD_NONZERO : 0) | (nonfinite ? UPDATE_NONFINITE : 0);              \
     }                                                                                                 \
-    /* torch.optim.Adam with L2 weight decay added to the gradient; bias-corrected moments. */         \
+    /* torch.optim.Adam with L2 weight decay added to the gradient (if nonzero); bias-corrected        \
+       moments. */         \
     ATTR static int ew_adam_##S(const T *P, T *P_out, const T *G, T *M, T *V, ptrdiff_t size,         \
                                 double step_size, double sqrt_bc2, double beta1, double beta2,        \
                                 double eps, double weight_decay)                                      \
@@ -100,7 +106,9 @@ enum { UPDATE_GRAD_NONZERO = 1, UPDATE_NONFINITE = 2 };
         int nonzero = 0, nonfinite = 0;                                                               \
         for (ptrdiff_t i = 0; i < size; i++) {                                                        \
             nonzero |= G[i] != 0;                                                                     \
-            double d = (double)G[i] + weight_decay * P[i];                                            \
+            double d = (double)G[i];                                                                  \
+            if (weight_decay != 0)                                                                    \
+                d += weight_decay * P[i];                                                             \
             double m = beta1 * M[i] + (1.0 - beta1) * d;                                              \
             double v = beta2 * V[i] + (1.0 - beta2) * d * d;                                          \
             M[i] = (T)m;                                                                              \
@@ -112,12 +120,64 @@ enum { UPDATE_GRAD_NONZERO = 1, UPDATE_NONFINITE = 2 };
         return (nonzero ? UPDATE_GRAD_NONZERO : 0) | (nonfinite ? UPDATE_NONFINITE : 0);              \
     }
 
+/* SGD without momentum or weight decay (the default, and the benchmarks'): p = P - lr g in double,
+   rounded once; the UPDATE_* flags as ew_sgd's. */
+#define EW_SGD_PLAIN(T, S, ATTR)                                                                      \
+    ATTR static int ew_sgd_plain_##S(const T *P, T *P_out, const T *G, ptrdiff_t size, double lr)      \
+    {                                                                                                 \
+        int nonzero = 0, nonfinite = 0;                                                               \
+        for (ptrdiff_t i = 0; i < size; i++) {                                                        \
+            nonzero |= G[i] != 0;                                                                     \
+            T p = (T)(P[i] - lr * (double)G[i]);                                                      \
+            nonfinite |= p - p != 0;                                                                  \
+            P_out[i] = p;                                                                             \
+        }                                                                                             \
+        return (nonzero ? UPDATE_GRAD_NONZERO : 0) | (nonfinite ? UPDATE_NONFINITE : 0);              \
+    }
+
+EW_SGD_PLAIN(float, f_base, )
+EW_SGD_PLAIN(double, d_base, )
 EW_KERNELS(float, f_base, )
 EW_KERNELS(double, d_base, )
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define EW_HAVE_AVX2 1
 #define EW_AVX2 __attribute__((target("avx2")))
+#include <immintrin.h>
+
+/* The float loop above with AVX2, spelled out: GCC widens each 8-float load with an extract before
+   the conversions to double, which bound this loop; converting straight from memory, four floats at a
+   time, halves its time (37,505 parameters, W2's: 4.5 -> 2.2 ns per 8). Same operations, same bits.
+   The flags: p - p is +0 for finite p and NaN otherwise, so OR-ing its bits keeps any NaN. */
+EW_AVX2 static int ew_sgd_plain_f_avx2(const float *P, float *P_out, const float *G, ptrdiff_t size,
+                                       double lr)
+{
+    const __m256d rate = _mm256_set1_pd(lr);
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 any_nonzero = zero, any_nan = zero;
+    ptrdiff_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        __m256d lo = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(P + i)),
+                                   _mm256_mul_pd(rate, _mm256_cvtps_pd(_mm_loadu_ps(G + i))));
+        __m256d hi = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(P + i + 4)),
+                                   _mm256_mul_pd(rate, _mm256_cvtps_pd(_mm_loadu_ps(G + i + 4))));
+        /* != is unordered: a NaN gradient counts as nonzero, as in the loop above */
+        any_nonzero = _mm256_or_ps(any_nonzero, _mm256_cmp_ps(_mm256_loadu_ps(G + i), zero, _CMP_NEQ_UQ));
+        __m256 p = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
+        any_nan = _mm256_or_ps(any_nan, _mm256_sub_ps(p, p));
+        _mm256_storeu_ps(P_out + i, p);
+    }
+    int nonzero = _mm256_movemask_ps(any_nonzero) != 0;
+    int nonfinite = _mm256_movemask_ps(_mm256_cmp_ps(any_nan, zero, _CMP_NEQ_UQ)) != 0;
+    for (; i < size; i++) {
+        nonzero |= G[i] != 0;
+        float p = (float)(P[i] - lr * (double)G[i]);
+        nonfinite |= p - p != 0;
+        P_out[i] = p;
+    }
+    return (nonzero ? UPDATE_GRAD_NONZERO : 0) | (nonfinite ? UPDATE_NONFINITE : 0);
+}
+EW_SGD_PLAIN(double, d_avx2, EW_AVX2)
 EW_KERNELS(float, f_avx2, EW_AVX2)
 EW_KERNELS(double, d_avx2, EW_AVX2)
 static int ew_cpu_has_avx2(void)

@@ -101,7 +101,6 @@ LOSS_L1_BATCH(double, d_base, )
 LOSS_MSE_BATCH(float, f_base, )
 LOSS_MSE_BATCH(double, d_base, )
 #ifdef EW_HAVE_AVX2
-#include <immintrin.h>
 LOSS_L1_BATCH(double, d_avx2, EW_AVX2)
 LOSS_MSE_BATCH(float, f_avx2, EW_AVX2)
 LOSS_MSE_BATCH(double, d_avx2, EW_AVX2)

@@ -41,18 +41,32 @@ cdef inline int adam_ptr(const floating* P, floating* P_out, const floating* G, 
 def sgd_step(floating[::1] params, const floating[::1] grads, floating[::1] momentum_buffer,
              double lr, double momentum, double dampening, double weight_decay,
              bint nesterov, bint first_step):
-    """One torch.optim.SGD step over flat buffers of equal length, in place."""
+    """One torch.optim.SGD step over flat buffers of equal length, in place.
+
+    Returns (any gradient nonzero, any updated parameter NaN or infinite): the checks the trainer makes.
+    """
+    cdef int flags = 0
     if params.shape[0]:
         with nogil:
-            sgd_ptr(&params[0], &params[0], &grads[0], &momentum_buffer[0], params.shape[0], lr,
-                    momentum, dampening, weight_decay, nesterov, first_step)
+            flags = sgd_ptr(&params[0], &params[0], &grads[0], &momentum_buffer[0], params.shape[0], lr,
+                            momentum, dampening, weight_decay, nesterov, first_step)
+    return _update_flags(flags)
 
 
 def adam_step(floating[::1] params, const floating[::1] grads, floating[::1] exp_avg,
               floating[::1] exp_avg_sq, double lr, double beta1, double beta2, double eps,
               double weight_decay, Py_ssize_t step):
-    """One torch.optim.Adam step (step counts from 1) over flat buffers, in place."""
+    """One torch.optim.Adam step (step counts from 1) over flat buffers, in place.
+
+    Returns (any gradient nonzero, any updated parameter NaN or infinite), as sgd_step.
+    """
+    cdef int flags = 0
     if params.shape[0]:
         with nogil:
-            adam_ptr(&params[0], &params[0], &grads[0], &exp_avg[0], &exp_avg_sq[0], params.shape[0],
-                     lr, beta1, beta2, eps, weight_decay, step)
+            flags = adam_ptr(&params[0], &params[0], &grads[0], &exp_avg[0], &exp_avg_sq[0],
+                             params.shape[0], lr, beta1, beta2, eps, weight_decay, step)
+    return _update_flags(flags)
+
+
+cdef tuple _update_flags(int flags):
+    return bool(flags & UPDATE_GRAD_NONZERO), bool(flags & UPDATE_NONFINITE)

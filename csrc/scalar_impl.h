@@ -26,7 +26,9 @@ SCALAR_FN(_grad)(SCALAR_T *G, ptrdiff_t i, SCALAR_T term, int first, int last, S
         SCALAR_UINT bits;
         memcpy(&bits, &g, sizeof(bits));
         u->nonzero |= bits << 1;
-        double d = (double)g + u->weight_decay * from[i];
+        double d = (double)g;
+        if (u->weight_decay != 0) /* as torch.optim: no term, so a non-finite p cannot make NaN */
+            d += u->weight_decay * from[i];
         SCALAR_T p = (SCALAR_T)(from[i] - u->lr * d);
         u->nan_probe += p * 0.0;
         to[i] = p;

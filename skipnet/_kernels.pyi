@@ -67,12 +67,18 @@ def cross_entropy_loss(logits: _Float, target: _Index, grad: _Float) -> float:
     """mean over rows of logsumexp(z) - z[target]; logits (n, c), target (n,) in [0, c)."""
 
 def sgd_step(params: _Float, grads: _Float, momentum_buffer: _Float, lr: float, momentum: float,
-             dampening: float, weight_decay: float, nesterov: bool, first_step: bool) -> None:
-    """One torch.optim.SGD step over flat buffers of equal length, in place."""
+             dampening: float, weight_decay: float, nesterov: bool, first_step: bool) -> tuple[bool, bool]:
+    """One torch.optim.SGD step over flat buffers of equal length, in place.
+
+    Returns (any gradient nonzero, any updated parameter NaN or infinite): the checks the trainer makes.
+    """
 
 def adam_step(params: _Float, grads: _Float, exp_avg: _Float, exp_avg_sq: _Float, lr: float, beta1: float,
-              beta2: float, eps: float, weight_decay: float, step: int) -> None:
-    """One torch.optim.Adam step (step counts from 1) over flat buffers, in place."""
+              beta2: float, eps: float, weight_decay: float, step: int) -> tuple[bool, bool]:
+    """One torch.optim.Adam step (step counts from 1) over flat buffers, in place.
+
+    Returns (any gradient nonzero, any updated parameter NaN or infinite), as sgd_step.
+    """
 
 class FusedNet:
     """A network's plan and workspace for fused epochs at one batch size (see csrc/train.pxi).

@@ -121,8 +121,15 @@ def loss_and_gradient(loss, yhat, y):
     raise ValueError(f"unknown loss {loss!r}")
 
 
+def _with_weight_decay(g, p, weight_decay):
+    """g + weight_decay p in float64, the term left out when weight_decay is 0 (as torch.optim: then a
+    non-finite p does not turn the step into NaN)."""
+    d = g.astype(np.float64)
+    return d + weight_decay * p if weight_decay != 0 else d
+
+
 class SGD:
-    """torch.optim.SGD: d = g + wd p; b = d (first step) or momentum b + (1 - dampening) d;
+    """torch.optim.SGD: d = g (+ wd p if wd != 0); b = d (first step) or momentum b + (1 - dampening) d;
     d = d + momentum b (nesterov) or b; p -= lr d. Updates a dict of arrays in place."""
 
     def __init__(self, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
@@ -134,7 +141,7 @@ class SGD:
 
     def step(self, params, grads, lr):
         for name, p in params.items():
-            d = grads[name].astype(np.float64) + self.weight_decay * p
+            d = _with_weight_decay(grads[name], p, self.weight_decay)
             if self.momentum != 0:
                 if name not in self.buffers:
                     b = d
@@ -162,7 +169,7 @@ class Adam:
         bias_correction1 = 1.0 - self.beta1**self.t
         bias_correction2 = 1.0 - self.beta2**self.t
         for name, p in params.items():
-            d = grads[name].astype(np.float64) + self.weight_decay * p
+            d = _with_weight_decay(grads[name], p, self.weight_decay)
             m = self.beta1 * self.m.get(name, 0.0) + (1.0 - self.beta1) * d
             v = self.beta2 * self.v.get(name, 0.0) + (1.0 - self.beta2) * d * d
             self.m[name] = m.astype(p.dtype)

@@ -173,6 +173,8 @@ def _elementwise_outputs(size, dtype):
         p, buf = rng.normal(size=size).astype(dtype), rng.normal(size=size).astype(dtype)
         K.sgd_step(p, grads, buf, 0.1, momentum, 0.1, 1e-2, nesterov, False)
         out[name], out[name + " buffer"] = p, buf
+    out["sgd plain"] = a.copy()  # no momentum, no weight decay: the loop of its own
+    out["sgd plain flags"] = np.array(K.sgd_step(out["sgd plain"], b, np.zeros_like(a), 0.1, 0, 0, 0, False, False))
     p, m1, m2 = rng.normal(size=size).astype(dtype), np.zeros(size, dtype), np.zeros(size, dtype)
     K.adam_step(p, grads, m1, m2, 1e-2, 0.9, 0.999, 1e-8, 1e-2, 3)
     out["adam"], out["adam m"], out["adam v"] = p, m1, m2
@@ -199,6 +201,9 @@ def test_elementwise_kernels_give_the_same_bits_at_both_simd_levels(size, dtype)
     finally:
         K.set_simd(old)
     for name, base in outputs[0].items():
+        if base.dtype.kind != "f":  # the update's flags
+            np.testing.assert_array_equal(outputs[1][name], base, err_msg=name)
+            continue
         bits = np.uint32 if base.dtype == np.float32 else np.uint64
         np.testing.assert_array_equal(outputs[1][name].view(bits), base.view(bits), err_msg=name)
 
@@ -216,6 +221,9 @@ def test_elementwise_kernels_on_special_values(size, dtype, simd):
         np.testing.assert_array_equal(out["bias rows, accumulate=True"], dz + bias)
         # row by row in double: numpy's reduction over axis 0 of a C array adds whole rows in order
         np.testing.assert_array_equal(out["bias gradient"], dz.astype(np.float64).sum(0).astype(dtype))
+        sgd = (a.astype(np.float64) - 0.1 * b.astype(np.float64)).astype(dtype)
+        np.testing.assert_array_equal(out["sgd plain"], sgd)
+        np.testing.assert_array_equal(out["sgd plain flags"], [(b != 0).any(), not np.isfinite(sgd).all()])
     for name in ("l1", "mse"):
         np.testing.assert_array_equal(out[name + " in place"], out[name])
         np.testing.assert_array_equal(out[name + " gradient in place"], out[name + " gradient"])
@@ -278,6 +286,41 @@ def test_sgd_matches_reference(momentum, dampening, nesterov, weight_decay, dtyp
         K.sgd_step(p, g, buf, 0.1, momentum, dampening, weight_decay, nesterov, step == 0)
         ref.step(ref_params, {"p": g}, 0.1)
         assert_close(p, ref_params["p"], dtype)
+
+
+UPDATES = {
+    "sgd": lambda p, g: K.sgd_step(p, g, np.zeros_like(p), 0.5, 0, 0, 0, False, False),
+    "sgd momentum": lambda p, g: K.sgd_step(p, g, np.zeros_like(p), 0.5, 0.9, 0, 1e-3, False, False),
+    "adam": lambda p, g: K.adam_step(p, g, np.zeros_like(p), np.zeros_like(p), 0.5, 0.9, 0.999, 1e-8, 0, 1),
+}
+
+
+@pytest.mark.parametrize("update", list(UPDATES))
+@pytest.mark.parametrize("size", EDGE_SIZES)
+def test_update_flags_see_every_position(update, size, dtype, simd):
+    # the flags the trainer's zero-gradient and divergence checks read, from a single element anywhere
+    step = UPDATES[update]
+    p = np.ones(size, dtype)
+    assert step(p, np.full(size, -0.0, dtype)) == (False, False)
+    tiny, huge = np.finfo(dtype).smallest_subnormal, np.finfo(dtype).max
+    for i in {0, size // 2, size - 1}:
+        g = np.zeros(size, dtype)
+        g[i] = tiny
+        assert step(np.ones(size, dtype), g) == (True, False), i
+        p = np.ones(size, dtype)
+        p[i] = huge
+        g[i] = -huge if update != "adam" else np.nan  # p - lr g overflows; Adam's step is about lr
+        assert step(p, g) == (True, True), i
+
+
+def test_zero_weight_decay_adds_no_term():
+    # as torch.optim: with weight_decay=0 an infinite parameter stays infinite rather than 0 * inf = NaN
+    p = np.array([np.inf, 1.0])
+    K.sgd_step(p, np.array([1.0, 1.0]), np.zeros(2), 0.5, 0.9, 0, 0.0, False, True)
+    ref = {"p": np.array([np.inf, 1.0])}
+    reference.SGD(momentum=0.9).step(ref, {"p": np.array([1.0, 1.0])}, 0.5)
+    np.testing.assert_array_equal(p, [np.inf, 0.5])
+    np.testing.assert_array_equal(ref["p"], p)
 
 
 def test_adam_matches_reference(dtype):
