@@ -346,7 +346,8 @@ class Result:
         return statistics.median(a / b for a, b in zip(self.per_step[impl], self.per_step[peer]))
 
 
-def _time_workload(w: Workload, rounds: int, block: float, torch_ok: bool, log, compiled: bool = True) -> Result:
+def _time_workload(w: Workload, rounds: int, block: float, torch_ok: bool, log, compiled: bool = True,
+                   settle: float = 0.15) -> Result:
     X, y = w.data()
     result = Result(w.name)
     makers = [("skipnet fused", lambda: _Skipnet(w, X, y, fused=True)),
@@ -381,7 +382,7 @@ def _time_workload(w: Workload, rounds: int, block: float, torch_ok: bool, log, 
         for impl in order:
             seconds, done = impl.block(steps[impl.name])
             result.per_step[impl.name].append(seconds / done)
-            time.sleep(0.02)  # let other libraries' worker threads go idle
+            time.sleep(settle)  # let this library's worker threads go idle before the next one runs
         log(f"  {w.name} round {r + 1}/{rounds}")
     return result
 
@@ -577,6 +578,10 @@ def _versions(*modules) -> dict:
 def _run(quick, workloads, json_path, threads, log, rounds, block, use_torch, compiled) -> dict:
     rounds = rounds or (3 if quick else 7)
     block = block or (0.05 if quick else 0.25)
+    # OpenBLAS's idle workers spin for about 0.1 s after a call; with more than one thread per library,
+    # a library's spinning workers would take the cores of the next one timed (W3 at two threads:
+    # skipnet fused / floor 2.4-2.8 after a 0.02 s pause, 1.12-1.25 after 0.15 s)
+    settle = 0.02 if threads == 1 else 0.15
     torch_ok, torch_version = False, None
     if use_torch:
         try:
@@ -601,7 +606,7 @@ def _run(quick, workloads, json_path, threads, log, rounds, block, use_torch, co
               "elementwise_in_cache": None, "scaling": None}
     for name in names:
         w = WORKLOADS[name]
-        res = _time_workload(w, rounds, block, torch_ok, log, compiled)
+        res = _time_workload(w, rounds, block, torch_ok, log, compiled, settle)
         impls = list(res.per_step)
         log(f"\n{name}: {w.description}")
         log(f"  {'implementation':<17} {'median/step':>12} {'fastest':>10}   paired ratio to: "
