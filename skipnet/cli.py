@@ -65,7 +65,7 @@ def _add_demo(sub) -> None:
                     "and the range test, (f) why skips help. Writes report.html (plots embedded), report.md, "
                     "report.json and the PNG plots into --out, and prints a summary.")
     p.add_argument("--out", default="skipnet-demo", help="output directory (default ./skipnet-demo)")
-    p.add_argument("--quick", action="store_true", help="fewer seeds and epochs: seconds instead of a minute")
+    p.add_argument("--quick", action="store_true", help="fewer seeds and epochs (the full demo takes seconds too)")
     p.add_argument("--jobs", type=int, default=None,
                    help="parallel workers for the seed and learning-rate sweeps (default: every core; "
                         "1 with --quick)")

@@ -497,8 +497,8 @@ def skip_study(config: DemoConfig) -> SkipStudy:
 
 # ------------------------------------------------------------------------------------------ all
 def run_demo(quick: bool = False, n_jobs: int | None = None, config: DemoConfig | None = None) -> DemoReport:
-    """Run every experiment (about a minute on two cores; ``quick``: a few seconds) and return the
-    DemoReport. ``n_jobs`` sets the parallel workers of the seed and learning-rate sweeps."""
+    """Run every experiment (under a second of training on two cores; ``quick``: fewer seeds) and
+    return the DemoReport. ``n_jobs`` sets the parallel workers of the seed and learning-rate sweeps."""
     config = config or DemoConfig.make(quick, n_jobs)
     seconds, parts = {}, {}
     for name, build in (("hand_step", hand_step), ("next_step", next_step),
