@@ -145,18 +145,28 @@ def as_real_array(name: str, value) -> np.ndarray:
     return arr
 
 
+def _kernel_ready(arr: np.ndarray, dtype) -> bool:
+    flags = arr.flags
+    return arr.dtype == dtype and flags.c_contiguous and flags.aligned
+
+
 def as_kernel_array(arr: np.ndarray, dtype) -> np.ndarray:
     """``arr`` as a C-contiguous, aligned array of ``dtype``, copied only when it is not one already.
     (np.ascontiguousarray keeps a misaligned buffer, e.g. one unpickled by dask at an odd offset, and
     kernels reading doubles from it is undefined behaviour, caught by UBSan.)"""
+    if _kernel_ready(arr, dtype):  # the common case, without np.require's Python-level work
+        return arr
     return np.require(arr, dtype=dtype, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
 def as_finite(name: str, arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``arr`` converted to a C-contiguous, aligned array of ``dtype`` (copied only when needed), all
     finite."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = as_kernel_array(arr, dtype)
+    if _kernel_ready(arr, dtype):
+        out = arr
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported below
+            out = as_kernel_array(arr, dtype)
     if not all_finite(out):
         if arr.dtype.kind == "f" and np.isfinite(arr).all():
             raise ValueError(f"{name} has values too large for {dtype.name} "
