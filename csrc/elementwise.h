@@ -98,7 +98,7 @@ enum { UPDATE_GRAD_NONZERO = 1, UPDATE_NONFINITE = 2 };
         return (nonzero ? UPDATE_GRAD_NONZERO : 0) | (nonfinite ? UPDATE_NONFINITE : 0);              \
     }                                                                                                 \
     /* torch.optim.Adam with L2 weight decay added to the gradient (if nonzero); bias-corrected        \
-       moments. */         \
+       moments. */                                                                                    \
     ATTR static int ew_adam_##S(const T *P, T *P_out, const T *G, T *M, T *V, ptrdiff_t size,         \
                                 double step_size, double sqrt_bc2, double beta1, double beta2,        \
                                 double eps, double weight_decay)                                      \
