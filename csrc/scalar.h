@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include "loss_terms.h"
 
 typedef struct {
@@ -50,12 +51,57 @@ typedef struct {
     ptrdiff_t opt_step;      /* IN  optimizer steps taken before this chunk */
     double first_loss;       /* IN/OUT the fit's first loss (valid if have_first) */
     int have_first;
+    ptrdiff_t first_step;    /* IN  step within its epoch at which the chunk starts (row 0 of orders is
+                                    that epoch's order); 0: the chunk starts an epoch */
+    double epoch_total;      /* IN/OUT the epoch in progress: sum of loss x rows before first_step, and
+                                    after the chunk's last step */
+    int epoch_all_zero;      /* IN/OUT the epoch in progress had only zero gradients so far */
+    double time_budget;      /* IN  seconds after which the chunk pauses after a whole step; 0: never */
     ptrdiff_t done;          /* OUT steps recorded */
-    int status;              /* OUT FUSED_OK / FUSED_LOSS_DIVERGED / FUSED_NONFINITE_UPDATE */
+    int status;              /* OUT FUSED_OK / FUSED_LOSS_DIVERGED / FUSED_NONFINITE_UPDATE / FUSED_PAUSED */
     int zero_epoch;          /* OUT the last completed epoch had only zero gradients */
 } fused_chunk;
 
-enum { FUSED_OK = 0, FUSED_LOSS_DIVERGED = 1, FUSED_NONFINITE_UPDATE = 2 };
+enum { FUSED_OK = 0, FUSED_LOSS_DIVERGED = 1, FUSED_NONFINITE_UPDATE = 2, FUSED_PAUSED = 3 };
+
+/* The pause clock of a chunk: the loop returns to its caller (which checks for Ctrl-C) after about
+   time_budget seconds of steps. The clock is read at steps spaced so that its cost stays negligible
+   for any step length: at most doubling the steps between reads, and aiming at half the time left. */
+typedef struct {
+    double start, budget;
+    ptrdiff_t next;          /* read the clock after this many steps of the chunk */
+} fused_clock;
+
+static inline double fused_seconds(void)
+{
+#if defined(CLOCK_MONOTONIC)
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#else
+    return (double)clock() / CLOCKS_PER_SEC;
+#endif
+}
+
+static inline fused_clock fused_clock_start(double budget)
+{
+    fused_clock clk = {budget > 0 ? fused_seconds() : 0.0, budget, budget > 0 ? 1 : PTRDIFF_MAX};
+    return clk;
+}
+
+/* After ``steps`` steps of the chunk: true when the budget is spent (the chunk pauses). */
+static inline int fused_clock_expired(fused_clock *clk, ptrdiff_t steps)
+{
+    const double elapsed = fused_seconds() - clk->start;
+    if (elapsed >= clk->budget)
+        return 1;
+    const double per_step = elapsed / (double)steps;
+    ptrdiff_t ahead = steps;  /* at most double the steps between reads */
+    if (per_step > 0 && 0.5 * (clk->budget - elapsed) / per_step < (double)ahead)
+        ahead = (ptrdiff_t)(0.5 * (clk->budget - elapsed) / per_step);
+    clk->next = steps + (ahead > 1 ? ahead : 1);
+    return 0;
+}
 enum { KEEP_NONE = 0, KEEP_PREV = 1, KEEP_CUR = 2 };  /* which weights a stopped chunk leaves */
 
 /* A width-1 network, its buffers and its fit, for scalar_sgd_chunk (element type per function). */

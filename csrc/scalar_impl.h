@@ -176,10 +176,11 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         lay[k] = known ? known->layers[k] : net->layers[k];
     for (int k = 0; k < (fixed ? ns1 + ns2 : lay[L - 1].skip_end); k++)
         sk[k] = known ? known->skips[k] : net->skips[k];
-    double total = 0.0, first = c->first_loss;
-    int all_zero = 1, have_first = c->have_first;
-    ptrdiff_t e = 0, j = 0, g;
+    double total = c->epoch_total, first = c->first_loss;
+    int all_zero = c->epoch_all_zero, have_first = c->have_first;
+    ptrdiff_t e = 0, j = c->first_step, g;
     int keep = KEEP_NONE;   /* on a divergence: the weights to leave in params and spare */
+    fused_clock clock = fused_clock_start(c->time_budget);
     c->status = FUSED_OK;
     c->zero_epoch = 0;
     for (g = 0; g < n_steps; g++, j++) {
@@ -237,8 +238,15 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
                 break;
             }
         }
+        if (g + 1 == clock.next && fused_clock_expired(&clock, g + 1)) {
+            g++;
+            c->status = FUSED_PAUSED;
+            break;
+        }
     }
     c->done = g;
+    c->epoch_total = total;
+    c->epoch_all_zero = all_zero;
     c->first_loss = first;
     c->have_first = have_first;
     /* params gets the newest weights (or those kept), spare the ones before them; element by element

@@ -35,9 +35,15 @@ cdef extern from "scalar.h" nogil:
         Py_ssize_t opt_step         # IN  optimizer steps taken before this chunk
         double first_loss           # IN/OUT the fit's first loss (valid if have_first)
         int have_first
+        Py_ssize_t first_step       # IN  step within its epoch at which the chunk starts
+        double epoch_total          # IN/OUT the epoch in progress: sum of loss x rows so far
+        int epoch_all_zero          # IN/OUT the epoch in progress had only zero gradients so far
+        double time_budget          # IN  seconds after which the chunk pauses; 0: never
         Py_ssize_t done             # OUT steps recorded
         int status                  # OUT FUSED_*
         int zero_epoch              # OUT the last completed epoch had only zero gradients
+    ctypedef struct fused_clock:
+        Py_ssize_t next
     ctypedef struct scalar_net:
         int n_layers, loss
         const scalar_layer* layers
@@ -54,10 +60,13 @@ cdef extern from "scalar.h" nogil:
         FUSED_OK
         FUSED_LOSS_DIVERGED
         FUSED_NONFINITE_UPDATE
+        FUSED_PAUSED
         SCALAR_MAX_LAYERS
         SCALAR_MAX_SKIPS
         SCALAR_MAX_PARAMS
     bint fused_loss_diverged(double value, double first, double factor)
+    fused_clock fused_clock_start(double budget)
+    bint fused_clock_expired(fused_clock* clk, Py_ssize_t steps)
     int scalar_known_index(int L, ptrdiff_t n_params, const scalar_layer* layers, const scalar_skip* skips)
     double scalar_step_f(int L, const scalar_layer* layers, const scalar_skip* skips, const float* P,
                          float* G, const float* X, const float* Y, const int64_t* rows, ptrdiff_t nb,
@@ -218,13 +227,14 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
     cdef const int64_t* out_layer = layer_row(plan, plan.n_layers - 1)
     cdef Py_ssize_t n_in = plan.n_inputs, n_out = plan.n_outputs, n = b.n_rows
     cdef Py_ssize_t g, e, j, i, start, nb, row
-    cdef double value, lr, total = 0.0
-    cdef bint all_zero = True, fit_started
+    cdef double value, lr, total = c.epoch_total
+    cdef bint all_zero = c.epoch_all_zero, fit_started
     cdef int flags
+    cdef fused_clock clock = fused_clock_start(c.time_budget)
     c.done = 0
     c.status = FUSED_OK
     c.zero_epoch = False
-    e = j = 0  # epoch within the chunk, step within the epoch
+    e, j = 0, c.first_step  # epoch within the chunk, step within the epoch
     for g in range(c.n_steps):
         if j == c.steps_per_epoch:
             e += 1
@@ -295,6 +305,11 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
                 c.zero_epoch = True
                 break
         j += 1
+        if g + 1 == clock.next and fused_clock_expired(&clock, g + 1):
+            c.status = FUSED_PAUSED
+            break
+    c.epoch_total = total
+    c.epoch_all_zero = all_zero
     if cur != params:  # the network's buffer gets the newest weights, the spare the ones before
         swap_params(params, cur, plan.n_params)
 
@@ -409,6 +424,11 @@ cdef class FusedNet:
         PyMem_Free(self.plan.scalar_skips)
 
     @property
+    def nbytes(self):
+        """Bytes this object holds beyond the network's own buffers (workspace, spare parameters)."""
+        return self.work.nbytes + self.twork.nbytes + self.spare.nbytes + self.layer_plan.nbytes
+
+    @property
     def scalar(self):
         """True when every layer (and the input) has width 1: the scalar path runs."""
         return bool(self.plan.scalar)
@@ -467,20 +487,28 @@ cdef class FusedNet:
         self.bound.T = NULL
 
     def run(self, orders, const double[::1] lrs, double[::1] losses, double[::1] totals,
-            Py_ssize_t n_steps, Py_ssize_t steps_per_epoch, Py_ssize_t opt_step, first_loss):
-        """Train n_steps steps from the start of an epoch, without the GIL.
+            Py_ssize_t n_steps, Py_ssize_t steps_per_epoch, Py_ssize_t opt_step, first_loss,
+            Py_ssize_t first_step=0, double epoch_total=0.0, bint epoch_all_zero=True,
+            double time_budget=0.0):
+        """Train up to n_steps steps without the GIL, from step ``first_step`` of an epoch.
 
-        orders: None (rows in order) or int64 (epochs, n) with each epoch's row order; lrs: one rate
-        per step, or a single rate for all; losses (>= n_steps) and totals (>= epochs) are written.
-        first_loss: the fit's first loss, or None before its first step.
-        Returns (steps_done, status, first_loss, zero_epoch): status "ok" = ran every step, or
-        stopped after an epoch whose gradients were all exactly zero (zero_epoch True); "loss" = the
-        loss of step steps_done diverged (its value is in losses[steps_done]; the weights are those
+        orders: None (rows in order) or int64 (epochs, n) with each epoch's row order, row 0 the
+        epoch of first_step; lrs: one rate per step, or a single rate for all; losses (>= n_steps) and
+        totals (>= epochs) are written. first_loss: the fit's first loss, or None before its first
+        step. epoch_total, epoch_all_zero: the epoch in progress so far (when first_step > 0).
+        time_budget: seconds after which the chunk pauses after a whole step (0: never).
+        Returns (steps_done, status, first_loss, zero_epoch, epoch_total, epoch_all_zero): status
+        "ok" = ran every step, or stopped after an epoch whose gradients were all exactly zero
+        (zero_epoch True); "paused" = the time budget ran out after steps_done whole steps; "loss" =
+        the loss of step steps_done diverged (its value is in losses[steps_done]; the weights are those
         before the previous update); "update" = the update of step steps_done - 1 made a parameter
-        non-finite (the weights are those before it)."""
+        non-finite (the weights are those before it). The last two values describe the epoch in
+        progress after the last step run (its sum of loss x rows, its all-zero flag)."""
         cdef fused_chunk c
         if self.data is None:
             raise RuntimeError("FusedNet.run needs bind() first")
+        if not 0 <= first_step < steps_per_epoch:
+            raise ValueError(f"first_step must lie in [0, {steps_per_epoch}), got {first_step}")
         c.orders = index_ptr(orders) if orders is not None else NULL
         c.lrs = &lrs[0]
         c.n_lrs = lrs.shape[0]
@@ -491,6 +519,10 @@ cdef class FusedNet:
         c.opt_step = opt_step
         c.have_first = first_loss is not None
         c.first_loss = first_loss if first_loss is not None else 0.0
+        c.first_step = first_step
+        c.epoch_total = epoch_total if first_step else 0.0
+        c.epoch_all_zero = epoch_all_zero if first_step else True
+        c.time_budget = time_budget
         # width-1 networks with plain SGD: the whole loop in scalar.h
         cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD
                                 and self.bound.momentum == 0)
@@ -503,5 +535,6 @@ cdef class FusedNet:
                 run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params)
             else:
                 run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params)
-        return (c.done, ("ok", "loss", "update")[c.status], (c.first_loss if c.have_first else None),
-                bool(c.zero_epoch))
+        return (c.done, ("ok", "loss", "update", "paused")[c.status],
+                (c.first_loss if c.have_first else None), bool(c.zero_epoch), c.epoch_total,
+                bool(c.epoch_all_zero))

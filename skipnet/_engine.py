@@ -1,22 +1,30 @@
 """Per-op execution of a Network: one kernel call per layer and skip (cython), or the reference (numpy).
 
 Both engines take validated input (see _validation) and write parameter gradients into the network's flat
-gradient buffer, so the optimizers and the trainer never care which engine ran. The cython engine keeps
-one workspace of activation buffers per batch size, so a training loop allocates nothing per step after
-its first batch of each size.
+gradient buffer, so the optimizers and the trainer never care which engine ran. Each pass of the cython
+engine takes a workspace of activation buffers of its own from a byte-bounded pool (so passes in several
+threads never share one) and returns it, so a training loop allocates nothing per step after its first
+batch of each size, and a huge predict does not keep its memory afterwards.
+
+Engines see the network through its NetworkInternals (``core``): architecture, buffers and views.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _kernels as K
 from . import reference
+from ._pool import BytePool
 
-MAX_WORKSPACES = 8  # cached workspaces per network; the oldest is dropped first
+# Free activation workspaces kept per network (bytes); larger ones are freed after their pass.
+WORKSPACE_BUDGET = 64 << 20
+# Fused-kernel objects kept per network: this many bytes beyond one spare parameter buffer.
+FUSED_BUDGET = 64 << 20
 
 _LOSS_KERNELS: dict[str, Callable[..., float]] = {
     "l1": K.l1_loss,
@@ -42,33 +50,47 @@ class Pass:
 
 
 class _Workspace:
-    """Activation and gradient buffers for one batch size: z, h, dh per layer (n, m_k)."""
+    """Activation and gradient buffers for one batch size: z, h (forward) and dh (backward, made on
+    first use) per layer, (n, m_k) each."""
 
     def __init__(self, n: int, widths, relu, dtype):
+        self.n, self.widths, self.dtype = n, widths, dtype
         self.z = [np.empty((n, m), dtype) for m in widths]
         # identity layers: h is z itself
         self.h = [np.empty((n, m), dtype) if r else z for z, m, r in zip(self.z, widths, relu)]
-        self.dh = [np.empty((n, m), dtype) for m in widths]
         self.z_flat = [a.reshape(-1) for a in self.z]
         self.h_flat = [a.reshape(-1) for a in self.h]
-        self.dh_flat = [a.reshape(-1) for a in self.dh]
+        self.dh: list[np.ndarray] = []
+        self.dh_flat: list[np.ndarray] = []
+
+    def with_backward(self) -> _Workspace:
+        if not self.dh:
+            self.dh = [np.empty((self.n, m), self.dtype) for m in self.widths]
+            self.dh_flat = [a.reshape(-1) for a in self.dh]
+        return self
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.z) + sum(h.nbytes for h, z in zip(self.h, self.z) if h is not z) + \
+            sum(a.nbytes for a in self.dh)
 
 
 class CythonEngine:
     """Runs a network layer by layer through skipnet._kernels (unchecked; inputs validated upstream)."""
 
-    def __init__(self, net):
-        self.net = net
-        dtype = net.dtype
+    def __init__(self, core):
+        self.core = core
+        dtype = core.dtype
         self.empty1 = np.empty(0, dtype)
         self.empty2 = np.empty((0, 0), dtype)
-        self.widths = [layer.units for layer in net.layers]
-        self.relu = [layer.activation == "relu" for layer in net.layers]
-        self.workspaces: dict[int, _Workspace] = {}
-        self.fused_nets: dict[int, K.FusedNet] = {}
-        params, grads = net._param_views, net._grad_views
+        self.widths = [layer.units for layer in core.layers]
+        self.relu = [layer.activation == "relu" for layer in core.layers]
+        self.workspaces: BytePool[_Workspace] = BytePool(WORKSPACE_BUDGET, lambda ws: ws.nbytes)
+        self.fused_nets: BytePool[K.FusedNet] = BytePool(FUSED_BUDGET + core.params.nbytes,
+                                                         lambda f: f.nbytes)
+        params, grads = core.param_views, core.grad_views
         self.layers = []
-        for k, layer in enumerate(net.layers):
+        for k, layer in enumerate(core.layers):
             self.layers.append((
                 params[f"layers.{k}.weight"], grads[f"layers.{k}.weight"],
                 params[f"layers.{k}.bias"] if layer.bias else self.empty1,
@@ -76,8 +98,8 @@ class CythonEngine:
                 layer.bias,
             ))
         # skips by destination: (src, S, dS) with S None for an identity skip
-        self.skips_into = [[] for _ in net.layers]
-        for i, skip in enumerate(net.skips):
+        self.skips_into = [[] for _ in core.layers]
+        for i, skip in enumerate(core.skips):
             if skip.identity:
                 self.skips_into[skip.dst].append((skip.src, None, None))
             else:
@@ -87,9 +109,9 @@ class CythonEngine:
         # it and later ones accumulate, so no buffer needs zeroing. Plan: per layer, the accumulate flag
         # of the dense contribution to dh[k-1] and of each skip contribution to dh[src].
         seen = set()
-        self.dense_acc = [False] * len(net.layers)
+        self.dense_acc = [False] * len(core.layers)
         self.skip_acc = [[False] * len(s) for s in self.skips_into]
-        for k in range(len(net.layers) - 1, -1, -1):
+        for k in range(len(core.layers) - 1, -1, -1):
             for idx, (src, _, _) in enumerate(self.skips_into[k]):
                 if src >= 0:
                     self.skip_acc[k][idx] = src in seen
@@ -98,33 +120,37 @@ class CythonEngine:
                 self.dense_acc[k] = (k - 1) in seen
                 seen.add(k - 1)
 
-    def workspace(self, n: int) -> _Workspace:
-        ws = self.workspaces.get(n)
-        if ws is None:
-            # keep a few batch sizes (training uses two or three), not one per size ever seen
-            if len(self.workspaces) >= MAX_WORKSPACES:
-                del self.workspaces[next(iter(self.workspaces))]
-            ws = self.workspaces[n] = _Workspace(n, self.widths, self.relu, self.net.dtype)
-        return ws
+    @contextmanager
+    def workspace(self, n: int) -> Iterator[_Workspace]:
+        """A workspace for n rows, this caller's alone until the block ends."""
+        ws = self.workspaces.take(n, lambda: _Workspace(n, self.widths, self.relu, self.core.dtype))
+        try:
+            yield ws
+        finally:
+            self.workspaces.give(n, ws)
 
-    def fused(self, batch: int) -> K.FusedNet:
-        """The fused-epoch kernel object of this network for mini-batches of ``batch`` rows (cached):
+    @contextmanager
+    def fused(self, batch: int) -> Iterator[K.FusedNet]:
+        """The fused-epoch kernel object of this network for mini-batches of ``batch`` rows (pooled):
         the plan of the passes above as integer arrays, and its workspace."""
-        fused = self.fused_nets.get(batch)
-        if fused is None:
-            net = self.net
-            offsets = _parameter_offsets(net)
-            layers = [(layer.units, self.relu[k], layer.bias, offsets[f"layers.{k}.weight"],
-                       offsets.get(f"layers.{k}.bias", -1), self.dense_acc[k])
-                      for k, layer in enumerate(net.layers)]
-            skips, seen = [], [0] * len(net.layers)  # skips_into[dst] lists them in net.skips order
-            for i, skip in enumerate(net.skips):
-                acc = self.skip_acc[skip.dst][seen[skip.dst]]
-                seen[skip.dst] += 1
-                skips.append((skip.src, skip.dst, -1 if skip.identity else offsets[f"skips.{i}.weight"], acc))
-            fused = self.fused_nets[batch] = K.FusedNet(net.n_inputs, batch, layers, skips, net._params,
-                                                        net._grads)
-        return fused
+        fused = self.fused_nets.take(batch, lambda: self.make_fused(batch))
+        try:
+            yield fused
+        finally:
+            self.fused_nets.give(batch, fused)
+
+    def make_fused(self, batch: int) -> K.FusedNet:
+        core = self.core
+        offsets = {spec.name: spec.offset for spec in core.layout}
+        layers = [(layer.units, self.relu[k], layer.bias, offsets[f"layers.{k}.weight"],
+                   offsets.get(f"layers.{k}.bias", -1), self.dense_acc[k])
+                  for k, layer in enumerate(core.layers)]
+        skips, seen = [], [0] * len(core.layers)  # skips_into[dst] lists them in core.skips order
+        for i, skip in enumerate(core.skips):
+            acc = self.skip_acc[skip.dst][seen[skip.dst]]
+            seen[skip.dst] += 1
+            skips.append((skip.src, skip.dst, -1 if skip.identity else offsets[f"skips.{i}.weight"], acc))
+        return K.FusedNet(core.n_inputs, batch, layers, skips, core.params, core.grads)
 
     def forward(self, X, ws: _Workspace):
         """Fill ws.z and ws.h for the batch X (n, n_inputs); return yhat (a view of ws)."""
@@ -164,42 +190,42 @@ class CythonEngine:
             K.dense_bwd(dz, x, W, dW, db, dx, has_bias, k > 0, self.dense_acc[k])
 
     def loss_and_gradients(self, X, y, loss: str) -> float:
-        ws = self.workspace(X.shape[0])
-        yhat = self.forward(X, ws)
-        value = _LOSS_KERNELS[loss](yhat, y, ws.dh[-1])
-        self.backward(X, ws)
-        return value
+        with self.workspace(X.shape[0]) as ws:
+            yhat = self.forward(X, ws.with_backward())
+            value = _LOSS_KERNELS[loss](yhat, y, ws.dh[-1])
+            self.backward(X, ws)
+            return value
 
     def predict(self, X):
-        return self.forward(X, self.workspace(X.shape[0])).copy()
+        with self.workspace(X.shape[0]) as ws:
+            return self.forward(X, ws).copy()
 
     def detailed_pass(self, X, y=None, loss=None) -> Pass:
-        ws = self.workspace(X.shape[0])
-        self.forward(X, ws)
-        z = [a.copy() for a in ws.z]
-        h = [a.copy() for a in ws.h]
-        if loss is None:
-            return Pass(z, h)
-        value = _LOSS_KERNELS[loss](ws.h[-1], y, ws.dh[-1])
-        dh_out = ws.dh[-1].copy()
-        self.backward(X, ws)  # leaves dz in the dh buffers
-        dz = [a.copy() for a in ws.dh]
-        dh = [_consumers_gradient(self.net, k, dz) for k in range(len(dz) - 1)] + [dh_out]
+        with self.workspace(X.shape[0]) as ws:
+            self.forward(X, ws)
+            z = [a.copy() for a in ws.z]
+            h = [a.copy() for a in ws.h]
+            if loss is None:
+                return Pass(z, h)
+            ws.with_backward()
+            value = _LOSS_KERNELS[loss](ws.h[-1], y, ws.dh[-1])
+            dh_out = ws.dh[-1].copy()
+            self.backward(X, ws)  # leaves dz in the dh buffers
+            dz = [a.copy() for a in ws.dh]
+        dh = [_consumers_gradient(self.core, k, dz) for k in range(len(dz) - 1)] + [dh_out]
         return Pass(z, h, dh, dz, value)
 
 
 class NumpyEngine:
     """Runs a network through skipnet.reference (the readable oracle)."""
 
-    def __init__(self, net):
-        self.net = net
-
-    def _params(self):
-        return self.net._param_views
+    def __init__(self, core):
+        self.core = core
 
     def predict(self, X):
-        yhat, _ = reference.forward(self._params(), self.net.layers, self.net.skips, X)
-        return np.array(yhat, dtype=self.net.dtype, copy=True)
+        core = self.core
+        yhat, _ = reference.forward(core.param_views, core.layers, core.skips, X)
+        return np.array(yhat, dtype=core.dtype, copy=True)
 
     def loss_and_gradients(self, X, y, loss: str) -> float:
         value = self.detailed_pass(X, y, loss).loss
@@ -207,39 +233,32 @@ class NumpyEngine:
         return value
 
     def detailed_pass(self, X, y=None, loss=None) -> Pass:
-        net = self.net
-        yhat, cache = reference.forward(self._params(), net.layers, net.skips, X)
+        core = self.core
+        yhat, cache = reference.forward(core.param_views, core.layers, core.skips, X)
         z = list(cache["z"])
-        h = [cache["h"][k] for k in range(len(net.layers))]
+        h = [cache["h"][k] for k in range(len(core.layers))]
         if loss is None:
             return Pass(z, h)
         value, dyhat = reference.loss_and_gradient(loss, yhat, y)
-        grads = reference.backward(self._params(), net.layers, net.skips, cache, dyhat)
+        grads = reference.backward(core.param_views, core.layers, core.skips, cache, dyhat)
         for name, g in grads.items():
-            net._grad_views[name][...] = g
+            core.grad_views[name][...] = g
         # dh and dz per layer, for inspection (trace, diagnostics): dz = dh * g'(z)
-        dh = [None] * len(net.layers)
-        dz = [None] * len(net.layers)
+        dh = [None] * len(core.layers)
+        dz = [None] * len(core.layers)
         dh[-1] = dyhat
-        for k in range(len(net.layers) - 1, -1, -1):
+        for k in range(len(core.layers) - 1, -1, -1):
             if dh[k] is None:
-                dh[k] = _consumers_gradient(net, k, dz)
-            dz[k] = dh[k] * reference.relu_derivative(z[k]) if net.layers[k].activation == "relu" else dh[k]
+                dh[k] = _consumers_gradient(core, k, dz)
+            dz[k] = dh[k] * reference.relu_derivative(z[k]) if core.layers[k].activation == "relu" else dh[k]
         return Pass(z, h, dh, dz, value)
 
 
-def _parameter_offsets(net) -> dict[str, int]:
-    """Offset of each named parameter in the flat buffer (elements)."""
-    base = net._params.__array_interface__["data"][0]
-    return {name: (view.__array_interface__["data"][0] - base) // net._params.itemsize
-            for name, view in net._param_views.items()}
-
-
-def _consumers_gradient(net, k, dz):
+def _consumers_gradient(core, k, dz):
     """dL/dh[k] = dz[k+1] @ W[k+1] + sum over skips from k of dz[dst] (@ S)."""
-    params = net._param_views
+    params = core.param_views
     out = dz[k + 1] @ params[f"layers.{k + 1}.weight"]
-    for i, skip in enumerate(net.skips):
+    for i, skip in enumerate(core.skips):
         if skip.src == k:
             out = out + (dz[skip.dst] if skip.identity else dz[skip.dst] @ params[f"skips.{i}.weight"])
     return out

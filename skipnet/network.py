@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
 from . import _validation as V
+from ._access import AccessGuard
+from ._settings import Fixed
 from ._engine import CythonEngine, NumpyEngine, Pass
 
 ACTIVATIONS = ("relu", "identity")
@@ -64,6 +66,105 @@ class Skip:
             )
 
 
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One named parameter in the flat buffer: elements [offset, offset + size) in ``shape``."""
+
+    name: str
+    shape: tuple[int, ...]
+    fan_in: int
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+class NetworkInternals:
+    """What skipnet's own modules use of a Network: its buffers and views, input checks, access
+    guard and engine. Not part of the documented API (names may change between versions).
+
+    params, grads: (n_parameters,) flat buffers in the network's dtype; param_views, grad_views:
+    read-only mappings name -> live view in PyTorch layout; layout: the ParameterSpecs in buffer order.
+    Reads (``reading()``) may run in any number of threads; writes (``writing()``) are exclusive.
+    """
+
+    def __init__(self, n_inputs: int, layers: tuple[Dense, ...], skips: tuple[Skip, ...], dtype: np.dtype,
+                 backend: str):
+        self.n_inputs, self.layers, self.skips, self.dtype = n_inputs, layers, skips, dtype
+        self.n_outputs = layers[-1].units
+        self.layout = _parameter_layout(n_inputs, layers, skips)
+        size = sum(spec.size for spec in self.layout)
+        V.check_memory(f"a network of {size} parameters (values and gradients)", 2 * size * dtype.itemsize)
+        self.params = np.zeros(size, dtype)
+        self.grads = np.zeros(size, dtype)
+        self.param_views = MappingProxyType(self.views(self.params))
+        self.grad_views = MappingProxyType(self.views(self.grads))
+        self.guard = AccessGuard()
+        self.engine = CythonEngine(self) if backend == "cython" else NumpyEngine(self)
+
+    def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        """Named views of any buffer laid out as the parameters (e.g. an optimizer's state)."""
+        return {spec.name: flat[spec.offset:spec.offset + spec.size].reshape(spec.shape) for spec in self.layout}
+
+    def reading(self):
+        """Context manager for a pass that only reads the weights (any number of threads at once)."""
+        return self.guard.reading()
+
+    def writing(self):
+        """Context manager for anything that writes the weights or the gradient buffer (exclusive)."""
+        return self.guard.writing()
+
+    def check_features(self, X, name: str = "X", *, allow_empty: bool = False) -> np.ndarray:
+        """X as a C-contiguous (n, n_inputs) array of the network's dtype, finite, within memory."""
+        X = V.as_features(name, X, self.n_inputs, self.dtype, allow_empty=allow_empty)
+        self.check_rows(X.shape[0])
+        return X
+
+    def check_batch(self, X, y, loss: str) -> tuple[np.ndarray, np.ndarray]:
+        """(X, y) validated for ``loss``: y (n, n_outputs) in the dtype, or (n,) int64 class indices."""
+        V.check_choice("loss", loss, V.LOSSES)
+        X = V.as_features("X", X, self.n_inputs, self.dtype)
+        y = V.as_targets("y", y, loss, X.shape[0], self.n_outputs, self.dtype)
+        self.check_rows(X.shape[0])
+        return X, y
+
+    def check_rows(self, n: int) -> None:
+        """Refuse a pass over n rows whose activation buffers (z, h, dh per layer) exceed memory."""
+        width = sum(layer.units for layer in self.layers) + self.n_inputs
+        V.check_memory(f"a pass over {n} rows (activations of {width} units per row)",
+                       3 * n * width * self.dtype.itemsize)
+
+    def detailed_pass(self, X, y=None, loss=None) -> Pass:
+        """All intermediate values (z, h and, given y and loss, dh, dz) on validated input; with a loss
+        the gradient buffer is written (hold ``writing()``), without one only read (``reading()``)."""
+        return self.engine.detailed_pass(X, y, loss)
+
+
+def _parameter_layout(n_inputs: int, layers, skips) -> tuple[ParameterSpec, ...]:
+    """Each layer's weight and bias, then each learned skip's weight, in buffer order."""
+    layout, offset = [], 0
+    width = [n_inputs] + [layer.units for layer in layers]  # width[k + 1] = m_k
+
+    def add(name, shape, fan_in):
+        nonlocal offset
+        layout.append(ParameterSpec(name, shape, fan_in, offset))
+        offset += math.prod(shape)
+
+    for k, layer in enumerate(layers):
+        add(f"layers.{k}.weight", (layer.units, width[k]), width[k])
+        if layer.bias:
+            add(f"layers.{k}.bias", (layer.units,), width[k])
+    for i, skip in enumerate(skips):
+        if not skip.identity:
+            add(f"skips.{i}.weight", (layers[skip.dst].units, width[skip.src + 1]), width[skip.src + 1])
+    return tuple(layout)
+
+
+_ARCHITECTURE = ("the architecture is fixed once a Network exists (its buffers and kernels are built for "
+                 "it); build a new Network for another one, e.g. Network.mlp(...) or Network(...)")
+
+
 class Network:
     """A feed-forward ReLU network with skip connections.
 
@@ -84,12 +185,25 @@ class Network:
     init : "default" | "he"
         "default" as ``nn.Linear``: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in));
         "he": weights of ReLU layers N(0, 2/fan_in) and their biases 0, the rest as default.
+
+    The architecture (these arguments) is fixed once the network exists: its attributes are read-only.
+    ``forward``/``predict`` may run from any number of threads at once; ``Trainer.fit``, ``gradients``,
+    ``trace``, ``set_parameters`` and ``load_weights`` write the network and run one at a time (a second
+    one, or a read during one, raises RuntimeError).
     """
+
+    n_inputs = Fixed(_ARCHITECTURE, "Number of input features.")
+    layers = Fixed(_ARCHITECTURE, "The layers (a tuple of Dense), output layer last.")
+    skips = Fixed(_ARCHITECTURE, "The skip connections (a tuple of Skip).")
+    dtype = Fixed(_ARCHITECTURE, "The dtype of parameters and computations (numpy.dtype).")
+    backend = Fixed(_ARCHITECTURE, "'cython' (compiled kernels) or 'numpy' (the reference).")
+    init = Fixed(_ARCHITECTURE, "The initialisation scheme ('default' or 'he').")
+    seed = Fixed(_ARCHITECTURE, "The initialisation's seed (None: fresh entropy).")
 
     def __init__(self, n_inputs: int, layers: Sequence[Dense], skips: Iterable[Skip] = (),
                  dtype: str = "float64", seed: int | None = None, backend: str = "cython",
                  init: str = "default"):
-        self.n_inputs = V.check_int("n_inputs", n_inputs, minimum=1, maximum=V.MAX_DIM)
+        n_inputs = V.check_int("n_inputs", n_inputs, minimum=1, maximum=V.MAX_DIM)
         layers = V.check_items("layers", layers, Dense)
         if not layers:
             raise ValueError("layers must be a non-empty sequence of skipnet.Dense")
@@ -108,25 +222,21 @@ class Network:
                         f"skips[{i}] = {skip}: an identity skip needs equal widths, got "
                         f"{src_width} -> {layers[skip.dst].units}; use a learned skip (identity=False)"
                     )
-        self.layers = tuple(layers)
-        self.skips = tuple(skips)
-        self.dtype = V.check_dtype(dtype)
-        self.backend = V.check_choice("backend", backend, BACKENDS)
-        self.init = V.check_choice("init", init, INITS)
-        if seed is not None:
-            seed = V.check_int("seed", seed, minimum=0)
-        self.seed = seed
-
-        self._layout = self._parameter_layout()
-        size = sum(math.prod(shape) for _, shape, _ in self._layout)
-        V.check_memory(f"a network of {size} parameters (values and gradients)", 2 * size * self.dtype.itemsize)
-        self._lock = threading.RLock()
-        self._params = np.zeros(size, self.dtype)
-        self._grads = np.zeros(size, self.dtype)
-        self._param_views = self._views(self._params)
-        self._grad_views = self._views(self._grads)
+        cls = type(self)
+        cls.n_inputs.init(self, n_inputs)
+        cls.layers.init(self, tuple(layers))
+        cls.skips.init(self, tuple(skips))
+        cls.dtype.init(self, V.check_dtype(dtype))
+        cls.backend.init(self, V.check_choice("backend", backend, BACKENDS))
+        cls.init.init(self, V.check_choice("init", init, INITS))
+        cls.seed.init(self, None if seed is None else V.check_int("seed", seed, minimum=0))
+        self._core = NetworkInternals(self.n_inputs, self.layers, self.skips, self.dtype, self.backend)
         self._initialise(np.random.default_rng(seed))
-        self._engine = CythonEngine(self) if backend == "cython" else NumpyEngine(self)
+
+    @property
+    def internals(self) -> NetworkInternals:
+        """skipnet's own interface to this network's buffers, checks, locks and engine (internal)."""
+        return self._core
 
     # ----------------------------------------------------------------- construction helpers
     @classmethod
@@ -137,7 +247,7 @@ class Network:
                   layers=[Dense(1, "relu", bias=False), Dense(1, "relu", bias=False),
                           Dense(1, "identity", bias=False)],
                   skips=[Skip(0, 2)], dtype=dtype, seed=0, backend=backend)
-        net._params[...] = 0.5
+        net._core.params[...] = 0.5
         return net
 
     @classmethod
@@ -178,31 +288,10 @@ class Network:
                     )
         return cls(n_inputs, layers, skips, dtype=dtype, seed=seed, backend=backend, init=init)
 
-    def _parameter_layout(self):
-        """[(name, shape, fan_in)] in buffer order: each layer's weight and bias, then learned skips."""
-        layout = []
-        width = [self.n_inputs] + [layer.units for layer in self.layers]  # width[k + 1] = m_k
-        for k, layer in enumerate(self.layers):
-            layout.append((f"layers.{k}.weight", (layer.units, width[k]), width[k]))
-            if layer.bias:
-                layout.append((f"layers.{k}.bias", (layer.units,), width[k]))
-        for i, skip in enumerate(self.skips):
-            if not skip.identity:
-                layout.append((f"skips.{i}.weight", (self.layers[skip.dst].units, width[skip.src + 1]),
-                               width[skip.src + 1]))
-        return layout
-
-    def _views(self, flat):
-        views, offset = {}, 0
-        for name, shape, _ in self._layout:
-            size = math.prod(shape)
-            views[name] = flat[offset:offset + size].reshape(shape)
-            offset += size
-        return views
-
     def _initialise(self, rng):
-        for name, shape, fan_in in self._layout:
-            view = self._param_views[name]
+        for spec in self._core.layout:
+            view = self._core.param_views[spec.name]
+            name, shape, fan_in = spec.name, spec.shape, spec.fan_in
             relu_layer = name.startswith("layers.") and self.layers[int(name.split(".")[1])].activation == "relu"
             if self.init == "he" and relu_layer:
                 view[...] = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape) if name.endswith("weight") else 0
@@ -217,11 +306,11 @@ class Network:
 
     @property
     def n_parameters(self) -> int:
-        return self._params.size
+        return self._core.params.size
 
     @property
     def parameter_names(self) -> list[str]:
-        return [name for name, _, _ in self._layout]
+        return [spec.name for spec in self._core.layout]
 
     def __repr__(self):
         layers = ", ".join(f"Dense({ly.units}, {ly.activation!r}{'' if ly.bias else ', bias=False'})"
@@ -234,32 +323,33 @@ class Network:
     # ----------------------------------------------------------------- parameters
     def parameters(self) -> dict[str, np.ndarray]:
         """Copies of every parameter under PyTorch's names and layout."""
-        with self._exclusive():
-            return {name: view.copy() for name, view in self._param_views.items()}
+        with self._core.reading():
+            return {name: view.copy() for name, view in self._core.param_views.items()}
 
     def set_parameters(self, values: Mapping[str, object]) -> None:
         """Copy in any subset of parameters by name; every value is checked before any is written."""
         if not isinstance(values, Mapping):
             raise TypeError(f"set_parameters expects a mapping name -> array, got {type(values).__name__}")
+        views = self._core.param_views
         staged = {}
         for name, value in values.items():
-            if name not in self._param_views:
+            if name not in views:
                 raise ValueError(f"unknown parameter {name!r}; this network has {self.parameter_names}")
-            target = self._param_views[name]
+            target = views[name]
             arr = V.as_real_array(f"parameter {name!r}", value)
             if arr.shape != target.shape:
                 raise ValueError(f"parameter {name!r} must have shape {target.shape}, got {arr.shape}")
             staged[name] = V.as_finite(f"parameter {name!r}", arr, self.dtype)
-        with self._exclusive():
+        with self._core.writing():
             for name, arr in staged.items():
-                self._param_views[name][...] = arr
+                views[name][...] = arr
 
     def copy(self) -> Network:
         """An independent network with the same architecture, options and parameter values."""
         clone = Network(self.n_inputs, self.layers, self.skips, dtype=self.dtype.name, seed=self.seed,
                         backend=self.backend, init=self.init)
-        with self._exclusive():
-            clone._params[...] = self._params
+        with self._core.reading():
+            clone._core.params[...] = self._core.params
         return clone
 
     # ----------------------------------------------------------------- files and pickling
@@ -290,8 +380,8 @@ class Network:
     def __getstate__(self) -> dict:
         """Pickle support (scikit-learn's convention for estimators): the architecture and the flat
         parameters; buffers, views and engine are rebuilt on unpickling. Model files use ``save``."""
-        with self._exclusive():
-            params = self._params.copy()
+        with self._core.reading():
+            params = self._core.params.copy()
         return {"n_inputs": self.n_inputs, "layers": self.layers, "skips": self.skips,
                 "dtype": self.dtype.name, "seed": self.seed, "backend": self.backend, "init": self.init,
                 "params": params}
@@ -300,30 +390,25 @@ class Network:
         state = dict(state)
         params = state.pop("params")
         self.__init__(**state)  # type: ignore[misc]
-        self._params[...] = params
-
-    def _exclusive(self) -> _Exclusive:
-        """Context manager holding the network for one pass (see _Exclusive)."""
-        return _Exclusive(self._lock)
+        self._core.params[...] = params
 
     # ----------------------------------------------------------------- passes
     def forward(self, X) -> np.ndarray:
-        """yhat (n, n_outputs) for X (n, n_inputs), in the network's dtype."""
-        X = V.as_features("X", X, self.n_inputs, self.dtype, allow_empty=True)
+        """yhat (n, n_outputs) for X (n, n_inputs), in the network's dtype; safe from many threads."""
+        X = self._core.check_features(X, allow_empty=True)
         if X.shape[0] == 0:
             return np.empty((0, self.n_outputs), self.dtype)
-        self._check_workspace(X.shape[0])
-        with self._exclusive():
-            return self._engine.predict(X)
+        with self._core.reading():
+            return self._core.engine.predict(X)
 
     predict = forward
 
     def gradients(self, X, y, loss: str = "l1") -> tuple[float, dict[str, np.ndarray]]:
         """Mean loss on (X, y) and the gradient of every parameter (dict of copies, PyTorch layout)."""
-        X, y = self._check_batch(X, y, loss)
-        with self._exclusive():
-            value = self._engine.loss_and_gradients(X, y, loss)
-            return value, {name: g.copy() for name, g in self._grad_views.items()}
+        X, y = self._core.check_batch(X, y, loss)
+        with self._core.writing():
+            value = self._core.engine.loss_and_gradients(X, y, loss)
+            return value, {name: g.copy() for name, g in self._core.grad_views.items()}
 
     def trace(self, x, y, loss: str = "l1"):
         """Step-by-step account of one forward/backward pass (see skipnet.trace.Trace)."""
@@ -331,45 +416,42 @@ class Network:
 
         return Trace(self, x, y, loss)
 
-    def _check_batch(self, X, y, loss: str):
-        V.check_choice("loss", loss, V.LOSSES)
-        X = V.as_features("X", X, self.n_inputs, self.dtype)
-        y = V.as_targets("y", y, loss, X.shape[0], self.n_outputs, self.dtype)
-        self._check_workspace(X.shape[0])
-        return X, y
+    # ----------------------------------------------------------------- private aliases (older callers)
+    @property
+    def _params(self):
+        return self._core.params
 
-    def _check_workspace(self, n: int) -> None:
-        """Refuse a pass over n rows whose activation buffers (z, h, dh per layer) exceed memory."""
-        width = sum(layer.units for layer in self.layers) + self.n_inputs
-        V.check_memory(f"a pass over {n} rows (activations of {width} units per row)",
-                       3 * n * width * self.dtype.itemsize)
+    @property
+    def _grads(self):
+        return self._core.grads
 
-    def _detailed_pass(self, X, y=None, loss=None) -> Pass:
-        """All intermediate values (z, h and, given y and loss, dh, dz) on validated input."""
-        return self._engine.detailed_pass(X, y, loss)
+    @property
+    def _param_views(self):
+        return self._core.param_views
 
+    @property
+    def _grad_views(self):
+        return self._core.grad_views
 
-class _Exclusive:
-    """Holds a network's lock for one pass, or raises at once if another thread holds it.
+    @property
+    def _engine(self):
+        return self._core.engine
 
-    The cython engine reuses one set of activation buffers per batch size and every pass writes the
-    gradient buffer, so two threads in one network at once would corrupt each other's results. The
-    lock is reentrant: a Trainer callback may call net.forward from inside fit on the same thread.
-    """
+    @property
+    def _layout(self):
+        return [(spec.name, spec.shape, spec.fan_in) for spec in self._core.layout]
 
-    __slots__ = ("lock",)
+    def _views(self, flat):
+        return self._core.views(flat)
 
-    def __init__(self, lock):
-        self.lock = lock
+    def _check_batch(self, X, y, loss):
+        return self._core.check_batch(X, y, loss)
 
-    def __enter__(self):
-        if not self.lock.acquire(blocking=False):
-            raise RuntimeError(
-                "this Network is being used by another thread (forward, gradients, trace or Trainer.fit); "
-                "one Network must not be used from two threads at once: give each thread its own "
-                "net.copy(), or serialise the calls with a lock of your own"
-            )
-        return self
+    def _check_workspace(self, n):
+        self._core.check_rows(n)
 
-    def __exit__(self, *exc):
-        self.lock.release()
+    def _exclusive(self):
+        return self._core.writing()
+
+    def _detailed_pass(self, X, y=None, loss=None):
+        return self._core.detailed_pass(X, y, loss)

@@ -40,12 +40,17 @@ Each check costs about one forward pass over the training data. Other kinds: ``"
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _validation as V
+from ._settings import Fixed, Setting
 from .diagnostics import TrainingMonitor
+from .network import Network
 from .optimizers import make_optimizer
 
 
@@ -82,6 +87,47 @@ class History:
         return float(self.epoch_loss[-1]) if len(self.epoch_loss) else float("nan")
 
 
+def _schedule(name, schedule):
+    if schedule is not None and not callable(getattr(schedule, "lr", None)):
+        raise TypeError(f"{name} must be None or an object with an lr(step, epoch) method "
+                        "(see skipnet.schedules)")
+    return schedule
+
+
+def _seed(name, seed):
+    return None if seed is None else V.check_int(name, seed, minimum=0)
+
+
+def _divergence_factor(name, factor):
+    return None if factor is None else V.check_float(name, factor, minimum=1.0, include_min=False)
+
+
+def _callbacks(name, callbacks):
+    if callable(callbacks) or not isinstance(callbacks, (list, tuple, type(None))):
+        raise TypeError(f"{name} must be a list of callables, got {callbacks!r}")
+    callbacks = list(callbacks or ())
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(f"{name} must be callables, got {cb!r}")
+    return callbacks
+
+
+def _loss(name, loss):
+    return V.check_choice(name, loss, V.LOSSES)
+
+
+def _positive_float(name, value):
+    return V.check_float(name, value, positive=True)
+
+
+def _count(minimum):
+    return lambda name, value: V.check_int(name, value, minimum=minimum)
+
+
+_BOUND = ("a Trainer is bound to its network and optimizer (the optimizer's state belongs to that "
+          "network); make a new Trainer for another network or optimizer")
+
+
 class Trainer:
     """Mini-batch training of ``net`` in place.
 
@@ -89,7 +135,31 @@ class Trainer:
     ``weight_decay``) or "adam" (``betas``, ``eps``, ``weight_decay``); ``loss`` one of "l1", "mse",
     "bce", "cross_entropy". ``seed`` drives shuffling only (initialisation belongs to the Network).
     ``fused`` (cython backend): run whole epochs per kernel call (default) or one call per layer.
+
+    Every setting may be changed between fits and is validated when assigned, with the constructor's
+    checks; ``net`` and ``optimizer`` are fixed (the optimizer's settings are its own attributes).
+    Ctrl-C during ``fit`` (in the main thread) takes effect at the next whole step, within about 50 ms:
+    the network, optimizer, counters, schedule and ``trainer.history`` are those after that step, and
+    ``resume()`` finishes the interrupted fit exactly as if it had never stopped.
     """
+
+    net = Fixed(_BOUND, "The Network trained in place.")
+    optimizer = Fixed(_BOUND, "The optimizer (skipnet.optimizers.SGD or Adam) bound to ``net``.")
+    loss = Setting(_loss, "'l1', 'mse', 'bce' (logits, 0/1 targets) or 'cross_entropy' (logits, classes).")
+    lr = Setting(_positive_float, "Learning rate (> 0), or the base rate of a schedule.")
+    batch_size = Setting(_count(1), "Rows per mini-batch (the last one of an epoch may be smaller).")
+    epochs = Setting(_count(0), "Epochs per fit.")
+    shuffle = Setting(V.check_bool, "Draw a fresh row order for each epoch (else rows in order).")
+    schedule = Setting(_schedule, "None (constant lr) or a schedule with lr(step, epoch).")
+    seed = Setting(_seed, "Seed of the shuffling generator (assigning it restarts the generator).")
+    divergence_factor = Setting(_divergence_factor,
+                                "Stop when a loss exceeds this times the fit's first loss (None: never).")
+    callbacks = Setting(_callbacks, "Callables callback(trainer, epoch, history) run after each epoch.")
+    diagnose = Setting(V.check_bool, "Add plateau and dead-unit warnings between epochs.")
+    diagnose_every = Setting(_count(1), "Epochs between dead-unit checks.")
+    fused = Setting(V.check_bool, "On the cython backend, whole epochs per kernel call.")
+    step_count = Setting(_count(0), "Mini-batch steps taken by this trainer (the schedules' step).")
+    epoch_count = Setting(_count(0), "Epochs completed by this trainer (the schedules' epoch).")
 
     def __init__(self, net, loss: str = "l1", optimizer: str = "sgd", lr: float = 0.01,
                  momentum: float = 0.0, weight_decay: float = 0.0, batch_size: int = 32, epochs: int = 20,
@@ -97,86 +167,121 @@ class Trainer:
                  nesterov: bool = False, betas=(0.9, 0.999), eps: float = 1e-8,
                  divergence_factor: float | None = 1e6, callbacks=(), diagnose: bool = True,
                  diagnose_every: int = 10, fused: bool = True):
-        self.net = V.check_network("net", net)
-        self.loss = V.check_choice("loss", loss, V.LOSSES)
-        self.lr = V.check_float("lr", lr, positive=True)
-        self.batch_size = V.check_int("batch_size", batch_size, minimum=1)
-        self.epochs = V.check_int("epochs", epochs, minimum=0)
-        self.shuffle = V.check_bool("shuffle", shuffle)
-        if schedule is not None and not callable(getattr(schedule, "lr", None)):
-            raise TypeError("schedule must be None or an object with an lr(step, epoch) method "
-                            "(see skipnet.schedules)")
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")
+        Trainer.net.init(self, net)
+        self.loss = loss
+        self.lr = lr
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.shuffle = shuffle
         self.schedule = schedule
-        if seed is not None:
-            seed = V.check_int("seed", seed, minimum=0)
         self.seed = seed
-        if divergence_factor is not None:
-            divergence_factor = V.check_float("divergence_factor", divergence_factor, minimum=1.0,
-                                              include_min=False)
         self.divergence_factor = divergence_factor
-        if callable(callbacks) or not isinstance(callbacks, (list, tuple, type(None))):
-            raise TypeError(f"callbacks must be a list of callables, got {callbacks!r}")
-        self.callbacks = list(callbacks or ())
-        for cb in self.callbacks:
-            if not callable(cb):
-                raise TypeError(f"callbacks must be callables, got {cb!r}")
-        if not isinstance(diagnose, (bool, np.bool_)):
-            raise TypeError(f"diagnose must be True or False, got {diagnose!r}")
-        self.diagnose = bool(diagnose)
-        self.diagnose_every = V.check_int("diagnose_every", diagnose_every, minimum=1)
+        self.callbacks = callbacks
+        self.diagnose = diagnose
+        self.diagnose_every = diagnose_every
+        self.fused = fused
         self._monitor = None  # (run, TrainingMonitor) of the current fit
-        self.optimizer = make_optimizer(net, optimizer, momentum=momentum, dampening=dampening,
-                                        nesterov=nesterov, weight_decay=weight_decay, betas=betas, eps=eps)
-        if not isinstance(fused, (bool, np.bool_)):
-            raise TypeError(f"fused must be True or False, got {fused!r}")
-        self.fused = bool(fused)
-        self.rng = np.random.default_rng(seed)
+        # optimizer state (1 or 2 buffers) and the fused path's spare weights, beside the network's 2
+        params = net.internals.params
+        V.check_memory(f"training a network of {params.size} parameters (weights, gradients, optimizer "
+                       "state and the last good weights)", (3 if optimizer == "sgd" else 4) * params.nbytes)
+        Trainer.optimizer.init(self, make_optimizer(net, optimizer, momentum=momentum, dampening=dampening,
+                                                    nesterov=nesterov, weight_decay=weight_decay, betas=betas,
+                                                    eps=eps))
         self.step_count = 0
         self.epoch_count = 0
+        self.history: History | None = None  # of the last fit, or of the interrupted one so far
+        self._interrupted: tuple | None = None  # (run, Xv, yv) of an interrupted fit
+
+    @property
+    def seed(self) -> int | None:
+        return self._seed
+
+    @seed.setter
+    def seed(self, seed) -> None:
+        self._seed = _seed("seed", seed)
+        self.rng = np.random.default_rng(self._seed)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, validation=None) -> History:
         """Train for ``epochs`` epochs on X (n, n_inputs), y; return the History of this fit."""
-        net = self.net
-        X, y = net._check_batch(X, y, self.loss)
+        core = self.net.internals
+        self.optimizer.validate()
+        X, y = core.check_batch(X, y, self.loss)
         Xv = yv = None
         if validation is not None:
-            Xv, yv = V.as_validation(validation, net.n_inputs, net.n_outputs, self.loss, net.dtype)
-            net._check_workspace(Xv.shape[0])
-        with net._exclusive():  # one thread at a time per network
-            return self._fit(X, y, Xv, yv)
+            Xv, yv = V.as_validation(validation, self.net.n_inputs, self.net.n_outputs, self.loss, self.net.dtype)
+            core.check_rows(Xv.shape[0])
+        with core.writing():  # one writer at a time per network
+            self._interrupted = None
+            run = _Run(self, X, y)
+            if self.schedule is not None and hasattr(self.schedule, "start"):
+                self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
+            return self._train(run, Xv, yv)
 
-    def _fit(self, X, y, Xv, yv) -> History:
-        run = _Run(self, X, y)
-        if self.schedule is not None and hasattr(self.schedule, "start"):
-            self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
-        if self.fused and self.net.backend == "cython":
-            self._fit_fused(run, Xv, yv)
-            return run.history(copy=False)
-        for _ in range(self.epochs):
-            run.stopped = self._run_epoch(run)
-            if run.stopped:
-                break
-            run.stopped = self._end_epoch(run, Xv, yv)
-            if run.stopped:
-                break
-        return run.history(copy=False)
+    def resume(self) -> History:
+        """Finish the fit that Ctrl-C interrupted, from its last whole step, with the data, validation
+        and epochs it was given; return the History of the whole fit (bit for bit the one an
+        uninterrupted fit returns). RuntimeError when there is nothing to resume."""
+        if self._interrupted is None:
+            raise RuntimeError("there is no interrupted fit to resume (a fit was not interrupted, or a new "
+                               "fit has started since)")
+        with self.net.internals.writing():
+            run, Xv, yv = self._interrupted
+            self._interrupted = None
+            return self._train(run, Xv, yv)
+
+    def _train(self, run: _Run, Xv, yv) -> History:
+        with _deferred_interrupt() as interrupt:
+            run.interrupt, run.validation = interrupt, (Xv, yv)
+            try:
+                if self.fused and self.net.backend == "cython":
+                    self._fit_fused(run, Xv, yv)
+                else:
+                    while not run.stopped and self.epoch_count < run.end_epoch:
+                        run.stopped = self._run_epoch(run)
+                        if run.stopped:
+                            break
+                        run.stopped = self._end_epoch(run, Xv, yv)
+                        self._honour_interrupt(run)
+                self._honour_interrupt(run)  # pressed during the last step: the fit is whole, say so
+            except _Interrupted:
+                self.history = run.history()
+                finish = ("trainer.resume() finishes the fit" if self._interrupted is not None
+                          else "the fit had nothing left to do")
+                raise KeyboardInterrupt(
+                    f"training interrupted after step {self.step_count} (epoch {self.epoch_count}); "
+                    f"trainer.history holds what was done, {finish}") from None
+        self.history = run.history(copy=False)
+        return self.history
+
+    def _honour_interrupt(self, run: _Run) -> None:
+        """At a whole step: if Ctrl-C was pressed, keep the run for resume() and stop."""
+        if run.interrupt is not None and run.interrupt.pressed and not run.stopped:
+            run.rewind_orders()
+            if self.epoch_count < run.end_epoch:
+                self._interrupted = (run, *run.validation)
+            raise _Interrupted
 
     def _run_epoch(self, run: _Run) -> str | None:
-        """One epoch of mini-batch steps, one kernel call per layer (the per-op path).
+        """The rest of the current epoch, one kernel call per layer per step (the per-op path).
 
         Appends to run.step_loss / run.lr / run.epoch_loss; returns a stop reason or None."""
-        net, engine, opt = self.net, self.net._engine, self.optimizer
+        core, opt = self.net.internals, self.optimizer
+        engine = core.engine
         X, y, n, batch = run.X, run.y, run.X.shape[0], run.batch
         epoch = self.epoch_count
-        order = self.rng.permutation(n) if self.shuffle else None
-        total = 0.0
-        run.all_zero = True
+        if run.epoch_step == 0:
+            run.order = self.rng.permutation(n) if self.shuffle else None
+            run.epoch_total, run.all_zero = 0.0, True
         if run.last_good is None:
-            run.last_good = net._params.copy()
-        for start in range(0, n, batch):
-            if order is not None:
-                idx = order[start:start + batch]
+            run.last_good = core.params.copy()
+        for j in range(run.epoch_step, run.steps_per_epoch):
+            start = j * batch
+            if run.order is not None:
+                idx = run.order[start:start + batch]
                 Xb, yb = run.gather_buffers()
                 Xb, yb = Xb[:idx.shape[0]], yb[:idx.shape[0]]
                 np.take(X, idx, axis=0, out=Xb)
@@ -190,90 +295,87 @@ class Trainer:
             reason = self._divergence(value, run.first_loss)
             if reason:
                 return run.diverged(self.step_count, epoch, reason, value, lr)
-            run.last_good[...] = net._params
+            run.last_good[...] = core.params
             run.step_loss.append(value)
             run.lr.append(lr)
-            total += value * Xb.shape[0]
-            run.all_zero = run.all_zero and not net._grads.any()
-            opt.step(lr)
+            run.epoch_total += value * Xb.shape[0]
+            flags = opt.step(lr)
+            run.all_zero = run.all_zero and not flags.grad_nonzero
             self.step_count += 1
-            if not np.isfinite(net._params).all():
+            run.epoch_step = j + 1
+            if flags.nonfinite:
                 return run.diverged(self.step_count - 1, epoch,
                                     f"the update with lr={lr:g} made a parameter non-finite", value, lr)
-        run.epoch_loss.append(total / n)
+            if run.epoch_step < run.steps_per_epoch:
+                self._honour_interrupt(run)
+        run.epoch_step = 0
+        run.epoch_loss.append(run.epoch_total / n)
         return None
 
     # ------------------------------------------------------------------ fused path
     def _fit_fused(self, run: _Run, Xv, yv) -> None:
         """All epochs of a fit through the fused kernel, in calls of one or more whole epochs."""
-        net, opt = self.net, self.optimizer
-        fused = net._engine.fused(run.batch)
-        classes = self.loss == "cross_entropy"
-        adam = opt.name == "adam"
-        fused.bind(run.X, None if classes else run.y, run.y if classes else None,
-                   opt.exp_avg if adam else opt.buffer, opt.exp_avg_sq if adam else None, self.loss, opt.name,
-                   momentum=getattr(opt, "momentum", 0.0), dampening=getattr(opt, "dampening", 0.0),
-                   weight_decay=opt.weight_decay, nesterov=getattr(opt, "nesterov", False),
-                   beta1=getattr(opt, "beta1", 0.9), beta2=getattr(opt, "beta2", 0.999),
-                   eps=getattr(opt, "eps", 1e-8), divergence_factor=self.divergence_factor)
-        # Between two epochs Python must run for validation, callbacks, a schedule's epoch_end and the
-        # diagnostics (which look at the weights of that epoch); otherwise one call takes several
-        # epochs (bounded so the row orders stay small).
-        between = Xv is not None or self.callbacks or hasattr(self.schedule, "epoch_end") or self.diagnose
-        most = 1 if between else max(1, _ORDER_BUDGET // run.X.shape[0])
-        try:
-            end = self.epoch_count + self.epochs
-            while self.epoch_count < end and not run.stopped:
-                run.stopped = self._run_epochs_fused(run, fused, min(end - self.epoch_count, most), Xv, yv)
-        finally:
-            fused.unbind()
+        with self.net.internals.engine.fused(run.batch) as fused:
+            classes = self.loss == "cross_entropy"
+            fused.bind(run.X, None if classes else run.y, run.y if classes else None, loss=self.loss,
+                       divergence_factor=self.divergence_factor, **self.optimizer.fused_arguments())
+            # Between two epochs Python must run for validation, callbacks, a schedule's epoch_end and
+            # the diagnostics (which look at the weights of that epoch); otherwise one call takes
+            # several epochs (bounded so the row orders stay small).
+            between = Xv is not None or self.callbacks or hasattr(self.schedule, "epoch_end") or self.diagnose
+            most = 1 if between else max(1, _ORDER_BUDGET // run.X.shape[0])
+            try:
+                while self.epoch_count < run.end_epoch and not run.stopped:
+                    run.stopped = self._run_epochs_fused(run, fused, min(run.end_epoch - self.epoch_count,
+                                                                         most), Xv, yv)
+                    self._honour_interrupt(run)
+            finally:
+                fused.unbind()
+                if run.stopped or self.epoch_count >= run.end_epoch:
+                    run.rewind_orders()
 
     def _run_epochs_fused(self, run: _Run, fused, count: int, Xv, yv) -> str | None:
-        """Up to ``count`` epochs in one kernel call, then the between-epoch checks of each; returns a
-        stop reason or None. The kernel returns early after an epoch of all-zero gradients, so the
-        zero-gradient stop is checked before anything further is trained."""
-        n, spe = run.X.shape[0], run.steps_per_epoch
-        orders = None
-        if self.shuffle:
-            rng_state = self.rng.bit_generator.state
-            orders = run.orders(count)
-            for e in range(count):
-                orders[e] = self.rng.permutation(n)
-        steps = count * spe
+        """Up to ``count`` epochs (the one in progress first) in one kernel call, which pauses after
+        about PAUSE_SECONDS so that Ctrl-C is seen, then the between-epoch checks of each epoch it
+        completed; returns a stop reason or None. The kernel returns early after an epoch of all-zero
+        gradients, so the zero-gradient stop is checked before anything further is trained."""
+        spe, j0 = run.steps_per_epoch, run.epoch_step
+        orders = run.orders_for(count) if self.shuffle else None
+        count = count if orders is None else orders.shape[0]
+        steps = count * spe - j0
         lrs, lr_error = self._fused_lrs(run, steps)
         if lr_error is not None:
             steps = len(lrs)
             if steps == 0:
                 raise lr_error
         losses = run.step_loss.reserve(steps + 1)  # + 1: the kernel writes a diverging loss there
+        totals = run.totals(count)
         opt = self.optimizer
-        done, status, run.first_loss, zero_epoch = fused.run(
-            orders, lrs, losses, run.totals(count), steps, spe, opt.steps, run.first_loss)
+        done, status, run.first_loss, zero_epoch, epoch_total, epoch_zero = fused.run(
+            orders, lrs, losses, totals, steps, spe, opt.steps, run.first_loss, j0, run.epoch_total,
+            run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0)
         run.step_loss.commit(done)
         run.lr.reserve(done)[:] = lrs[:done] if len(lrs) > 1 else lrs[0]
         run.lr.commit(done)
         self.step_count += done
         opt.steps += done
+        position = j0 + done  # steps into the epochs of this call
         # the last step attempted: the one that diverged or failed, else the last one run
-        last = done if status == "loss" or lr_error is not None else done - 1
-        completed = done // spe if status != "update" else last // spe
-        if self.shuffle:
-            # rewind the generator to where the per-op path would be: one draw per epoch begun
-            begun = last // spe + 1
-            if begun < count:
-                self.rng.bit_generator.state = rng_state
-                for _ in range(begun):
-                    self.rng.permutation(n)
-        totals = run.totals(count)
+        last = position if status == "loss" or lr_error is not None else position - 1
+        completed = position // spe if status != "update" else last // spe
+        run.use_orders(begun=last // spe + 1, completed=completed)
+        run.epoch_step = position % spe if status in ("ok", "paused") else 0
+        run.epoch_total, run.all_zero = epoch_total, epoch_zero
         if completed > 1:
             # several epochs per call only when nothing runs between them and none but the last can
             # have had all-zero gradients: their checks reduce to counting them
-            run.epoch_loss.extend((totals[:completed - 1] / n).tolist())
+            run.epoch_loss.extend((totals[:completed - 1] / run.X.shape[0]).tolist())
             self.epoch_count += completed - 1
         if completed:
-            run.epoch_loss.append(totals[completed - 1] / n)
-            run.all_zero = zero_epoch
+            run.epoch_loss.append(totals[completed - 1] / run.X.shape[0])
+            run.all_zero = zero_epoch  # of the epoch just completed (the kernel stops after such a one)
             reason = self._end_epoch(run, Xv, yv)
+            run.all_zero = epoch_zero  # of the epoch in progress
             if reason:
                 return reason
         epoch = self.epoch_count
@@ -296,9 +398,10 @@ class Trainer:
         if self.schedule is None:
             return np.array([self.lr]), None
         lrs = np.empty(steps)
+        spe, j0 = run.steps_per_epoch, run.epoch_step
         for g in range(steps):
             try:
-                lrs[g] = self._scheduled_lr(self.step_count + g, self.epoch_count + g // run.steps_per_epoch)
+                lrs[g] = self._scheduled_lr(self.step_count + g, self.epoch_count + (j0 + g) // spe)
             except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
                 return lrs[:g], exc
         return lrs, None
@@ -350,23 +453,60 @@ class Trainer:
         return None
 
     def _evaluate(self, X, y) -> float:
-        engine = self.net._engine
-        value = engine.loss_and_gradients(X, y, self.loss)
-        return float(value)
+        return float(self.net.internals.engine.loss_and_gradients(X, y, self.loss))
 
     def _stuck(self, X, y) -> bool:
-        self.net._engine.loss_and_gradients(X, y, self.loss)
-        return not self.net._grads.any() and self.optimizer.is_idle()
+        core = self.net.internals
+        core.engine.loss_and_gradients(X, y, self.loss)
+        return not core.grads.any() and self.optimizer.is_idle()
 
     def _dead_summary(self, X) -> str:
         """Which hidden layers output exactly zero for every training sample."""
-        p = self.net._detailed_pass(X)
+        p = self.net.internals.detailed_pass(X)
         dead = [k for k, layer in enumerate(self.net.layers[:-1])
                 if layer.activation == "relu" and not p.h[k].any()]
         if not dead:
             return ""
         return "every ReLU unit of hidden layer" + ("s " if len(dead) > 1 else " ") + \
             ", ".join(map(str, dead)) + " is dead on the training data"
+
+
+class _Interrupted(Exception):
+    """Ctrl-C seen at a whole step; the run is kept for Trainer.resume()."""
+
+
+class _InterruptFlag:
+    __slots__ = ("pressed",)
+
+    def __init__(self):
+        self.pressed = False
+
+
+@contextmanager
+def _deferred_interrupt():
+    """In the main thread, with Python's default SIGINT handler: Ctrl-C sets a flag that the fit checks
+    at whole steps (a second Ctrl-C raises at once, for a callback that never returns). Elsewhere
+    (other threads, custom handlers) nothing changes and the flag is None."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield None
+        return
+    flag = _InterruptFlag()
+
+    def handler(signum, frame):
+        if flag.pressed:
+            raise KeyboardInterrupt
+        flag.pressed = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# Seconds of steps after which a fused kernel call pauses, so that Ctrl-C takes effect promptly.
+PAUSE_SECONDS = 0.05
 
 
 # Row orders of the epochs of one fused call: at most this many entries (epochs x samples).
@@ -409,16 +549,20 @@ class _Series:
 
 
 class _Run:
-    """The state of one ``fit``: data, batch buffers, what has been recorded, the last good weights."""
+    """The state of one ``fit``: data, batch buffers, what has been recorded, the last good weights,
+    and where it stands (epoch to end at, step within the epoch in progress), so it can be resumed."""
 
     def __init__(self, trainer: Trainer, X, y):
         self.trainer, self.X, self.y = trainer, X, y
         self.batch = min(trainer.batch_size, X.shape[0])
         self.steps_per_epoch = -(-X.shape[0] // self.batch)
+        self.end_epoch = trainer.epoch_count + trainer.epochs
         self._gather = None
         self.last_good = None  # per-op path: the weights behind the last finite loss (a copy)
         self.first_loss: float | None = None
-        self.all_zero = False  # every mini-batch gradient of the current epoch was exactly zero
+        # the epoch in progress: steps done, their sum of loss x rows, whether every gradient was zero
+        self.epoch_step, self.epoch_total, self.all_zero = 0, 0.0, True
+        self.order: np.ndarray | None = None  # its row order (per-op path; fused after a rewind)
         # room for every step of the fit up front (up to a limit; beyond it the series grow)
         capacity = min(max(trainer.epochs, 1) * self.steps_per_epoch + 1, 1 << 20)
         self.step_loss, self.lr = _Series(capacity), _Series(capacity)
@@ -426,7 +570,15 @@ class _Run:
         self.val_loss: list[float] = []
         self.warnings: list[TrainingWarning] = []
         self.stopped: str | None = None
-        self._orders = self._totals = None
+        self.interrupt = None
+        self.validation = (None, None)
+        self._totals = None
+        # fused path: row orders drawn ahead in batches; rows [start, end) of _orders are the epoch in
+        # progress (or the next) and those after it; rows before `begun` have been begun; the batch
+        # drawn last starts at row `batch_row`, drawn from generator state `batch_state`
+        self._orders = None
+        self._start = self._end = self._begun = self._batch_row = 0
+        self._batch_state = None
 
     def gather_buffers(self):
         """(Xb, yb): the per-op path's buffers for shuffled batches, allocated once per fit."""
@@ -435,11 +587,43 @@ class _Run:
             self._gather = (np.empty((self.batch, X.shape[1]), X.dtype), np.empty((self.batch,) + y.shape[1:], y.dtype))
         return self._gather
 
-    def orders(self, epochs: int) -> np.ndarray:
-        """An (epochs, n) int64 buffer for row orders, reused across the calls of a fit."""
-        if self._orders is None or self._orders.shape[0] < epochs:
-            self._orders = np.empty((epochs, self.X.shape[0]), np.int64)
-        return self._orders[:epochs]
+    def orders_for(self, epochs: int) -> np.ndarray:
+        """Row orders (k, n) for the next fused call, k <= epochs, the epoch in progress first. Orders
+        are drawn from the trainer's generator as the per-op path draws them, one per epoch begun; a
+        batch is drawn ahead only when every earlier one has been begun (see rewind_orders)."""
+        n, rng = self.X.shape[0], self.trainer.rng
+        if self._begun == self._end:  # nothing drawn ahead: a new batch
+            keep = 1 if self.epoch_step else 0
+            if self._orders is None or self._orders.shape[0] < epochs:
+                self._orders = np.empty((max(epochs, 1), n), np.int64)
+            if keep:
+                in_progress = self.order if self._end == 0 else self._orders[self._start].copy()
+                self._orders[0] = in_progress
+            self._batch_state = rng.bit_generator.state
+            for r in range(keep, epochs):
+                self._orders[r] = rng.permutation(n)
+            self._start, self._begun, self._end, self._batch_row = 0, keep, epochs, keep
+        return self._orders[self._start:min(self._end, self._start + epochs)]
+
+    def use_orders(self, begun: int, completed: int) -> None:
+        """After a fused call: ``begun`` of its orders were begun, ``completed`` epochs completed."""
+        if self._orders is not None and self._end:
+            self._begun = max(self._begun, self._start + begun)
+            self._start += completed
+
+    def rewind_orders(self) -> None:
+        """Leave the generator as the per-op path leaves it (one draw per epoch begun): forget the
+        orders drawn ahead and not begun; the epoch in progress keeps its order in ``order``."""
+        if self._orders is None or self._end == 0:
+            return
+        if self.epoch_step:
+            self.order = self._orders[self._start].copy()
+        if self._begun < self._end:
+            rng = self.trainer.rng
+            rng.bit_generator.state = self._batch_state
+            for _ in range(self._begun - self._batch_row):
+                rng.permutation(self.X.shape[0])
+        self._start = self._begun = self._end = self._batch_row = 0
 
     def totals(self, epochs: int) -> np.ndarray:
         """A float64 buffer for per-epoch loss totals, reused across the calls of a fit."""
@@ -451,7 +635,7 @@ class _Run:
         """Restore the last good weights (the fused kernel has done so already), reset the optimizer
         state (it belongs to the diverging trajectory), record why, and return the stop reason."""
         if self.last_good is not None:
-            self.trainer.net._params[...] = self.last_good
+            self.trainer.net.internals.params[...] = self.last_good
         self.trainer.optimizer.reset()
         message = f"diverged at step {step} (epoch {epoch}): {reason}"
         self.warnings.append(TrainingWarning("divergence", message, step, epoch, {"loss": loss, "lr": lr}))

@@ -119,7 +119,7 @@ def _width1_network(rng, dtype, seed):
 def test_width1_networks_take_the_scalar_path(case, dtype):
     rng = np.random.default_rng(400 + case)
     net = _width1_network(rng, dtype, case)
-    assert net._engine.fused(1).scalar
+    assert net.internals.engine.make_fused(1).scalar
     loss = ["l1", "mse", "bce"][case % 3]
     batch = 1 if case % 2 == 0 else int(rng.integers(2, 6))
     X = rng.normal(size=(21, 1))
@@ -328,7 +328,7 @@ def test_no_per_step_allocation_in_a_long_fused_run(make, shuffle):
 
 def test_fused_net_guards():
     net = sn.Network.mlp(2, (4, 4), seed=0)
-    fused = net._engine.fused(3)
+    fused = net.internals.engine.make_fused(3)
     empty = np.empty(1)
     with pytest.raises(RuntimeError, match="bind"):
         fused.run(None, np.array([0.1]), empty, empty, 1, 1, 0, None)
@@ -337,12 +337,13 @@ def test_fused_net_guards():
                    "l1", "sgd")
     with pytest.raises(TypeError, match="fused"):
         sn.Trainer(net, fused="yes")
-    # a network in the middle of a fused fit cannot start another one (another thread's)
-    fused.bind(np.ones((4, 2)), np.ones((4, 1)), None, np.zeros_like(net._params), None, "l1", "sgd")
+    # one kernel object serves one fit at a time (the network's write guard is the first line)
+    state = np.zeros_like(net.internals.params)
+    fused.bind(np.ones((4, 2)), np.ones((4, 1)), None, state, None, "l1", "sgd")
     with pytest.raises(RuntimeError, match="already being trained"):
-        sn.Trainer(net, batch_size=3).fit(np.ones((4, 2)), np.ones((4, 1)))
+        fused.bind(np.ones((4, 2)), np.ones((4, 1)), None, state, None, "l1", "sgd")
     fused.unbind()
-    sn.Trainer(net, batch_size=3).fit(np.ones((4, 2)), np.ones((4, 1)))
+    fused.bind(np.ones((4, 2)), np.ones((4, 1)), None, state, None, "l1", "sgd")
 
 
 SHAPES = [(1, 1, 1), (3, 1, 5), (5, 7, 1), (1, 9, 4), (33, 17, 9), (64, 16, 16), (130, 300, 3), (8, 0, 5)]
@@ -400,7 +401,7 @@ def test_width1_networks_with_repeated_skips(skips, batch, dtype):
     X, y = rng.normal(size=(11, 1)), rng.normal(size=(11, 1))
     runs = _fit_both(lambda: sn.Network(1, layers, skips, dtype=dtype, seed=4), X, y, loss="mse", lr=0.02,
                      batch_size=batch, epochs=3, shuffle=True)
-    assert runs[0][1]._engine.fused(batch).scalar
+    assert runs[0][1].internals.engine.make_fused(batch).scalar
     _assert_same_run(*runs, exact=batch == 1, dtype=dtype)
 
 
@@ -409,14 +410,14 @@ def _exercise_with_biases(dtype="float64", seed=0):
 
 
 def test_the_exercise_networks_are_compiled_in_whole():
-    assert sn.Network.exercise()._engine.fused(1).compiled_shape == 0
-    assert _exercise_with_biases()._engine.fused(3).compiled_shape == 1
-    assert sn.Network.mlp(1, (1, 1), 1, skip="first-to-output", bias=False)._engine.fused(1).compiled_shape == 0
+    assert sn.Network.exercise().internals.engine.make_fused(1).compiled_shape == 0
+    assert _exercise_with_biases().internals.engine.make_fused(3).compiled_shape == 1
+    assert sn.Network.mlp(1, (1, 1), 1, skip="first-to-output", bias=False).internals.engine.make_fused(1).compiled_shape == 0
     # one flag different (the second layer's activation): the general width-1 copies
     other = sn.Network(1, [sn.Dense(1, "relu", False), sn.Dense(1, "identity", False),
                            sn.Dense(1, "identity", False)], [sn.Skip(0, 2)])
-    assert other._engine.fused(1).scalar and other._engine.fused(1).compiled_shape == -1
-    assert sn.Network.mlp(2, (3,))._engine.fused(1).compiled_shape == -1
+    assert other.internals.engine.make_fused(1).scalar and other.internals.engine.make_fused(1).compiled_shape == -1
+    assert sn.Network.mlp(2, (3,)).internals.engine.make_fused(1).compiled_shape == -1
 
 
 @pytest.mark.parametrize("biases", [False, True])
@@ -433,7 +434,7 @@ def test_compiled_exercise_shapes_match_per_op(biases, loss, batch, shuffle, dty
         return net
 
     for options in ({}, {"weight_decay": 0.03}, {"schedule": sn.schedules.StepLR(2, gamma=0.5)}):
-        assert make()._engine.fused(batch).compiled_shape == int(biases)
+        assert make().internals.engine.make_fused(batch).compiled_shape == int(biases)
         runs = _fit_both(make, X, y, loss=loss, lr=0.05, batch_size=batch, epochs=6, shuffle=shuffle, seed=2,
                          **options)
         _assert_same_run(*runs, exact=batch == 1, dtype=dtype)

@@ -184,13 +184,31 @@ def test_absurd_requests_elsewhere_are_refused_before_allocating(monkeypatch, ca
         call()
 
 
-def test_workspaces_are_bounded_per_network():
-    net = sn.Network.mlp(2, (4,), seed=0)
-    for n in range(1, 40):
+def test_workspaces_are_bounded_in_bytes_per_network(monkeypatch):
+    net = sn.Network.mlp(2, (64,), seed=0)
+    pool = net.internals.engine.workspaces
+    for n in range(1, 400, 7):
         net.forward(np.ones((n, 2)))
-    assert len(net._engine.workspaces) == _engine.MAX_WORKSPACES
-    assert sorted(net._engine.workspaces) == list(range(40 - _engine.MAX_WORKSPACES, 40))
+        assert pool.cached_bytes <= _engine.WORKSPACE_BUDGET
+    # a batch whose workspace exceeds the budget is not kept after its pass
+    monkeypatch.setattr(pool, "budget", 64 * 1024)
+    pool.clear()
+    net.forward(np.ones((4000, 2)))  # z and h of 65 units x 4000 rows: 4 MB
+    assert pool.cached_bytes == 0
+    net.forward(np.ones((10, 2)))
+    assert 0 < pool.cached_bytes <= 64 * 1024
     np.testing.assert_array_equal(net.forward(np.ones((1, 2))), net.forward(np.ones((3, 2)))[:1])
+
+
+def test_fused_kernel_objects_are_bounded_in_bytes_per_network():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 2)), rng.normal(size=(300, 1))
+    net = sn.Network.mlp(2, (32, 32), seed=0)
+    pool = net.internals.engine.fused_nets
+    for batch in range(1, 300, 7):  # 43 batch sizes
+        sn.Trainer(net, batch_size=batch, epochs=1, diagnose=False).fit(X, y)
+        assert 0 < pool.cached_bytes <= pool.budget
+    assert pool.budget == _engine.FUSED_BUDGET + net.internals.params.nbytes
 
 
 # ------------------------------------------------------------------ pickling and copies keep the views
