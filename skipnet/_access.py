@@ -25,7 +25,7 @@ BUSY = ("this Network is being used by another thread (Trainer.fit, gradients, t
 class AccessGuard:
     """Reader/writer admission for one network (see the module docstring)."""
 
-    __slots__ = ("_cond", "_readers", "_writer", "_depth", "_writer_waiting")
+    __slots__ = ("_cond", "_depth", "_readers", "_writer", "_writer_waiting")
 
     def __init__(self):
         self._cond = threading.Condition(threading.Lock())

@@ -19,8 +19,8 @@ import numpy as np
 
 from . import _validation as V
 from ._access import AccessGuard
-from ._settings import Fixed
 from ._engine import CythonEngine, NumpyEngine, Pass
+from ._settings import Fixed
 
 ACTIVATIONS = ("relu", "identity")
 BACKENDS = ("cython", "numpy")

@@ -147,8 +147,8 @@ class SGD(Optimizer):
         return self._decay_idle() and (self.momentum == 0 or not self._buffer.any())
 
     def fused_arguments(self) -> dict:
-        return dict(optimizer="sgd", state1=self._buffer, state2=None, momentum=self.momentum,
-                    dampening=self.dampening, weight_decay=self.weight_decay, nesterov=self.nesterov)
+        return {"optimizer": "sgd", "state1": self._buffer, "state2": None, "momentum": self.momentum,
+                "dampening": self.dampening, "weight_decay": self.weight_decay, "nesterov": self.nesterov}
 
 
 class Adam(Optimizer):
@@ -216,8 +216,8 @@ class Adam(Optimizer):
         return self._decay_idle() and not self._exp_avg.any()
 
     def fused_arguments(self) -> dict:
-        return dict(optimizer="adam", state1=self._exp_avg, state2=self._exp_avg_sq, beta1=self.beta1,
-                    beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay)
+        return {"optimizer": "adam", "state1": self._exp_avg, "state2": self._exp_avg_sq, "beta1": self.beta1,
+                "beta2": self.beta2, "eps": self.eps, "weight_decay": self.weight_decay}
 
 
 def make_optimizer(net, name: str, *, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,

@@ -151,7 +151,6 @@ class Trainer:
     epochs = Setting(_count(0), "Epochs per fit.")
     shuffle = Setting(V.check_bool, "Draw a fresh row order for each epoch (else rows in order).")
     schedule = Setting(_schedule, "None (constant lr) or a schedule with lr(step, epoch).")
-    seed = Setting(_seed, "Seed of the shuffling generator (assigning it restarts the generator).")
     divergence_factor = Setting(_divergence_factor,
                                 "Stop when a loss exceeds this times the fit's first loss (None: never).")
     callbacks = Setting(_callbacks, "Callables callback(trainer, epoch, history) run after each epoch.")
@@ -197,6 +196,7 @@ class Trainer:
 
     @property
     def seed(self) -> int | None:
+        """Seed of the shuffling generator (assigning it restarts the generator)."""
         return self._seed
 
     @seed.setter
