@@ -6,6 +6,8 @@ The one owner of these rules, used by model files (io.py), reports (report.py) a
   their final target (writing through a link writes its target); a target that exists must be a
   regular file with a single hard link; the folder must exist and be writable.
 - ``check_input_path``: a path that names an existing regular file (symlinks followed).
+- ``atomic_write``: replace a checked target with new contents, all or nothing (see its docstring).
+- ``open_for_reading``: open a regular file for reading without ever blocking on a FIFO or device.
 
 Refusals are ValueErrors naming what the file is for, the path and the reason. A missing path or
 folder raises ``MissingPathError``, both a FileNotFoundError (as ``open`` would) and a ValueError.
@@ -15,8 +17,16 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import secrets
 import stat
 from pathlib import Path
+from typing import BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: there are no FIFOs to block on either
+    fcntl = None
 
 PathLike = str | os.PathLike
 
@@ -95,3 +105,140 @@ def check_input_path(path: PathLike, what: str) -> Path:
     if not stat.S_ISREG(st.st_mode):
         raise ValueError(f"{what} {given}: it is {file_kind(st.st_mode)}, not a regular file")
     return given
+
+
+# ---------------------------------------------------------------------------------------- writing
+_TOKEN_HEX = 12  # the random part of a temporary's name, as hex digits
+
+
+def atomic_write(path: PathLike, data: bytes, what: str) -> Path:
+    """Replace the file at ``path`` (after ``check_output_path``) by ``data``, all or nothing; return
+    the resolved path written.
+
+    A temporary ``.{name}.{pid}.{random}.tmp`` is created beside the target (O_EXCL, O_NOFOLLOW: never
+    an existing file or link), written, given the target's permission bits (and owner and group where
+    allowed), fsynced and renamed over the target; then the folder is fsynced. A crash leaves the old
+    file or the new one, plus at most the temporary, which the next write of the same target removes
+    once its writer's pid is no longer alive. On any error the temporary is removed and the error
+    re-raised. Through a symlink, the link's target is written and the link stays."""
+    target = check_output_path(path, what)
+    folder = target.parent
+    remove_stale_temporaries(target)
+    try:
+        old = os.stat(target)
+    except FileNotFoundError:
+        old = None
+    tmp = folder / f".{target.name}.{os.getpid()}.{secrets.token_hex(_TOKEN_HEX // 2)}.tmp"
+    # A new target gets 0o666 minus the umask (and default ACLs), as open() would give it; a replaced
+    # one starts private (0o600) and gets the old file's bits before it is renamed into place.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666 if old is None else 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            if old is not None:
+                _copy_ownership(f.fileno(), old)
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_folder(folder)
+    return target
+
+
+def _copy_ownership(fd: int, old: os.stat_result) -> None:
+    """Give the open file ``fd`` the owner, group and permission bits of ``old`` (a stat result).
+    Owner and group are best effort (root, or a group the user belongs to); chown clears set-id bits,
+    so the mode is set after it."""
+    if not hasattr(os, "fchmod"):  # not POSIX
+        return
+    mine = os.fstat(fd)
+    if (mine.st_uid, mine.st_gid) != (old.st_uid, old.st_gid):
+        try:
+            os.fchown(fd, old.st_uid, old.st_gid)
+        except PermissionError:
+            pass
+    os.fchmod(fd, stat.S_IMODE(old.st_mode))
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX); folders cannot be opened this way on Windows."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Remove the temporaries of earlier writes of ``target`` whose writer is dead (killed mid-write),
+    and return them. A temporary whose pid is a live process is another write in progress and stays,
+    as do temporaries of other targets and files that are not regular. (A writer in another pid
+    namespace sharing the folder would look dead: its rename then fails, leaving its target as it was.)
+    POSIX only: elsewhere nothing is removed."""
+    if os.name != "posix":
+        return []
+    pattern = re.compile(re.escape(f".{target.name}.") + rf"(\d{{1,10}})\.[0-9a-f]{{{_TOKEN_HEX}}}\.tmp")
+    removed = []
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        stale = target.parent / name
+        try:
+            if stat.S_ISREG(os.lstat(stale).st_mode):
+                stale.unlink()
+                removed.append(stale)
+        except FileNotFoundError:  # another writer removed it first
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (or cannot be ruled out as one)."""
+    if pid <= 0 or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process; a pid past the platform's range
+        pass
+    return True
+
+
+# ---------------------------------------------------------------------------------------- reading
+def open_for_reading(path: PathLike, what: str) -> BinaryIO:
+    """``path`` opened for binary reading, after checking on the open descriptor that it is a regular
+    file (symlinks followed).
+
+    Opened non-blocking, so a FIFO without a writer or a device cannot stall the open, and without
+    becoming a controlling terminal; anything but a regular file is closed again and refused with a
+    ValueError naming ``what`` and the path. MissingPathError when nothing is there."""
+    given = Path(os.fspath(path))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(given, flags)
+    except FileNotFoundError:
+        raise MissingPathError(f"{what} {given}: no such file") from None
+    except OSError:  # a socket (ENXIO), a folder on Windows, a device that refuses: say what it is
+        check_input_path(given, what)
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{what} {given}: it is {file_kind(mode)}, not a regular file")
+        if fcntl is not None:  # reads of a regular file never block; clear it all the same
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
