@@ -109,6 +109,7 @@ def check_input_path(path: PathLike, what: str) -> Path:
 
 # ---------------------------------------------------------------------------------------- writing
 _TOKEN_HEX = 12  # the random part of a temporary's name, as hex digits
+_NAME_BYTES = 200  # of the target's name in its temporaries': with pid and token within NAME_MAX (255)
 
 
 def atomic_write(path: PathLike, data: bytes, what: str) -> Path:
@@ -120,7 +121,8 @@ def atomic_write(path: PathLike, data: bytes, what: str) -> Path:
     allowed), fsynced and renamed over the target; then the folder is fsynced. A crash leaves the old
     file or the new one, plus at most the temporary, which the next write of the same target removes
     once its writer's pid is no longer alive. On any error the temporary is removed and the error
-    re-raised. Through a symlink, the link's target is written and the link stays."""
+    re-raised. Through a symlink, the link's target is written and the link stays. The check and the
+    rename are two steps: a special file put at the path between them would still be replaced."""
     target = check_output_path(path, what)
     folder = target.parent
     remove_stale_temporaries(target)
@@ -128,7 +130,7 @@ def atomic_write(path: PathLike, data: bytes, what: str) -> Path:
         old = os.stat(target)
     except FileNotFoundError:
         old = None
-    tmp = folder / f".{target.name}.{os.getpid()}.{secrets.token_hex(_TOKEN_HEX // 2)}.tmp"
+    tmp = folder / f"{_temporary_prefix(target)}{os.getpid()}.{secrets.token_hex(_TOKEN_HEX // 2)}.tmp"
     # A new target gets 0o666 minus the umask (and default ACLs), as open() would give it; a replaced
     # one starts private (0o600) and gets the old file's bits before it is renamed into place.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -146,6 +148,15 @@ def atomic_write(path: PathLike, data: bytes, what: str) -> Path:
         raise
     fsync_folder(folder)
     return target
+
+
+def _temporary_prefix(target: Path) -> str:
+    """``.{name}.``, the start of the names of ``target``'s temporaries; a name too long to take a pid
+    and a token is cut (at a character) to _NAME_BYTES bytes."""
+    name = target.name
+    while len(os.fsencode(name)) > _NAME_BYTES:
+        name = name[:-1]
+    return f".{name}."
 
 
 def _copy_ownership(fd: int, old: os.stat_result) -> None:
@@ -182,7 +193,7 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
     POSIX only: elsewhere nothing is removed."""
     if os.name != "posix":
         return []
-    pattern = re.compile(re.escape(f".{target.name}.") + rf"(\d{{1,10}})\.[0-9a-f]{{{_TOKEN_HEX}}}\.tmp")
+    pattern = re.compile(re.escape(_temporary_prefix(target)) + rf"(\d{{1,10}})\.[0-9a-f]{{{_TOKEN_HEX}}}\.tmp")
     removed = []
     try:
         names = os.listdir(target.parent)
