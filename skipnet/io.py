@@ -14,9 +14,14 @@ Format version 1:
 - any other ``__metadata__`` entries are the caller's (str -> str), see ``save(metadata=...)`` and
   ``read_metadata``.
 
-Writing is atomic: a temporary file in the destination's folder is written, flushed and fsynced, then
-renamed over the destination, and the folder is fsynced, so a crash leaves either the old file or the new
-one. Loading never runs code (safetensors holds only JSON and raw numbers), checks the header size
+Writing is atomic (``_files.atomic_write``): a temporary file in the destination's folder is written,
+flushed and fsynced, then renamed over the destination, and the folder is fsynced, so a crash leaves
+either the old file or the new one; temporaries left by killed saves are removed by the next save of the
+same file. Only a regular file is replaced: a directory, device, FIFO or socket at the path is refused,
+and so is a file with several hard links (the other names would keep the old contents). A re-saved file
+keeps its permission bits (and owner and group where allowed). Saving through a symlink writes the
+file it points to (a dangling link: where it points) and leaves the link in place. Loading opens only
+regular files and never blocks on a FIFO or device; it never runs code (safetensors holds only JSON and raw numbers), checks the header size
 before reading it, and checks every tensor's name, shape, dtype, checksum and finiteness against the
 architecture before a Network is built. Every problem is a ValueError naming the file.
 """
@@ -27,7 +32,6 @@ import hashlib
 import json
 import math
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ import safetensors.numpy
 from safetensors import SafetensorError, safe_open
 
 from . import _validation as V
+from ._files import atomic_write, open_for_reading
 from .network import BACKENDS, Dense, Network, Skip
 
 FORMAT_KEY = "skipnet"
@@ -50,6 +55,7 @@ _DTYPE_CODES = {"float32": "F32", "float64": "F64"}
 _READABLE_CODES = {"F16": np.float16, "F32": np.float32, "F64": np.float64}
 
 PathLike = str | os.PathLike
+_WHAT = "model file"  # names the file in the refusals of _files
 
 
 # ---------------------------------------------------------------------------------------- architecture
@@ -126,37 +132,8 @@ def save(net: Network, path: PathLike, metadata: Mapping[str, str] | None = None
         "sha256": {name: _digest(t) for name, t in tensors.items()},
     }
     data = safetensors.numpy.save(tensors, metadata={**extra, FORMAT_KEY: json.dumps(header)})
-    _write_atomic(path, data)
+    atomic_write(path, data, _WHAT)
     return path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a fresh file beside ``path``, make it durable, then rename it over ``path``."""
-    folder = path.parent
-    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    # O_EXCL: never follow or reuse an existing file; mode 0o666 lets the umask decide, as open() does
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX); folders cannot be opened this way on Windows."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------- load
@@ -233,22 +210,29 @@ def read_architecture(path: PathLike) -> dict[str, Any]:
 
 
 def _open(path: Path):
-    """safe_open on ``path`` after checking that its header length fits the file."""
-    size = path.stat().st_size  # OSError (missing file, a folder...) passes through as it is
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder, not a model file")
-    with open(path, "rb") as raw:
+    """safe_open on ``path`` after checking that it is a regular file whose header length fits it."""
+    with open_for_reading(path, _WHAT) as raw:  # refuses folders, devices, FIFOs, sockets without blocking
+        size = os.fstat(raw.fileno()).st_size
         prefix = raw.read(8)
-    if len(prefix) < 8:
-        raise ValueError(f"{path}: not a safetensors file ({size} bytes; it is empty or truncated)")
-    header_size = int.from_bytes(prefix, "little")
-    if header_size > MAX_HEADER_BYTES or header_size > size - 8:
-        raise ValueError(f"{path}: not a safetensors file or truncated (its header claims {header_size} "
-                         f"bytes, the file has {size - 8} after the length field)")
-    try:
-        return safe_open(path, framework="numpy")
-    except SafetensorError as exc:
-        raise ValueError(f"{path}: not a valid safetensors file (corrupted or truncated): {exc}") from exc
+        if len(prefix) < 8:
+            raise ValueError(f"{path}: not a safetensors file ({size} bytes; it is empty or truncated)")
+        header_size = int.from_bytes(prefix, "little")
+        if header_size > MAX_HEADER_BYTES or header_size > size - 8:
+            raise ValueError(f"{path}: not a safetensors file or truncated (its header claims {header_size} "
+                             f"bytes, the file has {size - 8} after the length field)")
+        try:
+            return safe_open(_same_file(raw.fileno(), path), framework="numpy")
+        except SafetensorError as exc:
+            raise ValueError(f"{path}: not a valid safetensors file (corrupted or truncated): {exc}") from exc
+
+
+def _same_file(fd: int, path: Path) -> str | Path:
+    """A path that opens the file behind ``fd`` itself: safe_open takes a path, not a descriptor, and
+    ``path`` may have been replaced (by a FIFO, say) since it was checked. Linux's /proc/self/fd/N
+    reopens the checked file; where it does not exist, ``path`` is opened again (a check-then-open race
+    that a concurrent writer could only win by replacing the file between the two opens)."""
+    proc = f"/proc/self/fd/{fd}"
+    return proc if os.path.exists(proc) else path
 
 
 def _format_header(path: Path, meta: Mapping[str, str]) -> dict[str, Any]:

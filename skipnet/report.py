@@ -14,10 +14,10 @@ import base64
 import html
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._files import atomic_write
 from .demo import EXERCISE_NAMES, LN2, DemoReport
 from .diagnostics import CAUSES
 from .trace import fmt
@@ -324,14 +324,10 @@ def _plain(value):
     return value
 
 
-def _write(path: Path, data) -> None:
-    """Write atomically: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    if isinstance(data, bytes):
-        tmp.write_bytes(data)
-    else:
-        tmp.write_text(data, encoding="utf-8")
-    os.replace(tmp, path)
+def _write(path: Path, data: bytes | str) -> None:
+    """Write atomically (text as UTF-8): a reader never sees half a file, and only a regular file is
+    replaced (see ``_files.atomic_write``)."""
+    atomic_write(path, data if isinstance(data, bytes) else data.encode("utf-8"), "report file")
 
 
 def write_report(report: DemoReport, out_dir, plots: bool = True) -> dict:
