@@ -120,8 +120,7 @@ def save(net: Network, path: PathLike, metadata: Mapping[str, str] | None = None
             raise TypeError(f"metadata must map str to str, got {key!r}: {type(value).__name__}")
     if FORMAT_KEY in extra:
         raise ValueError(f"metadata key {FORMAT_KEY!r} is reserved for the architecture")
-    with net._exclusive():  # a consistent snapshot, even while another thread would train the network
-        tensors = {name: view.copy() for name, view in net._param_views.items()}
+    tensors = net.parameters()  # a consistent snapshot: refused while another thread writes the network
     _check_finite(path, tensors)  # load refuses non-finite weights: never write a file it cannot read
     from . import __version__
 
@@ -151,7 +150,7 @@ def load(path: PathLike, backend: str = "cython") -> Network:
             net = network_from_architecture(header["architecture"], backend=backend)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path}: invalid architecture in the metadata: {exc}") from exc
-        expected = {name: (shape, net.dtype.name) for name, shape, _ in net._layout}
+        expected = {spec.name: (spec.shape, net.dtype.name) for spec in net.internals.layout}
         _check_names(path, set(f.keys()), set(expected))
         digests = header.get("sha256")
         if not isinstance(digests, dict) or set(digests) != set(expected):
@@ -166,7 +165,7 @@ def load(path: PathLike, backend: str = "cython") -> Network:
             values[name] = array
     _check_finite(path, values)
     for name, array in values.items():
-        net._param_views[name][...] = array
+        net.internals.param_views[name][...] = array  # a network of our own: nobody else holds it yet
     return net
 
 
@@ -180,7 +179,7 @@ def load_weights(net: Network, path: PathLike) -> None:
     if not isinstance(net, Network):
         raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")
     path = Path(os.fspath(path))
-    expected = {name: shape for name, shape, _ in net._layout}
+    expected = {spec.name: spec.shape for spec in net.internals.layout}
     with _open(path) as f:
         _check_names(path, set(f.keys()), set(expected))
         values = {}
@@ -188,8 +187,9 @@ def load_weights(net: Network, path: PathLike) -> None:
             _check_spec(path, f, name, shape, set(_READABLE_CODES))
             values[name] = _read(path, f, name).astype(net.dtype)
     _check_finite(path, values)
-    for name, array in values.items():
-        net._param_views[name][...] = array
+    with net.internals.writing():  # refused (RuntimeError) while a fit or another write runs
+        for name, array in values.items():
+            net.internals.param_views[name][...] = array
 
 
 def read_metadata(path: PathLike) -> dict[str, str]:
