@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validation as V
+from .network import Network, NetworkInternals
 
 LN2 = math.log(2.0)
 
@@ -70,18 +71,22 @@ class DeadUnits:
         return "\n".join(lines)
 
 
+def _core(net: Network) -> NetworkInternals:
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")
+    return net.internals
+
+
 def dead_units(net, X) -> DeadUnits:
     """Which hidden ReLU units never activate on X (n, n_inputs): z <= 0 for every sample."""
-    V.check_network("net", net)
-    X = V.as_features("X", X, net.n_inputs, net.dtype)
-    net._check_workspace(X.shape[0])
+    X = _core(net).check_features(X)
     return _dead_units(net, X)
 
 
 def _dead_units(net, X) -> DeadUnits:
     """dead_units on validated X."""
-    with net._exclusive():
-        p = net._detailed_pass(X)
+    with net.internals.reading():  # a forward pass: any number of threads at once
+        p = net.internals.detailed_pass(X)
     layers = {}
     for k, layer in enumerate(net.layers[:-1]):
         if layer.activation != "relu":
@@ -117,10 +122,11 @@ class GradientFlow:
 
 def gradient_flow(net, X, y, loss: str = "l1") -> GradientFlow:
     """Gradient norm per layer and per learned skip for the loss on (X, y); Frobenius norms in float64."""
-    X, y = V.check_network("net", net)._check_batch(X, y, loss)
-    with net._exclusive():  # the pass writes the gradient buffer read below
-        p = net._detailed_pass(X, y, loss)
-        grads = {name: g.copy() for name, g in net._grad_views.items()}
+    core = _core(net)
+    X, y = core.check_batch(X, y, loss)
+    with core.writing():  # the pass writes the gradient buffer read below
+        p = core.detailed_pass(X, y, loss)
+        grads = {name: g.copy() for name, g in core.grad_views.items()}
 
     def norm(a):  # scaled first: the squares of gradients past 1e154 would overflow
         a = a.astype(np.float64)
@@ -211,7 +217,8 @@ def output_spread(net, X, rtol: float = 1e-6) -> OutputSpread:
     """Per-output mean and standard deviation of yhat over X; ``constant`` when every std is tiny
     relative to the output's magnitude (exactly the same output for every sample in the dead case)."""
     rtol = V.check_float("rtol", rtol, minimum=0.0)
-    yhat = V.check_network("net", net).forward(X).astype(np.float64)
+    _core(net)  # the type check
+    yhat = net.forward(X).astype(np.float64)
     mean, std = yhat.mean(axis=0), yhat.std(axis=0)
     constant = bool((std <= rtol * np.maximum(1.0, np.abs(mean))).all())
     return OutputSpread(mean, std, constant)
@@ -289,7 +296,7 @@ def diagnose(net, X, y, loss: str, level: float | None = None) -> Diagnosis:
     the input); every gradient exactly zero; a constant output; a nearly constant output with small
     gradients at the constant-prediction loss (a saddle); gradients tiny relative to the weights.
     """
-    X, y = net._check_batch(X, y, loss)
+    X, y = _core(net).check_batch(X, y, loss)
     dead = dead_units(net, X)
     flow = gradient_flow(net, X, y, loss)
     spread = output_spread(net, X)
@@ -297,7 +304,7 @@ def diagnose(net, X, y, loss: str, level: float | None = None) -> Diagnosis:
     floor = constant_loss(y, loss)
     at_floor = abs(level - floor) <= 1e-2 * max(floor, 1.0)
     at_ln2 = loss == "bce" and abs(level - LN2) < 1e-2
-    weight_norm = float(np.linalg.norm(net._params.astype(np.float64)))
+    weight_norm = float(np.linalg.norm(net.internals.params.astype(np.float64)))
     tiny = not flow.zero and flow.total_norm < 1e-6 * max(weight_norm, 1.0)
     small_spread = float(spread.std.max()) < 0.05 * max(1.0, float(np.abs(spread.mean).max()))
 
