@@ -50,7 +50,7 @@ def read_table(path: str | os.PathLike, what: str = "DATA") -> Table:
     values = np.asarray(values, np.float64)
     if not np.isfinite(values).all():
         row, col = np.argwhere(~np.isfinite(values))[0]
-        where = names[col] if names else col
+        where = names[col] if names else int(col)
         raise ValueError(f"{path}: missing or non-finite value in row {row + 1}, column {where!r}")
     return Table(path, values, names)
 

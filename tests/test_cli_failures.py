@@ -169,6 +169,23 @@ def test_bad_numbers_and_columns(tmp_path, table, capsys, no_training):
         assert message in err, (argv, err)
 
 
+def test_values_past_the_float_range_name_their_file(tmp_path, table, capsys):
+    near_limit = np.random.default_rng(0).normal(size=(10, 3)) * 1e300
+    np.save(tmp_path / "near_limit.npy", near_limit)
+    _, err = _fails(capsys, ["train", tmp_path / "near_limit.npy", "--target", "-1"])
+    assert "near_limit.npy: the columns' means or standard deviations overflow" in err
+    near_limit[1, 0] = np.inf
+    np.save(tmp_path / "inf.npy", near_limit)
+    _, err = _fails(capsys, ["train", tmp_path / "inf.npy", "--target", "-1"])
+    assert "inf.npy: missing or non-finite value in row 2, column 0\n" in err
+    model = tmp_path / "m32.safetensors"
+    assert main(["train", str(table), "--target", "y", "--epochs", "1", "--quiet", "--dtype", "float32",
+                 "--out", str(model)]) == 0
+    np.save(tmp_path / "huge.npy", np.full((2, 2), 1e300))
+    _, err = _fails(capsys, ["predict", model, tmp_path / "huge.npy"])
+    assert "huge.npy: X has values too large for float32" in err
+
+
 # ------------------------------------------------------------------------------ outputs, before any work
 def test_unusable_outputs_are_refused_before_training(tmp_path, table, capsys, no_training, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -169,6 +169,8 @@ def _check(entry: dict, n_outputs: int) -> None:
         if classes is not None:
             raise ValueError(f"classes must be null for the {entry['loss']} loss")
         return
+    if entry["loss"] == "bce" and n_outputs != 1:
+        raise ValueError(f"the bce loss needs a network of 1 output (a logit), this one has {n_outputs}")
     count = 2 if entry["loss"] == "bce" else n_outputs
     if not (isinstance(classes, list) and len(classes) == count and all(_is_label(c) for c in classes)
             and len(set(classes)) == count):

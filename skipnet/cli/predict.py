@@ -34,7 +34,11 @@ def run(args) -> int:
     dataset = Dataset.from_metadata(model, io.read_metadata(model), net.n_outputs)
     table = T.read_table(args.data)
     X = feature_columns(table, dataset, net.n_inputs)
-    columns = prediction_columns(net.predict(X).astype(np.float64), dataset)
+    try:
+        out = net.predict(X)
+    except ValueError as exc:  # values the network's dtype cannot hold: say which file holds them
+        raise ValueError(f"{table.path}: {exc}") from exc
+    columns = prediction_columns(out.astype(np.float64), dataset)
     if args.out is None:
         print(T.format_table(columns), end="")
         return 0

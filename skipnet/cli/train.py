@@ -114,8 +114,11 @@ def _fit(args, X: np.ndarray, y: np.ndarray, n_outputs: int):
         raise ValueError(f"{args.data}: {X.shape[0]} row(s) leave nothing to train on after --val-split")
     train, val = order[n_val:], order[:n_val]
     regression = args.loss in ("l1", "mse")
-    scaler = (Standardizer.fit(X[train], y[train] if regression else None) if args.standardize
-              else Standardizer(np.zeros(X.shape[1]), np.ones(X.shape[1])))
+    try:
+        scaler = (Standardizer.fit(X[train], y[train] if regression else None) if args.standardize
+                  else Standardizer(np.zeros(X.shape[1]), np.ones(X.shape[1])))
+    except ValueError as exc:  # columns whose scale overflows
+        raise ValueError(f"{args.data}: {exc}") from exc
     net = Network.mlp(X.shape[1], args.hidden, n_outputs, skip=skip_option(args.skip), dtype=args.dtype,
                       seed=args.seed)
     if args.standardize:
