@@ -1,5 +1,5 @@
-"""Tables for the command line: read CSV/.npy data, pick the target column, format predictions as CSV, and fold
-input/target standardisation into a trained network so that the saved file works on raw columns.
+"""Tables for the command line: read CSV/.npy data, pick the target column, format predictions as CSV,
+and fold input/target standardisation into a trained network so that the saved file works on raw columns.
 
 NumPy only (no pandas). A CSV file has one header row of column names and numeric cells; a ``.npy`` file
 holds a 2-D numeric array whose columns are addressed by index.
@@ -103,7 +103,7 @@ def _parse_csv(path: Path) -> tuple[np.ndarray, list[str]]:
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
             values = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, quotechar='"',
                                 encoding="utf-8-sig", dtype=np.float64)
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:  # a ValueError too: _read_csv names the file and the byte
         raise
     except ValueError as exc:
         raise ValueError(f"{path}: {exc} (rows after the header must hold numbers only)") from exc

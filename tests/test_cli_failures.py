@@ -5,6 +5,7 @@ traceback; output paths refused before any training; a diverged training exits 1
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import types
@@ -277,6 +278,21 @@ def test_interrupt_exits_130_in_one_line(tmp_path, table, capsys, monkeypatch):
                     code=130)
     assert err == "skipnet train: error: interrupted\n"
     assert not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process")
+def test_ctrl_c_during_training_exits_130_and_writes_nothing(tmp_path, table):
+    proc = subprocess.Popen([sys.executable, "-m", "skipnet", "train", "d.csv", "--target", "y",
+                             "--epochs", "1000000"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+    try:
+        assert proc.stdout.readline().startswith("epoch 1/1000000")  # training has started
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err == "skipnet train: error: interrupted\n", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
 
 
 def test_error_messages_are_one_line_whatever_the_exception_says(capsys, monkeypatch):
