@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser = Parser(
-        prog="skipnet", description="Train and explain feed-forward ReLU networks with skip connections.")
+        prog="skipnet", description="Train and explain feed-forward ReLU networks with skip connections.",
+        epilog="exit status: 0 on success; 1 when a command ran but failed (skipnet train: the training "
+               "diverged); 2 for bad arguments, input or output, reported in one line; 130 when interrupted.")
     parser.add_argument("--version", action="version", version=f"skipnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in _COMMANDS:
