@@ -1,5 +1,5 @@
-"""Tables for the command line: read CSV/.npy data, pick the target column, write predictions, and fold
-input/target standardisation into a trained network so that the saved file works on raw columns.
+"""Tables for the command line: read CSV/.npy data, pick the target column, format predictions as CSV,
+and fold input/target standardisation into a trained network so that the saved file works on raw columns.
 
 NumPy only (no pandas). A CSV file has one header row of column names and numeric cells; a ``.npy`` file
 holds a 2-D numeric array whose columns are addressed by index.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import check_input_path
 from .network import Network
 
 
@@ -31,19 +32,15 @@ class Table:
         return self.values.shape[1]
 
 
-def read_table(path: str | os.PathLike) -> Table:
-    """Read a CSV file with a header row, or a 2-D .npy array; ValueError naming the file otherwise."""
+def read_table(path: str | os.PathLike, what: str = "DATA") -> Table:
+    """Read a CSV file with a header row, or a 2-D .npy array; ValueError naming the file otherwise
+    (``what``: the argument that named it, for a file that is missing or not a regular file)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix in (".npy", ".csv"):
+        check_input_path(path, what)  # never open a FIFO or device: a read could block or never end
     if suffix == ".npy":
-        try:
-            values = np.load(path, allow_pickle=False)
-        except ValueError as exc:  # object arrays, or not a .npy file at all
-            raise ValueError(f"{path}: not a numeric .npy array ({exc})") from exc
-        if values.ndim != 2 or values.dtype.kind not in "biuf":
-            raise ValueError(f"{path}: expected a 2-D numeric array, got shape {values.shape} and dtype "
-                             f"{values.dtype}")
-        names = None
+        values, names = _read_npy(path), None
     elif suffix == ".csv":
         values, names = _read_csv(path)
     else:
@@ -53,12 +50,46 @@ def read_table(path: str | os.PathLike) -> Table:
     values = np.asarray(values, np.float64)
     if not np.isfinite(values).all():
         row, col = np.argwhere(~np.isfinite(values))[0]
-        where = names[col] if names else col
+        where = names[col] if names else int(col)
         raise ValueError(f"{path}: missing or non-finite value in row {row + 1}, column {where!r}")
     return Table(path, values, names)
 
 
+def _read_npy(path: Path) -> np.ndarray:
+    """The 2-D numeric array of a .npy file, checked against the file's size before anything is
+    allocated (a header may claim terabytes)."""
+    with open(path, "rb") as f:
+        start = f.read(len(_NPY_MAGIC))
+    if start.startswith(b"PK\x03\x04"):
+        raise ValueError(f"{path}: a .npz archive, not a .npy array; save one array with numpy.save, "
+                         "or extract it from the archive")
+    if start != _NPY_MAGIC:
+        raise ValueError(f"{path}: not a .npy file" + (" (it is empty)" if not start else ""))
+    try:  # memory-mapped: numpy compares the declared shape with the file's size
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        if mapped.ndim != 2 or mapped.dtype.kind not in "biuf":
+            raise ValueError(f"expected a 2-D numeric array, got shape {mapped.shape} and dtype {mapped.dtype}")
+        values = np.array(mapped, np.float64)
+        del mapped  # closes the mapping
+    except (ValueError, EOFError) as exc:  # object arrays, truncated files, damaged headers
+        raise ValueError(f"{path}: not a readable numeric .npy array ({exc})") from exc
+    return values
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
+    try:
+        return _parse_csv(path)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text file (the 'utf-8' codec cannot decode byte "
+                         f"0x{exc.object[exc.start]:02x}: {exc.reason}); expected a CSV file") from exc
+    except csv.Error as exc:  # e.g. a field past csv.field_size_limit()
+        raise ValueError(f"{path}: not a readable CSV file ({exc})") from exc
+
+
+def _parse_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     with open(path, newline="", encoding="utf-8-sig") as f:
         header = next(csv.reader(f), None)
     if not header or not any(name.strip() for name in header):
@@ -72,6 +103,8 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
             values = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, quotechar='"',
                                 encoding="utf-8-sig", dtype=np.float64)
+    except UnicodeDecodeError:  # a ValueError too: _read_csv names the file and the byte
+        raise
     except ValueError as exc:
         raise ValueError(f"{path}: {exc} (rows after the header must hold numbers only)") from exc
     if values.size and values.shape[1] != len(names):
@@ -96,16 +129,12 @@ def column_index(table: Table, target: str) -> int:
     return index % table.n_columns
 
 
-def write_table(path: str | os.PathLike | None, columns: dict[str, np.ndarray]) -> None:
-    """Write named 1-D columns as CSV (numbers in round-trip precision) to ``path``, or stdout if None."""
+def format_table(columns: dict[str, np.ndarray]) -> str:
+    """Named 1-D columns as CSV text: a header row, then numbers in round-trip precision."""
     header = ",".join(_quote(name) for name in columns)
     values = np.column_stack([np.asarray(v, np.float64) for v in columns.values()])
     lines = [header] + [",".join(f"{v:.17g}" for v in row) for row in values]
-    text = "\n".join(lines) + "\n"
-    if path is None:
-        print(text, end="")
-    else:
-        Path(path).write_text(text, encoding="utf-8")
+    return "\n".join(lines) + "\n"
 
 
 def _quote(name: str) -> str:

@@ -227,7 +227,7 @@ def test_errors_are_one_line(tmp_path, capsys):
         ("train", csv, "--target", "y", "--epochs", "0"): "--epochs",
         ("train", csv, "--target", "y", "--lr", "-1"): "lr must be > 0",
         ("train", csv, "--target", "y", "--loss", "bce"): "exactly 2 values",
-        ("train", str(tmp_path / "absent.csv"), "--target", "y"): "No such file",
+        ("train", str(tmp_path / "absent.csv"), "--target", "y"): "no such file",
         ("train", str(tmp_path / "d.txt"), "--target", "y"): "expected a .csv file",
         ("train", str(tmp_path / "text.csv"), "--target", "y"): "text.csv: could not convert",
         ("train", str(tmp_path / "gap.csv"), "--target", "y"): "gap.csv",
