@@ -2,7 +2,7 @@
 
     python bench/compare.py [--quick] [--json FILE] [--workloads W0,W1] [--threads N]
 
-The implementation lives in skipnet/benchmark.py, so the installed command works without this
+The implementation lives in skipnet/_bench/, so the installed command works without this
 checkout; see bench/README.md for the protocol and the measured numbers."""
 
 import sys

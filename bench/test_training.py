@@ -4,22 +4,24 @@ start; extra_info["steps"] gives the steps per call, so time per step = mean / s
 
 import pytest
 
-from skipnet import benchmark as B
+from skipnet._bench import WORKLOADS
+from skipnet._bench.implementations import SkipnetFit
+from skipnet._bench.peers import TorchEager
 
 IMPLS = {
-    "skipnet fused": lambda w, X, y: B._Skipnet(w, X, y, fused=True),
-    "skipnet per-op": lambda w, X, y: B._Skipnet(w, X, y, fused=False),
-    "numpy reference": lambda w, X, y: B._Skipnet(w, X, y, backend="numpy"),
-    "torch eager": lambda w, X, y: B._Torch(w, X, y),
+    "skipnet fused": lambda w, X, y: SkipnetFit(w, X, y, fused=True),
+    "skipnet per-op": lambda w, X, y: SkipnetFit(w, X, y, fused=False),
+    "numpy reference": lambda w, X, y: SkipnetFit(w, X, y, backend="numpy"),
+    "torch eager": TorchEager,
 }
 
 
 @pytest.mark.parametrize("impl", list(IMPLS))
-@pytest.mark.parametrize("name", list(B.WORKLOADS))
+@pytest.mark.parametrize("name", list(WORKLOADS))
 def test_training_epoch(benchmark, name, impl):
     if impl == "torch eager":
         pytest.importorskip("torch")
-    w = B.WORKLOADS[name]
+    w = WORKLOADS[name]
     X, y = w.data()
     runner = IMPLS[impl](w, X, y)
     steps = -(-len(X) // w.batch)

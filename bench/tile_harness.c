@@ -5,7 +5,7 @@
  *
  * For each layer shape (batch n, fan-in k, fan-out m) and each product of a dense layer -- forward
  * X @ W.T, weight gradient dZ.T @ X, input gradient dZ @ W -- prints GFLOP/s (2 m n k per product) of
- * the AVX2 tiles, the SSE2 tiles and, when a BLAS library is given (e.g. SciPy's bundled
+ * the AVX2 tiles, the SSE2 (baseline) tiles and, when a BLAS library is given (e.g. SciPy's bundled
  * libscipy_openblas-*.so with symbol scipy_sgemm_), its sgemm on one thread. Float32, the best of 15
  * rounds of about 2 ms each, the implementations interleaved within each round. No accuracy checks
  * here: tests/test_kernels.py does those.
@@ -65,7 +65,7 @@ static double time_one(const product *p, int which, int reps)
         if (which == 0)
             run_tile(p, tile_sgemm_avx2);
         else if (which == 1)
-            run_tile(p, tile_sgemm_sse2);
+            run_tile(p, tile_sgemm_base);
         else
             run_blas(p);
     }
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (!tile_have_avx2())
+    if (!simd_cpu_has_avx2())
         fprintf(stderr, "this CPU has no AVX2+FMA: the avx2 column is not meaningful\n");
     int impls = blas_sgemm ? 3 : 2;
     printf("%5s %5s %5s %-7s %9s %9s %9s   (GFLOP/s)\n", "n", "k", "m", "product", "avx2", "sse2",

@@ -8,6 +8,7 @@ the GIL around them. Outputs are always passed in, never allocated here.
 
 The source is split into parts glued together with ``include``, so it stays one extension module:
 
+    simd.h           the one choice of SIMD level (baseline or AVX2) for every kernel (set_simd)
     elementwise.h    the element-wise loops (bias rows, relu, skip additions, bias gradient, optimizer
                      updates) in a baseline and an AVX2 version, chosen at run time
     blas.pxi         matmul: register tiles (tile.h) for small products, BLAS gemm from
@@ -34,7 +35,6 @@ cdef extern from "elementwise.h" nogil:
     enum:
         UPDATE_GRAD_NONZERO
         UPDATE_NONFINITE
-    int ew_select(int want_avx2)
     void ew_bias_rows_f(float* Z, const float* b, Py_ssize_t n, Py_ssize_t m, int accumulate)
     void ew_bias_rows_d(double* Z, const double* b, Py_ssize_t n, Py_ssize_t m, int accumulate)
     void ew_relu_fwd_f(const float* Z, float* H, Py_ssize_t size)

@@ -4,29 +4,30 @@
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "tile.h" nogil:
-    ctypedef void (*tile_sgemm_fn)(int, int, int, const float*, ptrdiff_t, ptrdiff_t, const float*,
-                                   ptrdiff_t, ptrdiff_t, float*, ptrdiff_t, int, const float*, float*,
-                                   ptrdiff_t) noexcept nogil
-    ctypedef void (*tile_dgemm_fn)(int, int, int, const double*, ptrdiff_t, ptrdiff_t, const double*,
-                                   ptrdiff_t, ptrdiff_t, double*, ptrdiff_t, int, const double*, double*,
-                                   ptrdiff_t) noexcept nogil
-    tile_sgemm_fn tile_sgemm
-    tile_dgemm_fn tile_dgemm
-    int tile_select(int want_avx2)
-    int tile_cpu_has_avx2()
+    # entry points that run the version of the SIMD level in use (simd.h)
+    void tile_sgemm(int m, int n, int k, const float* A, ptrdiff_t a_rs, ptrdiff_t a_cs, const float* B,
+                    ptrdiff_t b_rs, ptrdiff_t b_cs, float* C, ptrdiff_t ldc, int accumulate,
+                    const float* bias, float* H, ptrdiff_t ldh)
+    void tile_dgemm(int m, int n, int k, const double* A, ptrdiff_t a_rs, ptrdiff_t a_cs, const double* B,
+                    ptrdiff_t b_rs, ptrdiff_t b_cs, double* C, ptrdiff_t ldc, int accumulate,
+                    const double* bias, double* H, ptrdiff_t ldh)
+
+cdef extern from "simd.h" nogil:
+    int simd_select(int want_avx2)
+    int simd_avx2_in_use()
+    int simd_cpu_has_avx2()
 
 # Products with m*n*k at or above a threshold go to BLAS gemm, smaller ones to the register tiles
-# (bench/threshold.py measures where BLAS starts to win; bench/README.md has the numbers). The AVX2+FMA
-# tiles match or beat OpenBLAS up to about 4 M for every product form; the SSE2 tiles run at a third of
-# that speed, so the baseline keeps a lower threshold. set_blas_threshold overrides the default (tests
-# force either path with it); a negative value restores the default of the SIMD level in use.
+# (bench/threshold.py measures where BLAS starts to win; bench/README.md has the numbers). The baseline
+# (SSE2) tiles are slower than the AVX2+FMA ones, so BLAS wins earlier and the baseline keeps a lower
+# threshold. set_blas_threshold overrides the default (tests force either path with it); a negative
+# value restores the default of the SIMD level in use.
 cdef enum:
     BLAS_MIN_FLOPS_AVX2 = 4194304      # 2^22
     BLAS_MIN_FLOPS_BASELINE = 131072   # 2^17
-cdef bint TILE_AVX2 = tile_select(1)
-ew_select(TILE_AVX2)  # the element-wise loops follow: one SIMD level for the whole step
+simd_select(1)  # the best level this CPU has, for every kernel
 cdef Py_ssize_t BLAS_MIN_OVERRIDE = -1
-cdef Py_ssize_t BLAS_MIN_FLOPS = BLAS_MIN_FLOPS_AVX2 if TILE_AVX2 else BLAS_MIN_FLOPS_BASELINE
+cdef Py_ssize_t BLAS_MIN_FLOPS = BLAS_MIN_FLOPS_AVX2 if simd_avx2_in_use() else BLAS_MIN_FLOPS_BASELINE
 
 
 cdef void update_blas_threshold() noexcept nogil:
@@ -34,7 +35,7 @@ cdef void update_blas_threshold() noexcept nogil:
     if BLAS_MIN_OVERRIDE >= 0:
         BLAS_MIN_FLOPS = BLAS_MIN_OVERRIDE
     else:
-        BLAS_MIN_FLOPS = BLAS_MIN_FLOPS_AVX2 if TILE_AVX2 else BLAS_MIN_FLOPS_BASELINE
+        BLAS_MIN_FLOPS = BLAS_MIN_FLOPS_AVX2 if simd_avx2_in_use() else BLAS_MIN_FLOPS_BASELINE
 
 
 def set_blas_threshold(Py_ssize_t min_flops):
@@ -57,23 +58,21 @@ def set_simd(str name):
     Returns the name of the code now in use. The default is "avx2" where available. The element-wise
     loops give the same bits either way. Unless set with set_blas_threshold, the BLAS threshold
     follows (see get_blas_threshold)."""
-    global TILE_AVX2
     if name not in ("avx2", "baseline"):
         raise ValueError(f"simd must be 'avx2' or 'baseline', got {name!r}")
-    TILE_AVX2 = tile_select(name == "avx2")
-    ew_select(TILE_AVX2)
+    simd_select(name == "avx2")
     update_blas_threshold()
     return get_simd()
 
 
 def get_simd():
     """"avx2" or "baseline": the small-product and element-wise code in use."""
-    return "avx2" if TILE_AVX2 else "baseline"
+    return "avx2" if simd_avx2_in_use() else "baseline"
 
 
 def cpu_has_avx2():
     """Whether this CPU (and OS) supports AVX2 and FMA."""
-    return bool(tile_cpu_has_avx2())
+    return bool(simd_cpu_has_avx2())
 
 
 cdef inline bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:

@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include "simd.h"
 
 /* |yhat - y|; d/dyhat = sign(yhat - y) with sign(0) = 0 (PyTorch's l1_loss) */
 static inline double loss_l1_term(double yhat, double y, double scale, double *g)
@@ -44,74 +45,37 @@ static inline double loss_bce_term(double z, double y, double scale, double *g)
     return (z > 0 ? z : 0.0) - y * z + log1p(exp(-fabs(z)));
 }
 
-/* The l1 and mse losses of a batch of `size` elements (scale = 1/size): the terms above, summed in
- * eight interleaved partial sums (one running sum would make every element wait for the previous
- * addition), with l1's sign chosen in the data's type, so that the loops vectorise. Compiled for the
- * baseline and for AVX2 and chosen at run time as the other element-wise loops (elementwise.h; no FMA:
- * the same rounding either way; float l1's AVX2 version is written out with intrinsics, below). */
-#include "elementwise.h"
+/* The l1 and mse losses of a batch (loss_batch_impl.h), compiled for the baseline and for AVX2 without
+ * FMA and chosen at run time as the other element-wise loops (simd.h, elementwise.h): the same
+ * rounding either way. Float l1's AVX2 version is written out with intrinsics, below. */
 
 #define LOSS_LANES 8
 #define LOSS_LANE_SUM(acc) \
     (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])))
 
-#define LOSS_L1_BATCH(T, SUFFIX, ATTR)                                                               \
-    ATTR static double loss_l1_batch_##SUFFIX(const T *yhat, const T *y, T *g, ptrdiff_t size,       \
-                                              double scale)                                          \
-    {                                                                                                \
-        double acc[LOSS_LANES] = {0};                                                                \
-        const T s = (T)scale;                                                                        \
-        ptrdiff_t i = 0;                                                                             \
-        for (; i + LOSS_LANES <= size; i += LOSS_LANES)                                              \
-            for (int l = 0; l < LOSS_LANES; l++) {                                                   \
-                T a = yhat[i + l], b = y[i + l];                                                     \
-                acc[l] += fabs((double)a - (double)b);                                               \
-                g[i + l] = a > b ? s : (a < b ? -s : (T)0);                                          \
-            }                                                                                        \
-        for (; i < size; i++) {                                                                      \
-            T a = yhat[i], b = y[i];                                                                 \
-            acc[0] += fabs((double)a - (double)b);                                                   \
-            g[i] = a > b ? s : (a < b ? -s : (T)0);                                                  \
-        }                                                                                            \
-        return LOSS_LANE_SUM(acc) * scale;                                                           \
-    }
+#define LOSS_T float
+#define LOSS_S f_base
+#define LOSS_TARGET
+#include "loss_batch_impl.h"
+#undef LOSS_T
+#undef LOSS_S
+#undef LOSS_TARGET
 
-#define LOSS_MSE_BATCH(T, SUFFIX, ATTR)                                                              \
-    ATTR static double loss_mse_batch_##SUFFIX(const T *yhat, const T *y, T *g, ptrdiff_t size,      \
-                                               double scale)                                         \
-    {                                                                                                \
-        double acc[LOSS_LANES] = {0};                                                                \
-        ptrdiff_t i = 0;                                                                             \
-        for (; i + LOSS_LANES <= size; i += LOSS_LANES)                                              \
-            for (int l = 0; l < LOSS_LANES; l++) {                                                   \
-                double r = (double)yhat[i + l] - (double)y[i + l];                                   \
-                acc[l] += r * r;                                                                     \
-                g[i + l] = (T)(2.0 * r * scale);                                                     \
-            }                                                                                        \
-        for (; i < size; i++) {                                                                      \
-            double r = (double)yhat[i] - (double)y[i];                                               \
-            acc[0] += r * r;                                                                         \
-            g[i] = (T)(2.0 * r * scale);                                                             \
-        }                                                                                            \
-        return LOSS_LANE_SUM(acc) * scale;                                                           \
-    }
+#define LOSS_T double
+#define LOSS_S d_base
+#define LOSS_TARGET
+#include "loss_batch_impl.h"
+#undef LOSS_T
+#undef LOSS_S
+#undef LOSS_TARGET
 
-LOSS_L1_BATCH(float, f_base, )
-LOSS_L1_BATCH(double, d_base, )
-LOSS_MSE_BATCH(float, f_base, )
-LOSS_MSE_BATCH(double, d_base, )
-#ifdef EW_HAVE_AVX2
-LOSS_L1_BATCH(double, d_avx2, EW_AVX2)
-LOSS_MSE_BATCH(float, f_avx2, EW_AVX2)
-LOSS_MSE_BATCH(double, d_avx2, EW_AVX2)
-
-/* float l1 with AVX2, spelled out: the loop above, same lanes, same order, same bits. GCC widens each
-   8-float load with an extract before the two conversions to double; converting straight from memory,
-   four floats at a time, saves those shuffles, and the conversions are what bounds this loop (1M
-   elements: 2.34 -> 1.96 ns per 8, 65% -> 80% of a copy's bandwidth). Loads come before the store, so
-   g may be yhat. */
-EW_AVX2 static double loss_l1_batch_f_avx2(const float *yhat, const float *y, float *g, ptrdiff_t size,
-                                           double scale)
+#ifdef SIMD_HAVE_AVX2
+/* float l1 with AVX2, written out: the template's loop, same lanes, same order, same bits. GCC widens
+   each 8-float load with an extract before the two conversions to double; converting straight from
+   memory, four floats at a time, saves those shuffles, and the conversions are what bounds this loop
+   (bench/README.md has the timings). Loads come before the store, so g may be yhat. */
+SIMD_TARGET_AVX2 static double loss_l1_batch_f_avx2(const float *yhat, const float *y, float *g,
+                                                    ptrdiff_t size, double scale)
 {
     const float s = (float)scale;
     const __m256 pos = _mm256_set1_ps(s), neg = _mm256_set1_ps(-s);
@@ -141,20 +105,30 @@ EW_AVX2 static double loss_l1_batch_f_avx2(const float *yhat, const float *y, fl
     }
     return LOSS_LANE_SUM(acc) * scale;
 }
+
+#define LOSS_T float
+#define LOSS_S f_avx2
+#define LOSS_TARGET SIMD_TARGET_AVX2
+#define LOSS_OWN_L1
+#include "loss_batch_impl.h"
+#undef LOSS_T
+#undef LOSS_S
+#undef LOSS_TARGET
+#undef LOSS_OWN_L1
+
+#define LOSS_T double
+#define LOSS_S d_avx2
+#define LOSS_TARGET SIMD_TARGET_AVX2
+#include "loss_batch_impl.h"
+#undef LOSS_T
+#undef LOSS_S
+#undef LOSS_TARGET
 #endif
 
-#define LOSS_ENTRY_POINTS(T, S)                                                                      \
-    static inline double loss_l1_batch_##S(const T *yhat, const T *y, T *g, ptrdiff_t size,          \
-                                           double scale)                                             \
-    {                                                                                                \
-        return EW_PICK(loss_l1_batch, S)(yhat, y, g, size, scale);                                   \
-    }                                                                                                \
-    static inline double loss_mse_batch_##S(const T *yhat, const T *y, T *g, ptrdiff_t size,         \
-                                            double scale)                                            \
-    {                                                                                                \
-        return EW_PICK(loss_mse_batch, S)(yhat, y, g, size, scale);                                  \
-    }
-LOSS_ENTRY_POINTS(float, f)
-LOSS_ENTRY_POINTS(double, d)
+/* The entry points (losses.pxi calls these names), as elementwise.h's. */
+#define loss_l1_batch_f SIMD_PICK(loss_l1_batch_f)
+#define loss_l1_batch_d SIMD_PICK(loss_l1_batch_d)
+#define loss_mse_batch_f SIMD_PICK(loss_mse_batch_f)
+#define loss_mse_batch_d SIMD_PICK(loss_mse_batch_d)
 
 #endif

@@ -5,17 +5,18 @@
  *       bias is not NULL), with A[i, p] = A[i*a_rs + p*a_cs] and B[p, j] = B[p*b_rs + j*b_cs]; then
  *       H (m x n, row stride ldh) = relu(C) when H is not NULL. See tile_impl.h for the method.
  *
- * Written with GCC vector types, so one source gives an SSE2 version (the x86-64 baseline the wheels
- * are built for) and an AVX2+FMA version compiled with __attribute__((target)); tile_select() picks one
- * at run time with __builtin_cpu_supports. No -march=native, no fast-math: the AVX2 clone differs from
- * the baseline only by fused multiply-adds (one rounding instead of two). Compilers without GNU vector
- * extensions get plain loops.
+ * Written with GCC vector types, so one source gives a baseline version (SSE2, the x86-64 baseline the
+ * wheels are built for: tile_sgemm_base) and an AVX2+FMA version (tile_sgemm_avx2); the SIMD level in
+ * use (simd.h) picks one at each call. No -march=native, no fast-math: the AVX2 version differs from the
+ * baseline only by fused multiply-adds (one rounding instead of two). Compilers without GNU vector
+ * extensions get plain loops (tile_plain_impl.h).
  */
 #ifndef SKIPNET_TILE_H
 #define SKIPNET_TILE_H
 
 #include <stddef.h>
 #include <string.h>
+#include "simd.h"
 
 typedef void (*tile_sgemm_fn)(int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *,
                               ptrdiff_t, ptrdiff_t, float *, ptrdiff_t, int, const float *, float *,
@@ -24,13 +25,13 @@ typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_
                               ptrdiff_t, ptrdiff_t, double *, ptrdiff_t, int, const double *, double *,
                               ptrdiff_t);
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#ifdef SIMD_HAVE_AVX2 /* GCC or clang on x86: vector types and target attributes */
 
 #define TILE_T float
 #define TILE_IT int /* an integer of the same size, for shuffle masks */
 #define TILE_TBYTES 4
 #define TILE_VBYTES 16
-#define TILE_NAME tile_sgemm_sse2
+#define TILE_NAME tile_sgemm_base
 #define TILE_TARGET
 #include "tile_impl.h"
 #undef TILE_T
@@ -44,7 +45,7 @@ typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_
 #define TILE_IT long long
 #define TILE_TBYTES 8
 #define TILE_VBYTES 16
-#define TILE_NAME tile_dgemm_sse2
+#define TILE_NAME tile_dgemm_base
 #define TILE_TARGET
 #include "tile_impl.h"
 #undef TILE_T
@@ -59,7 +60,7 @@ typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_
 #define TILE_TBYTES 4
 #define TILE_VBYTES 32
 #define TILE_NAME tile_sgemm_avx2
-#define TILE_TARGET __attribute__((target("avx2,fma")))
+#define TILE_TARGET SIMD_TARGET_AVX2_FMA
 #include "tile_impl.h"
 #undef TILE_T
 #undef TILE_IT
@@ -73,7 +74,7 @@ typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_
 #define TILE_TBYTES 8
 #define TILE_VBYTES 32
 #define TILE_NAME tile_dgemm_avx2
-#define TILE_TARGET __attribute__((target("avx2,fma")))
+#define TILE_TARGET SIMD_TARGET_AVX2_FMA
 #include "tile_impl.h"
 #undef TILE_T
 #undef TILE_IT
@@ -82,50 +83,24 @@ typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_
 #undef TILE_NAME
 #undef TILE_TARGET
 
-static int tile_have_avx2(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 #else /* no GNU vector extensions: plain loops, one version */
 
-#define TILE_PLAIN(NAME, T)                                                                          \
-    static void NAME(int m, int n, int k, const T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const T *B,    \
-                     ptrdiff_t b_rs, ptrdiff_t b_cs, T *C, ptrdiff_t ldc, int accumulate,            \
-                     const T *bias, T *H, ptrdiff_t ldh)                                             \
-    {                                                                                                \
-        for (int i = 0; i < m; i++)                                                                  \
-            for (int j = 0; j < n; j++) {                                                            \
-                T acc = 0;                                                                           \
-                for (int p = 0; p < k; p++)                                                          \
-                    acc += A[i * a_rs + p * a_cs] * B[p * b_rs + j * b_cs];                          \
-                T z = accumulate ? C[i * ldc + j] + acc : bias ? acc + bias[j] : acc;                \
-                C[i * ldc + j] = z;                                                                  \
-                if (H)                                                                               \
-                    H[i * ldh + j] = z > 0 ? z : 0;                                                  \
-            }                                                                                        \
-    }
-TILE_PLAIN(tile_sgemm_sse2, float)
-TILE_PLAIN(tile_dgemm_sse2, double)
-#define tile_sgemm_avx2 tile_sgemm_sse2
-#define tile_dgemm_avx2 tile_dgemm_sse2
-static int tile_have_avx2(void) { return 0; }
+#define TILE_T float
+#define TILE_NAME tile_sgemm_base
+#include "tile_plain_impl.h"
+#undef TILE_T
+#undef TILE_NAME
+
+#define TILE_T double
+#define TILE_NAME tile_dgemm_base
+#include "tile_plain_impl.h"
+#undef TILE_T
+#undef TILE_NAME
 
 #endif
 
-static tile_sgemm_fn tile_sgemm = tile_sgemm_sse2;
-static tile_dgemm_fn tile_dgemm = tile_dgemm_sse2;
-
-/* Choose the implementation: want_avx2 = 1 uses AVX2+FMA when the CPU has it. Returns 1 if chosen. */
-static int tile_select(int want_avx2)
-{
-    int avx2 = want_avx2 && tile_have_avx2();
-    tile_sgemm = avx2 ? tile_sgemm_avx2 : tile_sgemm_sse2;
-    tile_dgemm = avx2 ? tile_dgemm_avx2 : tile_dgemm_sse2;
-    return avx2;
-}
-
-static int tile_cpu_has_avx2(void) { return tile_have_avx2(); }
+/* The entry points (blas.pxi calls these names). */
+#define tile_sgemm SIMD_PICK(tile_sgemm)
+#define tile_dgemm SIMD_PICK(tile_dgemm)
 
 #endif

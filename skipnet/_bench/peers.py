@@ -1,46 +1,88 @@
-"""The strongest peers of ``skipnet bench`` (DESIGN.md section 5), when installed: JAX with the whole
-epoch under ``jax.jit`` + ``lax.scan``, and for W0 a numba ``@njit`` epoch loop.
+"""The peers of ``skipnet bench`` that are other libraries, each optional (imported when constructed):
+PyTorch eager, and the strongest peers of DESIGN.md section 5, JAX with the whole epoch under
+``jax.jit`` + ``lax.scan`` and, for W0, a numba ``@njit`` epoch loop.
 
-Both train the benchmark's networks with the same math as skipnet (L1 loss, mean over all outputs; plain
-SGD; no shuffling), from the same fixed start in every timed block, and expose ``block(steps)`` like the
-other implementations in ``skipnet.benchmark``.
+All of them train the benchmark's networks with the same math as skipnet (L1 loss, mean over all
+outputs; plain SGD; no shuffling), from the same fixed start in every timed block, and expose
+``block(steps)`` (timing.Impl).
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
 import numpy as np
 
+from ..network import Network
+from .timing import Impl
+from .workloads import LR, Workload
 
-def limit_xla_threads(threads: int | None) -> str | None:
-    """Start JAX's CPU backend on ``threads`` cores. XLA's flags alone do not hold its thread pool
-    to one core (measured: W3 ran at 1.8 CPU-seconds per second with them), so the pool's threads
-    are created while this thread is pinned to ``threads`` CPUs and keep that affinity; this thread
-    is unpinned afterwards. Works only before JAX's first use in the process. Returns what was done."""
-    if threads is None:
-        return None
-    if "jax" in sys.modules:
-        return "not limited: jax was imported before the benchmark started"
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
-                               f"{'true' if threads > 1 else 'false'} intra_op_parallelism_threads={threads}"
-                               ).strip()
-    if not hasattr(os, "sched_setaffinity"):
-        return f"XLA_FLAGS={os.environ['XLA_FLAGS']} (no affinity on this platform)"
-    allowed = os.sched_getaffinity(0)
-    cpus = set(sorted(allowed)[:threads])
-    os.sched_setaffinity(0, cpus)
-    try:
-        import jax
 
-        jax.numpy.zeros(1).block_until_ready()  # creates the backend and its threads, pinned
-    except ImportError:
-        return None
-    finally:
-        os.sched_setaffinity(0, allowed)
-    return f"XLA_FLAGS={os.environ['XLA_FLAGS']}; XLA's threads pinned to CPUs {sorted(cpus)}"
+class TorchEager(Impl):
+    """PyTorch eager: an nn.Module of nn.Linear layers with the network's weights, F.l1_loss,
+    torch.optim.SGD; zero_grad / forward / backward / step per step."""
+
+    name = "torch eager"
+
+    def __init__(self, w: Workload, X: np.ndarray, y: np.ndarray):
+        import torch
+
+        self.torch = torch
+        net = w.make(0)
+        self.model = torch_module(net, torch)
+        self.start = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.X, self.y = torch.from_numpy(X), torch.from_numpy(y)
+        self.batch = w.batch
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
+
+    def block(self, steps: int) -> tuple[float, int]:
+        F = self.torch.nn.functional
+        self.model.load_state_dict(self.start)
+        n, b = len(self.X), self.batch
+        t = time.perf_counter()
+        for i in range(steps):
+            start = (i * b) % n
+            xb, yb = self.X[start:start + b], self.y[start:start + b]
+            self.opt.zero_grad()
+            loss = F.l1_loss(self.model(xb), yb)
+            loss.backward()
+            self.opt.step()
+        return time.perf_counter() - t, steps
+
+
+def torch_module(net: Network, torch):
+    """The network as an nn.Module of nn.Linear layers (skips: nn.Linear without bias, or identity),
+    with the skipnet network's weights."""
+
+    class SkipNetModule(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            widths = [net.n_inputs] + [layer.units for layer in net.layers]
+            self.layers = torch.nn.ModuleList(torch.nn.Linear(widths[k], layer.units, bias=layer.bias)
+                                              for k, layer in enumerate(net.layers))
+            self.skips = torch.nn.ModuleList(
+                torch.nn.Identity() if s.identity else torch.nn.Linear(widths[s.src + 1], widths[s.dst + 1],
+                                                                       bias=False)
+                for s in net.skips)
+            self.relu = [layer.activation == "relu" for layer in net.layers]
+
+        def forward(self, x):
+            h = {-1: x}
+            for k, layer in enumerate(self.layers):
+                z = layer(h[k - 1])
+                for skip, module in zip(net.skips, self.skips):
+                    if skip.dst == k:
+                        z = z + module(h[skip.src])
+                h[k] = torch.relu(z) if self.relu[k] else z
+            return h[len(self.layers) - 1]
+
+    module = SkipNetModule()
+    dtype = torch.float64 if net.dtype == np.float64 else torch.float32
+    module.to(dtype)
+    with torch.no_grad():
+        for name, value in net.parameters().items():
+            module.get_parameter(name).copy_(torch.from_numpy(value))
+    return module
 
 
 def _jax_forward(net, jnp):
@@ -63,13 +105,13 @@ def _jax_forward(net, jnp):
     return forward
 
 
-class JaxScan:
+class JaxScan(Impl):
     """One epoch per call: ``jax.jit`` of ``lax.scan`` over the epoch's stacked batches, parameters
     in and out (donated); the epoch ends by reading the loss, which waits for JAX's dispatch."""
 
     name = "jax scan"
 
-    def __init__(self, w, X, y, lr: float):
+    def __init__(self, w: Workload, X: np.ndarray, y: np.ndarray, lr: float = LR):
         import jax
         import jax.numpy as jnp
 
@@ -98,7 +140,7 @@ class JaxScan:
 
         self.epoch = jax.jit(epoch, donate_argnums=0)
 
-    def block(self, steps):
+    def block(self, steps: int) -> tuple[float, int]:
         epochs = max(1, round(steps / self.steps_per_epoch))
         params = {k: self.jax.device_put(v) for k, v in self.start.items()}
         t = time.perf_counter()
@@ -136,12 +178,12 @@ def _numba_epoch(njit):
     return exercise_epoch
 
 
-class NumbaEpoch:
-    """W0's step as a numba ``@njit`` loop, one epoch per call (PEERS.md's strongest peer on W0)."""
+class NumbaEpoch(Impl):
+    """W0's step as a numba ``@njit`` loop, one epoch per call (the strongest peer on W0)."""
 
     name = "numba epoch"
 
-    def __init__(self, w, X, y, lr: float):
+    def __init__(self, w: Workload, X: np.ndarray, y: np.ndarray, lr: float = LR):
         from numba import njit
 
         if w.name != "W0":
@@ -154,7 +196,7 @@ class NumbaEpoch:
         self.w[...] = 0.5
         self.fn(self.x, self.y, self.w, lr, self.losses)  # compile outside the timed blocks
 
-    def block(self, steps):
+    def block(self, steps: int) -> tuple[float, int]:
         epochs = max(1, round(steps / len(self.x)))
         self.w[...] = 0.5
         t = time.perf_counter()
