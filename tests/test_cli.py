@@ -41,7 +41,7 @@ def test_help_lists_commands(capsys):
 
 def test_bench_command_smoke(tmp_path, capsys):
     # the protocol end to end on two small workloads, one very short round (timings are not checked)
-    from skipnet import benchmark
+    from skipnet import _bench as benchmark
 
     out = tmp_path / "bench.json"
     report = benchmark.run(workloads=["W0", "W1"], json_path=str(out), rounds=1, block=0.002, torch=False,

@@ -249,7 +249,7 @@ def test_predict_sweep_demo_bench_check_outputs_first(tmp_path, table, capsys, m
 
     def never(*args, **kwargs):
         raise AssertionError("the long part started")
-    for module, name in (("skipnet.sweep", "sweep"), ("skipnet.demo", "run_demo"), ("skipnet.benchmark", "run")):
+    for module, name in (("skipnet.sweep", "sweep"), ("skipnet.demo", "run_demo"), ("skipnet._bench", "run")):
         monkeypatch.setattr(importlib.import_module(module), name, never)
     assert "--out" in _fails(capsys, ["sweep", "--out", tmp_path])[1]
     assert "--out" in _fails(capsys, ["sweep", "--out", tmp_path / "no" / "runs.csv"])[1]

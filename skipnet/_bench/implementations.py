@@ -20,7 +20,7 @@ class SkipnetFit(Impl):
     def __init__(self, w: Workload, X: np.ndarray, y: np.ndarray, fused: bool = True, backend: str = "cython"):
         self.name = "numpy reference" if backend == "numpy" else f"skipnet {'fused' if fused else 'per-op'}"
         self.net = w.make(0) if backend == "cython" else _rebuild(w.make(0), backend)
-        self.start = self.net._params.copy()
+        self.start = self.net.internals.params.copy()
         self.X, self.y = X, y
         self.steps_per_epoch = -(-len(X) // w.batch)
         self.trainer = Trainer(self.net, loss="l1", optimizer="sgd", lr=LR, batch_size=w.batch, epochs=1,
@@ -36,7 +36,7 @@ class SkipnetFit(Impl):
             X, y = X[:rows], y[:rows]
         elapsed, done = 0.0, 0
         while epochs > 0:
-            self.net._params[...] = self.start
+            self.net.internals.params[...] = self.start
             self.trainer.epochs = min(epochs, 20)
             epochs -= self.trainer.epochs
             t = time.perf_counter()
@@ -48,7 +48,7 @@ class SkipnetFit(Impl):
 
 def _rebuild(net: Network, backend: str) -> Network:
     copy = Network(net.n_inputs, net.layers, net.skips, dtype=net.dtype.name, seed=net.seed, backend=backend)
-    copy._params[...] = net._params
+    copy.internals.params[...] = net.internals.params
     return copy
 
 

@@ -62,7 +62,7 @@ def scaling(rounds: int) -> dict:
 
     def fit(net, n, epochs=3, start=None):
         if start is not None:  # every fit from the same weights: none drifts into dead units
-            net._params[...] = start
+            net.internals.params[...] = start
         Trainer(net, loss="l1", lr=LR, batch_size=w.batch, epochs=epochs, shuffle=False,
                 divergence_factor=None, diagnose=False).fit(X[:n], y[:n])
 
@@ -99,12 +99,12 @@ def scaling(rounds: int) -> dict:
         return (best_of(net, start, repeats, n, 4) - best_of(net, start, repeats, n, 1)) / 3
 
     net = w.make(0)
-    start = net._params.copy()
+    start = net.internals.params.copy()
     fit(net, 3200, start=start)  # warm-up: workspaces, caches
     for _ in range(rounds):
         linear.append(epoch_time(net, start, 5, 32000) / epoch_time(net, start, 10, 3200) / 10)
     nets = [w.make(0), w.make(1)]
-    starts = [n._params.copy() for n in nets]
+    starts = [n.internals.params.copy() for n in nets]
     for net, start in zip(nets, starts):
         fit(net, 3200, start=start)
     for _ in range(rounds + 2):

@@ -39,7 +39,7 @@ class Workload:
 def _exercise(seed: int) -> Network:
     net = Network.exercise()
     if seed != 0:  # a teacher: other weights, same architecture
-        net._params[...] = np.random.default_rng(seed).uniform(-1, 1, net._params.size)
+        net.internals.params[...] = np.random.default_rng(seed).uniform(-1, 1, net.internals.params.size)
     return net
 
 

@@ -24,11 +24,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from .. import benchmark
+    from .. import _bench
 
     if args.threads is not None and args.threads < 1:
         raise ValueError("--threads must be >= 1")
     check_outputs({"--json": args.json})  # before minutes of timing
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()] if args.workloads else None
-    benchmark.run(quick=args.quick, workloads=workloads, json_path=args.json, threads=args.threads)
+    _bench.run(quick=args.quick, workloads=workloads, json_path=args.json, threads=args.threads)
     return 0
