@@ -2,8 +2,8 @@
 traceback; output paths refused before any training; a diverged training exits 1 and writes nothing to
 --out. Each case here once ended in a traceback, a late failure or a silently overwritten model."""
 
-import importlib.util
 import importlib
+import importlib.util
 import json
 import os
 import signal
