@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validation as V
-from .network import Network, NetworkInternals
+from ._core import NetworkInternals
+from .network import Network
 
 LN2 = math.log(2.0)
 
