@@ -15,13 +15,12 @@ except ImportError as exc:  # pragma: no cover - only a broken or source-tree im
     ) from exc
 
 from . import datasets, diagnostics, schedules
+from ._version import __version__
 from .network import Dense, Network, Skip
 from .schedules import CosineLR, ExponentialLR, OneCycle, ReduceLROnPlateau, StepLR, lr_find
 from .sweep import sweep
 from .trace import Trace
 from .trainer import History, Trainer, TrainingWarning
-
-__version__ = "0.1.0"
 
 __all__ = ["CosineLR", "Dense", "ExponentialLR", "History", "Network", "OneCycle", "ReduceLROnPlateau", "Skip",
            "StepLR", "Trace", "Trainer", "TrainingWarning", "__version__", "datasets", "diagnostics", "lr_find",

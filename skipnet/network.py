@@ -13,9 +13,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from . import _modelfile as MF
 from . import _validation as V
 from ._core import NetworkInternals
 from ._settings import Fixed
@@ -257,28 +259,35 @@ class Network:
 
     # ----------------------------------------------------------------- files and pickling
     def save(self, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> Path:
-        """Write this network to a safetensors file, atomically; return the path (see skipnet.io).
+        """Write this network to a safetensors file, atomically; return the path (the format:
+        skipnet._modelfile).
 
         Tensors go under PyTorch's names (``layers.k.weight``...), the architecture and a format version
-        into the file's metadata; ``metadata`` adds str -> str entries of your own."""
-        from . import io
-
-        return io.save(self, path, metadata)
+        into the file's metadata; ``metadata`` adds str -> str entries of your own. Only a regular file
+        is replaced (a folder, device, FIFO, socket or hard-linked file at the path is refused); a
+        symlink is written through; a re-saved file keeps its permissions."""
+        # parameters(): a consistent snapshot, refused while another thread writes the network
+        return MF.write(path, self.parameters(), MF.architecture(self), metadata)
 
     @classmethod
     def load(cls, path: str | os.PathLike, backend: str = "cython") -> Network:
         """The network stored by ``save``; every tensor is checked against the stored architecture
-        (ValueError naming the file otherwise). Loading never runs code."""
-        from . import io
-
-        return io.load(path, backend=backend)
+        (ValueError naming the file otherwise). Loading never runs code and never blocks on a FIFO."""
+        V.check_choice("backend", backend, BACKENDS)
+        net, values = MF.read_model(path, lambda arch: network_from_architecture(arch, backend))
+        for name, array in values.items():  # a network of our own: nobody else holds it yet
+            net._core.param_views[name][...] = array
+        return net
 
     def load_weights(self, path: str | os.PathLike) -> None:
         """Copy the tensors of a safetensors file (from ``save``, or a PyTorch state dict saved with
-        ``safetensors.torch.save_file``) into this network; names and shapes must match exactly."""
-        from . import io
-
-        io.load_weights(self, path)
+        ``safetensors.torch.save_file``) into this network; names and shapes must match exactly
+        (F16, F32 and F64 are cast to the network's dtype). Nothing is written unless every tensor
+        passes; RuntimeError while a fit or another write runs on this network."""
+        values = MF.read_weights(path, self._core.layout, self.dtype)
+        with self._core.writing():
+            for name, array in values.items():
+                self._core.param_views[name][...] = array
 
     def __getstate__(self) -> dict:
         """Pickle support (scikit-learn's convention for estimators): the architecture and the flat
@@ -358,3 +367,24 @@ class Network:
 
     def _detailed_pass(self, X, y=None, loss=None):
         return self._core.detailed_pass(X, y, loss)
+
+
+def network_from_architecture(arch: Mapping[str, Any], backend: str = "cython") -> Network:
+    """A Network (freshly initialised, seed 0) built from ``architecture(net)``'s data.
+
+    Raises ValueError when a key is missing or unknown, TypeError when a value has the wrong type."""
+    if not isinstance(arch, Mapping):
+        raise TypeError(f"the architecture must be a JSON object, got {type(arch).__name__}")
+    MF.expect_keys("architecture", arch, {"n_inputs", "layers", "skips", "dtype", "init"})
+    for key in ("layers", "skips"):
+        if not isinstance(arch[key], list):
+            raise TypeError(f"architecture[{key!r}] must be a list, got {type(arch[key]).__name__}")
+    layers, skips = [], []
+    for k, spec in enumerate(arch["layers"]):
+        MF.expect_keys(f"architecture['layers'][{k}]", spec, {"units", "activation", "bias"})
+        layers.append(Dense(spec["units"], spec["activation"], spec["bias"]))
+    for i, spec in enumerate(arch["skips"]):
+        MF.expect_keys(f"architecture['skips'][{i}]", spec, {"src", "dst", "identity"})
+        skips.append(Skip(spec["src"], spec["dst"], spec["identity"]))
+    return Network(arch["n_inputs"], layers, skips, dtype=arch["dtype"], seed=0, backend=backend,
+                   init=arch["init"])

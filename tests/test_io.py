@@ -11,7 +11,7 @@ from _helpers import assert_close, random_architecture
 from safetensors import safe_open
 
 import skipnet as sn
-from skipnet import io
+from skipnet import _modelfile, io
 
 CASES = 12
 
@@ -234,7 +234,7 @@ def test_non_finite_values_are_rejected(saved, tmp_path):
     tensors, meta = _contents(path)
     tensors["layers.1.bias"] = tensors["layers.1.bias"].copy()
     tensors["layers.1.bias"][2] = np.nan
-    meta = _with_header(meta, lambda h: h["sha256"].update({"layers.1.bias": io._digest(tensors["layers.1.bias"])}))
+    meta = _with_header(meta, lambda h: h["sha256"].update({"layers.1.bias": _modelfile._digest(tensors["layers.1.bias"])}))
     bad = _rewrite(tmp_path / "nan.safetensors", tensors, meta)
     with pytest.raises(ValueError, match=r"nan.safetensors.*'layers.1.bias' contains NaN"):
         sn.Network.load(bad)
