@@ -215,8 +215,12 @@ class Trace:
         Returns the new parameters (dict of copies) and adds the updates to ``str(self)``.
         """
         lr = V.check_float("lr", lr, positive=True)
-        with np.errstate(over="ignore", invalid="ignore"):  # set_parameters refuses what overflows
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
             new = {name: (self.params[name] - lr * g).astype(self.net.dtype) for name, g in self.grads.items()}
+        for name, value in new.items():
+            if not np.isfinite(value).all():  # the trace's own values are finite: the step overflowed
+                raise ValueError(f"the SGD update with lr={lr:g} made parameter {name!r} non-finite (beyond "
+                                 f"{self.net.dtype.name}'s range); the network is unchanged: use a smaller lr")
         self.net.set_parameters(new)
         self.applied_lr, self.new_params = lr, new
         return {name: v.copy() for name, v in new.items()}
