@@ -62,14 +62,22 @@ def check_choice(name: str, value, choices) -> str:
     return value
 
 
+def _show_int(value: int) -> str:
+    """``value`` for a message; an integer of more than 30 digits by its magnitude (Python refuses to
+    print one of more than 4300 digits)."""
+    if abs(value) < 10**30:
+        return str(value)
+    return f"{'-' if value < 0 else ''}an integer of about 10**{int(abs(value).bit_length() * math.log10(2))}"
+
+
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     value = int(value)
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise ValueError(f"{name} must be >= {minimum}, got {_show_int(value)}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+        raise ValueError(f"{name} must be <= {maximum}, got {_show_int(value)}")
     return value
 
 

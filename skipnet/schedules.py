@@ -84,6 +84,9 @@ class Schedule:
             raise AttributeError(f"{type(self).__name__}.{name} is fixed to {getattr(type(self), name)!r}")
         check = self._checks.get(name)
         if check is None:
+            if not name.startswith("_") and type(self).__module__ == __name__:  # a typo, not a new setting
+                raise AttributeError(f"{type(self).__name__} has no setting {name!r}; its settings are "
+                                     f"{', '.join(n for n in self._checks if n not in self._fixed)}")
             object.__setattr__(self, name, value)
             return
         old = self.__dict__.get(name, _MISSING)
