@@ -309,7 +309,10 @@ def _check_best(value) -> float:
     """The best loss so far: a real number, +-inf before the first epoch, never NaN."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"best must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        value = math.inf if value > 0 else -math.inf
     if math.isnan(value):
         raise ValueError("best must not be NaN")
     return value
