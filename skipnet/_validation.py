@@ -166,7 +166,7 @@ def as_real_array(name: str, value) -> np.ndarray:
         except OverflowError as exc:  # a Python int beyond float64 (10**400)
             raise ValueError(f"{name} holds a number too large for float64 "
                              f"(magnitude above {np.finfo(np.float64).max:.4g}): {exc}") from exc
-        except (ValueError, TypeError) as exc:  # a Real subclass whose __float__ fails
+        except (ArithmeticError, ValueError, TypeError) as exc:  # a Real subclass whose __float__ fails
             raise ValueError(f"{name} holds a value that cannot be converted to a float: {exc}") from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")

@@ -99,15 +99,18 @@ def _validate_data(estimator, X, y="no_validation", **kwargs):
         V.check_input_size(name, value)
     try:
         return validate_data(estimator, X, y, **kwargs)
-    except OverflowError as exc:
-        blamed = [name for name, value in given.items() if _overflows(value)] or list(given)
-        raise ValueError(f"{' or '.join(blamed)} holds a number too large for float64: {exc}") from exc
+    except ArithmeticError as exc:  # OverflowError, or a number type's own failure to give a float
+        blamed = [name for name, value in given.items() if _fails_conversion(value)] or list(given)
+        what = "a number too large for float64" if isinstance(exc, OverflowError) else \
+            "a value that cannot be converted to a float"
+        raise ValueError(f"{' or '.join(blamed)} holds {what}: {exc}") from exc
 
 
-def _overflows(value) -> bool:
+def _fails_conversion(value) -> bool:
+    """True when ``value`` raises an ArithmeticError as a float64 array."""
     try:
         np.asarray(value, dtype=np.float64)
-    except OverflowError:
+    except ArithmeticError:
         return True
     except (TypeError, ValueError):
         return False
