@@ -318,6 +318,7 @@ def _materialise(name: str, values, what: str) -> list:
         size = 0
     except OverflowError:  # a length beyond sys.maxsize, e.g. range(10**20)
         raise ValueError(f"{name} holds more than {MAX_VALUES} values (the most a sweep takes)") from None
+    V.check_memory(f"a sweep over {size} {name}", 1000 * size)  # ~1 KB per task and row
     if size > MAX_VALUES:
         raise ValueError(f"{name} holds {size} values; a sweep takes at most {MAX_VALUES}")
     out = list(itertools.islice(values, MAX_VALUES + 1))

@@ -1,5 +1,5 @@
-"""Values assigned after construction: every public data attribute of the schedules and the estimators
-(before and after fit) gets hostile values, then the public methods run; each failure must be a clean
+"""Values assigned after construction: every public data attribute of the schedules, the estimators
+(before and after fit) and a Trace gets hostile values, then the public methods run; each failure must be a clean
 ValueError/TypeError/AttributeError/RuntimeError with a message, never a crash, another exception or a
 non-finite result. The probes run in subprocesses (see _attribute_harness); add a kind of object by
 adding a Case to CASES and its name to a test below."""
@@ -160,14 +160,30 @@ for _kind, _make_unfitted in (("regressor", _regressor), ("classifier", _classif
                                     other=functools.partial(_other, _kind))
 
 
+# ------------------------------------------------------------------------------------------ traces
+def _trace():
+    return sn.Network.exercise().trace([[1.0], [2.0]], [[-3.0], [0.5]], loss="l1")
+
+
+def _applied(trace, lr):
+    new = trace.apply(lr)
+    assert all(np.isfinite(value).all() for value in new.values()), new
+
+
+CASES["Trace"] = Case(make=_trace, other=lambda: sn.Network.mlp(2, (3, 3), n_outputs=2).trace(
+    [[1.0, 2.0]], [1], loss="cross_entropy"), calls=[
+    ("str", str), ("table", lambda t: t.table), ("repr", repr), ("all_gradients_zero", lambda t: t.all_gradients_zero),
+    ("apply", lambda t: _applied(t, 0.1)), ("str after apply", str), ("apply huge", lambda t: _applied(t, 1e308))])
+
+
 # ------------------------------------------------------------------------------------------ tests
 def _assert_clean(names):
     failures = run_cases(__file__, names)
     assert not failures, f"{len(failures)} unclean failures:\n" + "\n".join(failures[:60])
 
 
-def test_schedules_survive_attribute_writes():
-    _assert_clean([name for name in CASES if name.split()[0] in _SCHEDULES])
+def test_schedules_and_traces_survive_attribute_writes():
+    _assert_clean([name for name in CASES if name.split()[0] in _SCHEDULES] + ["Trace"])
 
 
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])
