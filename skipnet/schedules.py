@@ -26,6 +26,7 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -71,8 +72,8 @@ class Schedule:
     """
 
     per = "epoch"
-    _checks: dict[str, Callable] = {"per": lambda value: V.check_choice("per", value, PER),
-                                    "base_lr": _rate_check("base_lr", positive=True)}
+    _checks: ClassVar[dict[str, Callable]] = {"per": lambda value: V.check_choice("per", value, PER),
+                                              "base_lr": _rate_check("base_lr", positive=True)}
     _fixed: tuple[str, ...] = ()  # class-level facts that no instance may change (e.g. per)
 
     def __init__(self):
@@ -153,7 +154,7 @@ class StepLR(Schedule):
 
     per = "epoch"
     _fixed = ("per",)
-    _checks = {**Schedule._checks, "step_size": _count("step_size", 1),
+    _checks: ClassVar = {**Schedule._checks, "step_size": _count("step_size", 1),
                "gamma": _rate_check("gamma", positive=True, maximum=1.0)}
 
     def __init__(self, step_size: int, gamma: float = 0.1):
@@ -170,7 +171,7 @@ class ExponentialLR(Schedule):
 
     per = "epoch"
     _fixed = ("per",)
-    _checks = {**Schedule._checks, "gamma": _rate_check("gamma", positive=True, maximum=1.0)}
+    _checks: ClassVar = {**Schedule._checks, "gamma": _rate_check("gamma", positive=True, maximum=1.0)}
 
     def __init__(self, gamma: float):
         super().__init__()
@@ -195,7 +196,7 @@ class CosineLR(Schedule):
     ``per="step"``, ``epochs`` when ``per="epoch"``.
     """
 
-    _checks = {**Schedule._checks, "warmup": _count("warmup", 0), "total": _optional(_count("total", 1)),
+    _checks: ClassVar = {**Schedule._checks, "warmup": _count("warmup", 0), "total": _optional(_count("total", 1)),
                "min_lr": _rate_check("min_lr", minimum=0.0),
                "warmup_start_factor": _rate_check("warmup_start_factor", minimum=0.0, include_min=False,
                                                   maximum=1.0)}
@@ -248,7 +249,7 @@ class OneCycle(Schedule):
 
     per = "step"
     _fixed = ("per",)
-    _checks = {**Schedule._checks, "max_lr": _optional(_rate_check("max_lr", positive=True)),
+    _checks: ClassVar = {**Schedule._checks, "max_lr": _optional(_rate_check("max_lr", positive=True)),
                "total": _optional(_count("total", 2)), "pct_start": _below_one("pct_start"),
                "anneal": lambda value: V.check_choice("anneal", value, ("cos", "linear")),
                "div_factor": _rate_check("div_factor", minimum=1.0),
@@ -345,7 +346,7 @@ class ReduceLROnPlateau(Schedule):
 
     per = "epoch"
     _fixed = ("per",)
-    _checks = {**Schedule._checks, "mode": lambda value: V.check_choice("mode", value, ("min", "max")),
+    _checks: ClassVar = {**Schedule._checks, "mode": lambda value: V.check_choice("mode", value, ("min", "max")),
                "factor": _below_one("factor"), "patience": _count("patience", 0),
                "threshold": _rate_check("threshold", minimum=0.0),
                "threshold_mode": lambda value: V.check_choice("threshold_mode", value, ("rel", "abs")),
