@@ -12,6 +12,10 @@ Each schedule says in ``per`` whether its position is the mini-batch step (``"st
 one-cycle) never overrun: asked for a position past the end they hold their last value. Nothing needs
 to be called in a particular order beyond ``start`` before the first ``lr``.
 
+Settings are checked when assigned, after construction too, by the constructor's own checks: a bad
+value (``OneCycle().three_phase = "yes"``) or a misspelt name raises, an assignment that contradicts
+another setting raises and changes nothing, and a started schedule re-plans with the new value.
+
 Used on their own, outside a Trainer::
 
     s = CosineLR(warmup=10)

@@ -279,15 +279,19 @@ class _SkipNetBase(BaseEstimator):
         saved = {name: self.__dict__[name] for name in ("n_features_in_", "feature_names_in_")
                  if name in self.__dict__}
         try:
-            self._train(X, y, incremental, classes, p, first, net)
+            warning = self._train(X, y, incremental, classes, p, first, net)
         except BaseException:
             for name in ("n_features_in_", "feature_names_in_"):
                 self.__dict__.pop(name, None)
             self.__dict__.update(saved)
             raise
+        if warning is not None:  # once the fit is complete (warnings may be errors)
+            warnings.warn(warning, ConvergenceWarning, stacklevel=3)
         return self
 
-    def _train(self, X, y, incremental: bool, classes, p: dict[str, Any], first: bool, net: Network | None):
+    def _train(self, X, y, incremental: bool, classes, p: dict[str, Any], first: bool,
+               net: Network | None) -> str | None:
+        """Train and record the fitted attributes; the convergence warning to give, if any."""
         X, y = self._validate_xy(X, y, reset=first)
         targets, loss, n_outputs, target_attributes = self._encode_targets(y, first, incremental, classes)
         rng = p["random_state"]
@@ -308,8 +312,9 @@ class _SkipNetBase(BaseEstimator):
         optimizer_options = {"loss": loss, "optimizer": p["optimizer"], "momentum": p["momentum"],
                              "nesterov": p["nesterov"], "weight_decay": p["weight_decay"]}
         trainer = getattr(self, "_trainer", None) if incremental and not first else None
-        if trainer is not None and (trainer.net is not net or self._trainer_options != optimizer_options
-                                    or self._trainer_schedule is not p["schedule"]):
+        if trainer is not None and (trainer.net is not net
+                                    or getattr(self, "_trainer_options", None) != optimizer_options
+                                    or getattr(self, "_trainer_schedule", None) is not p["schedule"]):
             trainer = None
         if trainer is None:
             trainer = Trainer(net, lr=p["lr"], batch_size=batch, epochs=p["epochs"], shuffle=p["shuffle"],
@@ -332,11 +337,13 @@ class _SkipNetBase(BaseEstimator):
         if first:
             self._built = {"network": net, "params": {name: p[name] for name in
                                                       ("hidden_layer_sizes", "skip", "dtype", "backend")}}
-        self._record(net, trainer, history, target_attributes, first, validation is not None, incremental, p)
+        return self._record(net, trainer, history, target_attributes, first, validation is not None,
+                            incremental, p)
 
     def _record(self, net: Network, trainer: Trainer, history: History, target_attributes: dict[str, Any],
-                first: bool, validated: bool, incremental: bool, p: dict[str, Any]) -> None:
-        """Set the fitted attributes once training has succeeded; warn when it did not converge."""
+                first: bool, validated: bool, incremental: bool, p: dict[str, Any]) -> str | None:
+        """Set the fitted attributes once training has succeeded; the warning to give when it did not
+        converge."""
         for name, value in target_attributes.items():
             setattr(self, name, value)
         self.network_ = net
@@ -359,10 +366,10 @@ class _SkipNetBase(BaseEstimator):
         self.stopped_reason_ = history.stopped_reason
         reason = history.stopped_reason
         if reason is not None and reason != "callback":
-            warnings.warn(f"training stopped early: {reason}", ConvergenceWarning, stacklevel=4)
+            return f"training stopped early: {reason}"
         elif reason is None and not incremental and p["n_iter_no_change"] is not None:
-            warnings.warn(f"Maximum epochs ({p['epochs']}) reached and the optimization hasn't converged "
-                          "yet.", ConvergenceWarning, stacklevel=4)
+            return f"Maximum epochs ({p['epochs']}) reached and the optimization hasn't converged yet."
+        return None
 
     def _outputs(self, X) -> np.ndarray:
         """Network outputs (n, n_outputs) for validated X, as float64 (scikit-learn's convention, and

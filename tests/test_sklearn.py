@@ -2,6 +2,7 @@
 scikit-learn's bundled data sets against MLPRegressor / MLPClassifier with the same hidden sizes."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -446,6 +447,14 @@ def test_a_failed_fit_leaves_the_fitted_estimator_as_it_was():
         reg.fit(np.c_[X, X], y)
     assert reg.n_features_in_ == 3
     np.testing.assert_array_equal(reg.predict(X), expected)
+    # a convergence warning comes once the fit is complete: as an error, it leaves a consistent estimator
+    reg.set_params(nesterov=False, tol=0.0, n_iter_no_change=10**6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning, match="Maximum epochs"):
+            reg.fit(np.c_[X, X], y)
+    assert reg.n_features_in_ == reg.network_.n_inputs == 6
+    assert reg.predict(np.c_[X, X]).shape == (40,)
 
 
 def test_inputs_beyond_float64_or_memory_are_refused_by_name():
