@@ -206,10 +206,15 @@ def test_harness_reports_unclean_failures(tmp_path):
         "    def die(self):\n"
         "        if self.size == 'x':\n"
         "            os.kill(os.getpid(), signal.SIGSEGV)\n"
-        "CASES = {'fragile': Case(make=Fragile, calls=[('total', lambda f: f.total())]),\n"
+        "    def spin(self):\n"
+        "        while self.size == -1:\n"
+        "            pass\n"
+        "CASES = {'fragile': Case(make=Fragile, calls=[('total', lambda f: f.total()),\n"
+        "                                             ('spin', lambda f: f.spin())], seconds=1),\n"
         "         'dying': Case(make=Fragile, calls=[('die', lambda f: f.die())])}\n")
     failures = run_cases(module, ["fragile"])
     assert any("size = 0, then total: ZeroDivisionError" in f for f in failures), failures
+    assert any("size = -1: ran past its time limit" in f for f in failures), failures
     assert not any("size = None," in f for f in failures)  # a TypeError with a message is clean
     died = run_cases(module, ["dying"])
     assert len(died) == 1 and "killed by signal" in died[0] and "dying: size = str 'x'" in died[0], died
