@@ -62,14 +62,22 @@ def check_choice(name: str, value, choices) -> str:
     return value
 
 
+def _show_int(value: int) -> str:
+    """``value`` for a message; an integer of more than 30 digits by its magnitude (Python refuses to
+    print one of more than 4300 digits)."""
+    if abs(value) < 10**30:
+        return str(value)
+    return f"{'-' if value < 0 else ''}an integer of about 10**{int(abs(value).bit_length() * math.log10(2))}"
+
+
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     value = int(value)
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise ValueError(f"{name} must be >= {minimum}, got {_show_int(value)}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+        raise ValueError(f"{name} must be <= {maximum}, got {_show_int(value)}")
     return value
 
 
@@ -122,24 +130,44 @@ def check_float(name: str, value, *, minimum=None, maximum=None, positive=False,
     return value
 
 
+def check_input_size(name: str, value, itemsize: int = 8) -> None:
+    """Refuse an input whose elements, as ``itemsize``-byte numbers, would exceed MEMORY_LIMIT, before
+    anything is materialised: a broadcast view, a memory map or a lazy array (dask, pandas) says its
+    size in ``shape`` while taking little or no memory itself. Objects without a shape pass."""
+    shape = getattr(value, "shape", None)
+    if not isinstance(shape, tuple) or not all(isinstance(d, numbers.Integral) and d >= 0 for d in shape):
+        return  # a list (already in memory), or a lazy array of unknown size (checked once converted)
+    check_memory(f"{name} of shape {shape} ({itemsize * 8}-bit numbers)", math.prod(map(int, shape)) * itemsize)
+
+
 def as_real_array(name: str, value) -> np.ndarray:
     """``value`` as an array of a bool, integer or floating dtype (not yet converted or checked).
 
-    Object arrays (e.g. from a DataFrame mixing bool and float columns) are accepted when every
-    element is a real number; masked arrays are refused, since their mask would be silently dropped.
+    Object arrays (e.g. from a DataFrame mixing bool and float columns, or Python ints) are accepted
+    when every element is a real number within float64's range; masked arrays are refused, since
+    their mask would be silently dropped. Inputs larger than memory as float64 are refused before they
+    are materialised (check_input_size).
     """
     if isinstance(value, np.ma.MaskedArray):
         raise TypeError(f"{name} is a masked array: fill or drop the masked entries first (e.g. .filled())")
+    check_input_size(name, value)
     try:
         arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from exc
     if arr.dtype.kind == "O":
+        check_input_size(name, arr)
         bad = list(itertools.islice((v for v in arr.flat if not isinstance(v, numbers.Real)), 1))
         if bad:
             raise TypeError(f"{name} must hold real numbers, got dtype object"
                             + (f" containing {type(bad[0]).__name__} {bad[0]!r}" if bad else ""))
-        arr = arr.astype(np.float64)
+        try:
+            arr = arr.astype(np.float64)
+        except OverflowError as exc:  # a Python int beyond float64 (10**400)
+            raise ValueError(f"{name} holds a number too large for float64 "
+                             f"(magnitude above {np.finfo(np.float64).max:.4g}): {exc}") from exc
+        except (ArithmeticError, ValueError, TypeError) as exc:  # a Real subclass whose __float__ fails
+            raise ValueError(f"{name} holds a value that cannot be converted to a float: {exc}") from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     return arr

@@ -9,7 +9,8 @@ Every function returns ``(X, y)`` with rows in a seeded random order:
 - multi-class (``spirals``, ``blobs``): ``y`` (n,) int64 class indices in [0, classes), for loss
   "cross_entropy" (one output logit per class); the classes are balanced.
 
-The same arguments give the same arrays on every machine (NumPy's PCG64 generator).
+The same arguments give the same arrays on every machine (NumPy's PCG64 generator). ``noise`` (``spread``)
+must be finite, >= 0 and at most ``np.finfo(dtype).max / 64``, so every value returned is finite.
 """
 
 from __future__ import annotations
@@ -21,13 +22,20 @@ from . import _validation as V
 Data = tuple[np.ndarray, np.ndarray]
 
 
+# NumPy's normal draws stay below 14 standard deviations in magnitude (the ziggurat's tail from a
+# 53-bit uniform), so a noise scale below max / 64 cannot overflow the data set's dtype.
+_NOISE_HEADROOM = 64.0
+
+
 def _check(n: int, noise: float, seed: int | None, dtype, min_n: int = 1, noise_name: str = "noise"):
     n = V.check_int("n", n, minimum=min_n)
     V.check_memory(f"a data set of {n} rows", 64 * n)  # features, labels and temporaries: ~8 doubles a row
-    noise = V.check_float(noise_name, noise, minimum=0.0)
+    dtype = V.check_dtype(dtype)
+    noise = V.check_float(noise_name, noise, minimum=0.0,
+                          maximum=float(np.finfo(dtype).max) / _NOISE_HEADROOM)
     if seed is not None:
         seed = V.check_int("seed", seed, minimum=0)
-    return n, noise, np.random.default_rng(seed), V.check_dtype(dtype)
+    return n, noise, np.random.default_rng(seed), dtype
 
 
 def _class_sizes(n: int, classes: int) -> list[int]:
@@ -36,8 +44,11 @@ def _class_sizes(n: int, classes: int) -> list[int]:
 
 def _finish(X, y, rng, dtype, y_dtype=None):
     order = rng.permutation(X.shape[0])
-    X = np.ascontiguousarray(X[order], dtype=dtype)
-    y = np.ascontiguousarray(y[order], dtype=dtype if y_dtype is None else y_dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below
+        X = np.ascontiguousarray(X[order], dtype=dtype)
+        y = np.ascontiguousarray(y[order], dtype=dtype if y_dtype is None else y_dtype)
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):  # unreachable within _check's bounds
+        raise ValueError(f"the data set is not finite in {np.dtype(dtype).name}: lower the noise")
     return X, y
 
 

@@ -12,6 +12,10 @@ Each schedule says in ``per`` whether its position is the mini-batch step (``"st
 one-cycle) never overrun: asked for a position past the end they hold their last value. Nothing needs
 to be called in a particular order beyond ``start`` before the first ``lr``.
 
+Settings are checked when assigned, after construction too, by the constructor's own checks: a bad
+value (``OneCycle().three_phase = "yes"``) or a misspelt name raises, an assignment that contradicts
+another setting raises and changes nothing, and a started schedule re-plans with the new value.
+
 Used on their own, outside a Trainer::
 
     s = CosineLR(warmup=10)
@@ -23,7 +27,10 @@ from __future__ import annotations
 
 import bisect
 import math
+import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -32,25 +39,103 @@ from .optimizers import make_optimizer
 from .trace import fmt
 
 PER = ("step", "epoch")
+# Counts (steps, epochs, patience) above 2**53 lose exactness as floats and overflow float formulas.
+MAX_COUNT = 2**53
+_MISSING = object()
+
+
+def _count(name: str, minimum: int) -> Callable:
+    return lambda value: V.check_int(name, value, minimum=minimum, maximum=MAX_COUNT)
+
+
+def _optional(check: Callable) -> Callable:
+    return lambda value: None if value is None else check(value)
+
+
+def _rate_check(name: str, **bounds) -> Callable:
+    return lambda value: V.check_float(name, value, **bounds)
+
+
+def _below_one(name: str) -> Callable:
+    """A real number in (0, 1)."""
+    def check(value):
+        value = V.check_float(name, value, minimum=0.0, include_min=False)
+        if value >= 1:
+            raise ValueError(f"{name} must be < 1, got {value}")
+        return value
+    return check
 
 
 class Schedule:
-    """Base class: ``base_lr`` comes from ``start``; subclasses define ``_rate(position)``."""
+    """Base class: ``base_lr`` comes from ``start``; subclasses define ``_rate(position)``.
+
+    Settings are validated when assigned, after construction too, by the same check the constructor
+    uses (``_checks``: setting name -> check); an assignment that would leave the settings inconsistent
+    (e.g. CosineLR's ``total`` not above ``warmup``, or a started OneCycle's new plan impossible) raises
+    and leaves the schedule unchanged. A started schedule re-plans when a setting changes.
+    """
 
     per = "epoch"
+    _checks: ClassVar[dict[str, Callable]] = {"per": lambda value: V.check_choice("per", value, PER),
+                                              "base_lr": _rate_check("base_lr", positive=True)}
+    _fixed: tuple[str, ...] = ()  # class-level facts that no instance may change (e.g. per)
 
     def __init__(self):
-        self.base_lr: float | None = None
+        object.__setattr__(self, "base_lr", None)  # until start
+        object.__setattr__(self, "_fit", None)  # (steps_per_epoch, epochs) of the last start
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in self._fixed:
+            raise AttributeError(f"{type(self).__name__}.{name} is fixed to {getattr(type(self), name)!r}")
+        check = self._checks.get(name)
+        if check is None:
+            if not name.startswith("_") and type(self).__module__ == __name__:  # a typo, not a new setting
+                raise AttributeError(f"{type(self).__name__} has no setting {name!r}; its settings are "
+                                     f"{', '.join(n for n in self._checks if n not in self._fixed)}")
+            object.__setattr__(self, name, value)
+            return
+        old = self.__dict__.get(name, _MISSING)
+        self._commit({name: check(value)})
+        if old is not _MISSING and old != self.__dict__[name]:
+            self._changed(name)
+
+    def _commit(self, values: dict) -> None:
+        """Set ``values`` (already checked one by one), then check them together and re-plan a started
+        schedule; on failure restore the previous values and raise."""
+        old = {name: self.__dict__.get(name, _MISSING) for name in values}
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        try:
+            self._check_settings()
+            if self._fit is not None:
+                self._plan(*self._fit)
+        except BaseException:
+            for name, value in old.items():
+                if value is _MISSING:
+                    object.__delattr__(self, name)
+                else:
+                    object.__setattr__(self, name, value)
+            raise
+
+    def _check_settings(self) -> None:
+        """Checks across settings (each one alone passed its own check); settings not yet set are absent."""
+
+    def _plan(self, steps_per_epoch: int, epochs: int) -> None:
+        """Prepare the rates of a fit of this length (called by start, and when a started schedule's
+        setting changes); raise ValueError when the settings do not fit it."""
+
+    def _changed(self, name: str) -> None:
+        """Called after setting ``name`` took a new value (state that depends on it may reset)."""
 
     def start(self, base_lr: float, steps_per_epoch: int, epochs: int) -> None:
         """Called by the Trainer at the start of every fit with its ``lr`` and the fit's length."""
-        self.base_lr = V.check_float("base_lr", base_lr, positive=True)
-        V.check_int("steps_per_epoch", steps_per_epoch, minimum=1)
-        V.check_int("epochs", epochs, minimum=0)
+        fit = (V.check_int("steps_per_epoch", steps_per_epoch, minimum=1, maximum=MAX_COUNT),
+               V.check_int("epochs", epochs, minimum=0, maximum=MAX_COUNT))
+        self._commit({"base_lr": self._checks["base_lr"](base_lr), "_fit": fit})
 
     def lr(self, step: int, epoch: int) -> float:
         """The learning rate for mini-batch ``step`` (counted over the whole run) in ``epoch``."""
-        if self.base_lr is None:
+        if self.base_lr is None or self._fit is None:
             raise RuntimeError(f"{type(self).__name__}.start(base_lr, steps_per_epoch, epochs) must be "
                                "called before lr() (the Trainer does this at the start of fit)")
         step = V.check_int("step", step, minimum=0)
@@ -72,11 +157,14 @@ class StepLR(Schedule):
     """Per epoch: ``base_lr * gamma ** (epoch // step_size)`` (torch.optim.lr_scheduler.StepLR)."""
 
     per = "epoch"
+    _fixed = ("per",)
+    _checks: ClassVar = {**Schedule._checks, "step_size": _count("step_size", 1),
+               "gamma": _rate_check("gamma", positive=True, maximum=1.0)}
 
     def __init__(self, step_size: int, gamma: float = 0.1):
         super().__init__()
-        self.step_size = V.check_int("step_size", step_size, minimum=1)
-        self.gamma = V.check_float("gamma", gamma, positive=True, maximum=1.0)
+        self.step_size = step_size
+        self.gamma = gamma
 
     def _rate(self, epoch):
         return self.base_lr * self.gamma ** (epoch // self.step_size)
@@ -86,10 +174,12 @@ class ExponentialLR(Schedule):
     """Per epoch: ``base_lr * gamma ** epoch`` (torch.optim.lr_scheduler.ExponentialLR)."""
 
     per = "epoch"
+    _fixed = ("per",)
+    _checks: ClassVar = {**Schedule._checks, "gamma": _rate_check("gamma", positive=True, maximum=1.0)}
 
     def __init__(self, gamma: float):
         super().__init__()
-        self.gamma = V.check_float("gamma", gamma, positive=True, maximum=1.0)
+        self.gamma = gamma
 
     def _rate(self, epoch):
         return self.base_lr * self.gamma**epoch
@@ -110,29 +200,36 @@ class CosineLR(Schedule):
     ``per="step"``, ``epochs`` when ``per="epoch"``.
     """
 
+    _checks: ClassVar = {**Schedule._checks, "warmup": _count("warmup", 0), "total": _optional(_count("total", 1)),
+               "min_lr": _rate_check("min_lr", minimum=0.0),
+               "warmup_start_factor": _rate_check("warmup_start_factor", minimum=0.0, include_min=False,
+                                                  maximum=1.0)}
+
     def __init__(self, warmup: int = 0, total: int | None = None, min_lr: float = 0.0,
                  warmup_start_factor: float = 1.0 / 3.0, per: str = "step"):
         super().__init__()
-        self.per = V.check_choice("per", per, PER)
-        self.warmup = V.check_int("warmup", warmup, minimum=0)
-        self.total = None if total is None else V.check_int("total", total, minimum=1)
-        if self.total is not None and self.total <= self.warmup:
-            raise ValueError(f"total ({self.total}) must be larger than warmup ({self.warmup})")
-        self.min_lr = V.check_float("min_lr", min_lr, minimum=0.0)
-        self.warmup_start_factor = V.check_float("warmup_start_factor", warmup_start_factor, minimum=0.0,
-                                                 include_min=False, maximum=1.0)
-        self._planned = self.total
+        self.per = per
+        self.warmup = warmup
+        self.total = total
+        self.min_lr = min_lr
+        self.warmup_start_factor = warmup_start_factor
 
-    def start(self, base_lr, steps_per_epoch, epochs):
-        super().start(base_lr, steps_per_epoch, epochs)
+    def _check_settings(self):
+        total, warmup = getattr(self, "total", None), getattr(self, "warmup", 0)
+        if total is not None and total <= warmup:
+            raise ValueError(f"total ({total}) must be larger than warmup ({warmup})")
+
+    def _plan(self, steps_per_epoch, epochs):
         if self.min_lr > self.base_lr:
             raise ValueError(f"min_lr ({self.min_lr:g}) must not exceed the base learning rate "
                              f"({self.base_lr:g})")
-        if self.total is None:
-            self._planned = steps_per_epoch * epochs if self.per == "step" else epochs
-            if self._planned <= self.warmup:
-                raise ValueError(f"CosineLR: the fit has {self._planned} {self.per}s, not more than "
+        planned = self.total
+        if planned is None:
+            planned = steps_per_epoch * epochs if self.per == "step" else epochs
+            if planned <= self.warmup:
+                raise ValueError(f"CosineLR: the fit has {planned} {self.per}s, not more than "
                                  f"warmup={self.warmup}; lower warmup or train longer")
+        self._planned = planned
 
     def _rate(self, t):
         if t < self.warmup:
@@ -155,25 +252,37 @@ class OneCycle(Schedule):
     """
 
     per = "step"
+    _fixed = ("per",)
+    _checks: ClassVar = {**Schedule._checks, "max_lr": _optional(_rate_check("max_lr", positive=True)),
+               "total": _optional(_count("total", 2)), "pct_start": _below_one("pct_start"),
+               "anneal": lambda value: V.check_choice("anneal", value, ("cos", "linear")),
+               "div_factor": _rate_check("div_factor", minimum=1.0),
+               "final_div_factor": _rate_check("final_div_factor", minimum=1.0),
+               "three_phase": lambda value: V.check_bool("three_phase", value)}
 
     def __init__(self, max_lr: float | None = None, total: int | None = None, pct_start: float = 0.3,
                  anneal: str = "cos", div_factor: float = 25.0, final_div_factor: float = 1e4,
                  three_phase: bool = False):
         super().__init__()
-        self.max_lr = None if max_lr is None else V.check_float("max_lr", max_lr, positive=True)
-        self.total = None if total is None else V.check_int("total", total, minimum=2)
-        self.pct_start = V.check_float("pct_start", pct_start, minimum=0.0, include_min=False)
-        if self.pct_start >= (0.5 if three_phase else 1.0):
-            raise ValueError(f"pct_start must be < {0.5 if three_phase else 1} "
-                             f"{'with three_phase=True' if three_phase else ''}, got {pct_start}".rstrip())
-        self.anneal = V.check_choice("anneal", anneal, ("cos", "linear"))
-        self.div_factor = V.check_float("div_factor", div_factor, minimum=1.0)
-        self.final_div_factor = V.check_float("final_div_factor", final_div_factor, minimum=1.0)
-        self.three_phase = bool(three_phase)
+        self.max_lr = max_lr
+        self.total = total
+        self.three_phase = three_phase
+        self.pct_start = pct_start
+        self.anneal = anneal
+        self.div_factor = div_factor
+        self.final_div_factor = final_div_factor
         self._phases: list[tuple[float, float, float]] = []
 
-    def _plan(self, total: int) -> None:
+    def _check_settings(self):
+        pct_start = getattr(self, "pct_start", None)
+        if getattr(self, "three_phase", False) and pct_start is not None and pct_start >= 0.5:
+            raise ValueError(f"pct_start must be < 0.5 with three_phase=True, got {pct_start}")
+
+    def _plan(self, steps_per_epoch, epochs):
         """Phases as (end_step, start_lr, end_lr); torch's breakpoints, checked to have length > 0."""
+        total = self.total if self.total is not None else steps_per_epoch * epochs
+        if total < 2:
+            raise ValueError(f"OneCycle needs at least 2 steps, the fit has {total}")
         peak = self.max_lr if self.max_lr is not None else self.base_lr
         initial = peak / self.div_factor
         final = initial / self.final_div_factor
@@ -188,13 +297,6 @@ class OneCycle(Schedule):
             self._phases = [(rise_end, initial, peak), (total - 1, peak, final)]
         self._planned = total
 
-    def start(self, base_lr, steps_per_epoch, epochs):
-        super().start(base_lr, steps_per_epoch, epochs)
-        total = self.total if self.total is not None else steps_per_epoch * epochs
-        if total < 2:
-            raise ValueError(f"OneCycle needs at least 2 steps, the fit has {total}")
-        self._plan(total)
-
     def _rate(self, t):
         t = min(t, self._planned - 1)  # hold the final rate past the plan
         begin = 0.0
@@ -208,6 +310,32 @@ class OneCycle(Schedule):
         raise AssertionError("unreachable")
 
 
+def _check_best(value) -> float:
+    """The best loss so far: a real number, +-inf before the first epoch, never NaN."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"best must be a real number, got {type(value).__name__} {value!r}")
+    try:
+        value = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        value = math.inf if value > 0 else -math.inf
+    if math.isnan(value):
+        raise ValueError("best must not be NaN")
+    return value
+
+
+def _check_reductions(value) -> list[tuple[int, float]]:
+    """A list of (epoch, new_lr) pairs."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"reductions must be a list of (epoch, lr) pairs, got {type(value).__name__}")
+    out = []
+    for i, pair in enumerate(value):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise TypeError(f"reductions[{i}] must be an (epoch, lr) pair, got {pair!r}")
+        out.append((V.check_int(f"reductions[{i}] epoch", pair[0], minimum=0),
+                    V.check_float(f"reductions[{i}] lr", pair[1], minimum=0.0)))
+    return out
+
+
 class ReduceLROnPlateau(Schedule):
     """Per epoch, fed by ``epoch_end``: torch.optim.lr_scheduler.ReduceLROnPlateau's rule.
 
@@ -217,29 +345,45 @@ class ReduceLROnPlateau(Schedule):
     no more than ``eps``), the count restarts, and for ``cooldown`` epochs bad epochs are not counted.
     A NaN loss counts as a bad epoch. The state (best, counters, current rate) carries over between fits
     of the same trainer; ``start`` sets the rate to ``base_lr`` only on its first call. ``reductions``
-    lists (epoch, new_lr) of every reduction.
+    lists (epoch, new_lr) of every reduction. Assigning a new ``mode`` forgets ``best``.
     """
 
     per = "epoch"
+    _fixed = ("per",)
+    _checks: ClassVar = {**Schedule._checks, "mode": lambda value: V.check_choice("mode", value, ("min", "max")),
+               "factor": _below_one("factor"), "patience": _count("patience", 0),
+               "threshold": _rate_check("threshold", minimum=0.0),
+               "threshold_mode": lambda value: V.check_choice("threshold_mode", value, ("rel", "abs")),
+               "cooldown": _count("cooldown", 0), "min_lr": _rate_check("min_lr", minimum=0.0),
+               "eps": _rate_check("eps", minimum=0.0),
+               # state, also validated: the rate in use, the best loss, the counters, the record
+               "current": _rate_check("current", minimum=0.0), "best": _check_best,
+               "num_bad_epochs": _count("num_bad_epochs", 0), "cooldown_counter": _count("cooldown_counter", 0),
+               "reductions": _check_reductions}
 
     def __init__(self, mode: str = "min", factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
                  threshold_mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0, eps: float = 1e-8):
         super().__init__()
-        self.mode = V.check_choice("mode", mode, ("min", "max"))
-        self.factor = V.check_float("factor", factor, minimum=0.0, include_min=False)
-        if self.factor >= 1:
-            raise ValueError(f"factor must be < 1, got {factor}")
-        self.patience = V.check_int("patience", patience, minimum=0)
-        self.threshold = V.check_float("threshold", threshold, minimum=0.0)
-        self.threshold_mode = V.check_choice("threshold_mode", threshold_mode, ("rel", "abs"))
-        self.cooldown = V.check_int("cooldown", cooldown, minimum=0)
-        self.min_lr = V.check_float("min_lr", min_lr, minimum=0.0)
-        self.eps = V.check_float("eps", eps, minimum=0.0)
-        self.current: float | None = None
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self.mode = mode
+        self.factor = factor
+        self.patience = patience
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+        self.cooldown = cooldown
+        self.min_lr = min_lr
+        self.eps = eps
+        object.__setattr__(self, "current", None)  # until the first start
+        self.best = self._worst()
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
-        self.reductions: list[tuple[int, float]] = []
+        self.reductions = []
+
+    def _worst(self) -> float:
+        return math.inf if self.mode == "min" else -math.inf
+
+    def _changed(self, name):
+        if name == "mode":  # a best loss of the other direction means nothing in this one
+            object.__setattr__(self, "best", self._worst())
 
     def start(self, base_lr, steps_per_epoch, epochs):
         super().start(base_lr, steps_per_epoch, epochs)
@@ -259,6 +403,9 @@ class ReduceLROnPlateau(Schedule):
     def epoch_end(self, epoch: int, loss: float) -> None:
         if self.current is None:
             raise RuntimeError("ReduceLROnPlateau.start() must be called before epoch_end()")
+        epoch = V.check_int("epoch", epoch, minimum=0)
+        if isinstance(loss, (bool, np.bool_)) or not isinstance(loss, numbers.Real):
+            raise TypeError(f"loss must be a real number, got {type(loss).__name__} {loss!r}")
         loss = float(loss)
         if self._is_better(loss):
             self.best, self.num_bad_epochs = loss, 0
@@ -271,7 +418,7 @@ class ReduceLROnPlateau(Schedule):
             new = max(self.current * self.factor, self.min_lr)
             if self.current - new > self.eps:
                 self.current = new
-                self.reductions.append((int(epoch), new))
+                self.reductions.append((epoch, new))
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
 
@@ -280,9 +427,9 @@ class ReduceLROnPlateau(Schedule):
 SUGGESTION_METHODS = ("valley", "steepest", "minimum")
 
 
-@dataclass
+@dataclass(frozen=True)
 class LRFinderResult:
-    """The curve of a learning-rate range test and the rate it suggests.
+    """The curve of a learning-rate range test and the rate it suggests (a record: read-only).
 
     ``lrs``, ``losses`` (raw mini-batch losses, each measured before the step taken with ``lrs[i]``) and
     ``smoothed`` (bias-corrected exponential moving average of the losses) have one entry per step run.

@@ -17,6 +17,10 @@ Stopping as ``MLPRegressor``/``MLPClassifier``: training runs at most ``epochs``
 (``n_iter_no_change=None`` always runs every epoch). With early stopping the weights of the best
 validation epoch are kept and ``validation_loss_curve_`` holds the validation loss of every epoch.
 Like the MLPs, inputs are not scaled for you: put a ``StandardScaler`` in front (``make_pipeline``).
+
+Parameters are validated at every ``fit`` and ``partial_fit`` (whatever ``set_params`` or an assignment
+changed). Fitted attributes are checked against ``network_`` before they are used, so one overwritten
+gives a clear ValueError or TypeError rather than a crash or a wrong answer.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("skipnet.sklearn needs scikit-learn >= 1.6: pip install 'skipnet[sklearn]'") from exc
 
 from . import _validation as V
-from .network import Network
+from .network import BACKENDS, INITS, SKIP_KINDS, Network
 from .trainer import History, Trainer
 
 __all__ = ["SkipNetClassifier", "SkipNetRegressor"]
@@ -86,6 +90,33 @@ def _stratify(targets: np.ndarray, loss: str, fraction: float) -> np.ndarray | N
     return labels
 
 
+def _validate_data(estimator, X, y="no_validation", **kwargs):
+    """scikit-learn's validate_data, with inputs larger than memory refused before NumPy materialises
+    them (a broadcast view, a memory map) and a number beyond float64 reported as a ValueError naming
+    its argument (NumPy raises a bare OverflowError for a Python int such as 10**400)."""
+    given = {"X": X} if isinstance(y, str) and y == "no_validation" else {"X": X, "y": y}
+    for name, value in given.items():
+        V.check_input_size(name, value)
+    try:
+        return validate_data(estimator, X, y, **kwargs)
+    except ArithmeticError as exc:  # OverflowError, or a number type's own failure to give a float
+        blamed = [name for name, value in given.items() if _fails_conversion(value)] or list(given)
+        what = "a number too large for float64" if isinstance(exc, OverflowError) else \
+            "a value that cannot be converted to a float"
+        raise ValueError(f"{' or '.join(blamed)} holds {what}: {exc}") from exc
+
+
+def _fails_conversion(value) -> bool:
+    """True when ``value`` raises an ArithmeticError as a float64 array."""
+    try:
+        np.asarray(value, dtype=np.float64)
+    except ArithmeticError:
+        return True
+    except (TypeError, ValueError):
+        return False
+    return False
+
+
 class _SkipNetBase(BaseEstimator):
     """Shared parameters and training; subclasses say how targets become network outputs."""
 
@@ -127,7 +158,15 @@ class _SkipNetBase(BaseEstimator):
     def _validate_xy(self, X, y, reset: bool):
         raise NotImplementedError
 
-    # ------------------------------------------------------------------ training
+    def _check_loss(self) -> str | None:
+        """The validated ``loss`` parameter (the regressor's), or None when the targets decide it."""
+        return None
+
+    def _check_target_attributes(self, net: Network) -> None:
+        """Check the fitted attributes describing the targets against ``net``'s outputs."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ parameters
     def _hidden_sizes(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
@@ -136,56 +175,157 @@ class _SkipNetBase(BaseEstimator):
             raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}")
         return tuple(V.check_int(f"hidden_layer_sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes))
 
-    def _check_options(self) -> None:
-        """Checks of the options only this class reads (Network and Trainer check the rest)."""
-        if self.batch_size != "auto":
-            V.check_int("batch_size", self.batch_size, minimum=1)
-        V.check_int("epochs", self.epochs, minimum=1)
-        V.check_float("momentum", self.momentum, minimum=0.0)  # checked even where Adam ignores it
-        V.check_float("tol", self.tol, minimum=0.0)
-        if self.n_iter_no_change is not None:
-            V.check_int("n_iter_no_change", self.n_iter_no_change, minimum=1)
-        if self.early_stopping:
-            V.check_float("validation_fraction", self.validation_fraction, minimum=0.0, maximum=1.0)
-            if not 0 < self.validation_fraction < 1:
-                raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got "
-                                 f"{self.validation_fraction}")
+    def _validated_params(self) -> dict[str, Any]:
+        """Every parameter, checked (scikit-learn's convention: ``__init__`` stores, ``fit`` and
+        ``partial_fit`` validate, so values given to ``set_params`` or assigned are checked too).
+        Returns the checked values; ``random_state`` becomes its RandomState."""
+        p: dict[str, Any] = {"hidden_layer_sizes": self._hidden_sizes(), "loss": self._check_loss()}
+        if not (self.skip is None or isinstance(self.skip, str)) or self.skip not in SKIP_KINDS:
+            raise ValueError(f"skip must be None, 'first-to-output' or 'residual', got {self.skip!r}")
+        p["skip"] = self.skip
+        p["optimizer"] = V.check_choice("optimizer", self.optimizer, V.OPTIMIZERS)
+        p["lr"] = V.check_float("lr", self.lr, positive=True)
+        auto = isinstance(self.batch_size, str) and self.batch_size == "auto"
+        p["batch_size"] = "auto" if auto else V.check_int("batch_size", self.batch_size, minimum=1)
+        p["epochs"] = V.check_int("epochs", self.epochs, minimum=1)
+        p["momentum"] = V.check_float("momentum", self.momentum, minimum=0.0)  # checked even where Adam ignores it
+        p["nesterov"] = V.check_bool("nesterov", self.nesterov)
+        p["weight_decay"] = V.check_float("weight_decay", self.weight_decay, minimum=0.0)
+        if self.schedule is not None and not callable(getattr(self.schedule, "lr", None)):
+            raise TypeError("schedule must be None or an object with an lr(step, epoch) method "
+                            f"(see skipnet.schedules), got {type(self.schedule).__name__}")
+        p["schedule"] = self.schedule
+        p["shuffle"] = V.check_bool("shuffle", self.shuffle)
+        p["early_stopping"] = V.check_bool("early_stopping", self.early_stopping)
+        fraction = V.check_float("validation_fraction", self.validation_fraction, minimum=0.0, maximum=1.0)
+        if fraction == 1 or (p["early_stopping"] and fraction == 0):
+            raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {fraction}")
+        p["validation_fraction"] = fraction
+        p["n_iter_no_change"] = (None if self.n_iter_no_change is None else
+                                 V.check_int("n_iter_no_change", self.n_iter_no_change, minimum=1))
+        p["tol"] = V.check_float("tol", self.tol, minimum=0.0)
+        p["dtype"] = V.check_dtype(self.dtype).name
+        p["init"] = V.check_choice("init", self.init, INITS)
+        p["backend"] = V.check_choice("backend", self.backend, BACKENDS)
+        p["random_state"] = check_random_state(self.random_state)
+        p["warm_start"] = V.check_bool("warm_start", self.warm_start)
+        if isinstance(self.verbose, (bool, np.bool_)):  # a bool, or an int level as scikit-learn's
+            p["verbose"] = bool(self.verbose)
+        else:
+            p["verbose"] = V.check_int("verbose", self.verbose, minimum=0) > 0
+        return p
 
+    # ------------------------------------------------------------------ fitted state
+    def _fitted_network(self) -> Network:
+        """``network_``, once the fitted attributes that predictions rely on are checked against it:
+        they are plain attributes, and one overwritten must give a clear error, not a crash or a wrong
+        answer."""
+        check_is_fitted(self, "network_")  # not n_features_in_: validate_data sets it before training
+        net = self.network_
+        if not isinstance(net, Network):
+            raise TypeError(f"network_ must be the skipnet.Network set by fit, got {type(net).__name__}; "
+                            "fit the estimator again")
+        n_features = getattr(self, "n_features_in_", None)
+        if (isinstance(n_features, (bool, np.bool_)) or not isinstance(n_features, numbers.Integral)
+                or n_features != net.n_inputs):
+            raise ValueError(f"n_features_in_ ({n_features!r}) does not match network_, which takes "
+                             f"{net.n_inputs} inputs; fit the estimator again")
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and not (isinstance(names, np.ndarray) and names.shape == (n_features,)
+                                      and all(isinstance(name, str) for name in names)):
+            raise ValueError(f"feature_names_in_ must be an array of {n_features} column names (set by fit "
+                             "on a DataFrame); fit the estimator again")
+        self._check_target_attributes(net)
+        return net
+
+    def _check_continuation(self, p: dict[str, Any]) -> Network:
+        """The network that warm_start or partial_fit continues, after checking that the parameters
+        still describe it and that the counters they extend are intact."""
+        net = self._fitted_network()
+        for name in ("n_iter_", "t_"):
+            value = getattr(self, name, None)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+                raise ValueError(f"{name} must be the non-negative count set by fit, got {value!r}; "
+                                 "fit with warm_start=False to start over")
+        curve = getattr(self, "loss_curve_", None)
+        if not isinstance(curve, list) or not all(isinstance(v, numbers.Real) for v in curve):
+            raise ValueError("loss_curve_ must be the list of floats set by fit; fit with warm_start=False "
+                             "to start over")
+        # Continuing the old network after the architecture's parameters changed would silently train a
+        # network other than the one asked for. MLPRegressor/MLPClassifier raise ValueError when a warm
+        # start meets targets other than its network's (different classes); a changed architecture is the
+        # same kind of mismatch, so warm_start and partial_fit both raise it too rather than rebuild.
+        built = getattr(self, "_built", None)
+        if built is None or built["network"] is not net:
+            raise ValueError("network_ is not the network this estimator built (it was replaced); "
+                             "fit with warm_start=False to start over")
+        for name, old in built["params"].items():
+            if p[name] != old:
+                raise ValueError(f"{name} changed from {old!r} to {p[name]!r} since the network was built, "
+                                 "and warm_start/partial_fit continue that network: set it back, or fit with "
+                                 "warm_start=False to build a new one")
+        return net
+
+    # ------------------------------------------------------------------ training
     def _fit(self, X, y, incremental: bool, classes=None):
-        self._check_options()
-        first = not hasattr(self, "network_") or not (self.warm_start or incremental)
-        if incremental and self.early_stopping:
+        p = self._validated_params()
+        if incremental and p["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True (there is no fixed "
                              "validation set); use fit, or early_stopping=False")
+        first = not hasattr(self, "network_") or not (p["warm_start"] or incremental)
+        net = None if first else self._check_continuation(p)
+        # validate_data(reset=True) sets n_features_in_ (and feature_names_in_) at once: a fit that fails
+        # afterwards puts them back, so the estimator stays as it was
+        saved = {name: self.__dict__[name] for name in ("n_features_in_", "feature_names_in_")
+                 if name in self.__dict__}
+        try:
+            warning = self._train(X, y, incremental, classes, p, first, net)
+        except BaseException:
+            for name in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(name, None)
+            self.__dict__.update(saved)
+            raise
+        if warning is not None:  # once the fit is complete (warnings may be errors)
+            warnings.warn(warning, ConvergenceWarning, stacklevel=3)
+        return self
+
+    def _train(self, X, y, incremental: bool, classes, p: dict[str, Any], first: bool,
+               net: Network | None) -> str | None:
+        """Train and record the fitted attributes; the convergence warning to give, if any."""
         X, y = self._validate_xy(X, y, reset=first)
         targets, loss, n_outputs, target_attributes = self._encode_targets(y, first, incremental, classes)
-        rng = check_random_state(self.random_state)
-
+        rng = p["random_state"]
         if first:
-            net = Network.mlp(X.shape[1], self._hidden_sizes(), n_outputs, skip=self.skip,
-                              dtype=self.dtype, seed=int(rng.randint(_SEED_BOUND)), backend=self.backend,
-                              init=self.init)
-        else:
-            net = self.network_
+            net = Network.mlp(X.shape[1], p["hidden_layer_sizes"], n_outputs, skip=p["skip"], dtype=p["dtype"],
+                              seed=int(rng.randint(_SEED_BOUND)), backend=p["backend"], init=p["init"])
         validation = None
         X_train, y_train = X, targets
-        if self.early_stopping:
+        if p["early_stopping"]:
             X_train, X_val, y_train, y_val = train_test_split(
-                X, targets, test_size=self.validation_fraction, random_state=rng.randint(_SEED_BOUND),
-                stratify=_stratify(targets, loss, self.validation_fraction))
+                X, targets, test_size=p["validation_fraction"], random_state=rng.randint(_SEED_BOUND),
+                stratify=_stratify(targets, loss, p["validation_fraction"]))
             validation = (X_val, y_val)
 
+        batch = min(200, X_train.shape[0]) if p["batch_size"] == "auto" else p["batch_size"]
+        # What the optimizer's state depends on: partial_fit continues the stored trainer (momentum, Adam
+        # moments, schedule position) while these are unchanged, and starts a new one when they change.
+        optimizer_options = {"loss": loss, "optimizer": p["optimizer"], "momentum": p["momentum"],
+                             "nesterov": p["nesterov"], "weight_decay": p["weight_decay"]}
         trainer = getattr(self, "_trainer", None) if incremental and not first else None
+        if trainer is not None and (trainer.net is not net
+                                    or getattr(self, "_trainer_options", None) != optimizer_options
+                                    or getattr(self, "_trainer_schedule", None) is not p["schedule"]):
+            trainer = None
         if trainer is None:
-            batch = min(200, X_train.shape[0]) if self.batch_size == "auto" else self.batch_size
-            trainer = Trainer(net, loss=loss, optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
-                              nesterov=self.nesterov, weight_decay=self.weight_decay, batch_size=batch,
-                              epochs=self.epochs, shuffle=self.shuffle, schedule=copy.deepcopy(self.schedule),
-                              seed=int(rng.randint(_SEED_BOUND)))
-        trainer.epochs = 1 if incremental else self.epochs
+            trainer = Trainer(net, lr=p["lr"], batch_size=batch, epochs=p["epochs"], shuffle=p["shuffle"],
+                              schedule=copy.deepcopy(p["schedule"]), seed=int(rng.randint(_SEED_BOUND)),
+                              **optimizer_options)
+        else:  # settings a trainer takes between fits
+            trainer.lr, trainer.batch_size, trainer.shuffle = p["lr"], batch, p["shuffle"]
+        trainer.epochs = 1 if incremental else p["epochs"]
         previous = 0 if first else self.n_iter_
-        monitor = _EpochMonitor(net, float(self.tol), None if incremental else self.n_iter_no_change,
-                                validation is not None, bool(self.verbose), previous)
+        monitor = _EpochMonitor(net, p["tol"], None if incremental else p["n_iter_no_change"],
+                                validation is not None, p["verbose"], previous)
         trainer.callbacks = [monitor]
         try:
             history = trainer.fit(X_train, y_train, validation=validation)
@@ -193,12 +333,17 @@ class _SkipNetBase(BaseEstimator):
             trainer.callbacks = []  # nothing of this fit stays referenced by the stored trainer
         if monitor.best_params is not None:
             net._params[...] = monitor.best_params
-        self._record(net, trainer, history, target_attributes, first, validation is not None, incremental)
-        return self
+        self._trainer_options, self._trainer_schedule = optimizer_options, p["schedule"]
+        if first:
+            self._built = {"network": net, "params": {name: p[name] for name in
+                                                      ("hidden_layer_sizes", "skip", "dtype", "backend")}}
+        return self._record(net, trainer, history, target_attributes, first, validation is not None,
+                            incremental, p)
 
     def _record(self, net: Network, trainer: Trainer, history: History, target_attributes: dict[str, Any],
-                first: bool, validated: bool, incremental: bool) -> None:
-        """Set the fitted attributes once training has succeeded; warn when it did not converge."""
+                first: bool, validated: bool, incremental: bool, p: dict[str, Any]) -> str | None:
+        """Set the fitted attributes once training has succeeded; the warning to give when it did not
+        converge."""
         for name, value in target_attributes.items():
             setattr(self, name, value)
         self.network_ = net
@@ -212,24 +357,26 @@ class _SkipNetBase(BaseEstimator):
             self.validation_loss_curve_ = history.val_loss.tolist()
             # NaN when training diverged within its first epoch (nothing recorded)
             self.best_validation_loss_ = float(min(history.val_loss, default=np.nan))
-        elif hasattr(self, "validation_loss_curve_"):
-            del self.validation_loss_curve_, self.best_validation_loss_
+        else:
+            self.__dict__.pop("validation_loss_curve_", None)
+            self.__dict__.pop("best_validation_loss_", None)
         self.best_loss_ = float(min(self.loss_curve_, default=np.nan))
         self.n_iter_ += history.epochs_run
         self.t_ += history.steps_run
         self.stopped_reason_ = history.stopped_reason
         reason = history.stopped_reason
         if reason is not None and reason != "callback":
-            warnings.warn(f"training stopped early: {reason}", ConvergenceWarning, stacklevel=3)
-        elif reason is None and not incremental and self.n_iter_no_change is not None:
-            warnings.warn(f"Maximum epochs ({self.epochs}) reached and the optimization hasn't converged "
-                          "yet.", ConvergenceWarning, stacklevel=3)
+            return f"training stopped early: {reason}"
+        elif reason is None and not incremental and p["n_iter_no_change"] is not None:
+            return f"Maximum epochs ({p['epochs']}) reached and the optimization hasn't converged yet."
+        return None
 
     def _outputs(self, X) -> np.ndarray:
         """Network outputs (n, n_outputs) for validated X, as float64 (scikit-learn's convention, and
         probabilities computed from float32 logits stay consistent with their logarithms)."""
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self.network_.predict(X).astype(np.float64, copy=False)
+        net = self._fitted_network()
+        X = _validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return net.predict(X).astype(np.float64, copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -282,6 +429,8 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
         Drives initialisation, shuffling and the validation split.
     warm_start : bool, default=False
         ``fit`` continues from the current weights (same architecture and targets) with a new optimizer.
+        A changed ``hidden_layer_sizes``, ``skip``, ``dtype`` or ``backend`` raises ValueError (as the
+        MLPs do for changed classes), for ``partial_fit`` too: fit with ``warm_start=False`` to rebuild.
     verbose : bool, default=False
         Print the loss of every epoch.
 
@@ -320,11 +469,21 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
         self.loss = loss
 
     def _validate_xy(self, X, y, reset: bool):
-        return validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32), multi_output=True,
-                             y_numeric=True)
+        return _validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32), multi_output=True,
+                              y_numeric=True)
+
+    def _check_loss(self) -> str:
+        return V.check_choice("loss", self.loss, self._loss_choices)
+
+    def _check_target_attributes(self, net: Network) -> None:
+        n_outputs = getattr(self, "n_outputs_", None)
+        if (isinstance(n_outputs, (bool, np.bool_)) or not isinstance(n_outputs, numbers.Integral)
+                or n_outputs != net.n_outputs):
+            raise ValueError(f"n_outputs_ ({n_outputs!r}) does not match network_, which has {net.n_outputs} "
+                             "outputs; fit the estimator again")
 
     def _encode_targets(self, y, first: bool, incremental: bool, classes=None):
-        loss = V.check_choice("loss", self.loss, self._loss_choices)
+        loss = self._check_loss()
         y = np.asarray(y, dtype=np.float64)
         targets = y.reshape(-1, 1) if y.ndim == 1 else y
         if not first and targets.shape[1] != self.n_outputs_:
@@ -337,12 +496,15 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
         return self._fit(X, y, incremental=False)
 
     def partial_fit(self, X, y) -> SkipNetRegressor:
-        """One epoch over (X, y), continuing the weights and the optimizer state of earlier calls."""
+        """One epoch over (X, y), continuing the weights and the optimizer state of earlier calls.
+
+        Every parameter is validated at each call. ``lr``, ``batch_size`` and ``shuffle`` may change
+        between calls; a new ``loss``, ``optimizer``, ``momentum``, ``nesterov``, ``weight_decay`` or
+        ``schedule`` starts a new optimizer state on the current weights."""
         return self._fit(X, y, incremental=True)
 
     def predict(self, X) -> np.ndarray:
         """Predictions (n_samples,) for one target, (n_samples, n_targets) for several."""
-        check_is_fitted(self, "network_")  # not n_features_in_: a failed fit sets it
         out = self._outputs(X)
         return out.ravel() if out.shape[1] == 1 else out
 
@@ -362,9 +524,27 @@ class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
     """
 
     def _validate_xy(self, X, y, reset: bool):
-        X, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32))
+        X, y = _validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32))
         check_classification_targets(y)
         return X, y
+
+    def _check_target_attributes(self, net: Network) -> None:
+        classes = getattr(self, "classes_", None)
+        if not isinstance(classes, np.ndarray) or classes.ndim != 1 or classes.size < 2:
+            raise ValueError(f"classes_ must be the 1-D array of at least 2 labels set by fit, got {classes!r}; "
+                             "fit the estimator again")
+        try:
+            unique = np.unique(classes)
+        except TypeError as exc:  # labels of types that do not compare
+            raise ValueError(f"classes_ must hold comparable labels: {exc}") from exc
+        if unique.size != classes.size or not np.array_equal(unique, classes):
+            raise ValueError(f"classes_ must hold distinct labels in sorted order (as fit sets it), got "
+                             f"{classes.tolist()}")
+        expected = 1 if classes.size == 2 else classes.size
+        if net.n_outputs != expected or getattr(self, "n_outputs_", None) != expected:
+            raise ValueError(f"classes_ holds {classes.size} labels but network_ has {net.n_outputs} outputs "
+                             f"and n_outputs_ is {getattr(self, 'n_outputs_', None)!r} ({expected} expected); "
+                             "fit the estimator again")
 
     def _encode_targets(self, y, first: bool, incremental: bool, classes=None):
         if classes is not None:
@@ -398,12 +578,12 @@ class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
         return self._fit(X, y, incremental=False)
 
     def partial_fit(self, X, y, classes=None) -> SkipNetClassifier:
-        """One epoch over (X, y), continuing earlier calls; ``classes`` (every label) on the first call."""
+        """One epoch over (X, y), continuing earlier calls; ``classes`` (every label) on the first call.
+        Parameters as ``SkipNetRegressor.partial_fit``."""
         return self._fit(X, y, incremental=True, classes=classes)
 
     def decision_function(self, X) -> np.ndarray:
         """Logits: (n_samples,) for two classes (positive means ``classes_[1]``), else (n, n_classes)."""
-        check_is_fitted(self, "network_")  # not n_features_in_: a failed fit sets it
         out = self._outputs(X)
         return out.ravel() if out.shape[1] == 1 else out
 

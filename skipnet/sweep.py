@@ -14,15 +14,19 @@ cluster ("dask", joblib's Dask backend); "serial" runs them in a plain loop in t
 
 from __future__ import annotations
 
+import collections
 import copy
 import inspect
+import itertools
 import logging
 import math
 import numbers
 import os
 import pickle
+import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sized
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -39,6 +43,9 @@ COLUMNS = ("seed", "lr", "final_loss", "val_loss", "epochs_run", "stopped_reason
            "plateau_reason")
 # Trainer arguments a sweep sets itself, per run.
 _RESERVED = {"net": "make_network", "lr": "lrs", "seed": "seeds"}
+# At most this many seeds (and learning rates): an endless iterator such as itertools.count() is
+# refused once it passes the cap, instead of filling memory.
+MAX_VALUES = 10**6
 
 
 @dataclass(frozen=True)
@@ -78,13 +85,19 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
     ----------
     make_network : callable seed -> Network
         Builds a fresh network for a seed (e.g. ``MLPFactory(...)`` or ``functools.partial`` of a
-        module-level function). The "loky" and "dask" backends pickle it (with cloudpickle, so lambdas
+        module-level function). Every call must return a new Network object: each run trains its network
+        in place, so a factory returning one it returned before (the same object; e.g. a global, or a
+        cache by seed) would have runs share and disturb each other's weights. That is detected and
+        refused with a ValueError, rather than copied (a copy would start from the previous run's
+        trained weights). The "loky" and "dask" backends pickle it (with cloudpickle, so lambdas
         work, but not closures over unpicklable objects such as locks or open files).
     X : array (n, n_inputs);  y : targets for the loss (see Trainer.fit)
         Validated once, in the network's dtype.
     seeds : iterable of int >= 0
-        Each seed initialises the network and seeds the trainer's shuffling.
+        Each seed initialises the network and seeds the trainer's shuffling. At most ``MAX_VALUES``
+        (10**6) distinct seeds; an iterator is read up to that cap (an endless one is refused).
     lrs : iterable of float > 0 (or one float)
+        Finite, distinct, at most ``MAX_VALUES``.
     validation : (X_val, y_val) or None
         When given, ``val_loss`` is the last epoch's validation loss; otherwise NaN.
     backend : "loky" | "threading" | "dask" | "serial"
@@ -134,11 +147,16 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
         raise ValueError("give either client or address for backend='dask', not both")
     if address is not None and not isinstance(address, str):
         raise TypeError(f"address must be a scheduler address string such as 'tcp://host:8786', got {address!r}")
+    keep_history = V.check_bool("keep_history", keep_history)
+    progress = V.check_bool("progress", progress)
     _check_trainer_options(trainer_options)
-    trainer_options = {"diagnose": bool(keep_history), **trainer_options}
+    trainer_options = {"diagnose": keep_history, **trainer_options}
+    V.check_memory(f"a sweep of {len(seeds) * len(lrs)} runs", 1000 * len(seeds) * len(lrs))  # ~1 KB a task
 
-    # One network and trainer built now: bad options and bad data fail here, not in a worker.
+    # One network and trainer built now: bad options and bad data fail here, not in a worker. Two calls
+    # of the factory here also catch one that returns the same network every time, before any worker.
     probe = _make(make_network, seeds[0])
+    _make(make_network, seeds[0])
     trainer = Trainer(probe, lr=lrs[0], seed=seeds[0], **copy.deepcopy(trainer_options))
     X, y = probe._check_batch(X, y, trainer.loss)
     if validation is not None:
@@ -197,10 +215,23 @@ def _run_one(make_network, seed: int, lr: float, X, y, validation, trainer_optio
     return row
 
 
+# Every network a sweep's make_network returned in this process (weakly held: a run's network is
+# dropped with its run); one returned again is the same object, which runs would share.
+_RETURNED: weakref.WeakSet = weakref.WeakSet()
+_RETURNED_LOCK = threading.Lock()  # threading-backend runs call make_network concurrently
+
+
 def _make(make_network, seed: int) -> Network:
     net = make_network(seed)
     if not isinstance(net, Network):
         raise TypeError(f"make_network({seed}) must return a skipnet.Network, got {type(net).__name__}")
+    with _RETURNED_LOCK:
+        if net in _RETURNED:
+            raise ValueError(
+                f"make_network({seed}) returned a Network it had returned before (the same object): each "
+                "run trains its network in place, so runs would share and disturb each other's weights; "
+                "build a new network on every call (e.g. Network.mlp(..., seed=seed) inside make_network)")
+        _RETURNED.add(net)
     return net
 
 
@@ -275,15 +306,32 @@ class _NoBar:
 
 
 # ---------------------------------------------------------------------------------------------- checks
+def _materialise(name: str, values, what: str) -> list:
+    """The values of an iterable as a list, refusing more than MAX_VALUES before reading them all (a
+    sized one by its length, e.g. range(10**12); an iterator by reading one past the cap, e.g.
+    itertools.count())."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be an iterable of {what}, got {type(values).__name__}")
+    try:
+        size = len(values)
+    except TypeError:  # an iterator: no length
+        size = 0
+    except OverflowError:  # a length beyond sys.maxsize, e.g. range(10**20)
+        raise ValueError(f"{name} holds more than {MAX_VALUES} values (the most a sweep takes)") from None
+    V.check_memory(f"a sweep over {size} {name}", 1000 * size)  # ~1 KB per task and row
+    if size > MAX_VALUES:
+        raise ValueError(f"{name} holds {size} values; a sweep takes at most {MAX_VALUES}")
+    out = list(itertools.islice(values, MAX_VALUES + 1))
+    if len(out) > MAX_VALUES:
+        raise ValueError(f"{name} yields more than {MAX_VALUES} values (an endless iterator such as "
+                         f"itertools.count()?); a sweep takes at most {MAX_VALUES}: give a finite list or range")
+    return out
+
+
 def _check_seeds(seeds) -> list[int]:
     if isinstance(seeds, numbers.Integral):
         raise TypeError(f"seeds must be an iterable of ints, e.g. range({seeds}) or [{seeds}]; got the int {seeds}")
-    if isinstance(seeds, Sized):  # e.g. range(10**12): refuse before building the list
-        V.check_memory(f"a sweep over {len(seeds)} seeds", 1000 * len(seeds))  # ~1 KB per task and row
-    try:
-        values = list(seeds)
-    except TypeError:
-        raise TypeError(f"seeds must be an iterable of ints, got {type(seeds).__name__}") from None
+    values = _materialise("seeds", seeds, "ints")
     values = [V.check_int(f"seeds[{i}]", s, minimum=0) for i, s in enumerate(values)]
     _check_unique("seeds", values)
     return values
@@ -292,12 +340,7 @@ def _check_seeds(seeds) -> list[int]:
 def _check_lrs(lrs) -> list[float]:
     if isinstance(lrs, numbers.Real) and not isinstance(lrs, bool):
         lrs = [lrs]
-    if isinstance(lrs, (str, bytes)):
-        raise TypeError(f"lrs must be an iterable of learning rates, got {lrs!r}")
-    try:
-        values = list(lrs)
-    except TypeError:
-        raise TypeError(f"lrs must be an iterable of positive numbers, got {type(lrs).__name__}") from None
+    values = _materialise("lrs", lrs, "positive numbers (learning rates)")
     values = [V.check_float(f"lrs[{i}]", v, positive=True) for i, v in enumerate(values)]
     _check_unique("lrs", values)
     return values
@@ -306,7 +349,7 @@ def _check_lrs(lrs) -> list[float]:
 def _check_unique(name: str, values: list) -> None:
     if not values:
         raise ValueError(f"{name} is empty: give at least one value")
-    repeated = sorted({v for v in values if values.count(v) > 1})
+    repeated = sorted(v for v, count in collections.Counter(values).items() if count > 1)
     if repeated:
         raise ValueError(f"{name} must not repeat values (each run is one seed and one lr); repeated: {repeated}")
 

@@ -49,7 +49,9 @@ class Trace:
 
     Attributes: ``loss`` (float), ``yhat`` (n, n_outputs), ``grads`` (dict name -> array, PyTorch
     layout), ``dead_units`` (dict hidden layer -> list of units with z <= 0 for every sample),
-    ``rows`` (list of (section, symbol, formula, value) tuples behind ``str()``).
+    ``rows`` (list of (section, symbol, formula, value) tuples behind ``str()``). A trace is a record of
+    one pass: its attributes are read-only (``apply`` records the step it took in ``applied_lr`` and
+    ``new_params``); make a new trace to record another pass.
     """
 
     def __init__(self, net, x, y, loss: str = "l1"):
@@ -64,9 +66,26 @@ class Trace:
         self.z, self.h, self.dh, self.dz = p.z, p.h, p.dh, p.dz
         self.dead_units = {k: [int(u) for u in np.flatnonzero((p.z[k] <= 0).all(axis=0))]
                            for k, layer in enumerate(net.layers[:-1]) if layer.activation == "relu"}
-        self.applied_lr: float | None = None
-        self.new_params: dict[str, np.ndarray] | None = None
+        self._applied_lr: float | None = None
+        self._new_params: dict[str, np.ndarray] | None = None
         self.rows = self._forward_rows() + self._backward_rows()
+        self._sealed = True
+
+    def __setattr__(self, name: str, value) -> None:
+        if not name.startswith("_") and getattr(self, "_sealed", False):
+            raise AttributeError(f"Trace.{name} is read-only: a trace records one pass (net.trace(x, y) "
+                                 "records another)")
+        object.__setattr__(self, name, value)
+
+    @property
+    def applied_lr(self) -> float | None:
+        """The learning rate of the step ``apply`` took, None before."""
+        return self._applied_lr
+
+    @property
+    def new_params(self) -> dict[str, np.ndarray] | None:
+        """The parameters after the step ``apply`` took (name -> array), None before."""
+        return self._new_params
 
     # ------------------------------------------------------------------ symbols
     def _unit(self, prefix: str, k: int, u: int, width: int) -> str:
@@ -215,10 +234,14 @@ class Trace:
         Returns the new parameters (dict of copies) and adds the updates to ``str(self)``.
         """
         lr = V.check_float("lr", lr, positive=True)
-        with np.errstate(over="ignore", invalid="ignore"):  # set_parameters refuses what overflows
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
             new = {name: (self.params[name] - lr * g).astype(self.net.dtype) for name, g in self.grads.items()}
+        for name, value in new.items():
+            if not np.isfinite(value).all():  # the trace's own values are finite: the step overflowed
+                raise ValueError(f"the SGD update with lr={lr:g} made parameter {name!r} non-finite (beyond "
+                                 f"{self.net.dtype.name}'s range); the network is unchanged: use a smaller lr")
         self.net.set_parameters(new)
-        self.applied_lr, self.new_params = lr, new
+        self._applied_lr, self._new_params = lr, new
         return {name: v.copy() for name, v in new.items()}
 
     def _symbols(self) -> dict:

@@ -58,3 +58,15 @@ def test_a_network_learns_each_classification_set():
 def test_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("make", ALL)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_noise_is_bounded_so_the_data_stay_finite(make, dtype):
+    name = "spread" if make is datasets.blobs else "noise"
+    largest = float(np.finfo(dtype).max) / 64
+    X, y = make(n=2000, seed=0, dtype=dtype, **{name: largest})  # the largest allowed: still finite
+    assert np.isfinite(X).all() and np.isfinite(y).all()
+    for bad in (largest * 1.01, 1e308, float("inf")):
+        with pytest.raises(ValueError, match=name):
+            make(n=10, dtype=dtype, **{name: bad})

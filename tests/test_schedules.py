@@ -175,6 +175,129 @@ def test_bad_arguments(make, error, match):
         make()
 
 
+# Each setting with a bad value: the constructor and an assignment afterwards raise the same error.
+BAD_SETTINGS = [
+    (S.StepLR, {"step_size": 2}, "step_size", 0, ValueError),
+    (S.StepLR, {"step_size": 2}, "step_size", 2.5, TypeError),
+    (S.StepLR, {"step_size": 2}, "gamma", float("nan"), ValueError),
+    (S.ExponentialLR, {"gamma": 0.5}, "gamma", "0.5", TypeError),
+    (S.CosineLR, {}, "warmup", -1, ValueError),
+    (S.CosineLR, {}, "min_lr", float("inf"), ValueError),
+    (S.CosineLR, {}, "per", "batch", ValueError),
+    (S.CosineLR, {}, "total", 10**400, ValueError),
+    (S.OneCycle, {}, "three_phase", "yes", TypeError),
+    (S.OneCycle, {}, "three_phase", 1, TypeError),
+    (S.OneCycle, {}, "max_lr", -1.0, ValueError),
+    (S.OneCycle, {}, "total", 1, ValueError),
+    (S.OneCycle, {}, "div_factor", 0.0, ValueError),
+    (S.OneCycle, {}, "anneal", None, ValueError),
+    (S.ReduceLROnPlateau, {}, "factor", 1.0, ValueError),
+    (S.ReduceLROnPlateau, {}, "threshold_mode", "relative", ValueError),
+    (S.ReduceLROnPlateau, {}, "cooldown", None, TypeError),
+    (S.ReduceLROnPlateau, {}, "eps", -1e-8, ValueError),
+]
+
+
+@pytest.mark.parametrize("cls,args,name,value,error", BAD_SETTINGS)
+def test_settings_are_checked_when_assigned_as_in_the_constructor(cls, args, name, value, error):
+    with pytest.raises(error, match=name) as at_construction:
+        cls(**{**args, name: value})
+    schedule = cls(**args)
+    before = repr(schedule)
+    with pytest.raises(error, match=name) as at_assignment:
+        setattr(schedule, name, value)
+    assert str(at_assignment.value) == str(at_construction.value)  # the same check
+    assert repr(schedule) == before  # nothing changed
+
+
+def test_state_of_reduce_on_plateau_is_checked_when_assigned():
+    s = S.ReduceLROnPlateau()
+    for name, value, error in [("current", -0.1, ValueError), ("current", None, TypeError),
+                               ("best", float("nan"), ValueError), ("best", "low", TypeError),
+                               ("num_bad_epochs", -1, ValueError), ("cooldown_counter", 1.5, TypeError),
+                               ("reductions", [(0, "x")], TypeError), ("reductions", None, TypeError),
+                               ("base_lr", 0.0, ValueError)]:
+        with pytest.raises(error, match=name):
+            setattr(s, name, value)
+    s.best = 10**400  # beyond the float range: +inf, as before the first epoch
+    assert s.best == math.inf
+    s.reductions = ((3, 0.01),)
+    assert s.reductions == [(3, 0.01)]
+    with pytest.raises(TypeError, match="loss must be a real number"):
+        s.start(0.1, 1, 1) or s.epoch_end(0, "low")
+
+
+def test_inconsistent_assignments_are_refused_and_rolled_back():
+    s = S.CosineLR(warmup=2, total=10)
+    with pytest.raises(ValueError, match=r"total \(2\) must be larger than warmup \(2\)"):
+        s.total = 2
+    with pytest.raises(ValueError, match="warmup"):
+        s.warmup = 10
+    assert (s.total, s.warmup) == (10, 2)
+    s.start(0.1, 5, 4)
+    with pytest.raises(ValueError, match="min_lr"):
+        s.min_lr = 0.5  # above the base rate of the started fit
+    assert s.min_lr == 0.0
+    one = S.OneCycle(pct_start=0.6)
+    with pytest.raises(ValueError, match="three_phase"):
+        one.three_phase = True
+    assert one.three_phase is False
+    one.start(0.1, 10, 10)
+    rates = [one.lr(t, 0) for t in range(100)]
+    with pytest.raises(ValueError, match="pct_start"):
+        one.pct_start = 0.001  # no room for the rise in 100 steps
+    assert [one.lr(t, 0) for t in range(100)] == rates and one.pct_start == 0.6
+
+
+def test_a_started_schedule_follows_its_new_settings():
+    """A change after start re-plans: the rates equal those of a schedule made with the new value."""
+    for make, name, value in [(lambda: S.OneCycle(), "max_lr", 2.0), (lambda: S.OneCycle(), "total", 40),
+                              (lambda: S.CosineLR(warmup=3), "total", 50),
+                              (lambda: S.CosineLR(total=50), "total", None),
+                              (lambda: S.CosineLR(warmup=3), "per", "epoch")]:
+        changed, fresh = make(), make()
+        changed.start(0.1, 10, 10)
+        setattr(changed, name, value)
+        setattr(fresh, name, value)
+        fresh.start(0.1, 10, 10)
+        np.testing.assert_array_equal([changed.lr(t, t // 10) for t in range(120)],
+                                      [fresh.lr(t, t // 10) for t in range(120)])
+
+
+def test_typos_and_fixed_facts_are_refused():
+    with pytest.raises(AttributeError, match="CosineLR has no setting 'warmup_steps'.*warmup"):
+        S.CosineLR().warmup_steps = 10
+    with pytest.raises(AttributeError, match="StepLR.per is fixed to 'epoch'"):
+        S.StepLR(2).per = "step"
+
+    class Custom(S.StepLR):  # a subclass of the user's own may add attributes
+        pass
+
+    custom = Custom(2)
+    custom.note = "mine"
+    assert custom.note == "mine"
+
+
+def test_a_new_mode_forgets_the_best_loss():
+    s = S.ReduceLROnPlateau(patience=0)
+    s.start(0.1, 1, 1)
+    s.epoch_end(0, 1.0)
+    assert s.best == 1.0
+    s.mode = "min"  # unchanged: kept
+    assert s.best == 1.0
+    s.mode = "max"
+    assert s.best == -math.inf
+    s.epoch_end(1, 0.5)  # the first epoch in "max" mode improves on nothing seen in that mode
+    assert s.best == 0.5 and s.reductions == []
+
+
+def test_lr_find_result_is_read_only():
+    net, X, y = _sine_problem()
+    result = sn.lr_find(net, X, y, loss="mse", steps=20)
+    with pytest.raises(AttributeError):
+        result.suggestion = 1.0
+
+
 def test_misuse_is_explained():
     with pytest.raises(RuntimeError, match=r"start\(base_lr"):
         S.StepLR(2).lr(0, 0)

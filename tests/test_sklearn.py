@@ -2,6 +2,7 @@
 scikit-learn's bundled data sets against MLPRegressor / MLPClassifier with the same hidden sizes."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -355,3 +356,116 @@ def test_schedule_is_used_on_a_copy_and_verbose_prints(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split(",")[0] for ln in lines] == ["Epoch 1", "Epoch 2", "Epoch 3"]
     assert lines[0] == f"Epoch 1, loss = {reg.loss_curve_[0]:.8f}"
+
+
+# ------------------------------------------------------------------------------------- values changed after fit
+def test_partial_fit_validates_what_set_params_changed():
+    X, y = _regression(40)
+    reg = SkipNetRegressor(**FAST, random_state=0).partial_fit(X, y)
+    for name, value, error in [("lr", "0.1", TypeError), ("momentum", -1.0, ValueError),
+                               ("nesterov", "no", TypeError), ("shuffle", "yes", TypeError),
+                               ("warm_start", "no", TypeError), ("weight_decay", float("nan"), ValueError),
+                               ("schedule", object(), TypeError), ("verbose", "loud", TypeError),
+                               ("tol", -1.0, ValueError), ("epochs", 0, ValueError), ("init", "xavier", ValueError)]:
+        est = pickle.loads(pickle.dumps(reg)).set_params(**{name: value})
+        t_before, weights = est.t_, est.network_.parameters()
+        with pytest.raises(error, match=name):
+            est.partial_fit(X, y)
+        assert est.t_ == t_before
+        for key, value in est.network_.parameters().items():
+            np.testing.assert_array_equal(value, weights[key])
+
+
+@pytest.mark.parametrize("change", [{"hidden_layer_sizes": (16, 8)}, {"hidden_layer_sizes": (16, 16, 16)},
+                                    {"dtype": "float32"}, {"skip": "residual"}, {"backend": "numpy"}])
+def test_continuing_after_the_architecture_changed_is_refused(change):
+    """warm_start and partial_fit continue network_: a changed architecture raises (as the MLPs raise
+    for changed classes) instead of training the old network; fit without warm_start rebuilds."""
+    X, y = _regression(40)
+    reg = SkipNetRegressor(**FAST, random_state=0).fit(X, y)
+    net = reg.network_
+    name = next(iter(change))
+    reg.set_params(**change)
+    with pytest.raises(ValueError, match=f"{name} changed from .* since the network was built"):
+        reg.partial_fit(X, y)
+    reg.set_params(warm_start=True)
+    with pytest.raises(ValueError, match=f"{name} changed"):
+        reg.fit(X, y)
+    assert reg.network_ is net
+    reg.set_params(warm_start=False).fit(X, y)
+    assert reg.network_ is not net and reg.network_.dtype == np.dtype(reg.dtype)
+    reg.partial_fit(X, y)  # continues the rebuilt network
+
+
+def test_partial_fit_takes_a_new_lr_and_a_new_optimizer():
+    X, y = _regression(40)
+    reg = SkipNetRegressor(**FAST, optimizer="adam", random_state=0).partial_fit(X, y)
+    trainer = reg._trainer
+    reg.set_params(lr=0.5, batch_size=7).partial_fit(X, y)
+    assert reg._trainer is trainer and trainer.lr == 0.5 and trainer.batch_size == 7  # moments kept
+    reg.set_params(optimizer="sgd").partial_fit(X, y)
+    assert reg._trainer is not trainer and reg._trainer.optimizer.name == "sgd"
+
+
+def test_overwritten_fitted_attributes_give_clear_errors():
+    X, y = _classes(60)
+    clf = SkipNetClassifier(**FAST, random_state=0).fit(X, y)
+    other = SkipNetClassifier(**FAST, random_state=0).fit(X[:, :3], y % 2)
+    cases = [("network_", "a network", TypeError, "network_ must be the skipnet.Network"),
+             ("network_", other.network_, ValueError, "n_features_in_ .* does not match network_"),
+             ("classes_", other.classes_, ValueError, "classes_ holds 2 labels but network_ has 3 outputs"),
+             ("classes_", [0, 1, 2], ValueError, "classes_ must be the 1-D array"),
+             ("classes_", np.array([2, 1, 0]), ValueError, "distinct labels in sorted order"),
+             ("classes_", np.array([0, "a", 1], dtype=object), ValueError, "comparable labels"),
+             ("n_features_in_", 4.0, ValueError, "n_features_in_"),
+             ("n_outputs_", 1, ValueError, "n_outputs_ is 1")]
+    for name, value, error, message in cases:
+        broken = pickle.loads(pickle.dumps(clf))
+        setattr(broken, name, value)
+        for method in (broken.predict, broken.predict_proba, broken.score):
+            with pytest.raises(error, match=message):
+                method(X, y) if method == broken.score else method(X)
+    reg = SkipNetRegressor(**FAST, random_state=0).fit(*_regression(40))
+    for name, value in [("n_iter_", -1), ("t_", "many"), ("loss_curve_", None)]:
+        broken = pickle.loads(pickle.dumps(reg))
+        setattr(broken, name, value)
+        with pytest.raises(ValueError, match=name):
+            broken.partial_fit(*_regression(40))
+    broken = pickle.loads(pickle.dumps(reg))
+    broken.network_ = broken.network_.copy()  # a network the estimator did not build
+    np.testing.assert_array_equal(broken.predict(_regression(40)[0]), reg.predict(_regression(40)[0]))
+    with pytest.raises(ValueError, match="network_ is not the network this estimator built"):
+        broken.partial_fit(*_regression(40))
+
+
+def test_a_failed_fit_leaves_the_fitted_estimator_as_it_was():
+    X, y = _regression(40)
+    reg = SkipNetRegressor(**FAST, optimizer="sgd", momentum=0.0, random_state=0).fit(X, y)
+    expected = reg.predict(X)
+    reg.set_params(nesterov=True)  # refused by the optimizer, after the data were validated
+    with pytest.raises(ValueError, match="nesterov"):
+        reg.fit(np.c_[X, X], y)
+    assert reg.n_features_in_ == 3
+    np.testing.assert_array_equal(reg.predict(X), expected)
+    # a convergence warning comes once the fit is complete: as an error, it leaves a consistent estimator
+    reg.set_params(nesterov=False, tol=0.0, n_iter_no_change=10**6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning, match="Maximum epochs"):
+            reg.fit(np.c_[X, X], y)
+    assert reg.n_features_in_ == reg.network_.n_inputs == 6
+    assert reg.predict(np.c_[X, X]).shape == (40,)
+
+
+def test_inputs_beyond_float64_or_memory_are_refused_by_name():
+    X, y = _regression(40)
+    reg = SkipNetRegressor(**FAST, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="X holds a number too large for float64"):
+        reg.predict([[10**400, 1.0, 2.0]])
+    with pytest.raises(ValueError, match="y holds a number too large for float64"):
+        SkipNetRegressor(**FAST).fit(X[:2], [10**400, 1])
+    huge = np.broadcast_to(np.ones((1, 3)), (10**12, 3))  # no memory of its own; 22 TiB as float64
+    with pytest.raises(ValueError, match=r"X of shape \(1000000000000, 3\) .* would need"):
+        reg.predict(huge)
+    with pytest.raises(ValueError, match="would need"):
+        SkipNetClassifier(**FAST).fit(huge, np.broadcast_to(np.int64(1), (10**12,)))

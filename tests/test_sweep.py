@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import itertools
 import logging
 import math
 import os
@@ -242,6 +243,11 @@ def _closure_over_a_lock():
     return make
 
 
+def _one_network():
+    net = FACTORY(0)
+    return lambda seed: net
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"make_network": "net"}, TypeError, "make_network must be a callable"),
     ({"make_network": lambda seed: 42}, TypeError, r"make_network\(0\) must return a skipnet.Network"),
@@ -255,6 +261,13 @@ def _closure_over_a_lock():
     ({"lrs": [float("nan")]}, ValueError, r"lrs\[0\] must be finite"),
     ({"lrs": "0.1"}, TypeError, "lrs must be an iterable"),
     ({"lrs": []}, ValueError, "lrs is empty"),
+    ({"seeds": itertools.count()}, ValueError, "seeds yields more than 1000000 values"),
+    ({"lrs": (0.1 * 0.5**i for i in itertools.count())}, ValueError, "lrs yields more than 1000000"),
+    ({"seeds": range(2 * 10**6)}, ValueError, "seeds holds 2000000 values; a sweep takes at most 1000000"),
+    ({"seeds": range(10**20)}, ValueError, "seeds holds more than 1000000 values"),
+    ({"keep_history": "no"}, TypeError, "keep_history must be True or False"),
+    ({"progress": "yes"}, TypeError, "progress must be True or False"),
+    ({"make_network": _one_network()}, ValueError, r"make_network\(0\) returned a Network it had returned before"),
     ({"backend": "multiprocessing"}, ValueError, "backend must be one of"),
     ({"n_jobs": 0}, ValueError, "n_jobs must be"),
     ({"n_jobs": 1.5}, TypeError, "n_jobs must be an integer"),
@@ -353,3 +366,29 @@ def test_cli_sweep_as_a_user_runs_it(tmp_path):
                          check=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
     assert "8 runs: 4 seeds x 2 learning rates" in out.stdout and "backend loky" in out.stdout
     assert (tmp_path / "t.csv").read_text().count("\n") == 9
+
+
+@pytest.mark.parametrize("backend", ["serial", "threading"])
+def test_a_factory_returning_a_network_again_is_refused(backend):
+    """The runs would share one network and disturb each other: refused, by the two calls made before
+    any run (a cache by seed) and within the runs (a factory repeating itself only later)."""
+    cache = {}
+
+    def cached(seed):
+        return cache.setdefault(seed, FACTORY(seed))
+
+    shared, calls = FACTORY(0), itertools.count()
+
+    def repeats_after_two_calls(seed):
+        return FACTORY(seed) if next(calls) < 2 else shared
+
+    for factory in (cached, repeats_after_two_calls):
+        with pytest.raises(ValueError, match="returned a Network it had returned before"):
+            sn.sweep(factory, X, Y, seeds=[0, 1], lrs=[0.05, 0.5], backend=backend, n_jobs=2, **OPTIONS)
+    assert next(calls) > 3  # the second factory got past the two calls before the runs
+
+
+def test_many_seeds_checked_in_linear_time():
+    seeds = list(range(200_000)) + [7]
+    with pytest.raises(ValueError, match=r"repeated: \[7\]"):
+        sn.sweep(FACTORY, X, Y, seeds=seeds, lrs=[0.1], backend="serial", **OPTIONS)

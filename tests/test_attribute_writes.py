@@ -1,0 +1,220 @@
+"""Values assigned after construction: every public data attribute of the schedules, the estimators
+(before and after fit) and a Trace gets hostile values, then the public methods run; each failure must be a clean
+ValueError/TypeError/AttributeError/RuntimeError with a message, never a crash, another exception or a
+non-finite result. The probes run in subprocesses (see _attribute_harness); add a kind of object by
+adding a Case to CASES and its name to a test below."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+
+import numpy as np
+import pytest
+from _attribute_harness import Case, public_data_attributes, run_cases
+
+import skipnet as sn
+from skipnet import schedules as S
+
+# ------------------------------------------------------------------------------------------ schedules
+_SCHEDULES = {
+    "StepLR": lambda: S.StepLR(2, gamma=0.5),
+    "ExponentialLR": lambda: S.ExponentialLR(0.9),
+    "CosineLR": lambda: S.CosineLR(warmup=3, min_lr=0.001),
+    "OneCycle": lambda: S.OneCycle(pct_start=0.3, three_phase=True),
+    "ReduceLROnPlateau": lambda: S.ReduceLROnPlateau(patience=0, cooldown=1, min_lr=1e-4),
+}
+_OTHERS = {  # a differently configured instance of each (its attribute values are probed too)
+    "StepLR": lambda: S.StepLR(7, gamma=1.0),
+    "ExponentialLR": lambda: S.ExponentialLR(0.5),
+    "CosineLR": lambda: S.CosineLR(warmup=10, total=20, per="epoch"),
+    "OneCycle": lambda: S.OneCycle(max_lr=2.0, total=100, anneal="linear"),
+    "ReduceLROnPlateau": lambda: _started(S.ReduceLROnPlateau(mode="max", threshold_mode="abs")),
+}
+
+
+def _started(schedule):
+    schedule.start(0.1, 10, 5)
+    return schedule
+
+
+def _rate_is_sane(schedule, step, epoch):
+    rate = schedule.lr(step, epoch)
+    assert isinstance(rate, float) and math.isfinite(rate) and rate >= 0, f"lr({step}, {epoch}) = {rate!r}"
+
+
+def _train_with(schedule):
+    X = np.linspace(-1, 1, 16).reshape(8, 2)
+    net = sn.Network.mlp(2, (3,), seed=0)
+    hist = sn.Trainer(net, loss="mse", lr=0.05, batch_size=4, epochs=2, schedule=schedule).fit(X, X[:, :1])
+    assert np.isfinite(hist.lr).all() and (hist.lr >= 0).all(), hist.lr
+
+
+SCHEDULE_CALLS = [
+    ("lr before start", lambda s: _rate_is_sane(s, 0, 0)),
+    ("start", lambda s: s.start(0.1, 10, 5)),
+    ("lr", lambda s: _rate_is_sane(s, 7, 0)),
+    ("epoch_end", lambda s: s.epoch_end(0, 1.0)),
+    ("epoch_end NaN", lambda s: s.epoch_end(1, math.nan)),
+    ("lr later", lambda s: _rate_is_sane(s, 49, 4)),
+    ("lr past the plan", lambda s: _rate_is_sane(s, 10**6, 10**5)),
+    ("repr", repr),
+    ("deepcopy", copy.deepcopy),
+    ("Trainer.fit", _train_with),
+]
+
+CASES: dict[str, Case] = {}
+for _name, _make in _SCHEDULES.items():
+    CASES[_name] = Case(make=_make, calls=SCHEDULE_CALLS, other=_OTHERS[_name])
+    CASES[f"{_name} started"] = Case(make=lambda make=_make: _started(make()), calls=SCHEDULE_CALLS,
+                                     other=_OTHERS[_name])
+
+
+# ------------------------------------------------------------------------------------------ estimators
+def _data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 2))
+    return X, X[:, 0] - X[:, 1], (X[:, 0] > 0).astype(int)
+
+
+# tol and n_iter_no_change stop every fit after two epochs, so a huge epochs value cannot hang a probe
+_FAST = {"hidden_layer_sizes": (3, 3), "epochs": 3, "n_iter_no_change": 1, "tol": 1e300, "random_state": 0,
+         "batch_size": 8}
+
+
+def _regressor():
+    from skipnet.sklearn import SkipNetRegressor
+
+    return SkipNetRegressor(**_FAST)
+
+
+def _classifier():
+    from skipnet.sklearn import SkipNetClassifier
+
+    return SkipNetClassifier(**_FAST)
+
+
+def _fitted(kind: str):
+    """A freshly fitted estimator (a fit of this size takes less time than a deep copy of one)."""
+    X, y, labels = _data()
+    return _regressor().fit(X, y) if kind == "regressor" else _classifier().fit(X, labels)
+
+
+def _describes_its_network(estimator):
+    """After a successful (partial) fit, network_ is the network the parameters ask for."""
+    net = estimator.network_
+    sizes = estimator.hidden_layer_sizes
+    sizes = (sizes,) if isinstance(sizes, int) else tuple(sizes)
+    assert tuple(layer.units for layer in net.layers[:-1]) == sizes, (net, sizes)
+    assert net.dtype == np.dtype(estimator.dtype) and net.backend == estimator.backend, net
+
+
+def _other(kind: str):
+    """Another fitted estimator: other features (3), outputs (2 targets, 3 classes) and parameters."""
+    from skipnet.sklearn import SkipNetClassifier, SkipNetRegressor
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 3))
+    options = {"hidden_layer_sizes": (4,), "skip": None, "optimizer": "sgd", "lr": 0.01, "epochs": 2,
+               "dtype": "float32", "schedule": S.StepLR(1), "random_state": 1, "backend": "numpy"}
+    if kind == "regressor":
+        return SkipNetRegressor(loss="l1", **options).fit(X, X[:, :2])
+    return SkipNetClassifier(**options).fit(X, np.arange(30) % 3)
+
+
+def _finite(values, rows):
+    values = np.asarray(values)
+    assert values.shape[0] == rows, values.shape
+    if values.dtype.kind == "f":
+        assert np.isfinite(values).all(), values
+
+
+def _estimator_calls(kind: str):
+    X, y, labels = _data()
+    target = y if kind == "regressor" else labels
+    calls = [("predict", lambda e: _finite(e.predict(X), len(X))),
+             ("score", lambda e: _finite([e.score(X, target)], 1)),
+             ("partial_fit", lambda e: _describes_its_network(
+                 e.partial_fit(X, target, **({} if kind == "regressor" else {"classes": [0, 1]}))))]
+    if kind == "classifier":
+        calls += [("predict_proba", lambda e: _finite(e.predict_proba(X), len(X))),
+                  ("predict_log_proba", lambda e: e.predict_log_proba(X)),
+                  ("decision_function", lambda e: _finite(e.decision_function(X), len(X)))]
+    return calls + [("fit", lambda e: _describes_its_network(e.fit(X, target))),
+                    ("predict after fit", lambda e: _finite(e.predict(X), len(X))),
+                    ("get_params", lambda e: e.get_params()), ("repr", repr)]
+
+
+def _estimator_attributes(estimator) -> list[str]:
+    """Public data attributes with the constructor parameters (scikit-learn hides nothing, but a
+    parameter equal to None still counts)."""
+    return sorted(set(public_data_attributes(estimator)) | set(estimator.get_params()))
+
+
+for _kind, _make_unfitted in (("regressor", _regressor), ("classifier", _classifier)):
+    CASES[f"{_kind} unfitted"] = Case(make=_make_unfitted, calls=_estimator_calls(_kind),
+                                      attributes=_estimator_attributes, other=functools.partial(_other, _kind))
+    CASES[f"{_kind} fitted"] = Case(make=functools.partial(_fitted, _kind),
+                                    calls=_estimator_calls(_kind), attributes=_estimator_attributes,
+                                    other=functools.partial(_other, _kind))
+
+
+# ------------------------------------------------------------------------------------------ traces
+def _trace():
+    return sn.Network.exercise().trace([[1.0], [2.0]], [[-3.0], [0.5]], loss="l1")
+
+
+def _applied(trace, lr):
+    new = trace.apply(lr)
+    assert all(np.isfinite(value).all() for value in new.values()), new
+
+
+CASES["Trace"] = Case(make=_trace, other=lambda: sn.Network.mlp(2, (3, 3), n_outputs=2).trace(
+    [[1.0, 2.0]], [1], loss="cross_entropy"), calls=[
+    ("str", str), ("table", lambda t: t.table), ("repr", repr), ("all_gradients_zero", lambda t: t.all_gradients_zero),
+    ("apply", lambda t: _applied(t, 0.1)), ("str after apply", str), ("apply huge", lambda t: _applied(t, 1e308))])
+
+
+# ------------------------------------------------------------------------------------------ tests
+def _assert_clean(names):
+    failures = run_cases(__file__, names)
+    assert not failures, f"{len(failures)} unclean failures:\n" + "\n".join(failures[:60])
+
+
+def test_schedules_and_traces_survive_attribute_writes():
+    _assert_clean([name for name in CASES if name.split()[0] in _SCHEDULES] + ["Trace"])
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_estimators_survive_attribute_writes(kind):
+    pytest.importorskip("sklearn")
+    _assert_clean([f"{kind} unfitted", f"{kind} fitted"])
+
+
+def test_harness_reports_unclean_failures(tmp_path):
+    """The harness itself: a crash-free but unclean object is reported, and so is a killed process."""
+    module = tmp_path / "probed.py"
+    module.write_text(
+        "import os, signal\n"
+        "from _attribute_harness import Case\n"
+        "class Fragile:\n"
+        "    def __init__(self):\n"
+        "        self.size = 3\n"
+        "    def total(self):\n"
+        "        return 10 / self.size\n"
+        "    def die(self):\n"
+        "        if self.size == 'x':\n"
+        "            os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "    def spin(self):\n"
+        "        while self.size == -1:\n"
+        "            pass\n"
+        "CASES = {'fragile': Case(make=Fragile, calls=[('total', lambda f: f.total()),\n"
+        "                                             ('spin', lambda f: f.spin())], seconds=1),\n"
+        "         'dying': Case(make=Fragile, calls=[('die', lambda f: f.die())])}\n")
+    failures = run_cases(module, ["fragile"])
+    assert any("size = 0, then total: ZeroDivisionError" in f for f in failures), failures
+    assert any("size = -1: ran past its time limit" in f for f in failures), failures
+    assert not any("size = None," in f for f in failures)  # a TypeError with a message is clean
+    died = run_cases(module, ["dying"])
+    assert len(died) == 1 and "killed by signal" in died[0] and "dying: size = str 'x'" in died[0], died
