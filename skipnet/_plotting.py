@@ -36,7 +36,7 @@ def _plain_log_ticks(fig) -> None:
     and much cheaper to draw than mathtext."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    from .trace import fmt
+    from ._format import fmt
 
     plain = FuncFormatter(lambda v, _: fmt(v, 3))
     for ax in fig.axes:

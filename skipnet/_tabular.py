@@ -189,7 +189,7 @@ class Standardizer:
         output layer (and learned skips into it) the target scaling. Needs biases where offsets land
         and no identity skip from the input or into the output (see ``check_foldable``)."""
         self.check_foldable(net)
-        p = net._param_views
+        p = net.internals.param_views
         inv = 1.0 / self.x_scale
         into_output = [i for i, s in enumerate(net.skips) if s.dst == len(net.layers) - 1]
         consumers = [(0, "layers.0.weight")] + [(s.dst, f"skips.{i}.weight")

@@ -88,15 +88,6 @@ def check_bool(name: str, value) -> bool:
     return bool(value)
 
 
-def check_network(name: str, value):
-    """``value`` itself when it is a skipnet.Network."""
-    from .network import Network
-
-    if not isinstance(value, Network):
-        raise TypeError(f"{name} must be a skipnet.Network, got {type(value).__name__}")
-    return value
-
-
 def check_items(name: str, value, item_type: type) -> list:
     """A list of ``item_type`` from any iterable of them (a bare item or a string is refused)."""
     kind = f"skipnet.{item_type.__name__}"

@@ -26,10 +26,10 @@ import numpy as np
 
 from . import datasets
 from . import diagnostics as D
+from ._format import fmt
 from .network import Network
 from .schedules import CosineLR, lr_find
 from .sweep import MLPFactory, sweep
-from .trace import fmt
 from .trainer import Trainer
 
 LN2 = math.log(2.0)

@@ -21,6 +21,7 @@ from . import _modelfile as MF
 from . import _validation as V
 from ._core import NetworkInternals
 from ._settings import Fixed
+from .trace import Trace
 
 ACTIVATIONS = ("relu", "identity")
 BACKENDS = ("cython", "numpy")
@@ -324,49 +325,7 @@ class Network:
 
     def trace(self, x, y, loss: str = "l1"):
         """Step-by-step account of one forward/backward pass (see skipnet.trace.Trace)."""
-        from .trace import Trace
-
         return Trace(self, x, y, loss)
-
-    # ----------------------------------------------------------------- private aliases (older callers)
-    @property
-    def _params(self):
-        return self._core.params
-
-    @property
-    def _grads(self):
-        return self._core.grads
-
-    @property
-    def _param_views(self):
-        return self._core.param_views
-
-    @property
-    def _grad_views(self):
-        return self._core.grad_views
-
-    @property
-    def _engine(self):
-        return self._core.engine
-
-    @property
-    def _layout(self):
-        return [(spec.name, spec.shape, spec.fan_in) for spec in self._core.layout]
-
-    def _views(self, flat):
-        return self._core.views(flat)
-
-    def _check_batch(self, X, y, loss):
-        return self._core.check_batch(X, y, loss)
-
-    def _check_workspace(self, n):
-        self._core.check_rows(n)
-
-    def _exclusive(self):
-        return self._core.writing()
-
-    def _detailed_pass(self, X, y=None, loss=None):
-        return self._core.detailed_pass(X, y, loss)
 
 
 def network_from_architecture(arch: Mapping[str, Any], backend: str = "cython") -> Network:

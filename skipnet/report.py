@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._files import atomic_write
+from ._format import fmt
 from .demo import EXERCISE_NAMES, LN2, DemoReport
 from .diagnostics import CAUSES
-from .trace import fmt
 
 SYMBOLS = dict(zip(EXERCISE_NAMES, ("W0", "W1", "W2", "S0")))
 SECTION_TITLES = {"forward": "forward pass", "backward": "backward pass (chain rule)",

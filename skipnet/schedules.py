@@ -35,8 +35,8 @@ from typing import ClassVar
 import numpy as np
 
 from . import _validation as V
+from ._format import fmt
 from .optimizers import make_optimizer
-from .trace import fmt
 
 PER = ("step", "epoch")
 # Counts (steps, epochs, patience) above 2**53 lose exactness as floats and overflow float formulas.
@@ -552,7 +552,7 @@ def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 1
         raise ValueError(f"beta must be < 1, got {beta}")
     diverge_factor = V.check_float("diverge_factor", diverge_factor, minimum=1.0, include_min=False)
     method = V.check_choice("method", method, SUGGESTION_METHODS)
-    X, y = net._check_batch(X, y, loss)
+    X, y = net.internals.check_batch(X, y, loss)
 
     work = net.copy()
     opt = make_optimizer(work, optimizer, **optimizer_options)
@@ -567,7 +567,7 @@ def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 1
             order, cursor = rng.permutation(n), 0
         idx = order[cursor:cursor + batch]
         cursor += batch
-        value = float(work._engine.loss_and_gradients(X[idx], y[idx], loss))
+        value = float(work.internals.engine.loss_and_gradients(X[idx], y[idx], loss))
         avg = beta * avg + (1.0 - beta) * value
         smooth = avg / (1.0 - beta ** (i + 1))
         losses.append(value)
@@ -580,8 +580,7 @@ def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 1
                        f"{fmt(best, 4)} at lr {fmt(lr, 3)}")
             break
         best = min(best, smooth)
-        opt.step(float(lr))
-        if not np.isfinite(work._params).all():
+        if opt.step(float(lr)).nonfinite:
             stopped = f"the update at lr {fmt(lr, 3)} made a parameter non-finite"
             break
     lrs = lrs[:len(losses)]

@@ -73,7 +73,7 @@ class _EpochMonitor:
         if value < self.best:
             self.best = value
             if self.on_validation:
-                self.best_params = self.net._params.copy()
+                self.best_params = self.net.internals.params.copy()
         return self.patience is not None and self.no_improvement > self.patience
 
 
@@ -332,7 +332,8 @@ class _SkipNetBase(BaseEstimator):
         finally:
             trainer.callbacks = []  # nothing of this fit stays referenced by the stored trainer
         if monitor.best_params is not None:
-            net._params[...] = monitor.best_params
+            with net.internals.writing():
+                net.internals.params[...] = monitor.best_params
         self._trainer_options, self._trainer_schedule = optimizer_options, p["schedule"]
         if first:
             self._built = {"network": net, "params": {name: p[name] for name in

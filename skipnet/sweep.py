@@ -158,7 +158,7 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
     probe = _make(make_network, seeds[0])
     _make(make_network, seeds[0])
     trainer = Trainer(probe, lr=lrs[0], seed=seeds[0], **copy.deepcopy(trainer_options))
-    X, y = probe._check_batch(X, y, trainer.loss)
+    X, y = probe.internals.check_batch(X, y, trainer.loss)
     if validation is not None:
         validation = V.as_validation(validation, probe.n_inputs, probe.n_outputs, trainer.loss, probe.dtype)
     serial = backend == "serial" or (n_jobs == 1 and backend != "dask")

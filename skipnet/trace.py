@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as V
+from ._core import NetworkInternals
+from ._format import fmt
 
 _LOSS_FORMULA = {
     "l1": ("|yhat - y|", "sign(yhat - y) / N"),
@@ -22,22 +24,6 @@ _LOSS_FORMULA = {
     "bce": ("softplus(yhat) - y·yhat", "(sigmoid(yhat) - y) / N"),
     "cross_entropy": ("logsumexp(yhat) - yhat[y]", "(softmax(yhat) - onehot(y)) / n"),
 }
-
-
-def fmt(value, digits: int | None = None) -> str:
-    """Plain decimal notation (0.375, not 3.75e-01): the shortest digits that round-trip in the dtype
-    (at most 8 significant), or ``digits`` significant digits when given."""
-    value = np.asarray(value)
-    if value.ndim:
-        return "[" + ", ".join(fmt(v, digits) for v in value.ravel()) + "]"
-    if value.dtype.kind not in "f":
-        return str(value)
-    if value == 0:
-        return "0"
-    if not np.isfinite(value):
-        return str(float(value))
-    return np.format_float_positional(value, precision=digits or 8, unique=digits is None,
-                                      fractional=False, trim="-")
 
 
 def _paren(text: str) -> str:
@@ -55,12 +41,15 @@ class Trace:
     """
 
     def __init__(self, net, x, y, loss: str = "l1"):
-        X, Y = V.check_network("net", net)._check_batch(x, y, loss)
+        core = getattr(net, "internals", None)
+        if not isinstance(core, NetworkInternals):
+            raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")
+        X, Y = core.check_batch(x, y, loss)
         self.net, self.loss_name, self.x, self.y = net, loss, X, Y
-        with net._exclusive():
-            self.params = net.parameters()
-            p = net._detailed_pass(X, Y, loss)
-            self.grads = {name: g.copy() for name, g in net._grad_views.items()}
+        with core.writing():  # the pass writes the gradient buffer read here
+            self.params = {name: view.copy() for name, view in core.param_views.items()}
+            p = core.detailed_pass(X, Y, loss)
+            self.grads = {name: g.copy() for name, g in core.grad_views.items()}
         self.loss = float(p.loss)
         self.yhat = p.h[-1].copy()
         self.z, self.h, self.dh, self.dz = p.z, p.h, p.dh, p.dz

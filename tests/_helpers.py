@@ -85,7 +85,7 @@ def training_digest(dtype: str, backend: str = "cython") -> str:
                          backend=backend)
     hist = sn.Trainer(net, loss="cross_entropy", optimizer="adam", lr=0.01, batch_size=32, epochs=3,
                       seed=5).fit(X, y)
-    return hashlib.sha256(net._params.tobytes() + hist.step_loss.tobytes()).hexdigest()
+    return hashlib.sha256(net.internals.params.tobytes() + hist.step_loss.tobytes()).hexdigest()
 
 
 # examples actually run by each hypothesis test of this session (reported by conftest)

@@ -46,7 +46,7 @@ def _listing(folder):
 
 
 def _same_params(path, net) -> bool:
-    return np.array_equal(sn.Network.load(path)._params, net._params)
+    return np.array_equal(sn.Network.load(path).internals.params, net.internals.params)
 
 
 def _char_device(path):

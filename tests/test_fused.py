@@ -50,11 +50,11 @@ def _assert_same_run(fused, per_op, exact=True, dtype="float64"):
     np.testing.assert_array_equal(hf.lr, hp.lr)
     if exact:
         for a, b in [(hf.step_loss, hp.step_loss), (hf.epoch_loss, hp.epoch_loss), (hf.val_loss, hp.val_loss),
-                     (nf._params, np_._params)]:
+                     (nf.internals.params, np_.internals.params)]:
             np.testing.assert_array_equal(a, b)
     else:
         assert_close(hf.step_loss, hp.step_loss, dtype, scale=np.abs(hp.step_loss).max())
-        assert_close(nf._params, np_._params, dtype, scale=100 * np.abs(np_._params).max())
+        assert_close(nf.internals.params, np_.internals.params, dtype, scale=100 * np.abs(np_.internals.params).max())
 
 
 @pytest.mark.parametrize("case", range(8))
@@ -100,8 +100,8 @@ def test_fused_follows_the_reference_over_many_steps(case, dtype, simd):
         nets.append(net)
     assert hists[0].steps_run == hists[1].steps_run == 12 * 7
     assert_close(hists[0].step_loss, hists[1].step_loss, dtype, scale=np.abs(hists[1].step_loss).max())
-    scale = np.abs(nets[1]._params).max() * (100 if dtype == "float32" else 1)
-    assert_close(nets[0]._params, nets[1]._params, dtype, scale=scale)
+    scale = np.abs(nets[1].internals.params).max() * (100 if dtype == "float32" else 1)
+    assert_close(nets[0].internals.params, nets[1].internals.params, dtype, scale=scale)
 
 
 def _width1_network(rng, dtype, seed):
@@ -171,7 +171,7 @@ def test_divergence_guard_matches_per_op(dtype_):
     _assert_same_run(*runs)
     hist, net, _ = runs[0]
     assert hist.stopped_reason.startswith("diverged at step") and hist.warnings[-1].kind == "divergence"
-    assert np.isfinite(net._params).all() and np.isfinite(hist.step_loss).all()
+    assert np.isfinite(net.internals.params).all() and np.isfinite(hist.step_loss).all()
 
 
 def test_divergence_factor_and_width1_divergence_match_per_op():
@@ -192,7 +192,7 @@ def test_non_finite_update_stops_with_the_per_op_message(make):
     _assert_same_run(*runs)
     hist, net, _ = runs[0]
     assert "made a parameter non-finite" in hist.stopped_reason and "lr=1e+308" in hist.stopped_reason
-    assert np.isfinite(net._params).all()
+    assert np.isfinite(net.internals.params).all()
 
 
 def test_per_step_schedules_validation_and_callbacks_match_per_op():
@@ -236,7 +236,7 @@ def test_per_step_schedules_validation_and_callbacks_match_per_op():
         (hf, nf), (hp, np_) = hists
         assert hf.stopped_reason == hp.stopped_reason == "callback"
         for a, b in [(hf.step_loss, hp.step_loss), (hf.lr, hp.lr), (hf.val_loss, hp.val_loss),
-                     (nf._params, np_._params)]:
+                     (nf.internals.params, np_.internals.params)]:
             np.testing.assert_array_equal(a, b)
     assert len(set(hf.lr)) > 1
 
@@ -256,7 +256,7 @@ def test_schedule_error_mid_epoch_leaves_the_per_op_state():
         trainer = sn.Trainer(net, loss="l1", lr=0.01, batch_size=4, epochs=5, schedule=Breaks(), fused=fused)
         with pytest.raises(ArithmeticError, match="step 11"):
             trainer.fit(X, y)
-        states.append((net._params.copy(), trainer.step_count, trainer.optimizer.steps,
+        states.append((net.internals.params.copy(), trainer.step_count, trainer.optimizer.steps,
                        trainer.rng.bit_generator.state))
     np.testing.assert_array_equal(states[0][0], states[1][0])
     assert states[0][1:] == states[1][1:] and states[0][1] == 11
@@ -272,7 +272,7 @@ def test_second_fit_continues_across_paths():
     a.fit(X, y)
     sn.Trainer(nets[1], loss="l1", optimizer="adam", lr=0.01, batch_size=8, epochs=6, seed=5,
                fused=False).fit(X, y)
-    np.testing.assert_array_equal(nets[0]._params, nets[1]._params)
+    np.testing.assert_array_equal(nets[0].internals.params, nets[1].internals.params)
 
 
 def test_two_threads_train_two_networks_bit_identically_to_serial():
@@ -297,7 +297,7 @@ def test_two_threads_train_two_networks_bit_identically_to_serial():
         w.join()
     for i in range(2):
         np.testing.assert_array_equal(threaded[i], serial[i])
-        np.testing.assert_array_equal(thread_nets[i]._params, serial_nets[i]._params)
+        np.testing.assert_array_equal(thread_nets[i].internals.params, serial_nets[i].internals.params)
 
 
 @pytest.mark.parametrize("make,shuffle", [(sn.Network.exercise, False), (sn.Network.exercise, True),
@@ -333,7 +333,7 @@ def test_fused_net_guards():
     with pytest.raises(RuntimeError, match="bind"):
         fused.run(None, np.array([0.1]), empty, empty, 1, 1, 0, None)
     with pytest.raises(ValueError, match="C-contiguous"):
-        fused.bind(np.ones((4, 4))[:, :2], np.ones((4, 1)), None, net._params.copy(), None,
+        fused.bind(np.ones((4, 4))[:, :2], np.ones((4, 1)), None, net.internals.params.copy(), None,
                    "l1", "sgd")
     with pytest.raises(TypeError, match="fused"):
         sn.Trainer(net, fused="yes")
@@ -375,7 +375,7 @@ def test_divergence_on_the_first_step_of_a_fit_keeps_the_weights(make):
     # the first loss overflows: there are no earlier weights, so the fit leaves them as they were
     def huge():
         net = make()
-        net._params[...] = 1e200
+        net.internals.params[...] = 1e200
         return net
 
     X, y = np.ones((5, huge().n_inputs)), np.zeros((5, 1))
@@ -383,7 +383,7 @@ def test_divergence_on_the_first_step_of_a_fit_keeps_the_weights(make):
     _assert_same_run(*runs)
     hist, net, _ = runs[0]
     assert hist.stopped_reason == "diverged at step 0 (epoch 0): the loss is inf" and hist.steps_run == 0
-    assert (net._params == 1e200).all()
+    assert (net.internals.params == 1e200).all()
 
 
 @pytest.mark.parametrize("skips", [
@@ -430,7 +430,7 @@ def test_compiled_exercise_shapes_match_per_op(biases, loss, batch, shuffle, dty
 
     def make():
         net = _exercise_with_biases(dtype) if biases else sn.Network.exercise(dtype=dtype)
-        net._params[...] = np.random.default_rng(11).uniform(-1, 1, net._params.size)
+        net.internals.params[...] = np.random.default_rng(11).uniform(-1, 1, net.internals.params.size)
         return net
 
     for options in ({}, {"weight_decay": 0.03}, {"schedule": sn.schedules.StepLR(2, gamma=0.5)}):
@@ -439,7 +439,7 @@ def test_compiled_exercise_shapes_match_per_op(biases, loss, batch, shuffle, dty
                          **options)
         _assert_same_run(*runs, exact=batch == 1, dtype=dtype)
         if batch == 1:
-            np.testing.assert_array_equal(runs[0][1]._grads, runs[1][1]._grads)
+            np.testing.assert_array_equal(runs[0][1].internals.grads, runs[1][1].internals.grads)
 
 
 @pytest.mark.parametrize("biases", [False, True])
@@ -459,4 +459,4 @@ def test_compiled_exercise_shapes_keep_the_last_good_weights(biases, dtype_):
                          divergence_factor=factor)
         _assert_same_run(*runs)
         assert reason in runs[0][0].stopped_reason
-        assert np.isfinite(runs[0][1]._params).all()
+        assert np.isfinite(runs[0][1].internals.params).all()

@@ -98,7 +98,7 @@ def _targets(rng, loss, n, n_outputs, exact):
 def _network(arch, dtype="float64", backend="cython", params=None):
     net = sn.Network(*arch, dtype=dtype, seed=0, backend=backend)
     if params is not None:
-        net._params[...] = params
+        net.internals.params[...] = params
     return net
 
 
@@ -117,27 +117,27 @@ def _blas(always: bool):
 # ------------------------------------------------------------------ tolerances that know the terms
 def _twin(net):
     """A float64 numpy-backend copy of ``net`` (its float32 values are exact in float64)."""
-    return _network((net.n_inputs, net.layers, net.skips), backend="numpy", params=net._params)
+    return _network((net.n_inputs, net.layers, net.skips), backend="numpy", params=net.internals.params)
 
 
 @contextlib.contextmanager
 def _absolute(twin):
     """``twin`` with |params| for the duration: every term summed in a pass becomes non-negative."""
-    params = twin._params.copy()
-    twin._params[...] = np.abs(params)
+    params = twin.internals.params.copy()
+    twin.internals.params[...] = np.abs(params)
     try:
         yield twin
     finally:
-        twin._params[...] = params
+        twin.internals.params[...] = params
 
 
 def _bounds(twin, X):
     """z of every layer on (twin, X), and the same pass with |params| and |X|: a bound on the magnitude
     of the terms summed into each z."""
     X = np.asarray(X, np.float64)
-    z = twin._detailed_pass(X).z
+    z = twin.internals.detailed_pass(X).z
     with _absolute(twin):
-        return z, twin._detailed_pass(np.abs(X)).z
+        return z, twin.internals.detailed_pass(np.abs(X)).z
 
 
 def _near_tie(twin, X, y, loss, rtol) -> bool:
@@ -185,8 +185,8 @@ def test_backends_agree_on_forward_and_gradients(seed, exact, loss):
     assume(loss != "cross_entropy" or arch[1][-1].units >= 2)
     dtype = rng.choice(["float32", "float64"])
     fast = _network(arch, dtype)
-    fast._params[...] = _values(rng, fast.n_parameters, "grid" if exact else "free", 0.5 if exact else 2.0)
-    ref, twin = _network(arch, dtype, "numpy", fast._params), _twin(fast)
+    fast.internals.params[...] = _values(rng, fast.n_parameters, "grid" if exact else "free", 0.5 if exact else 2.0)
+    ref, twin = _network(arch, dtype, "numpy", fast.internals.params), _twin(fast)
     n = int(rng.integers(1, 7))
     X = _values(rng, (n, fast.n_inputs), "grid" if exact else "free", 1.0 if exact else 100.0)
     y = _targets(rng, loss, n, fast.n_outputs, exact)
@@ -224,7 +224,7 @@ def test_backends_follow_the_same_training_trajectory(seed, opt, loss):
         stopped = [r is not None and r.startswith("zero gradient") for r in reasons]
         assert any(stopped), reasons
         net = (fast, ref)[stopped.index(True)]
-        other = _network(arch, "float64", "numpy" if net is fast else "cython", net._params)
+        other = _network(arch, "float64", "numpy" if net is fast else "cython", net.internals.params)
         bounds = _gradient_bounds(_twin(net), X, y, loss)
         for name, g in other.gradients(X, y, loss)[1].items():
             assert (np.abs(g) <= 1e-12 * bounds[name]).all(), (name, g)
@@ -234,7 +234,7 @@ def test_backends_follow_the_same_training_trajectory(seed, opt, loss):
         assert hists[0].steps_run == -(-n // min(batch_size, n)) * epochs
     assert_close(hists[0].step_loss, hists[1].step_loss, "float64",
                  scale=np.abs(hists[1].step_loss).max(initial=0))
-    assert_close(fast._params, ref._params, "float64", scale=1e3 * np.abs(ref._params).max())
+    assert_close(fast.internals.params, ref.internals.params, "float64", scale=1e3 * np.abs(ref.internals.params).max())
 
 
 # ------------------------------------------------------------------ arbitrary arrays: oracle of validity
@@ -408,7 +408,7 @@ def test_diagnostics_accept_what_gradients_accept(seed, kind, loss):
     flat = np.concatenate([g.ravel() for g in grads.values()]).astype(np.float64)
     assert flow.zero == (not flat.any()) and flow.total_norm == pytest.approx(math.hypot(*flat), rel=1e-12)
     dead = sn.diagnostics.dead_units(net, X)
-    z = net._detailed_pass(sn._validation.as_features("X", X, net.n_inputs, net.dtype)).z
+    z = net.internals.detailed_pass(sn._validation.as_features("X", X, net.n_inputs, net.dtype)).z
     for k, report in dead.layers.items():
         assert report.units == np.flatnonzero((z[k] <= 0).all(axis=0)).tolist()
 
@@ -493,7 +493,7 @@ def test_network_builds_exactly_the_valid_architectures(seed):
     expected += sum(layers[s.dst].units * width[s.src + 1] for s in skips if not s.identity)
     assert net.n_parameters == expected
     X = _values(rng, (2, n_inputs), "free", 100.0)
-    ref = _network((n_inputs, layers, skips), backend="numpy", params=net._params)
+    ref = _network((n_inputs, layers, skips), backend="numpy", params=net.internals.params)
     assert_close(net.forward(X), ref.forward(X), "float64", scale=1e3)
 
 
@@ -557,7 +557,7 @@ def test_trainer_accepts_exactly_the_valid_options(seed, optimizer, loss):
     X, y = _values(rng, (n, 2), "free", 100.0), _targets(rng, loss, n, 1, exact=False)
     hist = sn.Trainer(net, loss=loss, optimizer=optimizer, **kwargs).fit(X, y)
     assert len(hist.step_loss) == len(hist.lr) == hist.steps_run
-    assert np.isfinite(net._params).all() and np.isfinite(hist.step_loss).all()
+    assert np.isfinite(net.internals.params).all() and np.isfinite(hist.step_loss).all()
     assert hist.epochs_run <= kwargs["epochs"]
     assert hist.stopped_reason is None or isinstance(hist.stopped_reason, str)
 
@@ -581,11 +581,11 @@ def test_set_parameters_is_all_or_nothing(seed):
     real = {name: _real_values(arr) for name, arr in arrays.items()}
     valid = all(name in shapes and real[name] is not None and arr.shape == shapes[name]
                 and _fits(real[name], dtype) for name, arr in arrays.items())
-    before = net._params.copy()
+    before = net.internals.params.copy()
     if not valid:
         with pytest.raises(CLEAN):
             net.set_parameters(values)
-        np.testing.assert_array_equal(net._params, before)
+        np.testing.assert_array_equal(net.internals.params, before)
         return
     net.set_parameters(values)
     after = net.parameters()
@@ -697,7 +697,7 @@ def test_corrupted_model_files_fail_cleanly(seed, mutation):
         except ValueError as exc:
             assert "m.safetensors" in str(exc)
             return
-    assert repr(loaded) == repr(net) and loaded._params.tobytes() == net._params.tobytes()
+    assert repr(loaded) == repr(net) and loaded.internals.params.tobytes() == net.internals.params.tobytes()
 
 
 ESTIMATOR_OPTIONS = {
@@ -854,13 +854,13 @@ def test_lr_find_fails_cleanly_and_leaves_the_network_alone(seed, loss):
         kwargs.pop("momentum", None)
     n = int(rng.integers(1, 20))
     X, y = _values(rng, (n, net.n_inputs), "free", 10.0), _targets(rng, loss, n, net.n_outputs, exact=False)
-    before = net._params.copy()
+    before = net.internals.params.copy()
     try:
         result = sn.lr_find(net, X, y, loss=loss, **kwargs)
     except CLEAN:
         return
     finally:
-        np.testing.assert_array_equal(net._params, before)  # the test runs on a copy
+        np.testing.assert_array_equal(net.internals.params, before)  # the test runs on a copy
     steps = len(result.lrs)
     assert steps == len(result.losses) == len(result.smoothed) and 1 <= steps <= result.steps
     assert (np.diff(result.lrs) > 0).all() and result.lrs[0] == result.lr_min

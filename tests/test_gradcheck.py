@@ -15,7 +15,7 @@ MARGIN = 1e-3
 
 
 def _away_from_kinks(net, X, y, loss):
-    p = net._detailed_pass(np.ascontiguousarray(X))
+    p = net.internals.detailed_pass(np.ascontiguousarray(X))
     for k, layer in enumerate(net.layers):
         if layer.activation == "relu" and np.abs(p.z[k]).min() < MARGIN:
             return False
@@ -43,7 +43,7 @@ def test_finite_differences(case, loss, backend):
     rng = np.random.default_rng(1000 + case)
     net, X, y = _sample(rng, loss, backend)
     _, grads = net.gradients(X, y, loss)
-    flat = net._params
+    flat = net.internals.params
     numeric = np.empty_like(flat)
     for i in range(flat.size):
         old = flat[i]

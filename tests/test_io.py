@@ -66,7 +66,7 @@ def test_save_load_is_bit_exact(tmp_path, dtype, index):
         back = sn.Network.load(path, backend=backend)
         assert (back.layers, back.skips, back.dtype, back.init) == (net.layers, net.skips, net.dtype, net.init)
         assert back.backend == backend
-        assert back._params.tobytes() == net._params.tobytes()
+        assert back.internals.params.tobytes() == net.internals.params.tobytes()
         if backend == net.backend:
             assert back.predict(X).tobytes() == net.predict(X).tobytes()
 
@@ -105,7 +105,7 @@ def test_loaded_network_trains_like_the_original(tmp_path, dtype):
     h1 = sn.Trainer(net, loss="l1", lr=0.05, epochs=3, seed=0).fit(X, y)
     h2 = sn.Trainer(back, loss="l1", lr=0.05, epochs=3, seed=0).fit(X, y)
     assert np.array_equal(h1.step_loss, h2.step_loss)
-    assert net._params.tobytes() == back._params.tobytes()
+    assert net.internals.params.tobytes() == back.internals.params.tobytes()
 
 
 def test_pickle_round_trip_rebuilds_the_buffers(dtype, backend):
@@ -114,7 +114,7 @@ def test_pickle_round_trip_rebuilds_the_buffers(dtype, backend):
     X = np.random.default_rng(1).normal(size=(9, 3))
     assert back.predict(X).tobytes() == net.predict(X).tobytes()
     # the views, the gradient twin and the engine are the new network's own, not stale copies
-    assert all(np.shares_memory(v, back._params) for v in back._param_views.values())
+    assert all(np.shares_memory(v, back.internals.params) for v in back.internals.param_views.values())
     y = np.random.default_rng(2).normal(size=(9, 2))
     sn.Trainer(back, loss="mse", lr=0.1, epochs=2, seed=0).fit(X, y)
     sn.Trainer(net, loss="mse", lr=0.1, epochs=2, seed=0).fit(X, y)
@@ -126,10 +126,10 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     net = sn.Network.mlp(2, (3, 3), 1, skip="first-to-output", seed=0)
     path = tmp_path / "model.safetensors"
     net.save(path)
-    net._params[...] += 1.0
+    net.internals.params[...] += 1.0
     net.save(str(path))  # overwrite, str path
     assert os.listdir(tmp_path) == ["model.safetensors"]
-    assert sn.Network.load(path)._params.tobytes() == net._params.tobytes()
+    assert sn.Network.load(path).internals.params.tobytes() == net.internals.params.tobytes()
 
 
 def test_failed_write_keeps_the_old_file_and_cleans_up(tmp_path, monkeypatch):
@@ -144,7 +144,7 @@ def test_failed_write_keeps_the_old_file_and_cleans_up(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         new.save(path)
     assert os.listdir(tmp_path) == ["model.safetensors"]
-    assert sn.Network.load(path)._params.tobytes() == old._params.tobytes()
+    assert sn.Network.load(path).internals.params.tobytes() == old.internals.params.tobytes()
 
 
 def test_new_file_gets_ordinary_permissions(tmp_path):
@@ -299,7 +299,7 @@ def test_missing_file_and_bad_backend(tmp_path, saved):
 def test_load_weights_is_strict_and_all_or_nothing(saved, tmp_path):
     net, path = saved
     other = sn.Network.mlp(3, (5, 4), 2, skip="first-to-output", seed=9)
-    before = other._params.copy()
+    before = other.internals.params.copy()
     tensors, _ = _contents(path)
     shape = _rewrite(tmp_path / "s.safetensors", {**tensors, "skips.0.weight": np.zeros((2, 4))}, {})
     with pytest.raises(ValueError, match="shape"):
@@ -310,13 +310,13 @@ def test_load_weights_is_strict_and_all_or_nothing(saved, tmp_path):
     nan = _rewrite(tmp_path / "n.safetensors", {**tensors, "layers.0.bias": np.full(5, np.inf)}, {})
     with pytest.raises(ValueError, match="NaN or infinity"):
         other.load_weights(nan)
-    assert np.array_equal(other._params, before)
+    assert np.array_equal(other.internals.params, before)
     other.load_weights(path)  # a skipnet file is a state dict too
-    assert other._params.tobytes() == net._params.tobytes()
+    assert other.internals.params.tobytes() == net.internals.params.tobytes()
     # float32 tensors are cast into a float64 network, as load_state_dict's copy does
     f32 = _rewrite(tmp_path / "f32.safetensors", {k: v.astype(np.float32) for k, v in tensors.items()}, {})
     other.load_weights(f32)
-    assert np.array_equal(other._params, net._params.astype(np.float32).astype(np.float64))
+    assert np.array_equal(other.internals.params, net.internals.params.astype(np.float32).astype(np.float64))
 
 
 # ------------------------------------------------------------------------------------- PyTorch
@@ -384,4 +384,4 @@ def test_skipnet_loads_pytorch_state_dicts(tmp_path, dtype, index):
         out = module(torch.from_numpy(X)).numpy()
     assert_close(net.predict(X), out, dtype)
     # saved again by skipnet, it is a full model file
-    assert sn.Network.load(net.save(tmp_path / "again.safetensors"))._params.tobytes() == net._params.tobytes()
+    assert sn.Network.load(net.save(tmp_path / "again.safetensors")).internals.params.tobytes() == net.internals.params.tobytes()

@@ -121,7 +121,7 @@ def test_duplicate_tensor_names(model, tmp_path):
     except ValueError as exc:
         assert "bad.safetensors" in str(exc)
     else:
-        np.testing.assert_array_equal(loaded._params, model[0]._params)
+        np.testing.assert_array_equal(loaded.internals.params, model[0].internals.params)
 
 
 # ------------------------------------------------------------------ skipnet's metadata
@@ -199,10 +199,10 @@ def test_save_killed_at_random_moments_leaves_old_or_new_file(tmp_path):
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         loaded = sn.Network.load(target)  # never a partial file: a partial one would not load
-        if np.array_equal(loaded._params, old._params):
+        if np.array_equal(loaded.internals.params, old.internals.params):
             outcomes["old"] += 1
         else:
-            np.testing.assert_array_equal(loaded._params, new._params)
+            np.testing.assert_array_equal(loaded.internals.params, new.internals.params)
             outcomes["new"] += 1
         leftovers = [p for p in tmp_path.iterdir() if p != target]
         interrupted += bool(leftovers)
@@ -218,7 +218,7 @@ def test_save_killed_at_random_moments_leaves_old_or_new_file(tmp_path):
 # ------------------------------------------------------------------ what skipnet writes, and the CLI reads
 def test_save_refuses_weights_that_load_would_refuse(tmp_path):
     net = sn.Network.exercise()
-    net._params[1] = np.inf  # only reachable by writing the buffer directly
+    net.internals.params[1] = np.inf  # only reachable by writing the buffer directly
     with pytest.raises(ValueError, match=r"bad.safetensors: tensor 'layers.1.weight' contains NaN or infinity"):
         net.save(tmp_path / "bad.safetensors")
     assert not any(tmp_path.iterdir())

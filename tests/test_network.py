@@ -57,7 +57,7 @@ def test_parameter_layout_and_names():
                       "skips.0.weight": (2, 4)}
     assert net.n_parameters == sum(np.prod(s) for s in shapes.values())
     # views share the one flat buffer
-    assert all(np.shares_memory(v, net._params) for v in net._param_views.values())
+    assert all(np.shares_memory(v, net.internals.params) for v in net.internals.param_views.values())
     # parameters() returns copies
     p = net.parameters()
     p["layers.0.weight"][...] = 7
@@ -71,11 +71,11 @@ def test_default_init_is_nn_linear_uniform_and_seeded():
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
     assert abs(w.std() - bound / np.sqrt(3)) < 0.01 * bound / np.sqrt(3) * 10
     same = sn.Network.mlp(100, (400,), n_outputs=1, seed=3)
-    np.testing.assert_array_equal(net._params, same._params)
+    np.testing.assert_array_equal(net.internals.params, same.internals.params)
     other = sn.Network.mlp(100, (400,), n_outputs=1, seed=4)
-    assert not np.array_equal(net._params, other._params)
+    assert not np.array_equal(net.internals.params, other.internals.params)
     f32 = sn.Network.mlp(100, (400,), n_outputs=1, seed=3, dtype="float32")
-    np.testing.assert_array_equal(f32._params, net._params.astype(np.float32))
+    np.testing.assert_array_equal(f32.internals.params, net.internals.params.astype(np.float32))
 
 
 def test_he_init():
@@ -116,8 +116,8 @@ def test_set_parameters_validates_everything_before_writing():
 def test_copy_is_independent():
     net = sn.Network.mlp(2, (3, 3), skip="first-to-output", seed=1)
     clone = net.copy()
-    clone._params[...] = 0
-    assert net._params.any()
+    clone.internals.params[...] = 0
+    assert net.internals.params.any()
     assert repr(clone).startswith("Network(n_inputs=2")
 
 

@@ -218,14 +218,14 @@ def test_pickled_network_trains_like_the_original(clone, backend):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 2)), rng.normal(size=(20, 1))
     net = sn.Network.mlp(2, (5, 5), skip="first-to-output", seed=3, backend=backend)
-    start = net._params.copy()
+    start = net.internals.params.copy()
     other = clone(net)
     assert other is not net and repr(other) == repr(net)
     for n in (net, other):
         sn.Trainer(n, loss="mse", lr=0.1, batch_size=4, epochs=3, seed=0).fit(X, y)
     # before the fix a clone's named views were detached copies: training left its weights unchanged
-    assert not np.array_equal(other._params, start)
-    np.testing.assert_array_equal(other._params, net._params)
+    assert not np.array_equal(other.internals.params, start)
+    np.testing.assert_array_equal(other.internals.params, net.internals.params)
     np.testing.assert_array_equal(other.forward(X), net.forward(X))
 
 
@@ -249,7 +249,7 @@ def test_divergence_keeps_the_weights_behind_the_last_recorded_loss(backend, fac
     step = hist.steps_run - 1 if "non-finite" in reason else hist.steps_run
     assert reason.startswith(f"diverged at step {step} (epoch 0): ")
     assert hist.warnings[-1].kind == "divergence" and hist.warnings[-1].step == step
-    assert np.isfinite(net._params).all() and np.isfinite(hist.step_loss).all()
+    assert np.isfinite(net.internals.params).all() and np.isfinite(hist.step_loss).all()
     if factor is None:
         assert "the loss is inf" in reason or "non-finite" in reason
     else:

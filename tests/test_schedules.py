@@ -321,9 +321,9 @@ def _sine_problem():
 
 def test_lr_find_suggests_a_rate_that_trains():
     net, X, y = _sine_problem()
-    before = net._params.copy()
+    before = net.internals.params.copy()
     result = sn.lr_find(net, X, y, loss="mse", lr_min=1e-5, lr_max=10.0, steps=100)
-    np.testing.assert_array_equal(net._params, before)  # only a copy was trained
+    np.testing.assert_array_equal(net.internals.params, before)  # only a copy was trained
     assert result.stopped_reason is not None and "exceeded 4 x its best" in result.stopped_reason
     assert len(result.lrs) == len(result.losses) == len(result.smoothed) < 100
     assert 1e-5 < result.suggestion < result.best_lr

@@ -98,7 +98,7 @@ def test_regressor_uses_skipnet_network_and_trainer():
     hist = sn.Trainer(twin, loss="l1", optimizer="sgd", lr=0.05, momentum=0.9, batch_size=16, epochs=4,
                       shuffle=False).fit(X, y)
     assert np.array_equal(hist.epoch_loss, reg.loss_curve_)
-    assert twin._params.tobytes() == net._params.tobytes()
+    assert twin.internals.params.tobytes() == net.internals.params.tobytes()
     assert reg.predict(X).shape == (200,)
     assert np.array_equal(reg.predict(X), net.predict(X)[:, 0])
 

@@ -19,7 +19,7 @@ def _train(seed, dtype, backend="cython"):
     # 64-wide layers with batches of 64: large enough that products go through BLAS
     net = sn.Network.mlp(16, (64, 64, 64), skip="first-to-output", seed=seed, dtype=dtype, backend=backend)
     hist = sn.Trainer(net, loss="l1", optimizer="adam", lr=0.01, batch_size=64, epochs=4, seed=seed).fit(X, y)
-    return net._params.copy(), hist.step_loss, net.forward(X)
+    return net.internals.params.copy(), hist.step_loss, net.forward(X)
 
 
 @pytest.mark.parametrize("backend", ["cython", "numpy"])
@@ -50,7 +50,7 @@ def test_one_network_from_two_threads_raises_while_in_use():
     worker.start()
     try:
         assert inside.wait(30)
-        before = net._params.copy()
+        before = net.internals.params.copy()
         calls = [lambda: net.forward(X), lambda: net.predict(X), lambda: net.gradients(X, y),
                  lambda: net.trace(X[:1], y[:1]), lambda: net.parameters(), lambda: net.copy(),
                  lambda: net.set_parameters({"layers.0.bias": np.zeros(4)}),
@@ -59,7 +59,7 @@ def test_one_network_from_two_threads_raises_while_in_use():
         for call in calls:
             with pytest.raises(RuntimeError, match=BUSY):
                 call()
-        np.testing.assert_array_equal(net._params, before)
+        np.testing.assert_array_equal(net.internals.params, before)
     finally:
         release.set()
         worker.join()

@@ -26,8 +26,8 @@ def test_backends_follow_the_same_trajectory(case, loss, opt, dtype):
     hists = [sn.Trainer(net, loss=loss, lr=0.01, batch_size=5, epochs=4, seed=1, **opt).fit(X, y)
              for net in nets]
     assert_close(hists[0].step_loss, hists[1].step_loss, dtype, scale=np.abs(hists[1].step_loss).max())
-    scale = np.abs(nets[1]._params).max()
-    assert_close(nets[0]._params, nets[1]._params, dtype, scale=scale * (100 if dtype == "float32" else 1))
+    scale = np.abs(nets[1].internals.params).max()
+    assert_close(nets[0].internals.params, nets[1].internals.params, dtype, scale=scale * (100 if dtype == "float32" else 1))
 
 
 def test_batches_in_order_and_step_loss_before_update():
@@ -45,7 +45,7 @@ def test_batches_in_order_and_step_loss_before_update():
         trainer.optimizer.step(0.05)
     np.testing.assert_allclose(hist.step_loss, expected, rtol=1e-14)
     np.testing.assert_allclose(hist.epoch_loss, [(4 * expected[0] + 4 * expected[1] + 2 * expected[2]) / 10])
-    np.testing.assert_array_equal(net._params, start._params)
+    np.testing.assert_array_equal(net.internals.params, start.internals.params)
 
 
 def test_second_fit_continues_with_optimizer_state():
@@ -57,7 +57,7 @@ def test_second_fit_continues_with_optimizer_state():
     ta.fit(X, y)
     ta.fit(X, y)
     sn.Trainer(b, loss="l1", optimizer="adam", lr=0.01, batch_size=8, epochs=6, seed=5).fit(X, y)
-    np.testing.assert_array_equal(a._params, b._params)
+    np.testing.assert_array_equal(a.internals.params, b.internals.params)
 
 
 def test_same_seed_is_bit_identical_and_shuffle_depends_on_seed():
@@ -90,7 +90,7 @@ def test_divergence_guard_keeps_last_finite_weights(backend):
     hist = sn.Trainer(net, loss="mse", lr=1e6, batch_size=16, epochs=50).fit(X, y)
     assert hist.stopped_reason.startswith("diverged at step")
     assert hist.warnings[-1].kind == "divergence"
-    assert np.isfinite(net._params).all()
+    assert np.isfinite(net.internals.params).all()
     assert np.isfinite(hist.step_loss).all()
     # the kept weights are those that produced the last recorded (finite) loss
     last_batch_loss = hist.step_loss[-1]
