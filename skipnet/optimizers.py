@@ -40,7 +40,7 @@ def _beta(name, value):
 
 
 def _step_count(name, value):
-    return V.check_int(name, value, minimum=0)
+    return V.check_int(name, value, minimum=0, maximum=2**62)  # the kernels take a 64-bit step count
 
 
 class StepFlags(NamedTuple):

@@ -120,8 +120,12 @@ def _positive_float(name, value):
     return V.check_float(name, value, positive=True)
 
 
+# counts past this are no count of steps or epochs a fit can reach (and overflow the kernels' integers)
+MAX_COUNT = 2**62
+
+
 def _count(minimum):
-    return lambda name, value: V.check_int(name, value, minimum=minimum)
+    return lambda name, value: V.check_int(name, value, minimum=minimum, maximum=MAX_COUNT)
 
 
 _BOUND = ("a Trainer is bound to its network and optimizer (the optimizer's state belongs to that "

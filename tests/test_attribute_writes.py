@@ -1,5 +1,5 @@
-"""Values assigned after construction: every public data attribute of the schedules, the estimators
-(before and after fit) and a Trace gets hostile values, then the public methods run; each failure must be a clean
+"""Values assigned after construction: every public data attribute of Network, Trainer, the optimizers,
+the schedules, the estimators (before and after fit) and a Trace gets hostile values, then the public methods run; each failure must be a clean
 ValueError/TypeError/AttributeError/RuntimeError with a message, never a crash, another exception or a
 non-finite result. The probes run in subprocesses (see _attribute_harness); add a kind of object by
 adding a Case to CASES and its name to a test below."""
@@ -176,10 +176,102 @@ CASES["Trace"] = Case(make=_trace, other=lambda: sn.Network.mlp(2, (3, 3), n_out
     ("apply", lambda t: _applied(t, 0.1)), ("str after apply", str), ("apply huge", lambda t: _applied(t, 1e308))])
 
 
+# ------------------------------------------------------------------------------------------ networks, trainers, optimizers
+def _xy(n_inputs=2, n=12):
+    X = np.linspace(-1, 1, n * n_inputs).reshape(n, n_inputs)
+    return X, X[:, :1] * 0.5
+
+
+def _network():
+    return sn.Network.mlp(2, (4, 3), skip="first-to-output", seed=0)
+
+
+def _other_network():  # another architecture: other widths, depth, outputs, dtype, backend
+    return sn.Network.mlp(5, (7,), n_outputs=3, seed=1, dtype="float32", backend="numpy")
+
+
+def _predicts(net):
+    X, _ = _xy()
+    out = net.predict(X)
+    assert out.shape == (12, 1) and np.isfinite(out).all(), out
+
+
+def _saves(net):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:  # never a path the probe was given
+        path = net.save(f"{folder}/m.safetensors")
+        back = sn.Network.load(path)
+        np.testing.assert_array_equal(back.predict(_xy()[0]), net.predict(_xy()[0]))
+
+
+def _fits(trainer):
+    X, y = _xy()
+    hist = trainer.fit(X, y)
+    assert np.isfinite(hist.step_loss).all() or hist.stopped_reason, hist
+    _predicts(trainer.net)
+
+
+NETWORK_CALLS = [
+    ("predict", _predicts), ("gradients", lambda n: n.gradients(*_xy())),
+    ("trace", lambda n: str(n.trace(_xy()[0][:1], _xy()[1][:1]))),
+    ("parameters", lambda n: n.parameters()), ("copy", lambda n: _predicts(n.copy())), ("save/load", _saves),
+    ("fit", lambda n: _fits(sn.Trainer(n, loss="mse", epochs=2, batch_size=5))),
+    ("fit per-op", lambda n: _fits(sn.Trainer(n, loss="mse", epochs=2, batch_size=5, fused=False))),
+    ("dead_units", lambda n: sn.diagnostics.dead_units(n, _xy()[0])), ("repr", repr),
+    ("deepcopy", lambda n: _predicts(copy.deepcopy(n))),
+]
+CASES["Network"] = Case(make=_network, calls=NETWORK_CALLS, other=_other_network)
+
+
+def _trainer(optimizer="adam", fused=True):
+    # the callback ends every fit after three epochs, so a huge epochs value cannot hang a probe
+    return sn.Trainer(_network(), loss="mse", optimizer=optimizer, lr=0.05, batch_size=5, epochs=2,
+                      momentum=0.5 if optimizer == "sgd" else 0.0, fused=fused,
+                      callbacks=[lambda trainer, epoch, history: epoch >= 2])
+
+
+def _other_trainer():
+    net = _other_network()
+    return sn.Trainer(net, loss="cross_entropy", optimizer="sgd", lr=1.0, batch_size=2, epochs=1,
+                      schedule=S.StepLR(1), seed=None, callbacks=[lambda t, e, h: False])
+
+
+def _step_then_predict(optimizer):
+    """A step's flags report a non-finite update, and a caller heeds them; unreported, every parameter
+    is finite (its outputs may still overflow for absurd settings such as weight_decay = 1e308)."""
+    if optimizer.step(0.1).nonfinite:
+        raise RuntimeError("the step reported a non-finite parameter")
+    assert np.isfinite(optimizer.net.internals.params).all()
+    assert optimizer.net.predict(_xy()[0]).shape == (12, 1)
+
+
+TRAINER_CALLS = [("fit", _fits), ("fit again", _fits), ("repr", repr), ("predict", lambda t: _predicts(t.net))]
+for _opt in ("sgd", "adam"):
+    for _fused in (True, False):
+        CASES[f"Trainer {_opt}{'' if _fused else ' per-op'}"] = Case(
+            make=functools.partial(_trainer, _opt, _fused), calls=TRAINER_CALLS, other=_other_trainer)
+    CASES[f"optimizer {_opt}"] = Case(
+        make=lambda opt=_opt: _trainer(opt).optimizer, other=lambda: _other_trainer().optimizer,
+        calls=[("step, then predict", _step_then_predict), ("reset", lambda o: o.reset()),
+               ("is_idle", lambda o: o.is_idle())])
+
+
 # ------------------------------------------------------------------------------------------ tests
 def _assert_clean(names):
     failures = run_cases(__file__, names)
     assert not failures, f"{len(failures)} unclean failures:\n" + "\n".join(failures[:60])
+
+
+def test_networks_survive_attribute_writes():
+    """Before: net.n_inputs = 5000 made predict read out of bounds and a fit die with SIGSEGV."""
+    _assert_clean(["Network"])
+
+
+def test_trainers_and_optimizers_survive_attribute_writes():
+    """Before: trainer.optimizer or trainer.net of another network, then fit: SIGSEGV; trainer.lr = -1
+    trained by gradient ascent; trainer.batch_size = 0 gave ZeroDivisionError."""
+    _assert_clean([name for name in CASES if name.startswith(("Trainer", "optimizer"))])
 
 
 def test_schedules_and_traces_survive_attribute_writes():
