@@ -562,6 +562,40 @@ def test_trainer_accepts_exactly_the_valid_options(seed, optimizer, loss):
     assert hist.stopped_reason is None or isinstance(hist.stopped_reason, str)
 
 
+@fuzz(500, optimizer=st.sampled_from(["sgd", "adam"]), loss=st.sampled_from(["l1", "mse", "bce"]))
+def test_trainer_settings_assigned_later_are_checked_as_in_the_constructor(seed, optimizer, loss):
+    """The same options oracle, the values assigned to a built Trainer (and its optimizer) instead: a
+    junk value raises ValueError/TypeError and changes nothing; valid ones give the fit that a Trainer
+    built with them gives, bit for bit."""
+    rng = np.random.default_rng(seed)
+    names = ["lr", "batch_size", "epochs", "shuffle", "weight_decay", "divergence_factor", "seed",
+             "momentum" if optimizer == "sgd" else "eps"]
+    n = int(rng.integers(1, 11))
+    X, y = _values(rng, (n, 2), "free", 100.0), _targets(rng, loss, n, 1, exact=False)
+    trainer = sn.Trainer(sn.Network.mlp(2, (3,), seed=0), loss=loss, optimizer=optimizer)
+    assigned = {}
+    for name in names:
+        value = OPTIONS[name][0](rng) if rng.random() < 0.85 else _junk(rng)
+        if name == "epochs" and _int(value) and value > 2:
+            value = 2
+        owner = trainer.optimizer if name in ("weight_decay", "momentum", "eps") else trainer
+        before = getattr(owner, name)
+        if OPTIONS[name][1](value):
+            setattr(owner, name, value)
+            assigned[name] = value
+        else:
+            with pytest.raises(CLEAN):
+                setattr(owner, name, value)
+            assert getattr(owner, name) == before or (before != before)  # unchanged (NaN-safe)
+    if "seed" in assigned and assigned["seed"] is None:  # fresh entropy: no two fits shuffle alike
+        return
+    built = sn.Trainer(sn.Network.mlp(2, (3,), seed=0), loss=loss, optimizer=optimizer,
+                       **{**{"epochs": trainer.epochs}, **assigned})
+    a, b = trainer.fit(X, y), built.fit(X, y)
+    np.testing.assert_array_equal(a.step_loss, b.step_loss)
+    np.testing.assert_array_equal(trainer.net.internals.params, built.net.internals.params)
+
+
 @fuzz(1000)
 def test_set_parameters_is_all_or_nothing(seed):
     rng = np.random.default_rng(seed)
