@@ -151,7 +151,8 @@ class Trainer:
     optimizer = Fixed(_BOUND, "The optimizer (skipnet.optimizers.SGD or Adam) bound to ``net``.")
     loss = Setting(_loss, "'l1', 'mse', 'bce' (logits, 0/1 targets) or 'cross_entropy' (logits, classes).")
     lr = Setting(_positive_float, "Learning rate (> 0), or the base rate of a schedule.")
-    batch_size = Setting(_count(1), "Rows per mini-batch (the last one of an epoch may be smaller).")
+    batch_size = Setting(lambda name, value: V.check_int(name, value, minimum=1),
+                         "Rows per mini-batch (more than the data: one batch of all rows).")
     epochs = Setting(_count(0), "Epochs per fit.")
     shuffle = Setting(V.check_bool, "Draw a fresh row order for each epoch (else rows in order).")
     schedule = Setting(_schedule, "None (constant lr) or a schedule with lr(step, epoch).")
