@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import math
 import numbers
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -36,6 +37,7 @@ import numpy as np
 
 from . import _validation as V
 from ._format import fmt
+from .network import Network
 from .optimizers import make_optimizer
 
 PER = ("step", "epoch")
@@ -449,8 +451,15 @@ class LRFinderResult:
     steps: int
     optimizer: str
     beta: float
-    diverge_factor: float
+    divergence_factor: float
     best_index: int = field(default=0)
+
+    @property
+    def diverge_factor(self) -> float:
+        """Deprecated spelling of ``divergence_factor`` (Trainer's name for the same rule)."""
+        warnings.warn("LRFinderResult.diverge_factor is deprecated; use divergence_factor",
+                      DeprecationWarning, stacklevel=2)
+        return self.divergence_factor
 
     @property
     def best_lr(self) -> float:
@@ -521,14 +530,16 @@ def _suggest(lrs: np.ndarray, smoothed: np.ndarray) -> dict:
 
 
 def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 10.0, steps: int = 100, *,
-            optimizer: str = "sgd", batch_size: int = 32, beta: float = 0.98, diverge_factor: float = 4.0,
-            method: str = "valley", seed: int | None = 0, **optimizer_options) -> LRFinderResult:
+            optimizer: str = "sgd", batch_size: int = 32, beta: float = 0.98, divergence_factor: float = 4.0,
+            method: str = "valley", seed: int | None = 0, diverge_factor: float | None = None,
+            **optimizer_options) -> LRFinderResult:
     """The learning-rate range test (Smith 2015; fastai's ``lr_find``), on a copy of ``net``.
 
     Trains a copy of the network for up to ``steps`` mini-batch steps on (X, y) with the rate growing
     exponentially, ``lr_i = lr_min * (lr_max / lr_min) ** (i / (steps - 1))``, recording each step's
     loss and its bias-corrected exponential moving average (``beta``). Stops early when the smoothed loss
-    exceeds ``diverge_factor`` times its best so far or a loss is not finite. ``net`` is not changed.
+    exceeds ``divergence_factor`` times its best so far or a loss is not finite. ``net`` is not changed.
+    (``diverge_factor`` is the deprecated spelling of ``divergence_factor``.)
 
     ``method`` picks the suggestion: "valley" (default; fastai's rule, robust to noise), "steepest"
     (the steepest descent of the smoothed loss against log lr) or "minimum" (the rate at the lowest
@@ -536,10 +547,12 @@ def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 1
     shuffled passes over the data (``seed``); ``optimizer_options`` (momentum, weight_decay, betas, ...)
     go to the optimizer as in Trainer.
     """
-    from .network import Network
-
     if not isinstance(net, Network):
         raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")
+    if diverge_factor is not None:
+        warnings.warn("lr_find(diverge_factor=...) is deprecated; use divergence_factor=... (Trainer's name)",
+                      DeprecationWarning, stacklevel=2)
+        divergence_factor = diverge_factor
     lr_min = V.check_float("lr_min", lr_min, positive=True)
     lr_max = V.check_float("lr_max", lr_max, positive=True)
     if lr_max <= lr_min:
@@ -550,7 +563,7 @@ def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 1
     beta = V.check_float("beta", beta, minimum=0.0, maximum=1.0)
     if beta >= 1:
         raise ValueError(f"beta must be < 1, got {beta}")
-    diverge_factor = V.check_float("diverge_factor", diverge_factor, minimum=1.0, include_min=False)
+    divergence_factor = V.check_float("divergence_factor", divergence_factor, minimum=1.0, include_min=False)
     method = V.check_choice("method", method, SUGGESTION_METHODS)
     X, y = net.internals.check_batch(X, y, loss)
 
@@ -575,8 +588,8 @@ def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 1
         if not math.isfinite(smooth):
             stopped = f"the loss became {value} at lr {fmt(lr, 3)}"
             break
-        if smooth > diverge_factor * best:
-            stopped = (f"the smoothed loss {fmt(smooth, 4)} exceeded {diverge_factor:g} x its best "
+        if smooth > divergence_factor * best:
+            stopped = (f"the smoothed loss {fmt(smooth, 4)} exceeded {divergence_factor:g} x its best "
                        f"{fmt(best, 4)} at lr {fmt(lr, 3)}")
             break
         best = min(best, smooth)
@@ -590,5 +603,5 @@ def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 1
     return LRFinderResult(lrs=lrs, losses=np.asarray(losses), smoothed=smoothed_arr,
                           suggestion=suggestions[method], method=method, suggestions=suggestions,
                           stopped_reason=stopped, lr_min=lr_min, lr_max=lr_max, steps=steps,
-                          optimizer=optimizer, beta=beta, diverge_factor=diverge_factor,
+                          optimizer=optimizer, beta=beta, divergence_factor=divergence_factor,
                           best_index=int(np.argmin(finite)))

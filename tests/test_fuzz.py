@@ -869,7 +869,7 @@ def _run_cli(argv):
 LR_FIND_OPTIONS = {
     "lr_min": ([1e-7, 1e-4, 0.5], [0, -1, np.nan, "x"]), "lr_max": ([10.0, 1.0, 1e6], [0, np.inf]),
     "steps": ([2, 10, 60], [1, 0, 2.5]), "batch_size": ([1, 8, 100], [0]), "beta": ([0.0, 0.98], [1.0, -0.1]),
-    "diverge_factor": ([4.0, 1e9], [1.0, 0.5]), "method": (["valley", "steepest", "minimum"], ["best"]),
+    "divergence_factor": ([4.0, 1e9], [1.0, 0.5]), "method": (["valley", "steepest", "minimum"], ["best"]),
     "optimizer": (["sgd", "adam"], ["rmsprop"]), "momentum": ([0.0, 0.9], [-1.0, "x"]),
 }
 

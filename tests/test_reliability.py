@@ -367,5 +367,5 @@ def test_lr_find_valley_is_fastais_rule_in_n_log_n():
         losses = curve[case % 3]
         assert _valley(losses) == _valley_quadratic(losses), losses
     result = sn.lr_find(_net(), rng.normal(size=(64, 2)), rng.normal(size=64), loss="mse", steps=20_000,
-                        lr_max=1e-3, diverge_factor=1e9)
+                        lr_max=1e-3, divergence_factor=1e9)
     assert len(result.lrs) == 20_000 and result.lr_min <= result.suggestion <= 1e-3

@@ -361,7 +361,7 @@ def test_lr_find_that_diverges_at_once_gives_no_suggestion():
     ({"lr_min": 1.0, "lr_max": 0.5}, ValueError, "lr_max"),
     ({"steps": 1}, ValueError, "steps"),
     ({"beta": 1.0}, ValueError, "beta"),
-    ({"diverge_factor": 1.0}, ValueError, "diverge_factor"),
+    ({"divergence_factor": 1.0}, ValueError, "divergence_factor"),
     ({"method": "magic"}, ValueError, "method"),
     ({"optimizer": "rmsprop"}, ValueError, "optimizer"),
     ({"loss": "hinge"}, ValueError, "loss"),
@@ -383,3 +383,15 @@ def test_lr_find_plot():
 
     plt.close(ax.figure)
     assert math.isfinite(ax.get_ylim()[1])
+
+
+def test_lr_find_diverge_factor_is_a_deprecated_spelling_of_divergence_factor():
+    X, y = np.linspace(-1, 1, 40).reshape(20, 2), np.linspace(0, 1, 20)[:, None]
+    net = sn.Network.mlp(2, (4,), seed=0)
+    new = sn.lr_find(net, X, y, loss="mse", steps=30, divergence_factor=2.0)
+    with pytest.warns(DeprecationWarning, match="divergence_factor"):
+        old = sn.lr_find(net, X, y, loss="mse", steps=30, diverge_factor=2.0)
+    np.testing.assert_array_equal(new.losses, old.losses)
+    assert new.divergence_factor == 2.0
+    with pytest.warns(DeprecationWarning):
+        assert old.diverge_factor == 2.0
