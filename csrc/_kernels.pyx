@@ -62,3 +62,10 @@ include "activations.pxi"
 include "losses.pxi"
 include "optim.pxi"
 include "train.pxi"
+
+
+def loss_diverged(double value, double first, factor):
+    """The divergence rule of every training loop (csrc/scalar.h's fused_loss_diverged, which the fused
+    kernels apply): the loss ``value`` is NaN or infinite, or ``factor`` is not None and ``first`` > 0
+    and value > factor x first (``first`` the fit's first loss)."""
+    return bool(fused_loss_diverged(value, first, 0.0 if factor is None else factor))

@@ -106,3 +106,6 @@ class FusedNet:
             first_loss: float | None) -> tuple[int, str, float | None, bool]:
         """Train n_steps steps without the GIL: (steps_done, "ok" | "loss" | "update", first_loss,
         zero_epoch)."""
+
+def loss_diverged(value: float, first: float, factor: float | None) -> bool:
+    """The divergence rule of every training loop: value not finite, or factor x first exceeded."""

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _kernels as K
 from . import _validation as V
 from ._settings import Fixed, Setting
 from .diagnostics import TrainingMonitor
@@ -450,12 +451,12 @@ class Trainer:
                              self.schedule.lr(step, epoch), minimum=0.0)
 
     def _divergence(self, value: float, first_loss: float) -> str | None:
+        """Why the loss ``value`` diverged (the kernels' rule, K.loss_diverged), or None."""
+        if not K.loss_diverged(value, first_loss, self.divergence_factor):
+            return None
         if not np.isfinite(value):
             return f"the loss is {value}"
-        if self.divergence_factor is not None and first_loss > 0 and value > self.divergence_factor * first_loss:
-            return (f"the loss {value:.6g} exceeds {self.divergence_factor:g} x the first loss "
-                    f"{first_loss:.6g}")
-        return None
+        return f"the loss {value:.6g} exceeds {self.divergence_factor:g} x the first loss {first_loss:.6g}"
 
     def _evaluate(self, X, y) -> float:
         return float(self.net.internals.engine.loss_and_gradients(X, y, self.loss))

@@ -341,3 +341,11 @@ def test_adam_first_step_is_lr_times_sign():
     p = np.zeros(3)
     K.adam_step(p, np.array([2.0, -0.5, 1e-3]), np.zeros(3), np.zeros(3), 0.1, 0.9, 0.999, 1e-8, 0.0, 1)
     np.testing.assert_allclose(p, [-0.1, 0.1, -0.1], rtol=1e-4)
+
+
+def test_one_divergence_rule_for_every_training_loop():
+    """K.loss_diverged is the C rule the fused kernels apply; the trainer's per-op path asks it too."""
+    assert K.loss_diverged(float("nan"), 1.0, None) and K.loss_diverged(float("inf"), 1.0, 10.0)
+    assert K.loss_diverged(10.5, 1.0, 10.0) and not K.loss_diverged(10.0, 1.0, 10.0)
+    assert not K.loss_diverged(1e300, 1.0, None)  # no factor: only a non-finite loss diverges
+    assert not K.loss_diverged(5.0, 0.0, 2.0)  # a first loss of 0 gives no scale
