@@ -8,9 +8,11 @@
  *       a whole chunk of steps with plain SGD (no momentum), the update fused into the loop:
  *       fused_chunk's contract is run_chunk's in train.pxi, step for step.
  *
- * The same math as the batch path (dense.pxi, activations.pxi, losses.pxi, optim.pxi) in the same
- * order, so both give the same numbers: products in the data's type, loss terms from loss_terms.h and
- * updates in double. Depths 1 to 4 get copies with the layer loops unrolled (a shape fixed at compile
+ * The same math as the batch path (dense.pxi, activations.pxi, losses.pxi, optim.pxi): products in
+ * the data's type, loss terms from loss_terms.h and updates in double. With one row per step the
+ * operations come in the same order and both paths agree to the last bit; with more rows the sums over
+ * rows (of the loss and of each gradient) run row by row here while the batch kernels add them in SIMD
+ * lanes, so the two agree to rounding (an ulp or so per sum), not bit for bit. Depths 1 to 4 get copies with the layer loops unrolled (a shape fixed at compile
  * time is what makes a scalar loop fast); deeper chains run the same code with a run-time depth.
  */
 #ifndef SKIPNET_SCALAR_H
