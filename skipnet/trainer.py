@@ -188,10 +188,11 @@ class Trainer:
         self.diagnose_every = diagnose_every
         self.fused = fused
         self._monitor = None  # (run, TrainingMonitor) of the current fit
-        # optimizer state (1 or 2 buffers) and the fused path's spare weights, beside the network's 2
+        # what a fit holds in all, in parameter-sized buffers: the network's weights and gradients, the
+        # optimizer state (SGD 1, Adam 2) and the last good weights (fused: the spare; per-op: a copy)
         params = net.internals.params
         V.check_memory(f"training a network of {params.size} parameters (weights, gradients, optimizer "
-                       "state and the last good weights)", (3 if optimizer == "sgd" else 4) * params.nbytes)
+                       "state and the last good weights)", (4 if optimizer == "sgd" else 5) * params.nbytes)
         Trainer.optimizer.init(self, make_optimizer(net, optimizer, momentum=momentum, dampening=dampening,
                                                     nesterov=nesterov, weight_decay=weight_decay, betas=betas,
                                                     eps=eps))

@@ -369,3 +369,15 @@ def test_lr_find_valley_is_fastais_rule_in_n_log_n():
     result = sn.lr_find(_net(), rng.normal(size=(64, 2)), rng.normal(size=64), loss="mse", steps=20_000,
                         lr_max=1e-3, divergence_factor=1e9)
     assert len(result.lrs) == 20_000 and result.lr_min <= result.suggestion <= 1e-3
+
+
+@pytest.mark.parametrize(("optimizer", "buffers"), [("sgd", 4), ("adam", 5)])
+def test_trainer_counts_every_parameter_sized_buffer_of_a_fit(monkeypatch, optimizer, buffers):
+    """Before: the check budgeted the network's 2 buffers while Adam's fit holds 5 of them."""
+    net = sn.Network.mlp(10, (100,), seed=0)  # 1,201 parameters, 9,608 bytes each buffer
+    size = net.internals.params.nbytes
+    monkeypatch.setattr(V, "MEMORY_LIMIT", buffers * size)
+    sn.Trainer(net, optimizer=optimizer)
+    monkeypatch.setattr(V, "MEMORY_LIMIT", buffers * size - 1)
+    with pytest.raises(ValueError, match="optimizer state and the last good weights"):
+        sn.Trainer(net, optimizer=optimizer)
