@@ -555,6 +555,14 @@ class _Series:
         return self.data[:self.size]
 
 
+def _draw_orders(rng: np.random.Generator, out: np.ndarray) -> None:
+    """Fill each row of ``out`` (k, n) int64 with a permutation of 0..n-1: the very draws, and the
+    generator state after them, of k calls of ``rng.permutation(n)`` (the per-op path's one draw per
+    epoch), without a Python loop over the rows."""
+    out[...] = np.arange(out.shape[1])
+    rng.permuted(out, axis=1, out=out)
+
+
 class _Run:
     """The state of one ``fit``: data, batch buffers, what has been recorded, the last good weights,
     and where it stands (epoch to end at, step within the epoch in progress), so it can be resumed."""
@@ -607,8 +615,7 @@ class _Run:
                 in_progress = self.order if self._end == 0 else self._orders[self._start].copy()
                 self._orders[0] = in_progress
             self._batch_state = rng.bit_generator.state
-            for r in range(keep, epochs):
-                self._orders[r] = rng.permutation(n)
+            _draw_orders(rng, self._orders[keep:epochs])
             self._start, self._begun, self._end, self._batch_row = 0, keep, epochs, keep
         return self._orders[self._start:min(self._end, self._start + epochs)]
 
@@ -628,8 +635,7 @@ class _Run:
         if self._begun < self._end:
             rng = self.trainer.rng
             rng.bit_generator.state = self._batch_state
-            for _ in range(self._begun - self._batch_row):
-                rng.permutation(self.X.shape[0])
+            _draw_orders(rng, self._orders[self._batch_row:self._begun].copy())
         self._start = self._begun = self._end = self._batch_row = 0
 
     def totals(self, epochs: int) -> np.ndarray:

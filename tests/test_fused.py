@@ -460,3 +460,17 @@ def test_compiled_exercise_shapes_keep_the_last_good_weights(biases, dtype_):
         _assert_same_run(*runs)
         assert reason in runs[0][0].stopped_reason
         assert np.isfinite(runs[0][1].internals.params).all()
+
+
+@pytest.mark.parametrize(("n", "k"), [(1, 3), (8, 500), (1000, 7)])
+def test_orders_drawn_together_are_the_per_op_paths_draws(n, k):
+    """The fused path draws many epochs' row orders at once; they, and the generator after them, are
+    those of k calls of rng.permutation(n), one per epoch, as the per-op path draws them."""
+    from skipnet.trainer import _draw_orders
+
+    one_by_one, together = np.random.default_rng(3), np.random.default_rng(3)
+    expected = np.stack([one_by_one.permutation(n) for _ in range(k)])
+    out = np.empty((k, n), np.int64)
+    _draw_orders(together, out)
+    np.testing.assert_array_equal(out, expected)
+    assert together.bit_generator.state == one_by_one.bit_generator.state
