@@ -180,7 +180,6 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
     int all_zero = c->epoch_all_zero, have_first = c->have_first;
     ptrdiff_t e = 0, j = c->first_step, g;
     int keep = KEEP_NONE;   /* on a divergence: the weights to leave in params and spare */
-    fused_clock clock = fused_clock_start(c->time_budget);
     c->status = FUSED_OK;
     c->zero_epoch = 0;
     for (g = 0; g < n_steps; g++, j++) {
@@ -237,11 +236,6 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
                 c->zero_epoch = 1;
                 break;
             }
-        }
-        if (g + 1 == clock.next && fused_clock_expired(&clock, g + 1)) {
-            g++;
-            c->status = FUSED_PAUSED;
-            break;
         }
     }
     c->done = g;

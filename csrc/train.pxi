@@ -314,6 +314,39 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
         swap_params(params, cur, plan.n_params)
 
 
+cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexcept nogil:
+    """scalar_sgd_chunk over c's steps in segments, reading the pause clock between them: the chunk's
+    loop keeps the weights in registers, which a function call inside it (the clock) would prevent.
+    Each segment continues where the last stopped (mid-epoch included), as run() calls do."""
+    cdef fused_chunk seg = c[0]
+    cdef fused_clock clock = fused_clock_start(c.time_budget)
+    cdef Py_ssize_t done = 0, epochs = 0, position, spe = c.steps_per_epoch
+    seg.time_budget = 0.0
+    while True:
+        seg.n_steps = min(c.n_steps - done, clock.next - done)
+        seg.orders = c.orders + epochs * snet.n_rows if c.orders != NULL else NULL
+        seg.lrs = c.lrs + done if c.n_lrs > 1 else c.lrs
+        seg.losses = c.losses + done
+        seg.totals = c.totals + epochs
+        seg.opt_step = c.opt_step + done
+        if f32:
+            scalar_sgd_chunk_f(snet, &seg)
+        else:
+            scalar_sgd_chunk_d(snet, &seg)
+        done += seg.done
+        position = seg.first_step + seg.done
+        epochs += position // spe
+        if seg.status != FUSED_OK or seg.zero_epoch or done == c.n_steps:
+            break
+        seg.first_step = position % spe  # epoch_total, epoch_all_zero and first_loss carry over
+        if fused_clock_expired(&clock, done):
+            seg.status = FUSED_PAUSED
+            break
+    c.done, c.status, c.zero_epoch = done, seg.status, seg.zero_epoch
+    c.first_loss, c.have_first = seg.first_loss, seg.have_first
+    c.epoch_total, c.epoch_all_zero = seg.epoch_total, seg.epoch_all_zero
+
+
 cdef void* buffer_ptr(object array, bint f32) except? NULL:
     """Address of the first element of a C-contiguous float32/float64 array (NULL when empty)."""
     cdef const float[::1] a32
@@ -527,10 +560,8 @@ cdef class FusedNet:
         cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD
                                 and self.bound.momentum == 0)
         with nogil:
-            if scalar_sgd and self.f32:
-                scalar_sgd_chunk_f(&self.snet, &c)
-            elif scalar_sgd:
-                scalar_sgd_chunk_d(&self.snet, &c)
+            if scalar_sgd:
+                scalar_sgd_segments(&self.snet, &c, self.f32)
             elif self.f32:
                 run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params)
             else:
