@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from numbers import Rational, Real
 
-__all__ = ["Check", "Exercise", "PHENOMENA", "check", "generate", "parse_answers", "seed_exercise"]
+__all__ = ["PHENOMENA", "Check", "Exercise", "check", "generate", "parse_answers", "seed_exercise"]
 
 #: what ``generate(phenomenon=...)`` can be asked to show
 PHENOMENA = {
@@ -241,7 +241,7 @@ class Exercise:
 
     def _build_lines(self) -> list[Line]:
         n, out = self.n_layers, self.n_layers - 1
-        G = lambda s: _Ref(s, given=True)  # noqa: E731 - a given value of the problem
+        G = lambda s: _Ref(s, given=True)
         R = _Ref
         lines = []
         for k in range(n):
@@ -362,10 +362,10 @@ class Exercise:
         if missing:
             raise ValueError(f"skipnet exercise lacks {', '.join(missing)}")
         if not isinstance(data["params"], dict):
-            raise ValueError("skipnet exercise: params must be an object symbol -> number")
+            raise ValueError("skipnet exercise: params must be an object symbol -> number")  # noqa: TRY004 - bad file content
         bias = data.get("bias", False)
         if not isinstance(bias, bool):
-            raise ValueError(f"skipnet exercise: bias must be true or false, got {bias!r}")
+            raise ValueError(f"skipnet exercise: bias must be true or false, got {bias!r}")  # noqa: TRY004
         seed = data.get("seed")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ValueError(f"skipnet exercise: seed must be an integer or null, got {seed!r}")
