@@ -362,10 +362,10 @@ class Exercise:
         if missing:
             raise ValueError(f"skipnet exercise lacks {', '.join(missing)}")
         if not isinstance(data["params"], dict):
-            raise ValueError("skipnet exercise: params must be an object symbol -> number")  # noqa: TRY004 - bad file content
+            raise ValueError("skipnet exercise: params must be an object symbol -> number")  # noqa: TRY004  # noqa: TRY004 - bad file content
         bias = data.get("bias", False)
         if not isinstance(bias, bool):
-            raise ValueError(f"skipnet exercise: bias must be true or false, got {bias!r}")  # noqa: TRY004
+            raise ValueError(f"skipnet exercise: bias must be true or false, got {bias!r}")  # noqa: TRY004  # noqa: TRY004
         seed = data.get("seed")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ValueError(f"skipnet exercise: seed must be an integer or null, got {seed!r}")
