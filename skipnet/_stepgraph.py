@@ -56,7 +56,7 @@ def step_graph(trace) -> tuple[list[Node], list[Edge]]:
     net = trace.net
     nodes: dict[str, Node] = {}
     edges: list[Edge] = []
-    first = lambda a: a[0] if np.ndim(a) else a  # noqa: E731 - sample 0 of a batch column
+    first = lambda a: a[0] if np.ndim(a) else a
     for u in range(net.n_inputs):
         nodes[f"h-1.{u}"] = Node(f"h-1.{u}", "x" + (f"[{u}]" if net.n_inputs > 1 else ""),
                                  fmt(first(trace.x[:, u])), "", 0, u, "input")
@@ -143,10 +143,10 @@ def to_svg(nodes: list[Node], edges: list[Edge], title: str) -> str:
     """The graph as a standalone SVG document (text)."""
     width, height, rows = _size(nodes)
     at = {n.key: _centre(n, rows) for n in nodes}
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">'),
+           ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+           'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>'),
            f'<rect width="{width}" height="{height}" fill="white"/>',
            f'<text x="{MARGIN}" y="22" font-size="14" font-weight="bold">{escape(title)}</text>']
     for e in edges:

@@ -29,8 +29,8 @@ def curve_svg(curves: dict, xlabel: str = "epoch", ylabel: str = "loss") -> str:
     if hi == lo:
         lo, hi = lo - 0.5, hi + 0.5
     n = max(len(v) for v in data.values())
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-size="10" '
-           'font-family="Helvetica, Arial, sans-serif">',
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-size="10" '
+           'font-family="Helvetica, Arial, sans-serif">'),
            f'<rect x="{PAD}" y="8" width="{WIDTH - PAD - 8}" height="{HEIGHT - PAD - 8}" fill="none" stroke="#999"/>']
     for i, (name, v) in enumerate(data.items()):
         xs = PAD + (np.arange(len(v)) / max(n - 1, 1)) * (WIDTH - PAD - 8)
@@ -47,8 +47,8 @@ def curve_svg(curves: dict, xlabel: str = "epoch", ylabel: str = "loss") -> str:
             f'<text x="{PAD}" y="{HEIGHT - PAD + 14}">1</text>',
             f'<text x="{WIDTH - 8}" y="{HEIGHT - PAD + 14}" text-anchor="end">{n}</text>',
             f'<text x="{(WIDTH + PAD) / 2}" y="{HEIGHT - 8}" text-anchor="middle">{escape(xlabel)}</text>',
-            f'<text x="12" y="{(HEIGHT - PAD) / 2}" transform="rotate(-90 12 {(HEIGHT - PAD) / 2})" '
-            f'text-anchor="middle">{escape(ylabel)}{" (log scale)" if log else ""}</text>', "</svg>"]
+            (f'<text x="12" y="{(HEIGHT - PAD) / 2}" transform="rotate(-90 12 {(HEIGHT - PAD) / 2})" '
+            f'text-anchor="middle">{escape(ylabel)}{" (log scale)" if log else ""}</text>'), "</svg>"]
     return "\n".join(out)
 
 

@@ -350,9 +350,9 @@ class Network:
         head = ("layer", "units", "activation", "inputs", "parameters")
         rows = [head, *self._summary_rows()]
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        lines = [f"Network: {self.n_inputs} input{'s' if self.n_inputs > 1 else ''}, {len(self.layers)} layers, "
+        lines = [(f"Network: {self.n_inputs} input{'s' if self.n_inputs > 1 else ''}, {len(self.layers)} layers, "
                  f"{len(self.skips)} skip{'' if len(self.skips) == 1 else 's'}, dtype {self.dtype.name}, "
-                 f"backend {self.backend}"]
+                 f"backend {self.backend}")]
         for i, r in enumerate(rows):
             lines.append("  ".join(c.rjust(w) if j in (1, 4) else c.ljust(w)
                                    for j, (c, w) in enumerate(zip(r, widths))).rstrip())
