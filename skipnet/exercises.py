@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from numbers import Rational, Real
 
-__all__ = ["PHENOMENA", "Check", "Exercise", "check", "generate", "parse_answers", "seed_exercise"]
+__all__ = ["PHENOMENA", "SEED_WORKED_VALUES", "Check", "Exercise", "check", "generate", "parse_answers", "seed_exercise"]
 
 #: what ``generate(phenomenon=...)`` can be asked to show
 PHENOMENA = {
@@ -38,12 +38,17 @@ PHENOMENA = {
                           "dL/dh0 is 0 (a later unit is dead) while the skip's is not",
 }
 
+#: the hand-written seed's own worked values (DESIGN.md section 1): right but for one slip,
+#: z2 = 0.5·0.25 + 0.5·0.5 written as 0.275, which yhat and L then carry
+SEED_WORKED_VALUES = {"z0": "0.5", "h0": "0.5", "z1": "0.25", "h1": "0.25", "z2": "0.275", "yhat": "0.275",
+                      "L": "3.275", "dL/dyhat": "1", "dL/dz2": "1", "dL/dh1": "0.5", "W0": "-0.25"}
+
 #: decimals are accepted within this relative tolerance (relative to max(1, |value|)); fractions are exact
 DEFAULT_TOLERANCE = Fraction(1, 1000)
 
 
 # ---------------------------------------------------------------------------------------------- numbers
-def _decimal(value: Fraction) -> str:
+def to_decimal(value: Fraction) -> str:
     """A Fraction as people write it: a terminating decimal (0.375), else the fraction (1/3)."""
     value = Fraction(value)
     den = value.denominator
@@ -118,7 +123,7 @@ class _Ref(_Expr):
         return env(self.name, self.given)
 
     def text(self, env=None):
-        return self.name if env is None else _decimal(self.value(env))
+        return self.name if env is None else to_decimal(self.value(env))
 
 
 @dataclass(frozen=True)
@@ -216,7 +221,7 @@ class Exercise:
         self.y = to_fraction(self.y, "y")[0]
         self.lr = to_fraction(self.lr, "lr")[0]
         if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {_decimal(self.lr)}")
+            raise ValueError(f"lr must be > 0, got {to_decimal(self.lr)}")
         expected = self.parameter_symbols
         if not isinstance(self.params, dict) or set(self.params) != set(expected):
             got = sorted(self.params) if isinstance(self.params, dict) else type(self.params).__name__
@@ -316,13 +321,13 @@ class Exercise:
         """The problem in words: network, data, loss and step."""
         n, out = self.n_layers, self.n_layers - 1
         acts = ", ".join(["relu"] * out + ["identity"])
-        p = ", ".join(f"{s} = {_decimal(v)}" for s, v in self.params.items())
+        p = ", ".join(f"{s} = {to_decimal(v)}" for s, v in self.params.items())
         loss = "L = |yhat - y|" if self.loss == "l1" else "L = (yhat - y)^2"
         return (f"A network with one input and {n} layers of width 1 (activations {acts}), "
                 f"{'with' if self.bias else 'without'} biases, and a learned skip S0 from layer 0 into the "
                 f"output layer {out}: z{out} = W{out}·h{out - 1} + S0·h0{f' + b{out}' if self.bias else ''}.\n"
-                f"Parameters: {p}.\nOne sample: x = {_decimal(self.x)}, y = {_decimal(self.y)}. "
-                f"Loss {self.loss}: {loss}. One SGD step with lr = {_decimal(self.lr)}; relu'(0) = 0.")
+                f"Parameters: {p}.\nOne sample: x = {to_decimal(self.x)}, y = {to_decimal(self.y)}. "
+                f"Loss {self.loss}: {loss}. One SGD step with lr = {to_decimal(self.lr)}; relu'(0) = 0.")
 
     def worksheet(self) -> str:
         """The exercise as Markdown: the problem and an empty table of every line to compute."""
@@ -334,7 +339,7 @@ class Exercise:
     def solution(self) -> str:
         """The worked solution as Markdown: every line with its formula, its numbers and its value."""
         rows = [f"| {line.symbol} | {_cell(line.formula.text() + ' = ' + self.numbers(line, self.answers))} | "
-                f"{_decimal(self.answers[line.symbol])} |" for line in self.lines]
+                f"{to_decimal(self.answers[line.symbol])} |" for line in self.lines]
         return "\n".join([f"# Solution{self._title()}", "", self.describe(), "",
                           "| symbol | formula | value |", "| --- | --- | --- |", *rows, ""])
 
@@ -514,14 +519,14 @@ class Check:
     def explain(self, r: LineResult) -> str:
         """One line in words, with the student's numbers."""
         if r.status == "wrong":
-            return (f"{r.symbol} = {r.formula} = {r.numbers} = {_decimal(r.expected)}, "
-                    f"not {_decimal(r.given)}")
+            return (f"{r.symbol} = {r.formula} = {r.numbers} = {to_decimal(r.expected)}, "
+                    f"not {to_decimal(r.given)}")
         if r.status == "carried":
-            return (f"{r.symbol} = {_decimal(r.given)} follows from your earlier values "
-                    f"({r.numbers}); the key has {_decimal(r.key)}")
+            return (f"{r.symbol} = {to_decimal(r.given)} follows from your earlier values "
+                    f"({r.numbers}); the key has {to_decimal(r.key)}")
         if r.status == "missing":
-            return f"{r.symbol}: no answer (the key has {_decimal(r.key)})"
-        return f"{r.symbol} = {_decimal(r.given)}: right"
+            return f"{r.symbol}: no answer (the key has {to_decimal(r.key)})"
+        return f"{r.symbol} = {to_decimal(r.given)}: right"
 
     def summary(self) -> str:
         n = len(self.lines)
@@ -541,7 +546,7 @@ class Check:
             out.append("missing: " + ", ".join(self.missing))
         if self.all_right:
             out.append("every line is right")
-        out.append(f"(decimals are accepted within {_decimal(self.tolerance)} of the value, relative to "
+        out.append(f"(decimals are accepted within {to_decimal(self.tolerance)} of the value, relative to "
                    "max(1, |value|); fractions must be exact)")
         return "\n".join(out)
 
@@ -550,7 +555,7 @@ class Check:
         colour = {"right": "#1a7f37", "wrong": "#cf222e", "carried": "#9a6700", "missing": "#6e7781"}
         rows = "".join(
             f"<tr><td><code>{escape(r.symbol)}</code></td><td><code>{escape(r.formula)}</code></td>"
-            f"<td>{'' if r.given is None else escape(_decimal(r.given))}</td><td>{escape(_decimal(r.key))}</td>"
+            f"<td>{'' if r.given is None else escape(to_decimal(r.given))}</td><td>{escape(to_decimal(r.key))}</td>"
             f"<td style='color:{colour[r.status]}'>{r.status}</td>"
             f"<td>{escape(self.explain(r)) if r.status in ('wrong', 'carried') else ''}</td></tr>"
             for r in self.lines)
@@ -590,7 +595,7 @@ def check(exercise: Exercise, answers: dict, tolerance=DEFAULT_TOLERANCE) -> Che
         raise TypeError(f"answers must be a dict symbol -> value, got {type(answers).__name__}")
     tolerance = to_fraction(tolerance, "tolerance")[0]
     if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {_decimal(tolerance)}")
+        raise ValueError(f"tolerance must be >= 0, got {to_decimal(tolerance)}")
     unknown = [s for s in answers if s not in exercise.answers]
     if unknown:
         raise ValueError(f"answers name unknown symbols {unknown}; the exercise's are {exercise.symbols}")
