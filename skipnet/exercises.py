@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 import random
 from dataclasses import dataclass, field
 from fractions import Fraction
 from numbers import Rational, Real
+from types import MappingProxyType
 
 __all__ = ["PHENOMENA", "SEED_WORKED_VALUES", "Check", "Exercise", "check", "generate", "parse_answers", "seed_exercise"]
 
@@ -197,7 +199,8 @@ class Exercise:
 
     ``n_layers`` layers (``n_layers - 1`` ReLU units then the identity output), weights ``W0..``, biases
     ``b0..`` when ``bias``, the learned skip ``S0`` from layer 0 into the output; one sample (x, y),
-    loss ``"l1"`` or ``"mse"``, SGD learning rate ``lr``. All numbers are Fractions.
+    loss ``"l1"`` or ``"mse"``, SGD learning rate ``lr``. All numbers are Fractions. Read-only once
+    made: ``answers`` (symbol -> Fraction) is the key of exactly these numbers.
     """
 
     n_layers: int
@@ -223,12 +226,19 @@ class Exercise:
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {to_decimal(self.lr)}")
         expected = self.parameter_symbols
-        if not isinstance(self.params, dict) or set(self.params) != set(expected):
-            got = sorted(self.params) if isinstance(self.params, dict) else type(self.params).__name__
+        if not isinstance(self.params, Mapping) or set(self.params) != set(expected):
+            got = sorted(self.params) if isinstance(self.params, Mapping) else type(self.params).__name__
             raise ValueError(f"params must give exactly {expected}, got {got}")
-        self.params = {s: to_fraction(self.params[s], f"params[{s!r}]")[0] for s in expected}
-        self.lines = self._build_lines()
-        self.answers = self.evaluate({})
+        self.params = MappingProxyType({s: to_fraction(self.params[s], f"params[{s!r}]")[0] for s in expected})
+        self.lines = tuple(self._build_lines())
+        self.answers = MappingProxyType(self.evaluate({}))
+        self._sealed = True
+
+    def __setattr__(self, name: str, value) -> None:
+        if getattr(self, "_sealed", False):
+            raise AttributeError(f"Exercise.{name} is read-only: an exercise and its key are fixed (make a new "
+                                 "Exercise, or exercises.generate(...), for another)")
+        object.__setattr__(self, name, value)
 
     # ---------------------------------------------------------------- structure
     @property
@@ -461,7 +471,7 @@ def generate(seed: int = 0, phenomenon: str | None = None, n_relu: int | None = 
 
 
 # ---------------------------------------------------------------------------------------------- check
-@dataclass
+@dataclass(frozen=True)
 class LineResult:
     """One line of a checked sheet: the student's value, what their own earlier values give, the key."""
     symbol: str
@@ -473,7 +483,7 @@ class LineResult:
     numbers: str                # the formula with the numbers it was evaluated on
 
 
-@dataclass
+@dataclass(frozen=True)
 class Check:
     """The grading of a hand computation.
 
@@ -622,4 +632,4 @@ def check(exercise: Exercise, answers: dict, tolerance=DEFAULT_TOLERANCE) -> Che
             status = ("wrong" if not close(given, exact, own[s]) else
                       "right" if close(given, exact, key) else "carried")
         results.append(LineResult(s, status, given, own[s], key, line.formula.text(), numbers))
-    return Check(exercise, results, tolerance)
+    return Check(exercise, tuple(results), tolerance)

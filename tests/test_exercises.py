@@ -202,3 +202,15 @@ def test_cli_bad_exercise_file_exit_2(tmp_path, capsys):
 def test_check_html_view():
     html = exercises.check(exercises.seed_exercise(), SEED_WORKED)._repr_html_()
     assert "<table>" in html and "0.275" in html and "wrong" in html and "carried" in html
+
+
+def test_exercise_and_check_are_read_only():
+    ex = exercises.seed_exercise()
+    with pytest.raises(AttributeError, match="read-only"):
+        ex.x = 2
+    with pytest.raises(TypeError):
+        ex.params["W0"] = 1  # the key stays the key of these numbers
+    c = exercises.check(ex, {"z2": "0.275"})
+    with pytest.raises(AttributeError):
+        c.tolerance = 1
+    assert exercises.check(ex, {"z2": "0.275", "yhat": 0.275}).carried == ["yhat"]  # DESIGN.md's example
