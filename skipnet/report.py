@@ -98,7 +98,7 @@ def _regression(r: DemoReport) -> list[Block]:
     c = r.regression
     marks = sorted({0, len(c.epoch_loss) // 10, len(c.epoch_loss) // 2, len(c.epoch_loss) - 1})
     return [
-        Block("h2", "c. Many steps: the loss falls"),
+        Block("h2", "c. Many steps: the loss " + _moved(c)),
         Block("p", f"Data: {c.dataset}. Network: {c.network}. Training: {c.training}."),
         Block("figure", name="regression.png",
               text="Training loss per epoch (log scale) and the fitted curve."),
@@ -108,9 +108,13 @@ def _regression(r: DemoReport) -> list[Block]:
     ]
 
 
+def _moved(c) -> str:
+    return {"better": "falls", "worse": "rises", "level": "stays level"}[compare(c.final_loss, c.first_loss)]
+
+
 def _regression_sentence(c) -> str:
     """What the loss did, in words chosen by its numbers."""
-    moved = {"better": "falls", "worse": "rises", "level": "stays level"}[compare(c.final_loss, c.first_loss)]
+    moved = _moved(c)
     floor = compare(c.final_loss, c.noise_floor)
     where = {"level": "level with the noise floor",
              "worse": f"{_n(c.final_loss / c.noise_floor, 2)} times the noise floor" if c.noise_floor > 0 else
