@@ -14,7 +14,7 @@ except ImportError as exc:  # pragma: no cover - only a broken or source-tree im
         f"Python from inside an unbuilt source tree. Original error: {exc}"
     ) from exc
 
-from . import datasets, diagnostics, schedules
+from . import datasets, diagnostics, exercises, schedules
 from ._version import __version__
 from .network import Dense, Network, Skip
 from .schedules import CosineLR, ExponentialLR, OneCycle, ReduceLROnPlateau, StepLR, lr_find
@@ -23,5 +23,5 @@ from .trace import Trace
 from .trainer import History, Trainer, TrainingWarning
 
 __all__ = ["CosineLR", "Dense", "ExponentialLR", "History", "Network", "OneCycle", "ReduceLROnPlateau", "Skip",
-           "StepLR", "Trace", "Trainer", "TrainingWarning", "__version__", "datasets", "diagnostics", "lr_find",
+           "StepLR", "Trace", "Trainer", "TrainingWarning", "__version__", "datasets", "diagnostics", "exercises", "lr_find",
            "schedules", "sweep"]

@@ -32,26 +32,37 @@ def _pyplot():
 
 
 def _plain_log_ticks(fig) -> None:
-    """Log axes labelled in plain decimals (0.001, not 10^-3) at the decades only: easier to read,
-    and much cheaper to draw than mathtext."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    """Log axes labelled at the decades: in plain decimals (0.001, not 10^-3) while every decade is
+    between 0.001 and 10000, else as powers of ten (10^-7 reads better than 0.0000001). An axis within
+    about a decade has too few decades to label, so its minor ticks at 2 and 5 times a decade are
+    labelled too (not every minor tick: their labels would overlap near each decade)."""
+    from matplotlib.ticker import FuncFormatter, LogFormatterMathtext, NullFormatter
 
     from ._format import fmt
 
     plain = FuncFormatter(lambda v, _: fmt(v, 3))
+
+    def some_minor(v, _):
+        mantissa = v / 10 ** math.floor(math.log10(v) + 1e-9) if v > 0 else 0
+        return fmt(v, 3) if any(abs(mantissa - m) < 1e-6 for m in (2, 5)) else ""
+
     for ax in fig.axes:
         for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
-            if axis.get_scale() == "log":
-                axis.set_major_formatter(plain)
-                # within about a decade there are too few decades to label: label the minor ticks too
-                few = max(limits) / min(limits) < 30
-                axis.set_minor_formatter(plain if few else NullFormatter())
+            if axis.get_scale() != "log":
+                continue
+            low, high = min(limits), max(limits)
+            if low < 1e-3 or high > 1e4:
+                axis.set_major_formatter(LogFormatterMathtext())
+                axis.set_minor_formatter(NullFormatter())
+                continue
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(FuncFormatter(some_minor) if high / low < 30 else NullFormatter())
 
 
 def _png(fig) -> bytes:
     _plain_log_ticks(fig)
     # fixed margins: cheaper than bbox_inches="tight", which lays the figure out twice
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.9, wspace=0.3)
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.15, top=0.9, wspace=0.3)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
     _pyplot().close(fig)

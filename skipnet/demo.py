@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import datasets
+from . import datasets, exercises
 from . import diagnostics as D
 from ._format import fmt
 from .network import Network
@@ -36,6 +36,27 @@ LN2 = math.log(2.0)
 STUCK_TOLERANCE = 0.005  # a run is stuck at ln 2 when its final loss is within this of ln 2
 RECOVERED_BELOW = LN2 - 0.1  # a fixed run counts as recovered when its final loss ends below this
 EXERCISE_NAMES = ("layers.0.weight", "layers.1.weight", "layers.2.weight", "skips.0.weight")
+LEVEL_RTOL = 0.02  # two final losses within 2% of each other are level: closer than seed-to-seed noise
+
+
+def compare(value: float, reference: float, rtol: float = LEVEL_RTOL) -> str:
+    """"better", "worse" or "level": a loss ``value`` against ``reference`` (lower is better; within
+    ``rtol`` relative of each other they are level). Every comparing sentence of the report uses it."""
+    if not math.isfinite(value) or not math.isfinite(reference):  # a diverged run is worse than any other
+        return "level" if math.isfinite(value) == math.isfinite(reference) else \
+            ("better" if math.isfinite(value) else "worse")
+    if abs(value - reference) <= rtol * max(abs(value), abs(reference)):
+        return "level"
+    return "better" if value < reference else "worse"
+
+
+#: how a comparison reads in a sentence: "X, better than Y"
+VERDICT_WORDS = {"better": "better than", "worse": "worse than", "level": "level with"}
+
+
+def seed_range(n: int) -> str:
+    """"seed 0" for one seed, "seeds 0-4" for five."""
+    return "seed 0" if n == 1 else f"seeds 0-{n - 1}"
 
 
 @dataclass(frozen=True)
@@ -105,6 +126,22 @@ class NextStep:
     trainer_epochs_run: int
     trainer_stopped_reason: str | None
     trainer_warnings: list
+
+
+@dataclass
+class HandCheck:
+    """(g) The hand-written seed's own worked values checked by skipnet.exercises: ``rows`` are
+    (symbol, worked value, key, status) for every line of the exercise; ``explanation`` is the check's
+    text (the wrong line with its formula and the numbers)."""
+
+    worked: dict
+    rows: list
+    first_error: str | None
+    wrong: list
+    carried: list
+    missing: list
+    score: float
+    explanation: str
 
 
 @dataclass
@@ -211,6 +248,7 @@ class DemoReport:
     ln2: Ln2Study
     learning_rates: LearningRates
     skips: SkipStudy
+    hand_check: HandCheck
     seconds: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -219,8 +257,8 @@ class DemoReport:
 
     def summary(self) -> str:
         """A few lines: the key number of each section."""
-        a, b, c, d, e, f = (self.hand_step, self.next_step, self.regression, self.ln2, self.learning_rates,
-                            self.skips)
+        a, b, c, d, e, f, g = (self.hand_step, self.next_step, self.regression, self.ln2, self.learning_rates,
+                               self.skips, self.hand_check)
         grads = ", ".join(fmt(a.grads[n]) for n in EXERCISE_NAMES)
         new = ", ".join(fmt(a.new_weights[n]) for n in EXERCISE_NAMES)
         fixes = "; ".join(f"{x['name']} {x['recovered']}/{x['n']}" for x in d.fixes)
@@ -239,12 +277,16 @@ class DemoReport:
             (f"e. learning rates: {fmt(e.small)} too small ({fmt(e.curves['small'][-1], 3)}), {fmt(e.good)} "
              f"good ({fmt(e.curves['good'][-1], 3)}), {fmt(e.large)}: "
              f"{e.diverged['reason'] or 'did not diverge'}"),
-            (f"   cosine schedule {fmt(sched['cosine'], 3)} vs constant {fmt(sched['constant'], 3)}; lr_find "
-             f"suggests {fmt(lf['suggestion'], 3)} (trains {fmt(lf['trained_first_loss'], 3)} -> "
-             f"{fmt(lf['trained_final_loss'], 3)})"),
+            (f"   cosine schedule {fmt(sched['cosine'], 3)}, {VERDICT_WORDS[e.schedule['verdict']]} constant "
+             f"{fmt(sched['constant'], 3)}; lr_find suggests {fmt(lf['suggestion'], 3)} (trains "
+             f"{fmt(lf['trained_first_loss'], 3)} -> {fmt(lf['trained_final_loss'], 3)}, "
+             f"{VERDICT_WORDS[lf['verdict']]} the grid's best, lr {fmt(lf['grid_best_lr'])}: "
+             f"{fmt(lf['grid_best_loss'], 3)})"),
             (f"f. skips: layer-0 gradient {fmt(f.weight_grad['plain'][0], 2)} without vs "
              f"{fmt(f.weight_grad['residual'][0], 2)} with residual skips ({f.depth} layers); final loss "
              f"{fmt(f.final_loss['plain'], 3)} vs {fmt(f.final_loss['residual'], 3)}"),
+            (f"g. hand check of the seed's worked values: first error {g.first_error}, wrong {', '.join(g.wrong)}, "
+             f"carried {', '.join(g.carried) or 'nothing'}"),
         ]
         return "\n".join(lines)
 
@@ -313,6 +355,16 @@ def next_step() -> NextStep:
 
 
 # ------------------------------------------------------------------------------------------ (c)
+def hand_check() -> HandCheck:
+    """(g) Check the seed's worked values (one slip, z2 written 0.275) against the exact key."""
+    ex = exercises.seed_exercise()
+    worked = dict(exercises.SEED_WORKED_VALUES)
+    c = exercises.check(ex, worked)
+    rows = [(r.symbol, worked.get(r.symbol, ""), exercises.to_decimal(r.key), r.status) for r in c.lines]
+    return HandCheck(worked=worked, rows=rows, first_error=c.first_error, wrong=c.wrong, carried=c.carried,
+                     missing=c.missing, score=c.score, explanation=str(c))
+
+
 def regression(config: DemoConfig) -> Regression:
     """(c) A 1-32-32-1 network with the exercise's skip learns a noisy sine with Adam."""
     noise = 0.1
@@ -394,7 +446,7 @@ def ln2_study(config: DemoConfig) -> Ln2Study:
         network=f"{_describe(2, LN2_NETWORK['hidden'])} ReLU, no skips, PyTorch's default nn.Linear init "
                 "(weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)))",
         training=f"sgd, lr {LN2_LR}, batch 32, {config.ln2_epochs} epochs, bce on the logit; "
-                 f"seeds 0-{config.ln2_seeds - 1} run by skipnet.sweep (the seed sets the initial weights and "
+                 f"{seed_range(config.ln2_seeds)} run by skipnet.sweep (the seed sets the initial weights and "
                  "the shuffling)",
         why=("Hidden layers of only 3 units: for some seeds every unit of a layer has a pre-activation <= 0 for "
              "every input, from the start or after a few updates. Then that layer outputs 0 for every sample, the "
@@ -452,7 +504,8 @@ def learning_rates(config: DemoConfig) -> LearningRates:
                                f"(2 epochs) from lr/3 to lr = {fmt(good)}, then cosine decay to 0 at the last step",
                 "lr": good, "epoch_loss": {k: _floats(h.epoch_loss) for k, h in schedule_runs.items()},
                 "rate": {k: _floats(h.lr) for k, h in schedule_runs.items()},
-                "final_loss": {k: h.final_loss for k, h in schedule_runs.items()}}
+                "final_loss": {k: h.final_loss for k, h in schedule_runs.items()},
+                "verdict": compare(schedule_runs["cosine"].final_loss, schedule_runs["constant"].final_loss)}
 
     result = lr_find(make(0), X, y, loss="mse", lr_min=1e-5, lr_max=10.0, steps=config.lr_find_steps,
                      batch_size=32)
@@ -462,11 +515,13 @@ def learning_rates(config: DemoConfig) -> LearningRates:
               "suggestion": result.suggestion, "method": result.method, "suggestions": result.suggestions,
               "best_lr": result.best_lr, "stopped_reason": result.stopped_reason, "text": str(result),
               "trained_epoch_loss": _floats(hist.epoch_loss), "trained_first_loss": float(hist.epoch_loss[0]),
-              "trained_final_loss": hist.final_loss}
+              "trained_final_loss": hist.final_loss, "grid_best_lr": good, "grid_best_loss": median_final(good),
+              "verdict": compare(hist.final_loss, median_final(good)),
+              "grid_neighbours": [lr for lr in LR_GRID if lr / 10 < result.suggestion < lr * 10]}
     return LearningRates(
         dataset="sine: 256 points, y = sin(x) + N(0, 0.1^2)",
         network=f"{_describe(1, hidden)} ReLU, no skips, default init",
-        training=f"sgd, batch 32, {config.lr_epochs} epochs, mse; seeds 0-{config.lr_seeds - 1}",
+        training=f"sgd, batch 32, {config.lr_epochs} epochs, mse; {seed_range(config.lr_seeds)}",
         lrs=list(LR_GRID), grid=grid, small=small, good=good, large=large, curves=curves,
         diverged=diverged, schedule=schedule, lr_find=finder)
 
@@ -503,7 +558,8 @@ def run_demo(quick: bool = False, n_jobs: int | None = None, config: DemoConfig 
     seconds, parts = {}, {}
     for name, build in (("hand_step", hand_step), ("next_step", next_step),
                         ("regression", lambda: regression(config)), ("ln2", lambda: ln2_study(config)),
-                        ("learning_rates", lambda: learning_rates(config)), ("skips", lambda: skip_study(config))):
+                        ("learning_rates", lambda: learning_rates(config)), ("skips", lambda: skip_study(config)),
+                        ("hand_check", hand_check)):
         start = time.perf_counter()
         parts[name] = build()
         seconds[name] = time.perf_counter() - start

@@ -71,6 +71,21 @@ class DeadUnits:
                 lines.append(f"  layer {k}: {len(d.units)}/{d.width} dead: {worst}{more}")
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        rows = [(f"layer {k}", f"{len(d.units)}/{d.width} dead ({d.fraction:.0%})"
+                 + (f": units {', '.join(map(str, d.units[:16]))}" if d.units else "")) for k, d in self.layers.items()]
+        return _html("dead ReLU units", str(self).splitlines()[0], rows)
+
+
+def _html(title: str, text: str, rows) -> str:
+    """A result's notebook view: its title, its sentence and a table."""
+    from html import escape
+
+    from ._views import table_html
+
+    return (f"<div class='skipnet-diagnostics'><p><b>{escape(title)}</b>: {escape(text)}</p>"
+            f"{table_html(rows, 'skipnet-diagnostics-table')}</div>")
+
 
 def _core(net: Network) -> NetworkInternals:
     if not isinstance(net, Network):
@@ -119,6 +134,10 @@ class GradientFlow:
         for row in self.skips:
             lines.append(f"  skip {row['skip']} ({row['src']} -> {row['dst']}): |dL/dS| {row['weight_norm']:.4g}")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return _html("gradient flow", str(self).splitlines()[0], [tuple(line.strip().split(": ", 1))
+                                                                  for line in str(self).splitlines()[1:]])
 
 
 def gradient_flow(net, X, y, loss: str = "l1") -> GradientFlow:
@@ -249,8 +268,11 @@ def constant_loss(y, loss: str) -> float:
 
 # why a loss stops moving, most fundamental first; Diagnosis.cause is one of these keys
 CAUSES = {
+    "input_scale": "the input features are far from unit scale: standardise them",
+    "exploding": "the loss grew or the divergence guard fired: the learning rate is too large",
     "dead_layer": "every unit of a hidden layer is dead, so the output ignores the input",
     "zero_gradient": "every gradient is exactly zero, so no step can change the weights",
+    "symmetric_units": "units of a hidden layer are identical: the initialisation did not break symmetry",
     "constant_output": "the output is the same for every sample",
     "saddle": "the output barely varies and the gradients are small: a saddle around the constant prediction",
     "tiny_gradient": "the gradients are tiny relative to the weights: learning is too slow",
@@ -288,15 +310,30 @@ class Diagnosis:
     def __str__(self) -> str:
         return self.explanation
 
+    def _repr_html_(self) -> str:
+        rows = [("cause", f"{self.cause}: {CAUSES[self.cause]}"), ("loss", f"{self.loss:.6g}"),
+                ("constant prediction's loss", f"{self.constant_loss:.6g}"),
+                ("dead ReLU units", f"{self.dead.n_dead}/{self.dead.n_units}"),
+                ("gradient norm", f"{self.flow.total_norm:.4g}")]
+        return _html("diagnosis", self.explanation, rows)
 
-def diagnose(net, X, y, loss: str, level: float | None = None) -> Diagnosis:
+
+def diagnose(net, X, y, loss: str, history=None, level: float | None = None) -> Diagnosis:
     """Read the network's state on (X, y): dead units, gradient flow, output spread, and the loss
-    ``level`` (default: the current loss on X, y) against the best constant prediction's loss.
+    ``level`` (default: the current loss on X, y) against the best constant prediction's loss; with
+    ``history`` (the History of the fit that led here) also how the loss moved.
 
-    Causes are checked most fundamental first: a whole hidden layer dead (the output cannot depend on
-    the input); every gradient exactly zero; a constant output; a nearly constant output with small
-    gradients at the constant-prediction loss (a saddle); gradients tiny relative to the weights.
+    Causes are checked most fundamental first: the loss exploded (the divergence guard fired, or the
+    loss grew: the learning rate is too large, by roughly the factor given); input features far from
+    unit scale; a whole hidden layer dead (the output cannot depend on the input); every gradient
+    exactly zero; identical units in a hidden layer (symmetry never broken); a constant output; a
+    nearly constant output with small gradients at the constant-prediction loss (a saddle); gradients
+    tiny relative to the weights. A fit that ended in divergence is never 'none'.
     """
+    if history is not None and not all(hasattr(history, a) for a in ("step_loss", "epoch_loss", "warnings")):
+        raise TypeError(f"history must be a skipnet.History (from Trainer.fit) or None, got {type(history).__name__}")
+    if level is not None:
+        level = V.check_float("level", level)
     X, y = _core(net).check_batch(X, y, loss)
     dead = dead_units(net, X)
     flow = gradient_flow(net, X, y, loss)
@@ -325,8 +362,8 @@ def diagnose(net, X, y, loss: str, level: float | None = None) -> Diagnosis:
                      "every sample), so no input information reaches the output and no gradient reaches "
                      "the layers before it; only what follows the dead layer (e.g. the output bias) still "
                      "learns, towards the best constant prediction (fix: re-initialise with init='he' or "
-                     "another seed, add a skip connection around the layer, or lower the learning rate if "
-                     "the units died during training)")
+                     "another seed, add a skip connection around the layer, standardise the inputs if they are "
+                     "far from unit scale, or lower the learning rate if the units died during training)")
         causes.insert(0, "dead_layer")
     elif dead.n_dead:
         parts.append(f"{dead.fraction:.0%} of the ReLU units are dead")
@@ -344,11 +381,119 @@ def diagnose(net, X, y, loss: str, level: float | None = None) -> Diagnosis:
                      f"{flow.total_norm:.2g}): a saddle that training leaves slowly (fix: more epochs, a larger "
                      "learning rate, Adam, or init='he')")
         causes.insert(0, "saddle")
+    symmetric = symmetric_units(net)
+    if symmetric:
+        parts.append(_symmetric_text(symmetric))
+        causes.append("symmetric_units")
+    exploding = exploded(history, len(net.layers)) if history is not None else None
+    if exploding is not None:
+        parts.insert(0, exploding)
+        causes.append("exploding")
+    scale = input_scale(X)
+    if scale is not None:  # first: badly scaled inputs make the other symptoms (a huge loss, dead units)
+        parts.insert(0, scale)
+        causes.append("input_scale")
     if not parts:
         parts.append(CAUSES["none"])
     order = list(CAUSES)
     cause = min(causes, key=order.index) if causes else "none"
     return Diagnosis(level, cause, "; ".join(parts), dead, flow, spread, floor, at_floor, at_ln2)
+
+
+# ------------------------------------------------------------------------- failures of a whole fit
+def exploded(history, n_layers: int) -> str | None:
+    """Why ``history`` shows an exploding loss (None when it does not): the divergence guard fired, the
+    step loss rose past 10x its first value, or the last epoch ended above the first. The factor by
+    which the learning rate is too large is estimated from the loss's growth per step g while it rose:
+    the output of a net of L layers grows like lr^L once the steps dominate the weights, so the loss
+    grows like lr^(2L), and the rate is too large by about g^(1/(2L)) (at least 2)."""
+    steps = np.asarray(history.step_loss, dtype=np.float64)
+    epochs = np.asarray(history.epoch_loss, dtype=np.float64)
+    diverged = any(getattr(w, "kind", None) == "divergence" for w in history.warnings)
+    finite = steps[np.isfinite(steps)]
+    if finite.size == 0 and not diverged:
+        return None
+    first = float(finite[0]) if finite.size else float("nan")
+    peak_at = int(np.argmax(np.where(np.isfinite(steps), steps, -np.inf))) if finite.size else 0
+    peak = float(steps[peak_at]) if finite.size else float("nan")
+    grew_steps = first > 0 and peak > 10 * first
+    grew_epochs = epochs.size > 1 and np.isfinite(epochs[[0, -1]]).all() and epochs[-1] > 1.1 * epochs[0]
+    if not (diverged or grew_steps or grew_epochs):
+        return None
+    data = next((w.data for w in history.warnings if getattr(w, "kind", None) == "divergence"), {})
+    if diverged and np.isfinite(data.get("loss", np.nan)) and first > 0:
+        peak, peak_at = max(peak, float(data["loss"])), max(peak_at, steps.size - 1, 1)
+    lrs = np.asarray(getattr(history, "lr", []), dtype=np.float64)
+    lr = float(lrs[0]) if lrs.size else float("nan")
+    if first > 0 and peak > first:
+        per_step = (peak / first) ** (1.0 / max(peak_at, 1))
+        factor = max(2.0, per_step ** (1.0 / (2 * n_layers)))
+    else:
+        factor = 10.0  # the loss became non-finite at once: no growth to measure
+    what = ("the divergence guard stopped the fit" if diverged else
+            f"the loss rose from {first:.4g} to {peak:.4g}" if grew_steps else
+            f"the epoch loss rose from {epochs[0]:.4g} to {epochs[-1]:.4g}")
+    return (f"the loss exploded ({what}): the learning rate{f' ({lr:g})' if np.isfinite(lr) else ''} is too "
+            f"large, by roughly a factor of {factor:.2g}"
+            + (f"; try lr = {lr / factor:.2g} or lower (skipnet.lr_find measures it)" if np.isfinite(lr) else "")
+            + (", and standardise the inputs if they are far from unit scale" if diverged else ""))
+
+
+def input_scale(X, far: float = 100.0) -> str | None:
+    """Why X's features are far from unit scale (None when they are not): some feature's root mean
+    square is above ``far`` or below 1/``far`` (a constant-zero feature is ignored), or two features'
+    scales differ by more than ``far``^2."""
+    X = np.asarray(X, dtype=np.float64)
+    rms = np.sqrt((X ** 2).mean(axis=0))
+    used = rms[rms > 0]
+    if used.size == 0:
+        return None
+    big, small = float(used.max()), float(used.min())
+    if big <= far and small >= 1 / far and big / small <= far ** 2:
+        return None
+    worst = int(np.argmax(np.abs(np.log10(np.where(rms > 0, rms, 1.0)))))
+    return (f"the input features are far from unit scale (root mean square from {small:.3g} to {big:.3g}; "
+            f"feature {worst}: {float(rms[worst]):.3g}), so the first layer's pre-activations are "
+            f"{'huge' if big > far else 'tiny'} at the default initialisation (fix: standardise the inputs, "
+            "e.g. (X - mean) / std per feature, or sklearn's StandardScaler)")
+
+
+def symmetric_units(net, rtol: float = 1e-12) -> dict[int, list[list[int]]]:
+    """Groups (of two or more) of identical units in each hidden layer: the same incoming weights,
+    bias and skip weights. SGD keeps identical units identical, so they learn as one."""
+    views = net.internals.param_views
+    out = {}
+    for k, layer in enumerate(net.layers[:-1]):
+        if layer.units < 2:
+            continue
+        blocks = [views[f"layers.{k}.weight"]]
+        if layer.bias:
+            blocks.append(views[f"layers.{k}.bias"][:, None])
+        blocks += [views[f"skips.{i}.weight"] for i, s in enumerate(net.skips) if s.dst == k and not s.identity]
+        rows = np.concatenate([np.asarray(b, dtype=np.float64) for b in blocks], axis=1)
+        tol = rtol * max(1.0, float(np.abs(rows).max()))
+        groups, seen = [], set()
+        for u in range(layer.units):
+            if u in seen:
+                continue
+            same = [v for v in range(u, layer.units) if v not in seen and np.abs(rows[v] - rows[u]).max() <= tol]
+            seen.update(same)
+            if len(same) > 1:
+                groups.append(same)
+        if groups:
+            out[k] = groups
+    return out
+
+
+def _symmetric_text(groups: dict) -> str:
+    parts = []
+    for k, gs in groups.items():
+        largest = max(gs, key=len)
+        parts.append(f"layer {k}: {sum(map(len, gs))} units in {len(gs)} group{'s' if len(gs) > 1 else ''} "
+                     f"of identical units (the largest: {len(largest)} units)")
+    return ("identical hidden units, " + "; ".join(parts) + ": they compute the same function and get the "
+            "same gradient, so they stay identical and the layer learns like one unit (fix: initialise at "
+            "random, e.g. the default or init='he', never one constant for every weight)")
 
 
 def explain_plateau(net, X, y, loss: str, losses, window: int = 5, rtol: float = 1e-3) -> Plateau | None:
@@ -361,7 +506,7 @@ def explain_plateau(net, X, y, loss: str, losses, window: int = 5, rtol: float =
     plateau = detect_plateau(losses, window, rtol)
     if plateau is None:
         return None
-    diagnosis = diagnose(net, X, y, loss, level=plateau.level)
+    diagnosis = diagnose(net, X, y, loss, level=plateau.level)  # no history: the fit is still running
     plateau.explanation = diagnosis.explanation
     plateau.cause = diagnosis.cause
     plateau.details = diagnosis.details

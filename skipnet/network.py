@@ -327,6 +327,50 @@ class Network:
         """Step-by-step account of one forward/backward pass (see skipnet.trace.Trace)."""
         return Trace(self, x, y, loss)
 
+    # ----------------------------------------------------------------- views
+    def _summary_rows(self) -> list[tuple[str, ...]]:
+        """(layer, units, activation, inputs, parameters) per layer, as strings."""
+        sizes = {spec.name: spec.size for spec in self._core.layout}
+        rows = []
+        for k, layer in enumerate(self.layers):
+            inputs = ["input" if k == 0 else f"layer {k - 1}"]
+            count = sizes[f"layers.{k}.weight"] + sizes.get(f"layers.{k}.bias", 0)
+            for i, skip in enumerate(self.skips):
+                if skip.dst == k:
+                    src = "input" if skip.src < 0 else f"layer {skip.src}"
+                    inputs.append(f"{src} (skip {i}, {'identity' if skip.identity else 'learned'})")
+                    count += sizes.get(f"skips.{i}.weight", 0)
+            rows.append((str(k), str(layer.units), layer.activation + ("" if layer.bias else ", no bias"),
+                         " + ".join(inputs), f"{count:,}"))
+        return rows
+
+    def summary(self) -> str:
+        """The architecture as a table: each layer's width, activation, inputs (skips included) and
+        parameter count (its weight, bias and incoming learned skips), then the totals."""
+        head = ("layer", "units", "activation", "inputs", "parameters")
+        rows = [head, *self._summary_rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = [(f"Network: {self.n_inputs} input{'s' if self.n_inputs > 1 else ''}, {len(self.layers)} layers, "
+                 f"{len(self.skips)} skip{'' if len(self.skips) == 1 else 's'}, dtype {self.dtype.name}, "
+                 f"backend {self.backend}")]
+        for i, r in enumerate(rows):
+            lines.append("  ".join(c.rjust(w) if j in (1, 4) else c.ljust(w)
+                                   for j, (c, w) in enumerate(zip(r, widths))).rstrip())
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        lines.append(f"total parameters: {self.n_parameters:,}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table (notebooks)."""
+        from html import escape
+
+        cells = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in self._summary_rows())
+        return (f"<div class='skipnet-network'><p><b>Network</b>: {self.n_inputs} inputs, dtype "
+                f"{escape(self.dtype.name)}, backend {escape(self.backend)}, {self.n_parameters:,} parameters</p>"
+                "<table><tr><th>layer</th><th>units</th><th>activation</th><th>inputs</th><th>parameters</th></tr>"
+                f"{cells}</table></div>")
+
 
 def network_from_architecture(arch: Mapping[str, Any], backend: str = "cython") -> Network:
     """A Network (freshly initialised, seed 0) built from ``architecture(net)``'s data.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ._files import atomic_write
 from ._format import fmt
-from .demo import EXERCISE_NAMES, LN2, DemoReport
+from .demo import EXERCISE_NAMES, LN2, VERDICT_WORDS, DemoReport, compare
 from .diagnostics import CAUSES
 
 SYMBOLS = dict(zip(EXERCISE_NAMES, ("W0", "W1", "W2", "S0")))
@@ -68,7 +68,7 @@ def _hand_step(r: DemoReport) -> list[Block]:
                    f"One sample x = {fmt(a.x)}, y = {fmt(a.y)}; L1 loss |yhat - y|; SGD with lr = {fmt(a.lr)}."),
         Block("table", header=("", "symbol", "value", "formula"), rows=_trace_rows(a.table)),
         Block("p", f"Loss {fmt(a.loss)} (yhat = {fmt(a.values['yhat'])}: 0.5·0.25 + 0.5·0.5 = 0.125 + 0.25; "
-                   "a hand computation easily writes 0.275). Gradients: " + grads + ". After one step of "
+                   "the hand-written solution wrote 0.275, see section g). Gradients: " + grads + ". After one step of "
                    "w - lr·dL/dw: " + new + ". The first weight is now negative: with x = 1 the first ReLU "
                    "will see z0 = -0.25."),
     ]
@@ -98,16 +98,31 @@ def _regression(r: DemoReport) -> list[Block]:
     c = r.regression
     marks = sorted({0, len(c.epoch_loss) // 10, len(c.epoch_loss) // 2, len(c.epoch_loss) - 1})
     return [
-        Block("h2", "c. Many steps: the loss falls"),
+        Block("h2", "c. Many steps: the loss " + _moved(c)),
         Block("p", f"Data: {c.dataset}. Network: {c.network}. Training: {c.training}."),
         Block("figure", name="regression.png",
               text="Training loss per epoch (log scale) and the fitted curve."),
         Block("table", header=("epoch", "training loss"),
               rows=tuple((str(i + 1), _n(c.epoch_loss[i])) for i in marks)),
-        Block("p", f"The loss falls from {_n(c.first_loss)} to {_n(c.final_loss)}, close to the noise floor "
-                   f"{_n(c.noise_floor)} (the mse of the true function on noisy targets): not monotonically step "
-                   "by step, since each mini-batch is a noisy estimate, but steadily over epochs."),
+        Block("p", _regression_sentence(c)),
     ]
+
+
+def _moved(c) -> str:
+    return {"better": "falls", "worse": "rises", "level": "stays level"}[compare(c.final_loss, c.first_loss)]
+
+
+def _regression_sentence(c) -> str:
+    """What the loss did, in words chosen by its numbers."""
+    moved = _moved(c)
+    floor = compare(c.final_loss, c.noise_floor)
+    where = {"level": "level with the noise floor",
+             "worse": f"{_n(c.final_loss / c.noise_floor, 2)} times the noise floor" if c.noise_floor > 0 else
+                      "above the noise floor",
+             "better": "below the noise floor (it fits some of the noise)"}[floor]
+    return (f"The loss {moved} from {_n(c.first_loss)} to {_n(c.final_loss)}, {where} {_n(c.noise_floor)} (the "
+            "mse of the true function on noisy targets)" + (": not monotonically step by step, since each "
+            "mini-batch is a noisy estimate, but over epochs." if moved == "falls" else "."))
 
 
 def _ln2(r: DemoReport) -> list[Block]:
@@ -187,25 +202,74 @@ def _learning_rates(r: DemoReport) -> list[Block]:
               text="Final loss per rate; too small vs good; the too-large run's mini-batch losses."),
         Block("p", f"Too small (lr {_n(e.small)}): every step is tiny and after {len(e.curves['small'])} epochs "
                    f"the loss is still {_n(e.curves['small'][-1])}. Good (lr {_n(e.good)}): "
-                   f"{_n(e.curves['good'][-1])}. Too large (lr {_n(e.large)}): each step overshoots further and "
+                   f"{_n(e.curves['good'][-1])}. " + (f"Too large (lr {_n(e.large)}): each step overshoots further and "
                    "the loss explodes; the Trainer's divergence guard stops training and keeps the last weights "
-                   "that gave a finite loss:"),
+                   "that gave a finite loss:" if e.diverged["reason"] else
+                   f"Large (lr {_n(e.large)}): the run did not diverge:")),
         Block("pre", e.diverged["reason"] or "(did not diverge)"),
         Block("h3", "A schedule against a constant rate"),
-        Block("p", f"{s['description']}. Final loss: cosine {_n(s['final_loss']['cosine'])}, constant "
-                   f"{_n(s['final_loss']['constant'])}. Warm-up keeps the first steps, taken with random "
-                   "weights, small; the decay lets the last epochs settle instead of bouncing around the "
-                   "minimum at the full rate."),
+        Block("p", f"{s['description']}. " + _schedule_sentence(s)),
         Block("figure", name="schedule.png", text="The rate per step and the loss per epoch, for both."),
         Block("h3", "The learning-rate range test"),
         Block("p", "sn.lr_find trains a copy of the network for a few steps with the rate growing exponentially "
                    "and records the loss; the network itself is untouched:"),
         Block("pre", f["text"]),
         Block("figure", name="lr_find.png", text="The range-test curve and a run trained at its suggestion."),
-        Block("p", f"Trained at the suggested rate {_n(f['suggestion'], 3)} with the same settings, the loss goes "
-                   f"from {_n(f['trained_first_loss'])} to {_n(f['trained_final_loss'])}. The suggestion is "
-                   "deliberately on the safe side: the rate where the loss falls steadily, well below where "
-                   "the curve bottoms out."),
+        Block("p", _lr_find_sentence(f)),
+    ]
+
+
+def _schedule_sentence(s: dict) -> str:
+    cosine, constant = s["final_loss"]["cosine"], s["final_loss"]["constant"]
+    verdict = compare(cosine, constant)
+    text = (f"Final loss: cosine {_n(cosine)}, {VERDICT_WORDS[verdict]} the constant rate's {_n(constant)}")
+    if verdict == "better":
+        return text + (": warm-up kept the first steps, taken with random weights, small, and the decay let "
+                       "the last epochs settle instead of bouncing around the minimum at the full rate.")
+    if verdict == "level":
+        return text + (" (within 2%): here the schedule neither helps nor hurts the final loss; what it "
+                       "changes is the path, smooth where the constant rate bounces from epoch to epoch.")
+    return text + (": here the schedule hurts; its decaying rate stops the loss before the constant rate "
+                   "does.")
+
+
+def _lr_find_sentence(f: dict) -> str:
+    """The range test's suggestion judged against the grid of constant rates trained the same way."""
+    trained, best, best_lr = f["trained_final_loss"], f["grid_best_loss"], f["grid_best_lr"]
+    verdict = compare(trained, best)
+    text = (f"Trained at the suggested rate {_n(f['suggestion'], 3)} with the same settings, the loss goes from "
+            f"{_n(f['trained_first_loss'])} to {_n(trained)}: {VERDICT_WORDS[verdict]} the best rate of the grid "
+            f"above (lr {_n(best_lr)}: {_n(best)}).")
+    if verdict == "worse":
+        ratio = best_lr / f["suggestion"]
+        return text + (f" The suggestion is on the safe side of the curve, and here too safe: a rate "
+                       f"{_n(ratio, 2)} times {'larger' if ratio > 1 else 'smaller'} trained better in the same "
+                       "epochs. Take the range test's suggestion as a starting point and try rates up to where "
+                       "the curve bottoms out.")
+    if verdict == "level":
+        return text + " Here the suggestion is as good as the best rate the grid found."
+    return text + " Here the suggestion beats every rate of the grid."
+
+
+def _hand_check(r: DemoReport) -> list[Block]:
+    g = r.hand_check
+    worked = ", ".join(f"{k} = {v}" for k, v in g.worked.items())
+    rows = tuple((sym, worked_value or "-", key, status) for sym, worked_value, key, status in g.rows)
+    carried = ", ".join(g.carried) or "nothing"
+    return [
+        Block("h2", "g. Check a hand computation"),
+        Block("p", "skipnet.exercises grades a worked answer sheet line by line, in exact arithmetic: each line "
+                   "is compared with its formula evaluated on the student's own earlier values, so a slip counts "
+                   "once, where it happened, and the lines that only carried it forward are listed apart. The "
+                   f"hand-written solution of the exercise gave: {worked}."),
+        Block("pre", "from skipnet import exercises\n"
+                     "c = exercises.check(exercises.seed_exercise(), exercises.SEED_WORKED_VALUES)\nprint(c)\n\n"
+                     + g.explanation),
+        Block("table", header=("symbol", "worked value", "exact key", "status"), rows=rows),
+        Block("p", f"The first error is {g.first_error or 'nowhere'}; wrong on its own: {', '.join(g.wrong) or 'nothing'}; "
+                   f"carried forward, right for the earlier values: {carried}. The lines not written out are filled "
+                   "from the key. The same check from the command line: skipnet exercise check seed ANSWERS, "
+                   "with one 'symbol = value' per line."),
     ]
 
 
@@ -221,15 +285,29 @@ def _skips(r: DemoReport) -> list[Block]:
         Block("figure", name="skips.png", text="Gradient norm per layer (log scale) and the loss curves."),
         Block("table", header=("layer", "|dL/dW| no skips", "|dL/dW| residual", "|dL/dz| no skips",
                                "|dL/dz| residual"), rows=rows),
-        Block("p", f"Without skips the gradient shrinks layer by layer on its way back: the first layer gets "
-                   f"{_n(f.weight_grad['plain'][0], 2)}, {_n(f.first_layer_ratio, 3)} times less than with "
-                   f"residual skips ({_n(f.weight_grad['residual'][0], 2)}). Each identity skip adds the "
-                   "incoming gradient unchanged, so the early layers learn as fast as the late ones. Final "
-                   f"loss after training: {_n(f.final_loss['plain'])} without skips and "
-                   f"{_n(f.final_loss['residual'])} with them; a constant prediction scores "
-                   f"{_n(f.constant_loss)}. This is the exercise's skip at scale: a path for the gradient "
-                   "around layers that pass little of it."),
+        Block("p", _skips_sentence(f)),
     ]
+
+
+def _skips_sentence(f) -> str:
+    plain, residual = f.weight_grad["plain"], f.weight_grad["residual"]
+    shrinks = plain[0] < plain[-1]
+    first = compare(-plain[0], -residual[0])  # a larger first-layer gradient is "better" here
+    text = (f"Without skips the gradient {'shrinks' if shrinks else 'does not shrink'} on its way back to the "
+            f"first layer ({_n(plain[-1], 2)} at the last hidden layer, {_n(plain[0], 2)} at the first); with "
+            f"residual skips the first layer gets {_n(residual[0], 2)}, "
+            + (f"{_n(f.first_layer_ratio, 3)} times more. Each identity skip adds the incoming gradient "
+               "unchanged, so the early layers learn as fast as the late ones. " if first == "worse" else
+               f"{'as much' if first == 'level' else 'less'}. "))
+    verdict = compare(f.final_loss["residual"], f.final_loss["plain"])
+    text += (f"Final loss after training: {_n(f.final_loss['residual'])} with skips, {VERDICT_WORDS[verdict]} "
+             f"{_n(f.final_loss['plain'])} without them; a constant prediction scores {_n(f.constant_loss)}")
+    plain_vs_constant = compare(f.final_loss["plain"], f.constant_loss)
+    if plain_vs_constant == "level":
+        text += " (the network without skips learned nothing beyond it)"
+    if verdict == "better":
+        text += ". This is the exercise's skip at scale: a path for the gradient around layers that pass little of it."
+    return text + ("" if verdict == "better" else ".")
 
 
 def blocks(report: DemoReport, plots: bool = True) -> list[Block]:
@@ -242,7 +320,7 @@ def blocks(report: DemoReport, plots: bool = True) -> list[Block]:
                    "comes from report.json (the same data structure the tests check); `skipnet demo` "
                    "reproduces it exactly."),
     ]
-    for section in (_hand_step, _next_step, _regression, _ln2, _learning_rates, _skips):
+    for section in (_hand_step, _next_step, _regression, _ln2, _learning_rates, _skips, _hand_check):
         out += section(report)
     if not plots:
         out = [Block("note", "Plots need matplotlib: pip install 'skipnet[plot]' (or pip install matplotlib) "

@@ -12,6 +12,10 @@ gradients are batch means.
 
 from __future__ import annotations
 
+import os
+from html import escape
+from pathlib import Path
+
 import numpy as np
 
 from . import _validation as V
@@ -294,3 +298,41 @@ class Trace:
 
     def __repr__(self):
         return f"<Trace loss={fmt(self.loss)} yhat={fmt(self.yhat)}>"
+
+    # ------------------------------------------------------------------ pictures
+    def _title(self) -> str:
+        n = self.x.shape[0]
+        batch = f"{n} samples: values of sample 0, gradients batch means" if n > 1 else "1 sample"
+        return f"skipnet trace: {self.loss_name} loss = {fmt(self.loss)} ({batch})"
+
+    def svg(self) -> str:
+        """The step as a computation graph in SVG (text): every node with its forward value and
+        dL/d(node), every weight edge with its weight and gradient, dead ReLU units marked."""
+        from . import _stepgraph
+
+        nodes, edges = _stepgraph.step_graph(self)
+        return _stepgraph.to_svg(nodes, edges, self._title())
+
+    def draw(self, path) -> Path:
+        """Write the step's computation graph to ``path``: ``.svg`` (plain SVG, no dependency) or
+        ``.png`` (needs matplotlib, the ``plot`` extra). Returns the path written."""
+        from . import _stepgraph
+        from ._files import atomic_write
+
+        suffix = Path(os.fspath(path)).suffix.lower()
+        if suffix not in (".svg", ".png"):
+            raise ValueError(f"path {path}: a drawing is .svg or .png, got {suffix or 'no extension'!r}")
+        if suffix == ".svg":
+            data = self.svg().encode("utf-8")
+        else:
+            nodes, edges = _stepgraph.step_graph(self)
+            data = _stepgraph.to_png(nodes, edges, self._title())
+        return atomic_write(path, data, "drawing")
+
+    def _repr_html_(self) -> str:
+        """The graph and the table (notebooks)."""
+        rows = "".join(f"<tr><td>{escape(sym)}</td><td><code>{escape(value)}</code></td>"
+                       f"<td><code>{escape(formula)}</code></td></tr>" for _, sym, formula, value in self.table)
+        return (f"<div class='skipnet-trace'>{self.svg()}<details><summary>the hand computation "
+                f"({len(self.table)} lines)</summary><table><tr><th>symbol</th><th>value</th><th>formula</th></tr>"
+                f"{rows}</table></details></div>")

@@ -87,6 +87,11 @@ class History:
     def final_loss(self) -> float:
         return float(self.epoch_loss[-1]) if len(self.epoch_loss) else float("nan")
 
+    def _repr_html_(self) -> str:  # notebooks: the loss curve inline
+        from ._views import history_html
+
+        return history_html(self)
+
 
 def _schedule(name, schedule):
     if schedule is not None and not callable(getattr(schedule, "lr", None)):

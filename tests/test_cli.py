@@ -36,7 +36,25 @@ def test_errors_are_one_line(capsys):
 
 def test_help_lists_commands(capsys):
     assert main([]) == 0
-    assert "trace" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "trace" in out and "exercise" in out
+
+
+def test_exercise_round_trip_as_a_user(tmp_path):
+    def skipnet(*args):
+        return subprocess.run([sys.executable, "-m", "skipnet", *args], capture_output=True, text=True, check=False,
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+
+    new = skipnet("exercise", "new", "--seed", "2", "--out", "ex.json", "--solution")
+    assert new.returncode == 0 and "| z0 |" in new.stdout
+    assert (tmp_path / "ex.md").is_file() and (tmp_path / "ex.solution.md").is_file()
+    key = json.loads((tmp_path / "ex.json").read_text())
+    assert key["format"] == "skipnet-exercise" and key["seed"] == 2
+    (tmp_path / "sheet.txt").write_text("z0 = 12345\n")
+    wrong = skipnet("exercise", "check", "ex.json", "sheet.txt")
+    assert wrong.returncode == 1 and "first error: z0" in wrong.stdout and wrong.stderr == ""
+    bad = skipnet("exercise", "check", "ex.json", "missing.txt")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
 
 
 def test_bench_command_smoke(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""skipnet demo: the numbers of sections a-f (the data structure, not the text), the report files, the CLI."""
+"""skipnet demo: the numbers of sections a-g (the data structure, not the text), the report files, the CLI."""
 
 import base64
 import json
@@ -153,7 +153,7 @@ def test_report_files_and_every_image_is_a_png(report, tmp_path):
     data = json.loads(paths["json"].read_text(), parse_constant=no_nan)
     assert data["next_step"]["loss"] == 3.0 and data["hand_step"]["grads"]["skips.0.weight"] == 0.5
     for heading in ("a. The hand step", "b. The next step", "c. Many steps", "d. Stuck at ln 2",
-                    "e. Learning rates", "f. Why skips help"):
+                    "e. Learning rates", "f. Why skips help", "g. Check a hand computation"):
         assert heading in html and heading in markdown
 
 
@@ -183,3 +183,73 @@ def test_quick_and_full_profiles():
     assert full.ln2_seeds >= 100 and quick.ln2_seeds < full.ln2_seeds and quick.quick
     assert DemoConfig.make(True, n_jobs=2).n_jobs == 2
     assert np.isclose(LN2, math.log(2))
+
+
+# ------------------------------------------------------------------ g, and sentences made from numbers
+def test_g_hand_check_of_the_seed(report):
+    g = report.hand_check
+    assert g.first_error == "z2" and g.wrong == ["z2"] and g.carried == ["yhat", "L"]
+    assert ("z2", "0.275", "0.375", "wrong") in [tuple(r) for r in g.rows]
+    assert "z2 = W2·h1 + S0·h0 = 0.5·0.25 + 0.5·0.5 = 0.375, not 0.275" in g.explanation
+
+
+def test_hand_check_section_in_both_files(report, tmp_path):
+    paths = write_report(report, tmp_path / "out", plots=False)
+    for text in (paths["markdown"].read_text(encoding="utf-8"), paths["html"].read_text(encoding="utf-8")):
+        assert "g. Check a hand computation" in text
+        assert "0.5·0.25 + 0.5·0.5 = 0.375, not 0.275" in text
+        assert "first error: z2" in text
+
+
+def test_compare_words():
+    from skipnet.demo import compare, seed_range
+
+    assert compare(0.02323, 0.02314) == "level"  # the schedule's 0.4% is no help
+    assert compare(0.128, 0.023) == "worse" and compare(0.023, 0.128) == "better"
+    assert compare(math.inf, 1.0) == "worse" and compare(1.0, math.inf) == "better"
+    assert seed_range(1) == "seed 0" and seed_range(60) == "seeds 0-59"
+
+
+def _sentence(markdown, start):
+    return next(line for line in markdown.splitlines() if line.startswith(start))
+
+
+def test_comparing_sentences_follow_the_numbers(report, tmp_path):
+    from skipnet.demo import VERDICT_WORDS, compare
+
+    md = write_report(report, tmp_path / "out", plots=False)["markdown"].read_text(encoding="utf-8")
+    e = report.learning_rates
+    cosine, constant = e.schedule["final_loss"]["cosine"], e.schedule["final_loss"]["constant"]
+    schedule = _sentence(md, "CosineLR(")
+    assert f"{VERDICT_WORDS[compare(cosine, constant)]} the constant rate's" in schedule
+    if compare(cosine, constant) != "better":
+        assert "warm-up kept" not in schedule  # no claim that the schedule helped
+    f = e.lr_find
+    verdict = compare(f["trained_final_loss"], f["grid_best_loss"])
+    finder = _sentence(md, "Trained at the suggested rate")
+    assert f"{VERDICT_WORDS[verdict]} the best rate of the grid" in finder
+    assert f["verdict"] == verdict and f["grid_best_loss"] == min(
+        np.median([g["final_loss"] for g in e.grid if g["lr"] == lr]) for lr in e.lrs
+        if all(math.isfinite(g["final_loss"]) for g in e.grid if g["lr"] == lr))
+    assert "seeds 0-0" not in md and ("seed 0." in md or report.config.lr_seeds > 1)
+    skips = _sentence(md, "Without skips")
+    s = report.skips
+    assert VERDICT_WORDS[compare(s.final_loss["residual"], s.final_loss["plain"])] in skips
+    regression = _sentence(md, "The loss ")
+    c = report.regression
+    assert ("falls" in regression) == (compare(c.final_loss, c.first_loss) == "better")
+
+
+def test_sentences_for_the_other_outcomes(report):
+    """The words change with the numbers: a schedule that helps, a suggestion that matches the grid."""
+    import copy
+
+    from skipnet.report import _lr_find_sentence, _schedule_sentence
+
+    s = copy.deepcopy(report.learning_rates.schedule)
+    s["final_loss"] = {"cosine": 0.01, "constant": 0.02}
+    assert "better than" in _schedule_sentence(s) and "warm-up kept" in _schedule_sentence(s)
+    s["final_loss"] = {"cosine": 0.03, "constant": 0.02}
+    assert "worse than" in _schedule_sentence(s) and "hurts" in _schedule_sentence(s)
+    f = dict(report.learning_rates.lr_find, trained_final_loss=report.learning_rates.lr_find["grid_best_loss"])
+    assert "level with the best rate" in _lr_find_sentence(f) and "too safe" not in _lr_find_sentence(f)

@@ -182,3 +182,75 @@ def test_monitor_reports_each_plateau_once_despite_noise():
                   if kind == "plateau"]
     # one plateau at 1.0 (the bumps stay within 1% of it), one at 0.5 after the loss moved on
     assert [e for _, e in kinds] == [4, 38], kinds
+
+
+# ------------------------------------------------------------------ every way a fit fails has a cause
+def _sine():
+    X, y = sn.datasets.sine(n=200, seed=0)[:2]
+    return X, y
+
+
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 1.0), ("sgd", 50.0), ("adam", 1.0)])
+def test_a_too_large_learning_rate_is_exploding(optimizer, lr):
+    X, y = _sine()
+    net = sn.Network.mlp(1, (16, 16), 1, seed=0)
+    hist = sn.Trainer(net, loss="mse", optimizer=optimizer, lr=lr, epochs=20).fit(X, y)
+    d = D.diagnose(net, X, y, "mse", history=hist)
+    assert d.cause == "exploding"
+    assert "learning rate" in d.explanation and "too large, by roughly a factor of" in d.explanation
+    # the suggestion is below the rate that failed
+    suggested = float(d.explanation.split("try lr = ")[1].split(" ")[0])
+    assert suggested < lr
+
+
+def test_a_diverged_fit_is_never_none():
+    X, y = _sine()
+    net = sn.Network.mlp(1, (16, 16), 1, seed=0)
+    hist = sn.Trainer(net, loss="mse", lr=1.0, epochs=5).fit(X, y)
+    assert any(w.kind == "divergence" for w in hist.warnings)
+    assert D.diagnose(net, X, y, "mse").cause == "none"  # the restored weights alone look healthy...
+    assert D.diagnose(net, X, y, "mse", history=hist).cause == "exploding"  # ...the history does not
+
+
+def test_constant_initialisation_is_symmetric_units():
+    X, y = _sine()
+    net = sn.Network.mlp(1, (16, 16), 1, seed=0)
+    net.set_parameters({k: np.full_like(v, 0.1) for k, v in net.parameters().items()})
+    hist = sn.Trainer(net, loss="mse", lr=0.05, epochs=30).fit(X, y)
+    d = D.diagnose(net, X, y, "mse", history=hist)
+    assert d.cause == "symmetric_units"
+    assert D.symmetric_units(net) == {0: [list(range(16))], 1: [list(range(16))]}
+    assert "did not break symmetry" in D.CAUSES["symmetric_units"] and "initialise at random" in d.explanation
+    assert D.symmetric_units(sn.Network.mlp(1, (16, 16), 1, seed=0)) == {}
+
+
+def test_badly_scaled_inputs_are_input_scale():
+    X, y = _sine()
+    net = sn.Network.mlp(1, (16, 16), 1, seed=0)
+    d = D.diagnose(net, X * 1000, y, "mse")
+    assert d.cause == "input_scale" and "standardise" in d.explanation
+    assert D.diagnose(net, X / 1e4, y, "mse").cause == "input_scale"
+    assert D.input_scale(X) is None
+    # a dead layer's fixes mention the scale too
+    stuck = D.diagnose(_stuck_exercise(), [[1.0]], [[-3.0]], "l1")
+    assert stuck.cause == "dead_layer" and "standardise the inputs" in stuck.explanation
+
+
+def test_history_must_be_a_history():
+    X, y = _sine()
+    with pytest.raises(TypeError, match="history"):
+        D.diagnose(sn.Network.mlp(1, (4,), 1, seed=0), X, y, "mse", history=[1.0, 2.0])
+
+
+def test_a_healthy_fit_is_still_none():
+    X, y = _sine()
+    net = sn.Network.mlp(1, (16, 16), 1, seed=0)
+    hist = sn.Trainer(net, loss="mse", lr=0.01, epochs=20).fit(X, y)
+    assert D.diagnose(net, X, y, "mse", history=hist).cause == "none"
+
+
+def test_results_have_html_views():
+    d = D.diagnose(_stuck_exercise(), [[1.0]], [[-3.0]], "l1")
+    for view in (d._repr_html_(), d.dead._repr_html_(), d.flow._repr_html_()):
+        assert view.startswith("<div") and "<table" in view
+    assert "dead_layer" in d._repr_html_() and "1/1 dead" in d.dead._repr_html_()

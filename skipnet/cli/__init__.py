@@ -1,4 +1,4 @@
-"""The ``skipnet`` command line: one module per command (trace, demo, train, predict, sweep, bench), each
+"""The ``skipnet`` command line: one module per command (trace, exercise, demo, train, predict, sweep, bench), each
 with ``add_parser(subparsers)`` and ``run(args) -> exit status``.
 
 Failures are one line on stderr, ``skipnet COMMAND: error: MESSAGE``, never a traceback: exit status 2
@@ -12,11 +12,11 @@ import argparse
 import os
 import sys
 
-from . import bench, demo, predict, sweep, trace, train
+from . import bench, demo, exercise, predict, sweep, trace, train
 from ._args import Parser
 from ._errors import CommandFailed
 
-_COMMANDS = (trace, demo, train, predict, sweep, bench)
+_COMMANDS = (trace, exercise, demo, train, predict, sweep, bench)
 
 # expected failures of a run, reported in one line: bad values and files (UnicodeDecodeError and the
 # JSON and CSV errors are ValueErrors), sizes past the machine (OverflowError, MemoryError), and

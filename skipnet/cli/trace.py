@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ._args import floats
 
 
@@ -18,12 +20,23 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=1.0, help="SGD learning rate (default 1)")
     p.add_argument("--steps", type=int, default=2, help="number of steps to show (default 2)")
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    p.add_argument("--draw", metavar="FILE", default=None,
+                   help="also draw each step as a computation graph: FILE (.svg, or .png with matplotlib) for "
+                        "step 1, FILE's name with -step2, -step3, ... for the next steps")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from ..network import Network
 
+    if args.draw is not None and Path(args.draw).suffix.lower() not in (".svg", ".png"):
+        raise ValueError(f"--draw {args.draw}: expected a .svg or .png file name")
+    if args.draw is not None and Path(args.draw).suffix.lower() == ".png":
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ValueError(f"--draw {args.draw}: a .png needs matplotlib (pip install 'skipnet[plot]'); "
+                             "a .svg does not") from None
     if args.steps < 1:
         raise ValueError("--steps must be >= 1")
     if len(args.x) != len(args.y):
@@ -42,5 +55,10 @@ def run(args) -> int:
             t.apply(lr=args.lr)
         print(f"=== step {step + 1} ===")
         print(t)
+        if args.draw is not None:
+            target = Path(args.draw)
+            if step:
+                target = target.with_name(f"{target.stem}-step{step + 1}{target.suffix}")
+            print(f"drew step {step + 1}: {t.draw(target)}")
         print()
     return 0
