@@ -29,7 +29,8 @@ def assert_close(actual, expected, dtype, scale=None):
     if scale is None:
         scale = np.max(np.abs(expected), initial=1.0)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    bound = rtol * (np.abs(expected) + scale)
+    # below the smallest normal number values are subnormal, with absolute (not relative) precision
+    bound = rtol * (np.abs(expected) + scale) + np.finfo(np.dtype(dtype)).tiny
     bad = ~(np.abs(actual - expected) <= bound)
     assert not bad.any(), (
         f"{bad.sum()} of {bad.size} entries differ beyond rtol {rtol}: worst "

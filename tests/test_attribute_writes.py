@@ -15,6 +15,7 @@ import pytest
 from _attribute_harness import Case, public_data_attributes, run_cases
 
 import skipnet as sn
+from skipnet import exercises
 from skipnet import schedules as S
 
 # ------------------------------------------------------------------------------------------ schedules
@@ -257,6 +258,15 @@ for _opt in ("sgd", "adam"):
                ("is_idle", lambda o: o.is_idle())])
 
 
+CASES["Trace views"] = Case(make=_trace, calls=[("svg", lambda t: t.svg()), ("html", lambda t: t._repr_html_())])
+
+
+# ------------------------------------------------------------------------------------------ exercises
+CASES["Exercise"] = Case(make=exercises.seed_exercise, other=lambda: exercises.generate(seed=3), calls=[
+    ("worksheet", lambda e: e.worksheet()), ("solution", lambda e: e.solution()),
+    ("check", lambda e: str(exercises.check(e, {"z0": "0.5"}))), ("to_json", lambda e: e.to_json())])
+
+
 # ------------------------------------------------------------------------------------------ tests
 def _assert_clean(names):
     failures = run_cases(__file__, names)
@@ -275,7 +285,7 @@ def test_trainers_and_optimizers_survive_attribute_writes():
 
 
 def test_schedules_and_traces_survive_attribute_writes():
-    _assert_clean([name for name in CASES if name.split()[0] in _SCHEDULES] + ["Trace"])
+    _assert_clean([name for name in CASES if name.split()[0] in _SCHEDULES] + ["Trace", "Trace views", "Exercise"])
 
 
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])
