@@ -176,6 +176,32 @@ CASES["Trace"] = Case(make=_trace, other=lambda: sn.Network.mlp(2, (3, 3), n_out
     ("apply", lambda t: _applied(t, 0.1)), ("str after apply", str), ("apply huge", lambda t: _applied(t, 1e308))])
 
 
+# ------------------------------------------------------------------------------------------ callbacks
+def _fit_with(callback, validation=True):
+    X = np.linspace(-1, 1, 32).reshape(16, 2)
+    net = sn.Network.mlp(2, (3, 3), skip="first-to-output", seed=0)
+    hist = sn.Trainer(net, loss="mse", lr=0.05, batch_size=4, epochs=4, callbacks=[callback]).fit(
+        X, X[:, :1], validation=(X, X[:, :1]) if validation else None)
+    assert np.isfinite(net.predict(X)).all() and hist.epochs_run >= 1, hist
+
+
+CALLBACK_CALLS = [("repr", repr), ("deepcopy", copy.deepcopy), ("Trainer.fit", _fit_with),
+                  ("Trainer.fit without validation", lambda cb: _fit_with(cb, validation=False))]
+CASES["EarlyStopping"] = Case(make=lambda: sn.EarlyStopping(patience=1), calls=CALLBACK_CALLS,
+                              other=lambda: sn.EarlyStopping("loss", patience=3, min_delta=0.5, restore_best=False))
+
+
+def _checkpoint():
+    import tempfile
+    return sn.ModelCheckpoint(tempfile.mkdtemp() + "/m.safetensors", save_best_only=False)
+
+
+# the path is probed by test_callbacks (a hostile path here would write into the working folder)
+CASES["ModelCheckpoint"] = Case(make=_checkpoint, calls=CALLBACK_CALLS,
+                                attributes=lambda cb: [a for a in public_data_attributes(cb) if a != "path"],
+                                other=lambda: sn.ModelCheckpoint("other.safetensors", monitor="loss"))
+
+
 # ------------------------------------------------------------------------------------------ tests
 def _assert_clean(names):
     failures = run_cases(__file__, names)
@@ -184,6 +210,10 @@ def _assert_clean(names):
 
 def test_schedules_and_traces_survive_attribute_writes():
     _assert_clean([name for name in CASES if name.split()[0] in _SCHEDULES] + ["Trace"])
+
+
+def test_callbacks_survive_attribute_writes():
+    _assert_clean(["EarlyStopping", "ModelCheckpoint"])
 
 
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])
