@@ -290,6 +290,18 @@ class Network:
             for name, array in values.items():
                 self._core.param_views[name][...] = array
 
+    def to_torch(self):
+        """A ``torch.nn.Module`` equal to ``predict``, with ``state_dict`` names as ``parameters()``
+        (see skipnet.export.to_torch; needs torch)."""
+        from .export import to_torch
+        return to_torch(self)
+
+    def to_onnx(self, path: str | os.PathLike) -> Path:
+        """Write this network as an ONNX model, atomically; return the path (see skipnet.export.to_onnx;
+        needs ``pip install 'skipnet[onnx]'``)."""
+        from .export import to_onnx
+        return to_onnx(self, path)
+
     def __getstate__(self) -> dict:
         """Pickle support (scikit-learn's convention for estimators): the architecture and the flat
         parameters; buffers, views and engine are rebuilt on unpickling. Model files use ``save``."""
