@@ -92,6 +92,8 @@ class Network:
         "default" as ``nn.Linear``: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in));
         "he": weights of ReLU layers N(0, 2/fan_in) and their biases 0, the rest as default.
 
+    Notes
+    -----
     The architecture (these arguments) is fixed once the network exists: its attributes are read-only.
     ``forward``/``predict`` may run from any number of threads at once; ``Trainer.fit``, ``gradients``,
     ``trace``, ``set_parameters`` and ``load_weights`` write the network and run one at a time (a second

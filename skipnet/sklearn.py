@@ -7,7 +7,7 @@
 They follow scikit-learn's estimator contract (``__init__`` only stores its arguments; learned attributes
 end in ``_``; ``validate_data`` / ``check_is_fitted``; ``random_state``) and pass its
 ``check_estimator`` suite. Training is skipnet's own: a ``skipnet.Network`` (``network_``) trained in place
-by a ``skipnet.Trainer``, so losses, optimizers and sub-gradients are PyTorch's (see DESIGN.md). The
+by a ``skipnet.Trainer``, so losses, optimizers and sub-gradients are PyTorch's (see docs/design.md). The
 regressor offers the L1 loss (median regression, robust to outliers) beside the squared error; the
 classifier uses binary cross-entropy on one logit for two classes and softmax cross-entropy for more.
 

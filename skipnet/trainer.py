@@ -1,6 +1,7 @@
 """Trainer and History: mini-batch training of a Network in place, with guards that say why it stopped.
 
-Semantics (DESIGN.md section 2):
+Semantics (docs/design.md section 3):
+
 - ``fit`` trains the network in place and keeps the optimizer state, so a second ``fit`` continues.
 - ``History.step_loss[i]`` is the loss of mini-batch i before its update; ``epoch_loss[e]`` is the mean
   of epoch e's per-sample losses measured that way (step losses weighted by batch size).

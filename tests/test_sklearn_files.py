@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("sklearn")
 pd = pytest.importorskip("pandas")
 
-import skipnet as sn  # noqa: E402
-from skipnet.sklearn import SkipNetClassifier, SkipNetRegressor  # noqa: E402
+import skipnet as sn
+from skipnet.sklearn import SkipNetClassifier, SkipNetRegressor
 
 
 def _frame(n=60, seed=0):
@@ -45,7 +45,7 @@ def test_save_load_round_trip(kind, tmp_path):
                                n_iter_no_change=None)
         est.fit(X, y)
     path = est.save(tmp_path / "est.safetensors")
-    raw = open(path, "rb").read()
+    raw = path.read_bytes()
     assert b"pickle" not in raw and b"\x80\x04" not in raw[:8]
     loaded = type(est).load(path)
     assert loaded.get_params() == est.get_params()
@@ -69,7 +69,7 @@ def test_save_load_round_trip(kind, tmp_path):
 
 
 def test_load_refuses_other_files(tmp_path):
-    X, labels, y = _frame()
+    X, labels, _ = _frame()
     clf = SkipNetClassifier(hidden_layer_sizes=(4,), epochs=2, n_iter_no_change=None, random_state=0).fit(X, labels)
     path = clf.save(tmp_path / "clf.safetensors")
     with pytest.raises(ValueError, match="SkipNetClassifier.load"):
