@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _validation as V
+from ._files import check_output_path
 from ._settings import Setting
 
 __all__ = ["EarlyStopping", "ModelCheckpoint"]
@@ -145,8 +146,11 @@ class ModelCheckpoint:
         self.on_fit_start(None, True)
 
     def on_fit_start(self, trainer, has_validation: bool) -> None:
-        """Reset the state; ValueError when ``monitor="val_loss"`` and the fit has no validation data."""
+        """Reset the state; ValueError when ``monitor="val_loss"`` and the fit has no validation data,
+        or when ``path`` cannot be written (a folder, a missing folder...), before any training."""
         _needs_validation(self, has_validation)
+        if trainer is not None:
+            check_output_path(self.path, "model file")
         self.best = math.inf
         self.last_saved_epoch: int | None = None
 

@@ -86,6 +86,17 @@ def test_monitor_loss_uses_the_training_loss_and_val_loss_needs_validation():
     assert hist.best_epoch == int(np.argmin(hist.epoch_loss)) and hist.val_loss.size == 0
 
 
+def test_checkpoint_refuses_an_unwritable_path_before_training(tmp_path):
+    X, y, _, _ = _data()
+    net = _net()
+    before = net.parameters()["layers.0.weight"]
+    (tmp_path / "folder.safetensors").mkdir()
+    for path in (tmp_path / "folder.safetensors", tmp_path / "missing" / "m.safetensors"):
+        with pytest.raises(ValueError, match="model file"):
+            sn.Trainer(net, loss="mse", callbacks=[sn.ModelCheckpoint(path, monitor="loss")]).fit(X, y)
+    np.testing.assert_array_equal(net.parameters()["layers.0.weight"], before)
+
+
 def test_checkpoint_every_epoch(tmp_path):
     X, y, _, _ = _data()
     ck = sn.ModelCheckpoint(tmp_path / "last.safetensors", monitor="loss", save_best_only=False)
