@@ -13,7 +13,7 @@ sweep holds BLAS to one thread in every mode, so the runs side by side are the o
 Workloads (one sweep = seeds x lrs runs, each a fresh network trained for --epochs epochs):
   small   2-16-16-1, first-to-output skip, bce, batch 32, 512 samples, float64, 32 seeds: the seed
           study's kind (a few ms per run: the sweep's own per-run work in Python counts most here)
-  medium  32-128-128-128-1, first-to-output skip, l1, batch 64, 2048 samples, float32 (DESIGN's W2);
+  medium  32-128-128-128-1, first-to-output skip, l1, batch 64, 2048 samples, float32 (design.md's W2);
           most of a step is inside the kernels
   large   32-256-256-256-1, the same at batch 256: nearly all of a step is inside the kernels
 """

@@ -1,4 +1,4 @@
-"""One epoch of training steps of each workload W0-W4 (DESIGN.md section 5) for skipnet fused, skipnet
+"""One epoch of training steps of each workload W0-W4 (docs/design.md section 5) for skipnet fused, skipnet
 per-op, the NumPy reference and PyTorch eager (when installed). Each call trains from the same fixed
 start; extra_info["steps"] gives the steps per call, so time per step = mean / steps."""
 

@@ -120,7 +120,7 @@ typedef struct {
 
 /* Shapes compiled in whole: with the plan a constant, every offset and flag folds into the code and
    the weights live in registers, as in a loop written by hand for that one network. The exercise's
-   network (DESIGN.md section 1: 1-1-1-1, ReLU, ReLU, identity, a learned skip from the first hidden
+   network (docs/design.md section 1: 1-1-1-1, ReLU, ReLU, identity, a learned skip from the first hidden
    layer into the output) without biases and with them; other width-1 chains take the copies above. */
 enum { SCALAR_KNOWN_MAX_PARAMS = 8 };
 

@@ -14,14 +14,15 @@ except ImportError as exc:  # pragma: no cover - only a broken or source-tree im
         f"Python from inside an unbuilt source tree. Original error: {exc}"
     ) from exc
 
-from . import datasets, diagnostics, exercises, schedules
+from . import callbacks, datasets, diagnostics, exercises, schedules
 from ._version import __version__
+from .callbacks import EarlyStopping, ModelCheckpoint
 from .network import Dense, Network, Skip
 from .schedules import CosineLR, ExponentialLR, OneCycle, ReduceLROnPlateau, StepLR, lr_find
 from .sweep import sweep
 from .trace import Trace
 from .trainer import History, Trainer, TrainingWarning
 
-__all__ = ["CosineLR", "Dense", "ExponentialLR", "History", "Network", "OneCycle", "ReduceLROnPlateau", "Skip",
-           "StepLR", "Trace", "Trainer", "TrainingWarning", "__version__", "datasets", "diagnostics", "exercises", "lr_find",
-           "schedules", "sweep"]
+__all__ = ["CosineLR", "Dense", "EarlyStopping", "ExponentialLR", "History", "ModelCheckpoint", "Network",
+           "OneCycle", "ReduceLROnPlateau", "Skip", "StepLR", "Trace", "Trainer", "TrainingWarning", "__version__",
+           "callbacks", "datasets", "diagnostics", "exercises", "lr_find", "schedules", "sweep"]

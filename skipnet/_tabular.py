@@ -1,8 +1,10 @@
 """Tables for the command line: read CSV/.npy data, pick the target column, format predictions as CSV,
 and fold input/target standardisation into a trained network so that the saved file works on raw columns.
 
-NumPy only (no pandas). A CSV file has one header row of column names and numeric cells; a ``.npy`` file
-holds a 2-D numeric array whose columns are addressed by index.
+NumPy only (no pandas). A CSV file has one header row of column names and numeric cells; a first column
+with an empty name counting 0, 1, ..., n-1 (the index pandas' ``DataFrame.to_csv()`` writes by default)
+is an index column and is dropped. A ``.npy`` file holds a 2-D numeric array whose columns are addressed
+by index. Messages count rows (the data rows after the header) and columns from 1.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ def read_table(path: str | os.PathLike, what: str = "DATA") -> Table:
     values = np.asarray(values, np.float64)
     if not np.isfinite(values).all():
         row, col = np.argwhere(~np.isfinite(values))[0]
-        where = names[col] if names else int(col)
-        raise ValueError(f"{path}: missing or non-finite value in row {row + 1}, column {where!r}")
+        where = f"column {col + 1}" + (f" ({names[col]!r})" if names else "")
+        raise ValueError(f"{path}: missing or non-finite value in row {row + 1}, {where}")
     return Table(path, values, names)
 
 
@@ -95,8 +97,9 @@ def _parse_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     if not header or not any(name.strip() for name in header):
         raise ValueError(f"{path}: the file is empty; expected a header row of column names")
     names = [name.strip() for name in header]
+    indexed = len(names) > 1 and names[0] == ""  # pandas' to_csv(): an unnamed index column first
     duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates or "" in names:
+    if duplicates or "" in names[indexed:]:
         raise ValueError(f"{path}: column names must be unique and non-empty, got {names}")
     try:
         with warnings.catch_warnings():
@@ -106,11 +109,40 @@ def _parse_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     except UnicodeDecodeError:  # a ValueError too: _read_csv names the file and the byte
         raise
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc} (rows after the header must hold numbers only)") from exc
+        where = _locate_csv_problem(path, len(names))
+        raise ValueError(f"{path}: {where or exc} (rows after the header must hold numbers only)") from exc
     if values.size and values.shape[1] != len(names):
         raise ValueError(f"{path}: the header names {len(names)} columns but the rows have "
                          f"{values.shape[1]}")
-    return values.reshape(-1, len(names)) if not values.size else values, names
+    values = values.reshape(-1, len(names)) if not values.size else values
+    if indexed:
+        if not np.array_equal(values[:, 0], np.arange(values.shape[0])):
+            raise ValueError(f"{path}: column 1 has no name and does not count the rows 0, 1, 2, ... as an "
+                             "index column written by pandas' to_csv() does; name it, or drop it")
+        values, names = values[:, 1:], names[1:]
+    return values, names
+
+
+def _locate_csv_problem(path: Path, n_columns: int) -> str | None:
+    """Where the first malformed data row is, counting rows and columns from 1 (NumPy's message counts
+    rows from 0 and columns from 1), or None."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        row = 0
+        for cells in reader:
+            if not cells:
+                continue  # a blank line, skipped as loadtxt does
+            row += 1
+            line = f"row {row} (line {reader.line_num} of the file)"
+            if len(cells) != n_columns:
+                return f"{line} has {len(cells)} cells but the header names {n_columns} columns"
+            for col, cell in enumerate(cells):
+                try:
+                    float(cell)
+                except ValueError:
+                    return f"{line}, column {col + 1}: {cell!r} is not a number"
+    return None
 
 
 def column_index(table: Table, target: str) -> int:
@@ -141,6 +173,9 @@ def _quote(name: str) -> str:
     return f'"{name.replace(chr(34), chr(34) * 2)}"' if any(c in name for c in ',"\n') else name
 
 
+REGRESSION_LOSSES = ("l1", "mse")
+
+
 @dataclass
 class Standardizer:
     """Means and scales of a data set's features (and of a regression target)."""
@@ -163,6 +198,23 @@ class Standardizer:
             raise ValueError("the columns' means or standard deviations overflow (values near the float "
                              "limit): rescale the data, or use --no-standardize")
         return fitted
+
+    @classmethod
+    def for_training(cls, X: np.ndarray, y: np.ndarray, loss: str, enabled: bool = True) -> Standardizer:
+        """The standardisation of ``skipnet train`` and ``skipnet sweep``: fitted on the training rows'
+        features, and on their target for a regression loss (l1, mse); the identity when not
+        ``enabled`` (``--no-standardize``)."""
+        if not enabled:
+            return cls(np.zeros(X.shape[1]), np.ones(X.shape[1]))
+        return cls.fit(X, y if loss in REGRESSION_LOSSES else None)
+
+    def targets(self, y: np.ndarray, loss: str) -> np.ndarray:
+        """``y`` standardised for a regression loss; class targets as they are."""
+        return self.y(y) if loss in REGRESSION_LOSSES else y
+
+    def loss_unit(self, loss: str) -> float:
+        """The factor that turns a loss on standardised targets into the target's units."""
+        return self.y_scale if loss == "l1" else self.y_scale ** 2 if loss == "mse" else 1.0
 
     def x(self, X: np.ndarray) -> np.ndarray:
         return (X - self.x_mean) / self.x_scale

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _modelfile as MF
 from . import _validation as V
+from . import export
 from ._core import NetworkInternals
 from ._settings import Fixed
 from .trace import Trace
@@ -92,6 +93,8 @@ class Network:
         "default" as ``nn.Linear``: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in));
         "he": weights of ReLU layers N(0, 2/fan_in) and their biases 0, the rest as default.
 
+    Notes
+    -----
     The architecture (these arguments) is fixed once the network exists: its attributes are read-only.
     ``forward``/``predict`` may run from any number of threads at once; ``Trainer.fit``, ``gradients``,
     ``trace``, ``set_parameters`` and ``load_weights`` write the network and run one at a time (a second
@@ -289,6 +292,16 @@ class Network:
         with self._core.writing():
             for name, array in values.items():
                 self._core.param_views[name][...] = array
+
+    def to_torch(self):
+        """A ``torch.nn.Module`` equal to ``predict``, with ``state_dict`` names as ``parameters()``
+        (see skipnet.export.to_torch; needs torch)."""
+        return export.to_torch(self)
+
+    def to_onnx(self, path: str | os.PathLike) -> Path:
+        """Write this network as an ONNX model, atomically; return the path (see skipnet.export.to_onnx;
+        needs ``pip install 'skipnet[onnx]'``)."""
+        return export.to_onnx(self, path)
 
     def __getstate__(self) -> dict:
         """Pickle support (scikit-learn's convention for estimators): the architecture and the flat

@@ -1,6 +1,6 @@
 """The readable oracle: skipnet's math in plain NumPy, one formula per line.
 
-Written from the math contract (DESIGN.md section 1), not from the kernels, and sharing no code with them.
+Written from the math contract (docs/design.md section 1), not from the kernels, and sharing no code with them.
 The cython backend is tested against this module; ``backend="numpy"`` runs it.
 
 Notation, for a network with layers ``0 .. L-1`` and a batch ``x`` of shape ``(n, n_inputs)``::

@@ -7,7 +7,7 @@
 They follow scikit-learn's estimator contract (``__init__`` only stores its arguments; learned attributes
 end in ``_``; ``validate_data`` / ``check_is_fitted``; ``random_state``) and pass its
 ``check_estimator`` suite. Training is skipnet's own: a ``skipnet.Network`` (``network_``) trained in place
-by a ``skipnet.Trainer``, so losses, optimizers and sub-gradients are PyTorch's (see DESIGN.md). The
+by a ``skipnet.Trainer``, so losses, optimizers and sub-gradients are PyTorch's (see docs/design.md). The
 regressor offers the L1 loss (median regression, robust to outliers) beside the squared error; the
 classifier uses binary cross-entropy on one logit for two classes and softmax cross-entropy for more.
 
@@ -26,8 +26,11 @@ gives a clear ValueError or TypeError rather than a crash or a wrong answer.
 from __future__ import annotations
 
 import copy
+import json
 import numbers
+import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +46,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("skipnet.sklearn needs scikit-learn >= 1.6: pip install 'skipnet[sklearn]'") from exc
 
+from . import _modelfile as MF
 from . import _validation as V
 from .network import BACKENDS, INITS, SKIP_KINDS, Network
 from .trainer import History, Trainer
@@ -75,6 +79,54 @@ class _EpochMonitor:
             if self.on_validation:
                 self.best_params = self.net.internals.params.copy()
         return self.patience is not None and self.no_improvement > self.patience
+
+
+def _resolve_skip(p: dict[str, Any]) -> str | None:
+    """The network's skip: "auto" is "first-to-output" with two or more hidden layers, else none."""
+    if p["skip"] != "auto":
+        return p["skip"]
+    return "first-to-output" if len(p["hidden_layer_sizes"]) >= 2 else None
+
+
+# ------------------------------------------------------------------------------------------ model files
+# An estimator file is the network's model file (skipnet._modelfile) with one more metadata entry,
+# ESTIMATOR_KEY: JSON {"format_version", "estimator": class name, "params": every constructor parameter,
+# "tuples": names of the parameters that were tuples, "fitted": the fitted attributes, "classes": the
+# classifier's labels and their dtype}. Nothing is pickled: only JSON-representable values are stored.
+ESTIMATOR_KEY = "skipnet.estimator"
+ESTIMATOR_FORMAT_VERSION = 1
+_FITTED_ATTRIBUTES = ("n_features_in_", "n_outputs_", "loss_curve_", "validation_loss_curve_", "best_loss_",
+                      "best_validation_loss_", "n_iter_", "t_", "stopped_reason_")
+
+
+def _json_value(what: str, value):
+    """``value`` as plain JSON data (NumPy scalars as Python ones), or ValueError naming ``what``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json_value(what, item) for item in value]
+    raise ValueError(f"{what} is a {type(value).__name__}, which an estimator file cannot hold (only JSON "
+                     "values: numbers, strings, None and lists of them; no pickled objects): set it to "
+                     "such a value (e.g. set_params(schedule=None), random_state=an int) before saving")
+
+
+def _estimator_entry(est) -> str:
+    params = est.get_params(deep=False)
+    fitted = {name: _json_value(f"fitted attribute {name}", est.__dict__[name])
+              for name in _FITTED_ATTRIBUTES if name in est.__dict__}
+    names = getattr(est, "feature_names_in_", None)
+    if names is not None:
+        fitted["feature_names_in_"] = [str(name) for name in names]
+    entry = {"format_version": ESTIMATOR_FORMAT_VERSION, "estimator": type(est).__name__,
+             "params": {name: _json_value(f"parameter {name}", value) for name, value in params.items()},
+             "tuples": sorted(name for name, value in params.items() if isinstance(value, tuple)),
+             "fitted": fitted}
+    classes = getattr(est, "classes_", None)
+    if classes is not None:
+        entry["classes"] = {"values": _json_value("classes_", classes.tolist()), "dtype": classes.dtype.str}
+    return json.dumps(entry)
 
 
 def _stratify(targets: np.ndarray, loss: str, fraction: float) -> np.ndarray | None:
@@ -122,7 +174,7 @@ class _SkipNetBase(BaseEstimator):
 
     _loss_choices: tuple[str, ...] = ()
 
-    def __init__(self, hidden_layer_sizes=(64, 64), skip="first-to-output", *, optimizer="adam",
+    def __init__(self, hidden_layer_sizes=(100,), skip="auto", *, optimizer="adam",
                  lr=0.001, batch_size="auto", epochs=200, momentum=0.9, nesterov=False, weight_decay=0.0,
                  schedule=None, shuffle=True, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, dtype="float64", init="default", backend="cython",
@@ -180,8 +232,8 @@ class _SkipNetBase(BaseEstimator):
         ``partial_fit`` validate, so values given to ``set_params`` or assigned are checked too).
         Returns the checked values; ``random_state`` becomes its RandomState."""
         p: dict[str, Any] = {"hidden_layer_sizes": self._hidden_sizes(), "loss": self._check_loss()}
-        if not (self.skip is None or isinstance(self.skip, str)) or self.skip not in SKIP_KINDS:
-            raise ValueError(f"skip must be None, 'first-to-output' or 'residual', got {self.skip!r}")
+        if not (self.skip is None or isinstance(self.skip, str)) or self.skip not in SKIP_KINDS + ("auto",):
+            raise ValueError(f"skip must be 'auto', None, 'first-to-output' or 'residual', got {self.skip!r}")
         p["skip"] = self.skip
         p["optimizer"] = V.check_choice("optimizer", self.optimizer, V.OPTIMIZERS)
         p["lr"] = V.check_float("lr", self.lr, positive=True)
@@ -296,7 +348,8 @@ class _SkipNetBase(BaseEstimator):
         targets, loss, n_outputs, target_attributes = self._encode_targets(y, first, incremental, classes)
         rng = p["random_state"]
         if first:
-            net = Network.mlp(X.shape[1], p["hidden_layer_sizes"], n_outputs, skip=p["skip"], dtype=p["dtype"],
+            net = Network.mlp(X.shape[1], p["hidden_layer_sizes"], n_outputs, skip=_resolve_skip(p),
+                              dtype=p["dtype"],
                               seed=int(rng.randint(_SEED_BOUND)), backend=p["backend"], init=p["init"])
         validation = None
         X_train, y_train = X, targets
@@ -379,6 +432,68 @@ class _SkipNetBase(BaseEstimator):
         X = _validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         return net.predict(X).astype(np.float64, copy=False)
 
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fitted estimator to a safetensors file, atomically; return the path.
+
+        The file is ``network_``'s model file (``skipnet.Network.load`` reads it) plus a metadata entry
+        holding every constructor parameter and fitted attribute (``classes_`` with its labels' dtype,
+        ``feature_names_in_``, the loss curves...) as JSON: nothing is pickled, so a parameter that is
+        not a JSON value (a ``schedule`` object, a ``RandomState``) is refused with a ValueError. The
+        optimizer state is not saved: ``partial_fit`` after ``load`` starts a new one."""
+        net = self._fitted_network()
+        return net.save(path, metadata={ESTIMATOR_KEY: _estimator_entry(self)})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        """The estimator ``save`` wrote to ``path``, fitted, predicting exactly as it did; ValueError
+        naming the file when it is not such a file of this class."""
+        return cls._restore(cls(), path)
+
+    def _restore(self, path):
+        """Set this new estimator to the one saved at ``path`` (see ESTIMATOR_KEY); ValueError naming
+        the file."""
+        meta = MF.read_metadata(path)
+        if ESTIMATOR_KEY not in meta:
+            raise ValueError(f"{path}: not an estimator file (no {ESTIMATOR_KEY!r} metadata entry); a network "
+                             "file loads with skipnet.Network.load")
+        try:
+            entry = json.loads(meta[ESTIMATOR_KEY])
+            MF.expect_keys("the estimator entry", entry, {"format_version", "estimator", "params", "tuples", "fitted"}
+                           | ({"classes"} if "classes" in entry else set()))
+            if entry["format_version"] != ESTIMATOR_FORMAT_VERSION:
+                raise ValueError(f"format_version {entry['format_version']!r} is not supported "
+                                 f"({ESTIMATOR_FORMAT_VERSION} is)")
+            if entry["estimator"] != type(self).__name__:
+                raise ValueError(f"it holds a {entry['estimator']}, not a {type(self).__name__}; load it with "
+                                 f"{entry['estimator']}.load")
+            params = dict(entry["params"])
+            for name in entry["tuples"]:
+                params[name] = tuple(params[name])
+            self.set_params(**params)
+            p = self._validated_params()
+            net = Network.load(path, backend=p["backend"])
+            fitted = dict(entry["fitted"])
+            names = fitted.pop("feature_names_in_", None)
+            unknown = set(fitted) - set(_FITTED_ATTRIBUTES)
+            if unknown:
+                raise ValueError(f"unknown fitted attributes {sorted(unknown)}")
+            self.__dict__.update(fitted)
+            if names is not None:
+                self.feature_names_in_ = np.array(names, dtype=object)
+            if "classes" in entry:
+                values, dtype = entry["classes"]["values"], np.dtype(entry["classes"]["dtype"])
+                classes = np.empty(len(values), dtype)
+                classes[:] = values
+                self.classes_ = classes
+            self.network_ = net
+            self._built = {"network": net, "params": {name: p[name] for name in
+                                                     ("hidden_layer_sizes", "skip", "dtype", "backend")}}
+            self._fitted_network()  # every fitted attribute agrees with the network
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{path}: invalid estimator file: {exc}") from exc
+        return self
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
@@ -390,12 +505,14 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
 
     Parameters
     ----------
-    hidden_layer_sizes : int or sequence of int, default=(64, 64)
-        Widths of the ReLU hidden layers; the output layer has one unit per target.
-    skip : None, "first-to-output" or "residual", default="first-to-output"
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        Widths of the ReLU hidden layers (``MLPRegressor``'s default); the output layer has one unit per
+        target.
+    skip : "auto", None, "first-to-output" or "residual", default="auto"
         "first-to-output": a learned skip from the first hidden layer into the output (needs two or more
-        hidden layers); "residual": identity skips over blocks of two hidden layers. See
-        ``skipnet.Network.mlp``.
+        hidden layers); "residual": identity skips over blocks of two hidden layers (see
+        ``skipnet.Network.mlp``); "auto": "first-to-output" with two or more hidden layers, else None (a
+        plain MLP), so every ``hidden_layer_sizes`` the MLPs accept works.
     loss : "mse" or "l1", default="mse"
         Mean squared error (as ``MLPRegressor``, up to its factor 1/2) or mean absolute error.
     optimizer : "adam" or "sgd", default="adam"
@@ -456,7 +573,7 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
 
     _loss_choices = ("mse", "l1")
 
-    def __init__(self, hidden_layer_sizes=(64, 64), skip="first-to-output", *, loss="mse", optimizer="adam",
+    def __init__(self, hidden_layer_sizes=(100,), skip="auto", *, loss="mse", optimizer="adam",
                  lr=0.001, batch_size="auto", epochs=200, momentum=0.9, nesterov=False, weight_decay=0.0,
                  schedule=None, shuffle=True, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, dtype="float64", init="default", backend="cython",

@@ -1,4 +1,4 @@
-"""Sweeps: train one architecture for many seeds and learning rates in parallel, and tabulate the runs.
+"""Sweeps: train one architecture for many seeds and learning rates in parallel, and tabulate the runs::
 
     import skipnet as sn
     from skipnet.sweep import MLPFactory

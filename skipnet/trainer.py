@@ -1,6 +1,7 @@
 """Trainer and History: mini-batch training of a Network in place, with guards that say why it stopped.
 
-Semantics (DESIGN.md section 2):
+Semantics (docs/design.md section 3):
+
 - ``fit`` trains the network in place and keeps the optimizer state, so a second ``fit`` continues.
 - ``History.step_loss[i]`` is the loss of mini-batch i before its update; ``epoch_loss[e]`` is the mean
   of epoch e's per-sample losses measured that way (step losses weighted by batch size).
@@ -27,7 +28,16 @@ counts every mini-batch of this trainer, from 0), and optionally ``start(base_lr
 epochs)``, called at the start of each fit, and ``epoch_end(epoch, loss)``, called with the epoch's
 validation loss when there is one, else its training loss. See skipnet.schedules.
 Callbacks: callables ``callback(trainer, epoch, history)`` run after every epoch; a truthy return stops
-training with ``stopped_reason = "callback"``.
+training, with ``stopped_reason`` the returned string, or ``"callback"`` for any other truthy value. A
+callback object's ``on_fit_start(trainer, has_validation)`` runs when ``fit`` starts (a ValueError there,
+e.g. a validation loss to monitor without validation data, refuses the fit before any step). See
+skipnet.callbacks (EarlyStopping, ModelCheckpoint).
+
+Best epoch: ``History.best_epoch`` is the epoch of the fit (an index into ``epoch_loss`` / ``val_loss``)
+with the lowest monitored loss (validation when given, else training), ``History.best_loss`` that loss.
+With ``restore_best=True`` a copy of the weights is kept at each improvement (only then: no cost on
+other epochs) and the fit ends with the weights of its best epoch, whatever ended it (the last epoch,
+a callback, the zero-gradient stop or a divergence); the optimizer state is left as it was.
 
 Diagnostics (``diagnose=True``, the default): between epochs, skipnet.diagnostics.TrainingMonitor adds
 structured ``History.warnings``: ``"plateau"`` once per flat stretch of the epoch losses, with its cause
@@ -72,7 +82,11 @@ class TrainingWarning:
 
 @dataclass
 class History:
-    """What one ``fit`` did. Arrays are float64; ``lr[i]`` is the rate used by step i."""
+    """What one ``fit`` did. Arrays are float64; ``lr[i]`` is the rate used by step i.
+
+    ``best_epoch``: index (into ``epoch_loss``, and ``val_loss`` when validated) of the epoch with the
+    lowest monitored loss, the validation loss when the fit had validation data, else the training
+    loss; None when no epoch completed with a finite loss. ``best_loss``: that loss (NaN when none)."""
 
     step_loss: np.ndarray
     epoch_loss: np.ndarray
@@ -82,6 +96,8 @@ class History:
     stopped_reason: str | None
     epochs_run: int
     steps_run: int
+    best_epoch: int | None = None
+    best_loss: float = float("nan")
 
     @property
     def final_loss(self) -> float:
@@ -167,6 +183,7 @@ class Trainer:
     callbacks = Setting(_callbacks, "Callables callback(trainer, epoch, history) run after each epoch.")
     diagnose = Setting(V.check_bool, "Add plateau and dead-unit warnings between epochs.")
     diagnose_every = Setting(_count(1), "Epochs between dead-unit checks.")
+    restore_best = Setting(V.check_bool, "End each fit with the weights of its best epoch (History.best_epoch).")
     fused = Setting(V.check_bool, "On the cython backend, whole epochs per kernel call.")
     step_count = Setting(_count(0), "Mini-batch steps taken by this trainer (the schedules' step).")
     epoch_count = Setting(_count(0), "Epochs completed by this trainer (the schedules' epoch).")
@@ -176,7 +193,7 @@ class Trainer:
                  shuffle: bool = True, schedule=None, seed: int | None = 0, *, dampening: float = 0.0,
                  nesterov: bool = False, betas=(0.9, 0.999), eps: float = 1e-8,
                  divergence_factor: float | None = 1e6, callbacks=(), diagnose: bool = True,
-                 diagnose_every: int = 10, fused: bool = True):
+                 diagnose_every: int = 10, fused: bool = True, restore_best: bool = False):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")
         Trainer.net.init(self, net)
@@ -192,6 +209,7 @@ class Trainer:
         self.diagnose = diagnose
         self.diagnose_every = diagnose_every
         self.fused = fused
+        self.restore_best = restore_best
         self._monitor = None  # (run, TrainingMonitor) of the current fit
         # what a fit holds in all, in parameter-sized buffers: the network's weights and gradients, the
         # optimizer state (SGD 1, Adam 2) and the last good weights (fused: the spare; per-op: a copy)
@@ -226,12 +244,20 @@ class Trainer:
         if validation is not None:
             Xv, yv = V.as_validation(validation, self.net.n_inputs, self.net.n_outputs, self.loss, self.net.dtype)
             core.check_rows(Xv.shape[0])
+        self._start_callbacks(Xv is not None)
         with core.writing():  # one writer at a time per network
             self._interrupted = None
             run = _Run(self, X, y)
             if self.schedule is not None and hasattr(self.schedule, "start"):
                 self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
             return self._train(run, Xv, yv)
+
+    def _start_callbacks(self, has_validation: bool) -> None:
+        """Each callback object's ``on_fit_start`` (resets its state; may refuse the fit)."""
+        for cb in self.callbacks:
+            start = getattr(cb, "on_fit_start", None)
+            if callable(start):
+                start(self, has_validation)
 
     def resume(self) -> History:
         """Finish the fit that Ctrl-C interrupted, from its last whole step, with the data, validation
@@ -259,6 +285,7 @@ class Trainer:
                         run.stopped = self._end_epoch(run, Xv, yv)
                         self._honour_interrupt(run)
                 self._honour_interrupt(run)  # pressed during the last step: the fit is whole, say so
+                run.restore_best()
             except _Interrupted:
                 self.history = run.history()
                 finish = ("trainer.resume() finishes the fit" if self._interrupted is not None
@@ -334,7 +361,8 @@ class Trainer:
             # Between two epochs Python must run for validation, callbacks, a schedule's epoch_end and
             # the diagnostics (which look at the weights of that epoch); otherwise one call takes
             # several epochs (bounded so the row orders stay small).
-            between = Xv is not None or self.callbacks or hasattr(self.schedule, "epoch_end") or self.diagnose
+            between = (Xv is not None or self.callbacks or hasattr(self.schedule, "epoch_end") or self.diagnose
+                       or self.restore_best)
             most = 1 if between else max(1, _ORDER_BUDGET // run.X.shape[0])
             try:
                 while self.epoch_count < run.end_epoch and not run.stopped:
@@ -426,6 +454,8 @@ class Trainer:
         if Xv is not None:
             run.val_loss.append(self._evaluate(Xv, yv))
             monitored = run.val_loss[-1]
+        if self.restore_best:
+            run.keep_if_best(monitored)
         if self.schedule is not None and hasattr(self.schedule, "epoch_end"):
             self.schedule.epoch_end(epoch, monitored)
         if run.all_zero and self._stuck(run.X, run.y):
@@ -442,8 +472,10 @@ class Trainer:
                 self._monitor = (run, TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every))
             for kind, message, data in self._monitor[1].end_epoch(epoch, run.epoch_loss):
                 run.warnings.append(TrainingWarning(kind, message, None, epoch, data))
-        if any(cb(self, epoch, run.history()) for cb in self.callbacks):
-            return "callback"
+        for cb in self.callbacks:
+            stop = cb(self, epoch, run.history())
+            if stop:
+                return stop if isinstance(stop, str) else "callback"
         return None
 
     # ------------------------------------------------------------------ helpers
@@ -579,6 +611,9 @@ class _Run:
         self.end_epoch = trainer.epoch_count + trainer.epochs
         self._gather = None
         self.last_good = None  # per-op path: the weights behind the last finite loss (a copy)
+        # restore_best: the weights at the end of the best epoch so far and its monitored loss
+        self.best_params: np.ndarray | None = None
+        self.best_value = np.inf
         self.first_loss: float | None = None
         # the epoch in progress: steps done, their sum of loss x rows, whether every gradient was zero
         self.epoch_step, self.epoch_total, self.all_zero = 0, 0.0, True
@@ -659,10 +694,30 @@ class _Run:
         self.warnings.append(TrainingWarning("divergence", message, step, epoch, {"loss": loss, "lr": lr}))
         return message
 
+    def keep_if_best(self, monitored: float) -> None:
+        """Copy the weights when the epoch just ended improved the monitored loss (NaN never does)."""
+        if monitored < self.best_value:
+            self.best_value = monitored
+            params = self.trainer.net.internals.params
+            if self.best_params is None:
+                self.best_params = params.copy()
+            else:
+                self.best_params[...] = params
+
+    def restore_best(self) -> None:
+        """At the end of a fit with ``restore_best``: put back the best epoch's weights, if any."""
+        if self.trainer.restore_best and self.best_params is not None:
+            self.trainer.net.internals.params[...] = self.best_params
+
     def history(self, copy: bool = True) -> History:
         """The History so far; ``copy=False`` (the final one) hands over the recorded arrays."""
         step_loss, lr = self.step_loss.array(), self.lr.array()
         if copy:
             step_loss, lr = step_loss.copy(), lr.copy()
-        return History(step_loss, np.asarray(self.epoch_loss, float), np.asarray(self.val_loss, float), lr,
-                       list(self.warnings), self.stopped, len(self.epoch_loss), len(self.step_loss))
+        epoch_loss, val_loss = np.asarray(self.epoch_loss, float), np.asarray(self.val_loss, float)
+        monitored = val_loss if self.validation[0] is not None else epoch_loss
+        finite = np.flatnonzero(np.isfinite(monitored))
+        best = int(finite[np.argmin(monitored[finite])]) if finite.size else None
+        return History(step_loss, epoch_loss, val_loss, lr, list(self.warnings), self.stopped,
+                       len(self.epoch_loss), len(self.step_loss), best,
+                       float("nan") if best is None else float(monitored[best]))

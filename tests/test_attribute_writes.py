@@ -267,6 +267,32 @@ CASES["Exercise"] = Case(make=exercises.seed_exercise, other=lambda: exercises.g
     ("check", lambda e: str(exercises.check(e, {"z0": "0.5"}))), ("to_json", lambda e: e.to_json())])
 
 
+# ------------------------------------------------------------------------------------------ callbacks
+def _fit_with(callback, validation=True):
+    X = np.linspace(-1, 1, 32).reshape(16, 2)
+    net = sn.Network.mlp(2, (3, 3), skip="first-to-output", seed=0)
+    hist = sn.Trainer(net, loss="mse", lr=0.05, batch_size=4, epochs=4, callbacks=[callback]).fit(
+        X, X[:, :1], validation=(X, X[:, :1]) if validation else None)
+    assert np.isfinite(net.predict(X)).all() and hist.epochs_run >= 1, hist
+
+
+CALLBACK_CALLS = [("repr", repr), ("deepcopy", copy.deepcopy), ("Trainer.fit", _fit_with),
+                  ("Trainer.fit without validation", lambda cb: _fit_with(cb, validation=False))]
+CASES["EarlyStopping"] = Case(make=lambda: sn.EarlyStopping(patience=1), calls=CALLBACK_CALLS,
+                              other=lambda: sn.EarlyStopping("loss", patience=3, min_delta=0.5, restore_best=False))
+
+
+def _checkpoint():
+    import tempfile
+    return sn.ModelCheckpoint(tempfile.mkdtemp() + "/m.safetensors", save_best_only=False)
+
+
+# the path is probed by test_callbacks (a hostile path here would write into the working folder)
+CASES["ModelCheckpoint"] = Case(make=_checkpoint, calls=CALLBACK_CALLS,
+                                attributes=lambda cb: [a for a in public_data_attributes(cb) if a != "path"],
+                                other=lambda: sn.ModelCheckpoint("other.safetensors", monitor="loss"))
+
+
 # ------------------------------------------------------------------------------------------ tests
 def _assert_clean(names):
     failures = run_cases(__file__, names)
@@ -286,6 +312,10 @@ def test_trainers_and_optimizers_survive_attribute_writes():
 
 def test_schedules_and_traces_survive_attribute_writes():
     _assert_clean([name for name in CASES if name.split()[0] in _SCHEDULES] + ["Trace", "Trace views", "Exercise"])
+
+
+def test_callbacks_survive_attribute_writes():
+    _assert_clean(["EarlyStopping", "ModelCheckpoint"])
 
 
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])

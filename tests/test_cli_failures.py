@@ -179,7 +179,7 @@ def test_values_past_the_float_range_name_their_file(tmp_path, table, capsys):
     near_limit[1, 0] = np.inf
     np.save(tmp_path / "inf.npy", near_limit)
     _, err = _fails(capsys, ["train", tmp_path / "inf.npy", "--target", "-1"])
-    assert "inf.npy: missing or non-finite value in row 2, column 0\n" in err
+    assert "inf.npy: missing or non-finite value in row 2, column 1\n" in err
     model = tmp_path / "m32.safetensors"
     assert main(["train", str(table), "--target", "y", "--epochs", "1", "--quiet", "--dtype", "float32",
                  "--out", str(model)]) == 0

@@ -1,4 +1,4 @@
-"""The exercise (DESIGN.md section 1), reproduced exactly on every backend and dtype."""
+"""The exercise (docs/design.md section 1), reproduced exactly on every backend and dtype."""
 
 import numpy as np
 import pytest

@@ -81,7 +81,7 @@ def test_init_only_stores_and_fit_validates_with_named_errors():
 def test_first_to_output_needs_two_hidden_layers():
     X, y = _regression(40)
     with pytest.raises(ValueError, match="at least two hidden layers"):
-        SkipNetRegressor(hidden_layer_sizes=(8,)).fit(X, y)
+        SkipNetRegressor(hidden_layer_sizes=(8,), skip="first-to-output").fit(X, y)
     SkipNetRegressor(hidden_layer_sizes=8, skip=None, epochs=2).fit(X, y)
 
 

@@ -1,6 +1,6 @@
 """Side-by-side timing of skipnet against its peers and ceilings: ``skipnet bench`` and bench/compare.py.
 
-Workloads W0-W4 are those of DESIGN.md section 5 (workloads.py). Every implementation trains from the
+Workloads W0-W4 are those of docs/design.md section 5 (workloads.py). Every implementation trains from the
 same fixed start in each timed block (so no run drifts into subnormal weights), and all of them run in
 this one process, interleaved round by round; reported per implementation are the median and fastest
 time per step and the paired ratio to every other implementation (timing.py).

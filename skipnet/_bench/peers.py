@@ -1,5 +1,5 @@
 """The peers of ``skipnet bench`` that are other libraries, each optional (imported when constructed):
-PyTorch eager, and the strongest peers of DESIGN.md section 5, JAX with the whole epoch under
+PyTorch eager, and the strongest peers of docs/design.md section 5, JAX with the whole epoch under
 ``jax.jit`` + ``lax.scan`` and, for W0, a numba ``@njit`` epoch loop.
 
 All of them train the benchmark's networks with the same math as skipnet (L1 loss, mean over all

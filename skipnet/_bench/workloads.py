@@ -1,4 +1,4 @@
-"""The benchmark's workloads W0-W4 (DESIGN.md section 5) and the targets and goals they are held to.
+"""The benchmark's workloads W0-W4 (docs/design.md section 5) and the targets and goals they are held to.
 
 Each workload is one SGD step (L1 loss, lr ``LR``, no shuffling) of a ReLU network with a learned skip
 from the first hidden layer into the output; W4 adds the identity skips of ``skip="residual"``.
@@ -63,7 +63,7 @@ WORKLOADS = {
                    _residual),
 }
 
-# the targets of DESIGN.md section 5: (implementation, peer, "<=" or ">=", bound), on paired ratios
+# the targets of docs/design.md section 5: (implementation, peer, "<=" or ">=", bound), on paired ratios
 TARGETS = {
     "W0": [("skipnet fused", "C loop", "<=", 3.0)],
     "W1": [("torch eager", "skipnet fused", ">=", 100.0), ("numpy reference", "skipnet fused", ">=", 20.0)],
@@ -72,7 +72,7 @@ TARGETS = {
     "W4": [("skipnet fused", "GEMM floor", "<=", 1.3), ("torch eager", "skipnet fused", ">=", 4.0)],
 }
 
-# DESIGN.md section 5's goals beyond the targets: ahead of the strongest peer (when installed), at the
+# docs/design.md section 5's goals beyond the targets: ahead of the strongest peer (when installed), at the
 # peer's time ratio given; W0's strongest is a hand loop like the C loop, reported beside it
 GOALS = {
     "W0": [("skipnet fused", "jax scan", "<=", 0.4), ("skipnet fused", "numba epoch", "<=", 1.0)],

@@ -1,4 +1,4 @@
-"""`skipnet bench`: the side-by-side timing of DESIGN.md section 5."""
+"""`skipnet bench`: the side-by-side timing of docs/design.md section 5."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from ._paths import check_outputs
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "bench", help="time skipnet against the NumPy reference, PyTorch, JAX and the hardware ceilings",
-        description="Side-by-side timing of one training step of workloads W0-W4 (DESIGN.md section 5): "
+        description="Side-by-side timing of one training step of workloads W0-W4 (docs/design.md section 5): "
                     "skipnet fused and per-op, the NumPy reference, PyTorch eager, JAX (the epoch under "
                     "lax.scan) and numba (W0) when installed, a hand-written C loop (W0) and the step's GEMM "
                     "time through NumPy (W1-W4), interleaved round by round in this process; medians and "

@@ -34,7 +34,9 @@ def add_parser(sub) -> None:
         description="Train a ReLU network with every learning rate of --lrs for every seed of --seeds "
                     "(skipnet.sweep), print a summary per learning rate and optionally write the table of "
                     "runs as CSV. Data: a CSV file with a header or a .npy array (features and target "
-                    "column), or a built-in data set.",
+                    "column), or a built-in data set. As in `skipnet train`, features and (for l1/mse) the "
+                    "target are standardised with the training rows' means and standard deviations, and "
+                    "losses are reported in the target's units.",
         epilog="exit status: 0 on success; 2 for bad arguments, unreadable data or an unwritable --out "
                "(checked before the runs start).")
     p.add_argument("data", nargs="?", metavar="DATA",
@@ -68,6 +70,8 @@ def add_parser(sub) -> None:
     p.add_argument("--n-jobs", type=int, default=-1, help="parallel workers, -1 = every core (default -1)")
     p.add_argument("--address", default=None, help="Dask scheduler address for --backend dask "
                    "(default: a local cluster for this run)")
+    p.add_argument("--no-standardize", dest="standardize", action="store_false",
+                   help="train on the raw columns")
     p.add_argument("--out", default=None, metavar="CSV", help="write the table of runs to this CSV file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -93,12 +97,16 @@ def run(args) -> int:
             raise ValueError(f"--val-split {args.val_split} leaves no training or no validation rows")
         validation = (X[order[:n_val]], y[order[:n_val]])
         X, y = X[order[n_val:]], y[order[n_val:]]
+    X, y, validation, unit = _standardized(args, X, y, validation)
     factory = MLPFactory(X.shape[1], tuple(args.hidden), n_outputs, skip_option(args.skip), dtype=args.dtype,
                          init=args.init)
     rows = sweep(factory, X, y, seeds=args.seeds, lrs=args.lrs, validation=validation, backend=args.backend,
                  n_jobs=args.n_jobs, address=args.address, as_frame=False,
                  progress=not args.quiet and sys.stderr.isatty(), loss=args.loss, optimizer=args.optimizer,
                  momentum=args.momentum, epochs=args.epochs, batch_size=args.batch_size)
+    for row in rows:  # losses in the target's units, as `skipnet train` reports them
+        row["final_loss"] *= unit
+        row["val_loss"] *= unit
     print(f"{_count(len(rows), 'run')}: {_count(len(args.seeds), 'seed')} x {_count(len(args.lrs), 'learning rate')}, "
           f"{X.shape[0]} training samples, {X.shape[1]} features, loss {args.loss}, {args.epochs} epochs, "
           f"backend {args.backend}")
@@ -107,6 +115,20 @@ def run(args) -> int:
         write_output(args.out, _csv(rows), "--out")
         print(f"table of runs written to {args.out}")
     return 0
+
+
+def _standardized(args, X, y, validation):
+    """(X, y, validation, loss unit) standardised as `skipnet train` does (skipnet._tabular.Standardizer
+    fitted on the training rows), or as given with --no-standardize (unit 1)."""
+    from .._tabular import Standardizer
+
+    try:
+        scaler = Standardizer.for_training(X, y, args.loss, args.standardize)
+    except ValueError as exc:  # columns whose scale overflows
+        raise ValueError(f"{args.data or '--dataset ' + args.dataset}: {exc}") from exc
+    if validation is not None:
+        validation = (scaler.x(validation[0]), scaler.targets(validation[1], args.loss))
+    return scaler.x(X), scaler.targets(y, args.loss), validation, scaler.loss_unit(args.loss)
 
 
 def _count(n: int, noun: str) -> str:

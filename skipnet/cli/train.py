@@ -113,10 +113,8 @@ def _fit(args, X: np.ndarray, y: np.ndarray, n_outputs: int):
     if X.shape[0] - n_val < 1:
         raise ValueError(f"{args.data}: {X.shape[0]} row(s) leave nothing to train on after --val-split")
     train, val = order[n_val:], order[:n_val]
-    regression = args.loss in ("l1", "mse")
     try:
-        scaler = (Standardizer.fit(X[train], y[train] if regression else None) if args.standardize
-                  else Standardizer(np.zeros(X.shape[1]), np.ones(X.shape[1])))
+        scaler = Standardizer.for_training(X[train], y[train], args.loss, args.standardize)
     except ValueError as exc:  # columns whose scale overflows
         raise ValueError(f"{args.data}: {exc}") from exc
     net = Network.mlp(X.shape[1], args.hidden, n_outputs, skip=skip_option(args.skip), dtype=args.dtype,
@@ -125,10 +123,10 @@ def _fit(args, X: np.ndarray, y: np.ndarray, n_outputs: int):
         scaler.check_foldable(net)
 
     def prepare(rows):
-        targets = scaler.y(y[rows]) if regression else y[rows]
+        targets = scaler.targets(y[rows], args.loss)
         return scaler.x(X[rows]), targets[:, None] if args.loss != "cross_entropy" else targets
 
-    unit = scaler.y_scale if args.loss == "l1" else scaler.y_scale ** 2 if args.loss == "mse" else 1.0
+    unit = scaler.loss_unit(args.loss)
     progress = Progress(args.epochs, unit, quiet=args.quiet)
     trainer = Trainer(net, loss=args.loss, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                       batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, callbacks=[progress])
