@@ -269,7 +269,7 @@ def as_sample_weight(value, n_rows: int, name: str = "sample_weight") -> np.ndar
     if (out < 0).any():
         raise ValueError(f"{name} must be >= 0, got a minimum of {out.min()}")
     if not out.any():
-        raise ValueError(f"{name} is 0 for every sample: at least one weight must be positive")
+        raise ValueError(f"{name} is zero for every sample: at least one weight must be positive")
     if (out == out[0]).all():
         return None
     return out

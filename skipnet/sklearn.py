@@ -38,6 +38,7 @@ try:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
+    from sklearn.utils.class_weight import compute_class_weight
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -158,6 +159,10 @@ class _SkipNetBase(BaseEstimator):
     def _validate_xy(self, X, y, reset: bool):
         raise NotImplementedError
 
+    def _sample_weights(self, y, sample_weight, incremental: bool, classes):
+        """The weights the trainer gets: (n,) float64 or None (see Trainer.fit's sample_weight)."""
+        return V.as_sample_weight(sample_weight, len(y))
+
     def _check_loss(self) -> str | None:
         """The validated ``loss`` parameter (the regressor's), or None when the targets decide it."""
         return None
@@ -267,7 +272,7 @@ class _SkipNetBase(BaseEstimator):
         return net
 
     # ------------------------------------------------------------------ training
-    def _fit(self, X, y, incremental: bool, classes=None):
+    def _fit(self, X, y, incremental: bool, classes=None, sample_weight=None):
         p = self._validated_params()
         if incremental and p["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True (there is no fixed "
@@ -279,7 +284,7 @@ class _SkipNetBase(BaseEstimator):
         saved = {name: self.__dict__[name] for name in ("n_features_in_", "feature_names_in_")
                  if name in self.__dict__}
         try:
-            warning = self._train(X, y, incremental, classes, p, first, net)
+            warning = self._train(X, y, incremental, classes, p, first, net, sample_weight)
         except BaseException:
             for name in ("n_features_in_", "feature_names_in_"):
                 self.__dict__.pop(name, None)
@@ -290,20 +295,23 @@ class _SkipNetBase(BaseEstimator):
         return self
 
     def _train(self, X, y, incremental: bool, classes, p: dict[str, Any], first: bool,
-               net: Network | None) -> str | None:
+               net: Network | None, sample_weight=None) -> str | None:
         """Train and record the fitted attributes; the convergence warning to give, if any."""
         X, y = self._validate_xy(X, y, reset=first)
         targets, loss, n_outputs, target_attributes = self._encode_targets(y, first, incremental, classes)
+        weight = self._sample_weights(y, sample_weight, incremental, target_attributes.get("classes_"))
         rng = p["random_state"]
         if first:
             net = Network.mlp(X.shape[1], p["hidden_layer_sizes"], n_outputs, skip=p["skip"], dtype=p["dtype"],
                               seed=int(rng.randint(_SEED_BOUND)), backend=p["backend"], init=p["init"])
         validation = None
-        X_train, y_train = X, targets
-        if p["early_stopping"]:
-            X_train, X_val, y_train, y_val = train_test_split(
-                X, targets, test_size=p["validation_fraction"], random_state=rng.randint(_SEED_BOUND),
-                stratify=_stratify(targets, loss, p["validation_fraction"]))
+        X_train, y_train, weight_train = X, targets, weight
+        if p["early_stopping"]:  # the validation loss is unweighted
+            parts = train_test_split(
+                X, targets, *([] if weight is None else [weight]), test_size=p["validation_fraction"],
+                random_state=rng.randint(_SEED_BOUND), stratify=_stratify(targets, loss, p["validation_fraction"]))
+            X_train, X_val, y_train, y_val = parts[:4]
+            weight_train = None if weight is None else V.as_sample_weight(parts[4], X_train.shape[0])
             validation = (X_val, y_val)
 
         batch = min(200, X_train.shape[0]) if p["batch_size"] == "auto" else p["batch_size"]
@@ -328,7 +336,7 @@ class _SkipNetBase(BaseEstimator):
                                 validation is not None, p["verbose"], previous)
         trainer.callbacks = [monitor]
         try:
-            history = trainer.fit(X_train, y_train, validation=validation)
+            history = trainer.fit(X_train, y_train, validation=validation, sample_weight=weight_train)
         finally:
             trainer.callbacks = []  # nothing of this fit stays referenced by the stored trainer
         if monitor.best_params is not None:
@@ -492,17 +500,21 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
                              f"{self.n_outputs_}; use warm_start=False to start over")
         return targets, loss, targets.shape[1], {"n_outputs_": targets.shape[1]}
 
-    def fit(self, X, y) -> SkipNetRegressor:
-        """Train on X (n_samples, n_features) and y (n_samples,) or (n_samples, n_targets)."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X, y, sample_weight=None) -> SkipNetRegressor:
+        """Train on X (n_samples, n_features) and y (n_samples,) or (n_samples, n_targets).
 
-    def partial_fit(self, X, y) -> SkipNetRegressor:
+        sample_weight: None or (n_samples,) finite weights >= 0, not all zero: every mini-batch loss is
+        the weighted mean of its samples' losses (see ``skipnet.Trainer.fit``), so an integer weight
+        counts a sample that many times. With ``early_stopping=True`` the validation loss is unweighted."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+
+    def partial_fit(self, X, y, sample_weight=None) -> SkipNetRegressor:
         """One epoch over (X, y), continuing the weights and the optimizer state of earlier calls.
 
         Every parameter is validated at each call. ``lr``, ``batch_size`` and ``shuffle`` may change
         between calls; a new ``loss``, ``optimizer``, ``momentum``, ``nesterov``, ``weight_decay`` or
-        ``schedule`` starts a new optimizer state on the current weights."""
-        return self._fit(X, y, incremental=True)
+        ``schedule`` starts a new optimizer state on the current weights. ``sample_weight`` as ``fit``."""
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X) -> np.ndarray:
         """Predictions (n_samples,) for one target, (n_samples, n_targets) for several."""
@@ -522,7 +534,61 @@ class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
     logit per class trained with softmax cross-entropy. Labels may be of any type (``classes_`` holds
     them in sorted order). Parameters and attributes as ``SkipNetRegressor`` (without ``loss``), plus
     ``classes_``; ``partial_fit`` needs ``classes`` on its first call.
+
+    class_weight : None, "balanced" or dict {label: weight}, default=None
+        Weights of the classes, as scikit-learn defines them: "balanced" gives class c the weight
+        ``n_samples / (n_classes * count(c))`` of the data passed to ``fit``, a dict the weight of each
+        label it names (1 for the others). A sample's weight is its class's weight times its
+        ``sample_weight``. ``partial_fit`` accepts a dict but not "balanced" (one call's class counts
+        are not the data's), as ``SGDClassifier``.
     """
+
+    def __init__(self, hidden_layer_sizes=(64, 64), skip="first-to-output", *, optimizer="adam",
+                 lr=0.001, batch_size="auto", epochs=200, momentum=0.9, nesterov=False, weight_decay=0.0,
+                 schedule=None, shuffle=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, dtype="float64", init="default", backend="cython",
+                 random_state=None, warm_start=False, verbose=False, class_weight=None):
+        super().__init__(
+            hidden_layer_sizes, skip, optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs,
+            momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
+            shuffle=shuffle, early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, tol=tol, dtype=dtype, init=init, backend=backend,
+            random_state=random_state, warm_start=warm_start, verbose=verbose)
+        self.class_weight = class_weight
+
+    def _class_weights(self, y, classes, incremental: bool) -> np.ndarray | None:
+        """Each sample's class weight (n,) float64 from ``class_weight``, or None without one."""
+        class_weight = self.class_weight
+        if class_weight is None:
+            return None
+        balanced = isinstance(class_weight, str) and class_weight == "balanced"
+        if not balanced and not isinstance(class_weight, dict):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got "
+                             f"{class_weight!r}")
+        if balanced and incremental:
+            raise ValueError("class_weight='balanced' is not supported by partial_fit (the class counts of "
+                             "one call are not those of the data): pass a dict {label: weight}")
+        try:
+            per_class = compute_class_weight(class_weight, classes=classes, y=y)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"class_weight {class_weight!r} does not fit the classes "
+                             f"{classes.tolist()}: {exc}") from exc
+        per_class = V.as_real_array("class_weight", per_class).astype(np.float64)
+        if not np.isfinite(per_class).all() or (per_class < 0).any():
+            raise ValueError(f"class_weight must give finite weights >= 0, got {per_class.tolist()} for the "
+                             f"classes {classes.tolist()}")
+        return per_class[np.searchsorted(classes, y)]
+
+    def _sample_weights(self, y, sample_weight, incremental: bool, classes):
+        weight = V.as_sample_weight(sample_weight, len(y))
+        class_weights = self._class_weights(y, classes, incremental)
+        if class_weights is None:
+            return weight
+        weight = class_weights if weight is None else weight * class_weights
+        if not weight.any():
+            raise ValueError("sample_weight x class_weight is zero for every sample: at least one must be "
+                             "positive")
+        return V.as_sample_weight(weight, len(y))
 
     def _validate_xy(self, X, y, reset: bool):
         X, y = _validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32))
@@ -574,14 +640,15 @@ class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
             return index.astype(np.float64).reshape(-1, 1), "bce", 1, attributes
         return index.astype(np.int64), "cross_entropy", int(classes.size), attributes
 
-    def fit(self, X, y) -> SkipNetClassifier:
-        """Train on X (n_samples, n_features) and labels y (n_samples,)."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X, y, sample_weight=None) -> SkipNetClassifier:
+        """Train on X (n_samples, n_features) and labels y (n_samples,); ``sample_weight`` as
+        ``SkipNetRegressor.fit``, multiplied by the ``class_weight`` of each sample's class."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None) -> SkipNetClassifier:
+    def partial_fit(self, X, y, classes=None, sample_weight=None) -> SkipNetClassifier:
         """One epoch over (X, y), continuing earlier calls; ``classes`` (every label) on the first call.
         Parameters as ``SkipNetRegressor.partial_fit``."""
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def decision_function(self, X) -> np.ndarray:
         """Logits: (n_samples,) for two classes (positive means ``classes_[1]``), else (n, n_classes)."""
