@@ -215,8 +215,22 @@ cdef void swap_params(floating* a, floating* b, Py_ssize_t size) noexcept nogil:
         b[i] = t
 
 
-cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* params) noexcept nogil:
-    """Train c.n_steps steps (see fused_chunk in scalar.h); params is b.params, typed."""
+# Tags that make run_chunk a loop without sample weights and one with them (b.W != NULL), compiled
+# apart, so the unweighted loop carries none of the weighted one's tests.
+cdef struct Unweighted:
+    char unused
+cdef struct Weighted:
+    char unused
+ctypedef fused weighting:
+    Unweighted
+    Weighted
+
+
+cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* params,
+                    const weighting* tag) noexcept nogil:
+    """Train c.n_steps steps (see fused_chunk in scalar.h); params is b.params, typed; tag (NULL) says
+    whether b.W holds sample weights."""
+    cdef bint weighted = weighting is Weighted
     cdef floating* cur = params
     cdef floating* old = <floating*>b.spare
     cdef floating* tmp
@@ -234,7 +248,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
     cdef Py_ssize_t g, e, j, i, start, nb, row
     cdef double value, lr, total = c.epoch_total, weight_sum
     cdef bint all_zero = c.epoch_all_zero, fit_started
-    cdef bint scalar = plan.scalar and b.W == NULL
+    cdef bint scalar = plan.scalar and not weighted
     cdef int flags
     cdef fused_clock clock = fused_clock_start(c.time_budget)
     c.done = 0
@@ -259,7 +273,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
                     b.twork[i] = b.T[row]
                 else:
                     memcpy(work + plan.yb + i * n_out, Y + row * n_out, n_out * sizeof(floating))
-            if b.W != NULL:
+            if weighted:
                 for i in range(nb):
                     b.wwork[i] = b.W[order[i]]
                 Wb = b.wwork
@@ -268,7 +282,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
             Xb = X + start * n_in
             Yb = Y + start * n_out if Y != NULL else NULL
             Tb = b.T + start if b.T != NULL else NULL
-            Wb = b.W + start if b.W != NULL else NULL
+            Wb = b.W + start if weighted else NULL
         lr = c.lrs[g] if c.n_lrs > 1 else c.lrs[0]
 
         if scalar:
@@ -280,7 +294,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
                                       Xb, Yb, NULL, nb, b.loss)
         else:
             forward_pass(plan, cur, Xb, nb, work)
-            if Wb == NULL:
+            if not weighted:
                 value = loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, work + out_layer[L_DH], nb, n_out)
             else:
                 value = weighted_loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, Wb, work + out_layer[L_DH],
@@ -296,7 +310,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
             keep_params(params, <floating*>b.spare, old if fit_started else cur, plan.n_params)
             return
         c.losses[g] = value
-        total += value * (nb if Wb == NULL else weight_sum)
+        total += value * (weight_sum if weighted else nb)
         if not scalar:
             backward_pass(plan, cur, G, Xb, nb, work)
         if b.optimizer == OPT_SGD:
@@ -547,15 +561,20 @@ cdef class FusedNet:
         # width-1 networks with plain SGD: the whole loop in scalar.h
         cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD
                                 and self.bound.momentum == 0 and self.bound.W == NULL)
+        cdef bint weighted = self.bound.W != NULL
         with nogil:
             if scalar_sgd and self.f32:
                 scalar_sgd_chunk_f(&self.snet, &c)
             elif scalar_sgd:
                 scalar_sgd_chunk_d(&self.snet, &c)
+            elif self.f32 and weighted:
+                run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params, <Weighted*>NULL)
             elif self.f32:
-                run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params)
+                run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params, <Unweighted*>NULL)
+            elif weighted:
+                run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Weighted*>NULL)
             else:
-                run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params)
+                run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Unweighted*>NULL)
         return (c.done, ("ok", "loss", "update", "paused")[c.status],
                 (c.first_loss if c.have_first else None), bool(c.zero_epoch), c.epoch_total,
                 bool(c.epoch_all_zero))

@@ -217,11 +217,19 @@ def all_finite(arr: np.ndarray) -> bool:
 
 
 def as_validation(value, n_inputs: int, n_outputs: int, loss: str, dtype: np.dtype):
-    """A validation pair (X_val, y_val) checked like training data: features and targets for ``loss``."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError("validation must be a pair (X_val, y_val)")
+    """A validation pair (X_val, y_val) checked like training data: features and targets for ``loss``.
+    A triple (X_val, y_val, sample_weight_val) weights the validation loss too; see as_validation_weight."""
+    if not isinstance(value, (tuple, list)) or len(value) not in (2, 3):
+        raise ValueError("validation must be a pair (X_val, y_val) or a triple (X_val, y_val, sample_weight_val)")
     Xv = as_features("validation X", value[0], n_inputs, dtype)
     return Xv, as_targets("validation y", value[1], loss, Xv.shape[0], n_outputs, dtype)
+
+
+def as_validation_weight(value, n_rows: int) -> np.ndarray | None:
+    """The weights of a validation triple (checked as as_sample_weight), None for a pair."""
+    if len(value) == 2:
+        return None
+    return as_sample_weight(value[2], n_rows, "validation sample_weight")
 
 
 def as_targets(name: str, value, loss: str, n_rows: int, n_outputs: int, dtype: np.dtype) -> np.ndarray:

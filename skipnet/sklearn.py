@@ -118,6 +118,14 @@ def _fails_conversion(value) -> bool:
     return False
 
 
+def _split_weights(weight: np.ndarray, n_rows: int, share: str) -> np.ndarray:
+    """One side of early stopping's split of the sample weights, refused when all its weights are 0."""
+    if not weight.any():
+        raise ValueError(f"sample_weight is zero for every sample of {share} of early_stopping's split: give "
+                         "more samples a positive weight, or use another random_state")
+    return weight
+
+
 class _SkipNetBase(BaseEstimator):
     """Shared parameters and training; subclasses say how targets become network outputs."""
 
@@ -306,13 +314,15 @@ class _SkipNetBase(BaseEstimator):
                               seed=int(rng.randint(_SEED_BOUND)), backend=p["backend"], init=p["init"])
         validation = None
         X_train, y_train, weight_train = X, targets, weight
-        if p["early_stopping"]:  # the validation loss is unweighted
+        if p["early_stopping"]:  # the held-out rows keep their weights: the validation loss is weighted too
             parts = train_test_split(
                 X, targets, *([] if weight is None else [weight]), test_size=p["validation_fraction"],
                 random_state=rng.randint(_SEED_BOUND), stratify=_stratify(targets, loss, p["validation_fraction"]))
             X_train, X_val, y_train, y_val = parts[:4]
-            weight_train = None if weight is None else V.as_sample_weight(parts[4], X_train.shape[0])
             validation = (X_val, y_val)
+            if weight is not None:
+                weight_train = _split_weights(parts[4], X_train.shape[0], "the training share")
+                validation = (X_val, y_val, _split_weights(parts[5], X_val.shape[0], "the validation share"))
 
         batch = min(200, X_train.shape[0]) if p["batch_size"] == "auto" else p["batch_size"]
         # What the optimizer's state depends on: partial_fit continues the stored trainer (momentum, Adam
@@ -505,7 +515,8 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
 
         sample_weight: None or (n_samples,) finite weights >= 0, not all zero: every mini-batch loss is
         the weighted mean of its samples' losses (see ``skipnet.Trainer.fit``), so an integer weight
-        counts a sample that many times. With ``early_stopping=True`` the validation loss is unweighted."""
+        counts a sample that many times. With ``early_stopping=True`` the held-out samples keep their weights
+        (the validation loss is weighted too)."""
         return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def partial_fit(self, X, y, sample_weight=None) -> SkipNetRegressor:
@@ -582,13 +593,17 @@ class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
     def _sample_weights(self, y, sample_weight, incremental: bool, classes):
         weight = V.as_sample_weight(sample_weight, len(y))
         class_weights = self._class_weights(y, classes, incremental)
-        if class_weights is None:
-            return weight
-        weight = class_weights if weight is None else weight * class_weights
-        if not weight.any():
-            raise ValueError("sample_weight x class_weight is zero for every sample: at least one must be "
-                             "positive")
-        return V.as_sample_weight(weight, len(y))
+        if class_weights is not None:
+            weight = class_weights if weight is None else weight * class_weights
+            if not weight.any():
+                raise ValueError("sample_weight x class_weight is zero for every sample: at least one must be "
+                                 "positive")
+        if weight is not None and not incremental:
+            weighted = np.unique(y[weight > 0])
+            if weighted.size < 2:
+                raise ValueError(f"sample_weight leaves samples of only one class, {weighted.tolist()}, with a "
+                                 "positive weight: a classifier needs samples of at least 2 classes")
+        return None if weight is None else V.as_sample_weight(weight, len(y))
 
     def _validate_xy(self, X, y, reset: bool):
         X, y = _validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32))

@@ -214,7 +214,8 @@ class Trainer:
         weights are all 0 has loss 0 and a zero gradient), and ``epoch_loss`` the weighted mean over the
         epoch. An integer weight counts its row that many times: with batches that hold the same rows
         (``shuffle=False`` and ``batch_size >= n``) the fit equals one on the repeated rows, to rounding;
-        equal weights are the unweighted fit bit for bit. The validation loss stays unweighted."""
+        equal weights are the unweighted fit bit for bit. ``validation`` is (X_val, y_val), or
+        (X_val, y_val, sample_weight_val) for a weighted validation loss (unweighted otherwise)."""
         core = self.net.internals
         self.optimizer.validate()
         X, y = core.check_batch(X, y, self.loss)
@@ -223,9 +224,11 @@ class Trainer:
         if validation is not None:
             Xv, yv = V.as_validation(validation, self.net.n_inputs, self.net.n_outputs, self.loss, self.net.dtype)
             core.check_rows(Xv.shape[0])
+        validation_weight = None if validation is None else V.as_validation_weight(validation, Xv.shape[0])
         with core.writing():  # one writer at a time per network
             self._interrupted = None
             run = _Run(self, X, y, weight)
+            run.validation_weight = validation_weight
             if self.schedule is not None and hasattr(self.schedule, "start"):
                 self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
             return self._train(run, Xv, yv)
@@ -429,7 +432,7 @@ class Trainer:
         self.epoch_count += 1
         monitored = run.epoch_loss[-1]
         if Xv is not None:
-            run.val_loss.append(self._evaluate(Xv, yv))
+            run.val_loss.append(self._evaluate(Xv, yv, run.validation_weight))
             monitored = run.val_loss[-1]
         if self.schedule is not None and hasattr(self.schedule, "epoch_end"):
             self.schedule.epoch_end(epoch, monitored)
@@ -469,8 +472,8 @@ class Trainer:
                     f"{first_loss:.6g}")
         return None
 
-    def _evaluate(self, X, y) -> float:
-        return float(self.net.internals.engine.loss_and_gradients(X, y, self.loss))
+    def _evaluate(self, X, y, weight=None) -> float:
+        return float(self.net.internals.engine.loss_and_gradients(X, y, self.loss, weight))
 
     def _stuck(self, X, y, weight=None) -> bool:
         core = self.net.internals
@@ -574,6 +577,7 @@ class _Run:
         # sample weights (n,) float64 or None; epoch losses are sums of loss x weight over this total
         self.weight = weight
         self.weight_total = X.shape[0] if weight is None else float(weight.sum())
+        self.validation_weight: np.ndarray | None = None  # weights of the validation loss, if any
         self.batch = min(trainer.batch_size, X.shape[0])
         self.steps_per_epoch = -(-X.shape[0] // self.batch)
         self.end_epoch = trainer.epoch_count + trainer.epochs
