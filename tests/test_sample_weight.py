@@ -72,8 +72,8 @@ def test_fit_with_integer_weights_equals_the_fit_on_repeated_rows(backend_, fuse
 def test_weighted_fused_is_the_per_op_path_bit_for_bit(case, loss, dtype):
     make, X, y, _ = _problem(30 + case, loss, n=23, dtype=dtype)
     weight = np.random.default_rng(case).random(23) * (np.arange(23) % 4 != 1)  # real weights, some 0
-    options = dict(loss=loss, lr=0.02, batch_size=1 + case, epochs=4, shuffle=bool(case % 2), seed=case,
-                   momentum=0.5 if case % 3 else 0.0)
+    options = {"loss": loss, "lr": 0.02, "batch_size": 1 + case, "epochs": 4, "shuffle": bool(case % 2), "seed": case,
+                   "momentum": 0.5 if case % 3 else 0.0}
     runs = []
     for fused in (True, False):
         net = make()
@@ -105,7 +105,7 @@ def test_weighted_width1_networks_match_per_op(momentum, batch, dtype):
 @pytest.mark.parametrize(("backend_", "fused"), PATHS)
 def test_equal_weights_are_the_unweighted_fit_bit_for_bit(backend_, fused):
     make, X, y, _ = _problem(40, "mse", n=17)
-    options = dict(loss="mse", lr=0.02, batch_size=5, epochs=3, seed=0, fused=fused)
+    options = {"loss": "mse", "lr": 0.02, "batch_size": 5, "epochs": 3, "seed": 0, "fused": fused}
     a, b = make(), make()
     ha = sn.Trainer(a, **options).fit(X, y, sample_weight=np.full(17, 2.5))
     hb = sn.Trainer(b, **options).fit(X, y)
@@ -230,7 +230,7 @@ def test_a_validation_triple_weights_the_validation_loss(fused):
 
 
 # ------------------------------------------------------------------------------ estimators
-FAST = dict(hidden_layer_sizes=(8, 8), epochs=5, random_state=0, batch_size=16)
+FAST = {"hidden_layer_sizes": (8, 8), "epochs": 5, "random_state": 0, "batch_size": 16}
 
 
 def _labels(n=40, seed=0):
@@ -299,7 +299,7 @@ def test_estimators_integer_weights_equal_repeated_rows(make):
         y = X[:, 0] - 2 * X[:, 1]
     weight = np.arange(len(y)) % 3
     rows = np.repeat(np.arange(len(y)), weight)
-    options = dict(hidden_layer_sizes=(8, 8), epochs=5, random_state=0, batch_size=200, shuffle=False)
+    options = {"hidden_layer_sizes": (8, 8), "epochs": 5, "random_state": 0, "batch_size": 200, "shuffle": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a = make(**options).fit(X, y, sample_weight=weight)
