@@ -118,7 +118,7 @@ def _fails_conversion(value) -> bool:
     return False
 
 
-def _split_weights(weight: np.ndarray, n_rows: int, share: str) -> np.ndarray:
+def _split_weights(weight: np.ndarray, share: str) -> np.ndarray:
     """One side of early stopping's split of the sample weights, refused when all its weights are 0."""
     if not weight.any():
         raise ValueError(f"sample_weight is zero for every sample of {share} of early_stopping's split: give "
@@ -321,8 +321,8 @@ class _SkipNetBase(BaseEstimator):
             X_train, X_val, y_train, y_val = parts[:4]
             validation = (X_val, y_val)
             if weight is not None:
-                weight_train = _split_weights(parts[4], X_train.shape[0], "the training share")
-                validation = (X_val, y_val, _split_weights(parts[5], X_val.shape[0], "the validation share"))
+                weight_train = _split_weights(parts[4], "the training share")
+                validation = (X_val, y_val, _split_weights(parts[5], "the validation share"))
 
         batch = min(200, X_train.shape[0]) if p["batch_size"] == "auto" else p["batch_size"]
         # What the optimizer's state depends on: partial_fit continues the stored trainer (momentum, Adam
