@@ -28,7 +28,7 @@ cimport cython
 from cython cimport floating
 from libc.math cimport exp, fabs, log, log1p, sqrt
 from libc.stdint cimport int64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
 cdef extern from "elementwise.h" nogil:

@@ -5,14 +5,16 @@
 # parameter buffer and into one workspace), so the loop runs no Python per layer or per step; bind()
 # attaches a fit's data, optimizer state and options; run() trains a number of steps and reports what
 # the trainer needs to keep the per-op path's semantics (skipnet/trainer.py):
-#   - losses[g]: the loss of step g before its update; totals[e]: sum over epoch e of loss x batch rows;
+#   - losses[g]: the loss of step g before its update; totals[e]: sum over epoch e of loss x batch rows
+#     (with sample weights: loss x the batch's sum of weights, and the loss is the weighted one);
 #   - the divergence guard (non-finite loss, loss > factor x the fit's first loss, or an update that
 #     makes a parameter non-finite): stop, and leave the weights behind the last acceptable loss;
 #   - whether every mini-batch gradient of an epoch was exactly zero (run() returns after such an
 #     epoch, so the trainer can check the whole training set before going on).
 # The step math is the per-op path's, core for core and in the same order, so the two paths agree to
 # the last bit; networks whose layers all have width 1 (the exercise) take the scalar path of scalar.h,
-# the same math row by row in registers.
+# the same math row by row in registers. Weighted fits of such networks take the general loop: the
+# scalar path knows no sample weights.
 #
 # The last good weights cost no copy: each update reads the current buffer and writes the other one
 # (a spare buffer of the FusedNet), and the two swap roles every step. Before the first step of a fit
@@ -123,6 +125,8 @@ cdef struct Bound:
     const void* X
     const void* Y               # targets (l1, mse, bce), or NULL
     const int64_t* T            # class targets (cross_entropy), or NULL
+    const double* W             # sample weights (n_rows), or NULL: unweighted
+    double* wwork               # gathered sample weights (batch)
     Py_ssize_t n_rows
     int loss, optimizer
     double momentum, dampening, weight_decay, beta1, beta2, eps, divergence_factor
@@ -211,8 +215,22 @@ cdef void swap_params(floating* a, floating* b, Py_ssize_t size) noexcept nogil:
         b[i] = t
 
 
-cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* params) noexcept nogil:
-    """Train c.n_steps steps (see fused_chunk in scalar.h); params is b.params, typed."""
+# Tags that make run_chunk a loop without sample weights and one with them (b.W != NULL), compiled
+# apart, so the unweighted loop carries none of the weighted one's tests.
+cdef struct Unweighted:
+    char unused
+cdef struct Weighted:
+    char unused
+ctypedef fused weighting:
+    Unweighted
+    Weighted
+
+
+cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* params,
+                    const weighting* tag) noexcept nogil:
+    """Train c.n_steps steps (see fused_chunk in scalar.h); params is b.params, typed; tag (NULL) says
+    whether b.W holds sample weights."""
+    cdef bint weighted = weighting is Weighted
     cdef floating* cur = params
     cdef floating* old = <floating*>b.spare
     cdef floating* tmp
@@ -223,12 +241,14 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
     cdef const floating* Xb
     cdef const floating* Yb
     cdef const int64_t* Tb
+    cdef const double* Wb = NULL
     cdef const int64_t* order
     cdef const int64_t* out_layer = layer_row(plan, plan.n_layers - 1)
     cdef Py_ssize_t n_in = plan.n_inputs, n_out = plan.n_outputs, n = b.n_rows
     cdef Py_ssize_t g, e, j, i, start, nb, row
-    cdef double value, lr, total = c.epoch_total
+    cdef double value, lr, total = c.epoch_total, weight_sum
     cdef bint all_zero = c.epoch_all_zero, fit_started
+    cdef bint scalar = plan.scalar and not weighted
     cdef int flags
     cdef fused_clock clock = fused_clock_start(c.time_budget)
     c.done = 0
@@ -253,14 +273,19 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
                     b.twork[i] = b.T[row]
                 else:
                     memcpy(work + plan.yb + i * n_out, Y + row * n_out, n_out * sizeof(floating))
+            if weighted:
+                for i in range(nb):
+                    b.wwork[i] = b.W[order[i]]
+                Wb = b.wwork
             Xb, Yb, Tb = work + plan.xb, work + plan.yb, b.twork
         else:
             Xb = X + start * n_in
             Yb = Y + start * n_out if Y != NULL else NULL
             Tb = b.T + start if b.T != NULL else NULL
+            Wb = b.W + start if weighted else NULL
         lr = c.lrs[g] if c.n_lrs > 1 else c.lrs[0]
 
-        if plan.scalar:
+        if scalar:
             if floating is float:
                 value = scalar_step_f(<int>plan.n_layers, plan.scalar_layers, plan.scalar_skips, cur, G,
                                       Xb, Yb, NULL, nb, b.loss)
@@ -269,7 +294,11 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
                                       Xb, Yb, NULL, nb, b.loss)
         else:
             forward_pass(plan, cur, Xb, nb, work)
-            value = loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, work + out_layer[L_DH], nb, n_out)
+            if not weighted:
+                value = loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, work + out_layer[L_DH], nb, n_out)
+            else:
+                value = weighted_loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, Wb, work + out_layer[L_DH],
+                                          nb, n_out, &weight_sum)
         fit_started = c.have_first
         if not c.have_first:
             c.first_loss = value
@@ -281,8 +310,8 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
             keep_params(params, <floating*>b.spare, old if fit_started else cur, plan.n_params)
             return
         c.losses[g] = value
-        total += value * nb
-        if not plan.scalar:
+        total += value * (weight_sum if weighted else nb)
+        if not scalar:
             backward_pass(plan, cur, G, Xb, nb, work)
         if b.optimizer == OPT_SGD:
             flags = sgd_ptr(cur, old, G, <floating*>b.state1, plan.n_params, lr, b.momentum,
@@ -383,7 +412,7 @@ cdef class FusedNet:
     cdef Bound bound
     cdef scalar_net snet        # the scalar path's view of plan and bound (plain SGD only)
     cdef bint f32
-    cdef object layer_plan, skip_plan, params, grads, spare, work, twork  # owners of the memory used
+    cdef object layer_plan, skip_plan, params, grads, spare, work, twork, wwork  # owners of the memory used
     cdef object data                                               # arrays of the bound fit
 
     def __init__(self, Py_ssize_t n_inputs, Py_ssize_t batch, layers, skips, params, grads):
@@ -421,6 +450,7 @@ cdef class FusedNet:
         used = self.plan.yb + batch * widths[n_layers - 1]
         self.work = np.zeros(used, params.dtype)
         self.twork = np.zeros(batch, np.int64)
+        self.wwork = np.zeros(batch, np.float64)
         self.params, self.grads = params, grads
         self.spare = np.empty_like(params)
         self.plan.n_layers = n_layers
@@ -450,6 +480,7 @@ cdef class FusedNet:
         self.bound.spare = buffer_ptr(self.spare, self.f32)
         self.bound.work = buffer_ptr(self.work, self.f32)
         self.bound.twork = index_ptr(self.twork)
+        self.bound.wwork = <double*>buffer_ptr(self.wwork, False)
         self.data = None
 
     def __dealloc__(self):
@@ -459,7 +490,8 @@ cdef class FusedNet:
     @property
     def nbytes(self):
         """Bytes this object holds beyond the network's own buffers (workspace, spare parameters)."""
-        return self.work.nbytes + self.twork.nbytes + self.spare.nbytes + self.layer_plan.nbytes
+        return (self.work.nbytes + self.twork.nbytes + self.wwork.nbytes + self.spare.nbytes
+                + self.layer_plan.nbytes)
 
     @property
     def scalar(self):
@@ -478,17 +510,19 @@ cdef class FusedNet:
 
     def bind(self, X, Y, T, state1, state2, str loss, str optimizer, double momentum=0.0,
              double dampening=0.0, double weight_decay=0.0, bint nesterov=False, double beta1=0.9,
-             double beta2=0.999, double eps=1e-8, divergence_factor=None):
+             double beta2=0.999, double eps=1e-8, divergence_factor=None, sample_weight=None):
         """Attach one fit: X (n, n_inputs); targets Y (n, n_outputs) for l1/mse/bce or class indices T
         (n,) int64 for cross_entropy (the other None); state1/state2 the optimizer's buffers (SGD
-        momentum / Adam moments), all C-contiguous in the network's dtype. A fit starts here: its
-        first run() has no earlier weights to fall back on."""
+        momentum / Adam moments), all C-contiguous in the network's dtype; sample_weight None or (n,)
+        float64, finite, >= 0 (each step's loss is then its batch's weighted mean, see losses.pxi). A
+        fit starts here: its first run() has no earlier weights to fall back on."""
         if self.data is not None:
             raise RuntimeError("this network is already being trained (by a fit in another thread?); "
                                "train separate networks (Network.copy()) in parallel instead")
         self.bound.X = buffer_ptr(X, self.f32)
         self.bound.Y = buffer_ptr(Y, self.f32) if Y is not None else NULL
         self.bound.T = index_ptr(T) if T is not None else NULL
+        self.bound.W = <const double*>buffer_ptr(sample_weight, False) if sample_weight is not None else NULL
         self.bound.n_rows = X.shape[0]
         self.bound.state1 = buffer_ptr(state1, self.f32)
         self.bound.state2 = buffer_ptr(state2, self.f32) if state2 is not None else NULL
@@ -502,7 +536,7 @@ cdef class FusedNet:
         self.bound.beta2 = beta2
         self.bound.eps = eps
         self.bound.divergence_factor = 0.0 if divergence_factor is None else divergence_factor
-        self.data = (X, Y, T, state1, state2)  # bound: kept alive until unbind()
+        self.data = (X, Y, T, state1, state2, sample_weight)  # bound: kept alive until unbind()
         if self.plan.scalar:
             self.snet = scalar_net(
                 n_layers=self.plan.n_layers, loss=self.bound.loss, layers=self.plan.scalar_layers,
@@ -518,6 +552,7 @@ cdef class FusedNet:
         self.data = None
         self.bound.X = self.bound.Y = self.bound.state1 = self.bound.state2 = NULL
         self.bound.T = NULL
+        self.bound.W = NULL
 
     def run(self, orders, const double[::1] lrs, double[::1] losses, double[::1] totals,
             Py_ssize_t n_steps, Py_ssize_t steps_per_epoch, Py_ssize_t opt_step, first_loss,
@@ -558,14 +593,19 @@ cdef class FusedNet:
         c.time_budget = time_budget
         # width-1 networks with plain SGD: the whole loop in scalar.h
         cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD
-                                and self.bound.momentum == 0)
+                                and self.bound.momentum == 0 and self.bound.W == NULL)
+        cdef bint weighted = self.bound.W != NULL
         with nogil:
             if scalar_sgd:
                 scalar_sgd_segments(&self.snet, &c, self.f32)
+            elif self.f32 and weighted:
+                run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params, <Weighted*>NULL)
             elif self.f32:
-                run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params)
+                run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params, <Unweighted*>NULL)
+            elif weighted:
+                run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Weighted*>NULL)
             else:
-                run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params)
+                run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Unweighted*>NULL)
         return (c.done, ("ok", "loss", "update", "paused")[c.status],
                 (c.first_loss if c.have_first else None), bool(c.zero_epoch), c.epoch_total,
                 bool(c.epoch_all_zero))

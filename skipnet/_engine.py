@@ -189,12 +189,25 @@ class CythonEngine:
             dx = self.empty2 if k == 0 else ws.dh[k - 1]
             K.dense_bwd(dz, x, W, dW, db, dx, has_bias, k > 0, self.dense_acc[k])
 
-    def loss_and_gradients(self, X, y, loss: str) -> float:
+    def loss_and_gradients(self, X, y, loss: str, weight=None) -> float:
+        """The mean loss (weighted by ``weight`` (n,) float64 when given) and its gradient, written into
+        the gradient buffer."""
+        if weight is not None:
+            return self.weighted_loss_and_gradients(X, y, loss, weight)[0]
         with self.workspace(X.shape[0]) as ws:
             yhat = self.forward(X, ws.with_backward())
             value = _LOSS_KERNELS[loss](yhat, y, ws.dh[-1])
             self.backward(X, ws)
             return value
+
+    def weighted_loss_and_gradients(self, X, y, loss: str, weight) -> tuple[float, float]:
+        """(weighted mean loss, sum of the weights) of the batch, weights (n,) float64 finite >= 0; the
+        gradient goes into the gradient buffer (the fused path's arithmetic, see csrc/losses.pxi)."""
+        with self.workspace(X.shape[0]) as ws:
+            yhat = self.forward(X, ws.with_backward())
+            value, weight_sum = K.weighted_loss(loss, yhat, y, weight, ws.dh[-1])
+            self.backward(X, ws)
+            return value, weight_sum
 
     def predict(self, X):
         with self.workspace(X.shape[0]) as ws:
@@ -227,10 +240,23 @@ class NumpyEngine:
         yhat, _ = reference.forward(core.param_views, core.layers, core.skips, X)
         return np.array(yhat, dtype=core.dtype, copy=True)
 
-    def loss_and_gradients(self, X, y, loss: str) -> float:
+    def loss_and_gradients(self, X, y, loss: str, weight=None) -> float:
+        if weight is not None:
+            return self.weighted_loss_and_gradients(X, y, loss, weight)[0]
         value = self.detailed_pass(X, y, loss).loss
         assert value is not None  # a pass given a loss always computes it
         return value
+
+    def weighted_loss_and_gradients(self, X, y, loss: str, weight) -> tuple[float, float]:
+        core = self.core
+        yhat, cache = reference.forward(core.param_views, core.layers, core.skips, X)
+        value, dyhat, weight_sum = reference.weighted_loss_and_gradient(loss, yhat, y, weight)
+        self._store(reference.backward(core.param_views, core.layers, core.skips, cache, dyhat))
+        return value, weight_sum
+
+    def _store(self, grads) -> None:
+        for name, g in grads.items():
+            self.core.grad_views[name][...] = g
 
     def detailed_pass(self, X, y=None, loss=None) -> Pass:
         core = self.core
@@ -240,9 +266,7 @@ class NumpyEngine:
         if loss is None:
             return Pass(z, h)
         value, dyhat = reference.loss_and_gradient(loss, yhat, y)
-        grads = reference.backward(core.param_views, core.layers, core.skips, cache, dyhat)
-        for name, g in grads.items():
-            core.grad_views[name][...] = g
+        self._store(reference.backward(core.param_views, core.layers, core.skips, cache, dyhat))
         # dh and dz per layer, for inspection (trace, diagnostics): dz = dh * g'(z)
         dh = [None] * len(core.layers)
         dz = [None] * len(core.layers)

@@ -66,6 +66,12 @@ def bce_loss(logits: _Float, y: _Float, grad: _Float) -> float:
 def cross_entropy_loss(logits: _Float, target: _Index, grad: _Float) -> float:
     """mean over rows of logsumexp(z) - z[target]; logits (n, c), target (n,) in [0, c)."""
 
+def weighted_loss(loss: str, yhat: _Float, y: _Float | _Index, weight: npt.NDArray[np.float64],
+                  grad: _Float) -> tuple[float, float]:
+    """(sum_i w_i l_i / sum_i w_i, sum_i w_i) with l_i row i's loss (mean over its outputs; cross_entropy:
+    its term); y (n, m) targets or (n,) int64 classes for cross_entropy; weight (n,) finite >= 0; grad
+    (n, m) receives the gradient. All weights 0: (0.0, 0.0) and a zero gradient."""
+
 def sgd_step(params: _Float, grads: _Float, momentum_buffer: _Float, lr: float, momentum: float,
              dampening: float, weight_decay: float, nesterov: bool, first_step: bool) -> tuple[bool, bool]:
     """One torch.optim.SGD step over flat buffers of equal length, in place.
@@ -97,8 +103,10 @@ class FusedNet:
     def bind(self, X: _Float, Y: _Float | None, T: _Index | None, state1: _Float, state2: _Float | None,
              loss: str, optimizer: str, momentum: float = ..., dampening: float = ...,
              weight_decay: float = ..., nesterov: bool = ..., beta1: float = ..., beta2: float = ...,
-             eps: float = ..., divergence_factor: float | None = ...) -> None:
-        """Attach one fit (data, optimizer state, options); RuntimeError while another fit is bound."""
+             eps: float = ..., divergence_factor: float | None = ...,
+             sample_weight: npt.NDArray[np.float64] | None = ...) -> None:
+        """Attach one fit (data, optimizer state, options, sample weights (n,) float64 or None);
+        RuntimeError while another fit is bound."""
     def unbind(self) -> None:
         """Drop the references to the last fit's arrays."""
     def run(self, orders: _Index | None, lrs: npt.NDArray[np.float64], losses: npt.NDArray[np.float64],

@@ -217,11 +217,19 @@ def all_finite(arr: np.ndarray) -> bool:
 
 
 def as_validation(value, n_inputs: int, n_outputs: int, loss: str, dtype: np.dtype):
-    """A validation pair (X_val, y_val) checked like training data: features and targets for ``loss``."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError("validation must be a pair (X_val, y_val)")
+    """A validation pair (X_val, y_val) checked like training data: features and targets for ``loss``.
+    A triple (X_val, y_val, sample_weight_val) weights the validation loss too; see as_validation_weight."""
+    if not isinstance(value, (tuple, list)) or len(value) not in (2, 3):
+        raise ValueError("validation must be a pair (X_val, y_val) or a triple (X_val, y_val, sample_weight_val)")
     Xv = as_features("validation X", value[0], n_inputs, dtype)
     return Xv, as_targets("validation y", value[1], loss, Xv.shape[0], n_outputs, dtype)
+
+
+def as_validation_weight(value, n_rows: int) -> np.ndarray | None:
+    """The weights of a validation triple (checked as as_sample_weight), None for a pair."""
+    if len(value) == 2:
+        return None
+    return as_sample_weight(value[2], n_rows, "validation sample_weight")
 
 
 def as_targets(name: str, value, loss: str, n_rows: int, n_outputs: int, dtype: np.dtype) -> np.ndarray:
@@ -250,4 +258,26 @@ def as_targets(name: str, value, loss: str, n_rows: int, n_outputs: int, dtype: 
     out = as_finite(name, arr, dtype)
     if loss == "bce" and ((out < 0) | (out > 1)).any():
         raise ValueError(f"{name} must lie in [0, 1] for loss='bce' (binary targets)")
+    return out
+
+
+def as_sample_weight(value, n_rows: int, name: str = "sample_weight") -> np.ndarray | None:
+    """Per-row weights for a weighted loss: None (unweighted), or a finite (n_rows,) float64 array of
+    values >= 0, not all 0 (a column (n_rows, 1) is accepted). Weights that are all equal give the
+    unweighted loss exactly (the weighted mean of a batch is then its mean), so they come back as None:
+    such a fit is bit for bit the unweighted one."""
+    if value is None:
+        return None
+    arr = as_real_array(name, value)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.shape != (n_rows,):
+        raise ValueError(f"{name} must have shape ({n_rows},), one weight per sample, got shape {arr.shape}")
+    out = as_finite(name, arr, np.dtype(np.float64))
+    if (out < 0).any():
+        raise ValueError(f"{name} must be >= 0, got a minimum of {out.min()}")
+    if not out.any():
+        raise ValueError(f"{name} is zero for every sample: at least one weight must be positive")
+    if (out == out[0]).all():
+        return None
     return out

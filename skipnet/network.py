@@ -329,11 +329,16 @@ class Network:
 
     predict = forward
 
-    def gradients(self, X, y, loss: str = "l1") -> tuple[float, dict[str, np.ndarray]]:
-        """Mean loss on (X, y) and the gradient of every parameter (dict of copies, PyTorch layout)."""
+    def gradients(self, X, y, loss: str = "l1", sample_weight=None) -> tuple[float, dict[str, np.ndarray]]:
+        """Mean loss on (X, y) and the gradient of every parameter (dict of copies, PyTorch layout).
+
+        sample_weight: None, or (n,) finite weights >= 0, not all 0: the loss is then the weighted mean
+        sum_i w_i l_i / sum_i w_i of the rows' losses l_i (each the mean over the row's outputs), so an
+        integer weight counts its row that many times (equal to repeating it, to rounding)."""
         X, y = self._core.check_batch(X, y, loss)
+        weight = V.as_sample_weight(sample_weight, X.shape[0])
         with self._core.writing():
-            value = self._core.engine.loss_and_gradients(X, y, loss)
+            value = self._core.engine.loss_and_gradients(X, y, loss, weight)
             return value, {name: g.copy() for name, g in self._core.grad_views.items()}
 
     def trace(self, x, y, loss: str = "l1"):

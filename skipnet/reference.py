@@ -121,6 +121,46 @@ def loss_and_gradient(loss, yhat, y):
     raise ValueError(f"unknown loss {loss!r}")
 
 
+def weighted_loss_and_gradient(loss, yhat, y, weight):
+    """Weighted mean loss (a float), dL/dyhat (yhat's dtype) and the sum of the weights.
+
+    With l_i the loss of row i (its mean over the m outputs; cross_entropy: logsumexp(z_i) - z_i[y_i]) and
+    weights w_i >= 0 (n,): L = sum_i w_i l_i / sum_i w_i, so dL/dyhat_i = w_i / sum_i w_i * dl_i/dyhat_i.
+    An integer weight counts its row that many times. All weights 0: L = 0 and a zero gradient.
+    """
+    dtype = yhat.dtype
+    w = np.asarray(weight, dtype=np.float64)
+    total = float(w.sum())
+    if total == 0.0:
+        return 0.0, np.zeros_like(yhat), total
+    share = w / total  # each row's part of the batch
+    z = yhat.astype(np.float64)
+    if loss == "cross_entropy":
+        rows = np.arange(z.shape[0])
+        zmax = z.max(axis=1, keepdims=True)
+        logsumexp = zmax + np.log(np.exp(z - zmax).sum(axis=1, keepdims=True))
+        row_loss = logsumexp[:, 0] - z[rows, y]
+        row_grad = np.exp(z - logsumexp)
+        row_grad[rows, y] -= 1.0
+    else:
+        t = y.astype(np.float64)
+        r = z - t
+        m = z.shape[1]
+        if loss == "l1":
+            element, element_grad = np.abs(r), np.sign(r)
+        elif loss == "mse":
+            element, element_grad = r * r, 2.0 * r
+        elif loss == "bce":
+            element = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))) - t * z
+            element_grad = sigmoid(z) - t
+        else:
+            raise ValueError(f"unknown loss {loss!r}")
+        row_loss, row_grad = element.mean(axis=1), element_grad / m
+    value = float(np.sum(share[w > 0] * row_loss[w > 0]))  # a row of weight 0 is absent
+    grad = np.where(w[:, None] > 0, share[:, None] * row_grad, 0.0)
+    return value, grad.astype(dtype), total
+
+
 def _with_weight_decay(g, p, weight_decay):
     """g + weight_decay p in float64, the term left out when weight_decay is 0 (as torch.optim: then a
     non-finite p does not turn the step into NaN)."""

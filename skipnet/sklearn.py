@@ -41,6 +41,7 @@ try:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
+    from sklearn.utils.class_weight import compute_class_weight
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -91,7 +92,8 @@ def _resolve_skip(p: dict[str, Any]) -> str | None:
 # ------------------------------------------------------------------------------------------ model files
 # An estimator file is the network's model file (skipnet._modelfile) with one more metadata entry,
 # ESTIMATOR_KEY: JSON {"format_version", "estimator": class name, "params": every constructor parameter,
-# "tuples": names of the parameters that were tuples, "fitted": the fitted attributes, "classes": the
+# "tuples": names of the parameters that were tuples, "mappings": names of the parameters that were dicts
+# (stored as [key, value] pairs, e.g. class_weight), "fitted": the fitted attributes, "classes": the
 # classifier's labels and their dtype}. Nothing is pickled: only JSON-representable values are stored.
 ESTIMATOR_KEY = "skipnet.estimator"
 ESTIMATOR_FORMAT_VERSION = 1
@@ -119,10 +121,12 @@ def _estimator_entry(est) -> str:
     names = getattr(est, "feature_names_in_", None)
     if names is not None:
         fitted["feature_names_in_"] = [str(name) for name in names]
+    mappings = sorted(name for name, value in params.items() if isinstance(value, dict))
+    stored = {name: list(value.items()) if name in mappings else value for name, value in params.items()}
     entry = {"format_version": ESTIMATOR_FORMAT_VERSION, "estimator": type(est).__name__,
-             "params": {name: _json_value(f"parameter {name}", value) for name, value in params.items()},
+             "params": {name: _json_value(f"parameter {name}", value) for name, value in stored.items()},
              "tuples": sorted(name for name, value in params.items() if isinstance(value, tuple)),
-             "fitted": fitted}
+             "mappings": mappings, "fitted": fitted}
     classes = getattr(est, "classes_", None)
     if classes is not None:
         entry["classes"] = {"values": _json_value("classes_", classes.tolist()), "dtype": classes.dtype.str}
@@ -169,6 +173,14 @@ def _fails_conversion(value) -> bool:
     return False
 
 
+def _split_weights(weight: np.ndarray, share: str) -> np.ndarray:
+    """One side of early stopping's split of the sample weights, refused when all its weights are 0."""
+    if not weight.any():
+        raise ValueError(f"sample_weight is zero for every sample of {share} of early_stopping's split: give "
+                         "more samples a positive weight, or use another random_state")
+    return weight
+
+
 class _SkipNetBase(BaseEstimator):
     """Shared parameters and training; subclasses say how targets become network outputs."""
 
@@ -209,6 +221,10 @@ class _SkipNetBase(BaseEstimator):
 
     def _validate_xy(self, X, y, reset: bool):
         raise NotImplementedError
+
+    def _sample_weights(self, y, sample_weight, incremental: bool, classes):
+        """The weights the trainer gets: (n,) float64 or None (see Trainer.fit's sample_weight)."""
+        return V.as_sample_weight(sample_weight, len(y))
 
     def _check_loss(self) -> str | None:
         """The validated ``loss`` parameter (the regressor's), or None when the targets decide it."""
@@ -319,7 +335,7 @@ class _SkipNetBase(BaseEstimator):
         return net
 
     # ------------------------------------------------------------------ training
-    def _fit(self, X, y, incremental: bool, classes=None):
+    def _fit(self, X, y, incremental: bool, classes=None, sample_weight=None):
         p = self._validated_params()
         if incremental and p["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True (there is no fixed "
@@ -331,7 +347,7 @@ class _SkipNetBase(BaseEstimator):
         saved = {name: self.__dict__[name] for name in ("n_features_in_", "feature_names_in_")
                  if name in self.__dict__}
         try:
-            warning = self._train(X, y, incremental, classes, p, first, net)
+            warning = self._train(X, y, incremental, classes, p, first, net, sample_weight)
         except BaseException:
             for name in ("n_features_in_", "feature_names_in_"):
                 self.__dict__.pop(name, None)
@@ -342,22 +358,27 @@ class _SkipNetBase(BaseEstimator):
         return self
 
     def _train(self, X, y, incremental: bool, classes, p: dict[str, Any], first: bool,
-               net: Network | None) -> str | None:
+               net: Network | None, sample_weight=None) -> str | None:
         """Train and record the fitted attributes; the convergence warning to give, if any."""
         X, y = self._validate_xy(X, y, reset=first)
         targets, loss, n_outputs, target_attributes = self._encode_targets(y, first, incremental, classes)
+        weight = self._sample_weights(y, sample_weight, incremental, target_attributes.get("classes_"))
         rng = p["random_state"]
         if first:
             net = Network.mlp(X.shape[1], p["hidden_layer_sizes"], n_outputs, skip=_resolve_skip(p),
                               dtype=p["dtype"],
                               seed=int(rng.randint(_SEED_BOUND)), backend=p["backend"], init=p["init"])
         validation = None
-        X_train, y_train = X, targets
-        if p["early_stopping"]:
-            X_train, X_val, y_train, y_val = train_test_split(
-                X, targets, test_size=p["validation_fraction"], random_state=rng.randint(_SEED_BOUND),
-                stratify=_stratify(targets, loss, p["validation_fraction"]))
+        X_train, y_train, weight_train = X, targets, weight
+        if p["early_stopping"]:  # the held-out rows keep their weights: the validation loss is weighted too
+            parts = train_test_split(
+                X, targets, *([] if weight is None else [weight]), test_size=p["validation_fraction"],
+                random_state=rng.randint(_SEED_BOUND), stratify=_stratify(targets, loss, p["validation_fraction"]))
+            X_train, X_val, y_train, y_val = parts[:4]
             validation = (X_val, y_val)
+            if weight is not None:
+                weight_train = _split_weights(parts[4], "the training share")
+                validation = (X_val, y_val, _split_weights(parts[5], "the validation share"))
 
         batch = min(200, X_train.shape[0]) if p["batch_size"] == "auto" else p["batch_size"]
         # What the optimizer's state depends on: partial_fit continues the stored trainer (momentum, Adam
@@ -381,7 +402,7 @@ class _SkipNetBase(BaseEstimator):
                                 validation is not None, p["verbose"], previous)
         trainer.callbacks = [monitor]
         try:
-            history = trainer.fit(X_train, y_train, validation=validation)
+            history = trainer.fit(X_train, y_train, validation=validation, sample_weight=weight_train)
         finally:
             trainer.callbacks = []  # nothing of this fit stays referenced by the stored trainer
         if monitor.best_params is not None:
@@ -459,7 +480,8 @@ class _SkipNetBase(BaseEstimator):
                              "file loads with skipnet.Network.load")
         try:
             entry = json.loads(meta[ESTIMATOR_KEY])
-            MF.expect_keys("the estimator entry", entry, {"format_version", "estimator", "params", "tuples", "fitted"}
+            MF.expect_keys("the estimator entry", entry,
+                           {"format_version", "estimator", "params", "tuples", "mappings", "fitted"}
                            | ({"classes"} if "classes" in entry else set()))
             if entry["format_version"] != ESTIMATOR_FORMAT_VERSION:
                 raise ValueError(f"format_version {entry['format_version']!r} is not supported "
@@ -470,6 +492,8 @@ class _SkipNetBase(BaseEstimator):
             params = dict(entry["params"])
             for name in entry["tuples"]:
                 params[name] = tuple(params[name])
+            for name in entry["mappings"]:
+                params[name] = {key: value for key, value in params[name]}
             self.set_params(**params)
             p = self._validated_params()
             net = Network.load(path, backend=p["backend"])
@@ -609,17 +633,22 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
                              f"{self.n_outputs_}; use warm_start=False to start over")
         return targets, loss, targets.shape[1], {"n_outputs_": targets.shape[1]}
 
-    def fit(self, X, y) -> SkipNetRegressor:
-        """Train on X (n_samples, n_features) and y (n_samples,) or (n_samples, n_targets)."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X, y, sample_weight=None) -> SkipNetRegressor:
+        """Train on X (n_samples, n_features) and y (n_samples,) or (n_samples, n_targets).
 
-    def partial_fit(self, X, y) -> SkipNetRegressor:
+        sample_weight: None or (n_samples,) finite weights >= 0, not all zero: every mini-batch loss is
+        the weighted mean of its samples' losses (see ``skipnet.Trainer.fit``), so an integer weight
+        counts a sample that many times. With ``early_stopping=True`` the held-out samples keep their weights
+        (the validation loss is weighted too)."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+
+    def partial_fit(self, X, y, sample_weight=None) -> SkipNetRegressor:
         """One epoch over (X, y), continuing the weights and the optimizer state of earlier calls.
 
         Every parameter is validated at each call. ``lr``, ``batch_size`` and ``shuffle`` may change
         between calls; a new ``loss``, ``optimizer``, ``momentum``, ``nesterov``, ``weight_decay`` or
-        ``schedule`` starts a new optimizer state on the current weights."""
-        return self._fit(X, y, incremental=True)
+        ``schedule`` starts a new optimizer state on the current weights. ``sample_weight`` as ``fit``."""
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X) -> np.ndarray:
         """Predictions (n_samples,) for one target, (n_samples, n_targets) for several."""
@@ -639,7 +668,65 @@ class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
     logit per class trained with softmax cross-entropy. Labels may be of any type (``classes_`` holds
     them in sorted order). Parameters and attributes as ``SkipNetRegressor`` (without ``loss``), plus
     ``classes_``; ``partial_fit`` needs ``classes`` on its first call.
+
+    class_weight : None, "balanced" or dict {label: weight}, default=None
+        Weights of the classes, as scikit-learn defines them: "balanced" gives class c the weight
+        ``n_samples / (n_classes * count(c))`` of the data passed to ``fit``, a dict the weight of each
+        label it names (1 for the others). A sample's weight is its class's weight times its
+        ``sample_weight``. ``partial_fit`` accepts a dict but not "balanced" (one call's class counts
+        are not the data's), as ``SGDClassifier``.
     """
+
+    def __init__(self, hidden_layer_sizes=(100,), skip="auto", *, optimizer="adam",
+                 lr=0.001, batch_size="auto", epochs=200, momentum=0.9, nesterov=False, weight_decay=0.0,
+                 schedule=None, shuffle=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, dtype="float64", init="default", backend="cython",
+                 random_state=None, warm_start=False, verbose=False, class_weight=None):
+        super().__init__(
+            hidden_layer_sizes, skip, optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs,
+            momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
+            shuffle=shuffle, early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, tol=tol, dtype=dtype, init=init, backend=backend,
+            random_state=random_state, warm_start=warm_start, verbose=verbose)
+        self.class_weight = class_weight
+
+    def _class_weights(self, y, classes, incremental: bool) -> np.ndarray | None:
+        """Each sample's class weight (n,) float64 from ``class_weight``, or None without one."""
+        class_weight = self.class_weight
+        if class_weight is None:
+            return None
+        balanced = isinstance(class_weight, str) and class_weight == "balanced"
+        if not balanced and not isinstance(class_weight, dict):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got "
+                             f"{class_weight!r}")
+        if balanced and incremental:
+            raise ValueError("class_weight='balanced' is not supported by partial_fit (the class counts of "
+                             "one call are not those of the data): pass a dict {label: weight}")
+        try:
+            per_class = compute_class_weight(class_weight, classes=classes, y=y)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"class_weight {class_weight!r} does not fit the classes "
+                             f"{classes.tolist()}: {exc}") from exc
+        per_class = V.as_real_array("class_weight", per_class).astype(np.float64)
+        if not np.isfinite(per_class).all() or (per_class < 0).any():
+            raise ValueError(f"class_weight must give finite weights >= 0, got {per_class.tolist()} for the "
+                             f"classes {classes.tolist()}")
+        return per_class[np.searchsorted(classes, y)]
+
+    def _sample_weights(self, y, sample_weight, incremental: bool, classes):
+        weight = V.as_sample_weight(sample_weight, len(y))
+        class_weights = self._class_weights(y, classes, incremental)
+        if class_weights is not None:
+            weight = class_weights if weight is None else weight * class_weights
+            if not weight.any():
+                raise ValueError("sample_weight x class_weight is zero for every sample: at least one must be "
+                                 "positive")
+        if weight is not None and not incremental:
+            weighted = np.unique(y[weight > 0])
+            if weighted.size < 2:
+                raise ValueError(f"sample_weight leaves samples of only one class, {weighted.tolist()}, with a "
+                                 "positive weight: a classifier needs samples of at least 2 classes")
+        return None if weight is None else V.as_sample_weight(weight, len(y))
 
     def _validate_xy(self, X, y, reset: bool):
         X, y = _validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32))
@@ -691,14 +778,15 @@ class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
             return index.astype(np.float64).reshape(-1, 1), "bce", 1, attributes
         return index.astype(np.int64), "cross_entropy", int(classes.size), attributes
 
-    def fit(self, X, y) -> SkipNetClassifier:
-        """Train on X (n_samples, n_features) and labels y (n_samples,)."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X, y, sample_weight=None) -> SkipNetClassifier:
+        """Train on X (n_samples, n_features) and labels y (n_samples,); ``sample_weight`` as
+        ``SkipNetRegressor.fit``, multiplied by the ``class_weight`` of each sample's class."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None) -> SkipNetClassifier:
+    def partial_fit(self, X, y, classes=None, sample_weight=None) -> SkipNetClassifier:
         """One epoch over (X, y), continuing earlier calls; ``classes`` (every label) on the first call.
         Parameters as ``SkipNetRegressor.partial_fit``."""
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def decision_function(self, X) -> np.ndarray:
         """Logits: (n_samples,) for two classes (positive means ``classes_[1]``), else (n, n_classes)."""

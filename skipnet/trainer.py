@@ -4,7 +4,8 @@ Semantics (docs/design.md section 3):
 
 - ``fit`` trains the network in place and keeps the optimizer state, so a second ``fit`` continues.
 - ``History.step_loss[i]`` is the loss of mini-batch i before its update; ``epoch_loss[e]`` is the mean
-  of epoch e's per-sample losses measured that way (step losses weighted by batch size).
+  of epoch e's per-sample losses measured that way (step losses weighted by batch size; with sample
+  weights, by the batch's sum of weights).
 - With ``shuffle=False`` batches are taken in order, the last one possibly smaller; with ``shuffle=True``
   each epoch is a fresh permutation drawn from the trainer's seeded generator.
 - Zero-gradient stop: at the end of an epoch in which every mini-batch gradient was exactly zero, the
@@ -235,19 +236,30 @@ class Trainer:
         self.rng = np.random.default_rng(self._seed)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, validation=None) -> History:
-        """Train for ``epochs`` epochs on X (n, n_inputs), y; return the History of this fit."""
+    def fit(self, X, y, validation=None, sample_weight=None) -> History:
+        """Train for ``epochs`` epochs on X (n, n_inputs), y; return the History of this fit.
+
+        sample_weight: None, or (n,) finite weights >= 0, not all 0. Each step's loss is then its batch's
+        weighted mean sum_i w_i l_i / sum_i w_i (PyTorch's ``(loss * w).sum() / w.sum()``; a batch whose
+        weights are all 0 has loss 0 and a zero gradient), and ``epoch_loss`` the weighted mean over the
+        epoch. An integer weight counts its row that many times: with batches that hold the same rows
+        (``shuffle=False`` and ``batch_size >= n``) the fit equals one on the repeated rows, to rounding;
+        equal weights are the unweighted fit bit for bit. ``validation`` is (X_val, y_val), or
+        (X_val, y_val, sample_weight_val) for a weighted validation loss (unweighted otherwise)."""
         core = self.net.internals
         self.optimizer.validate()
         X, y = core.check_batch(X, y, self.loss)
+        weight = V.as_sample_weight(sample_weight, X.shape[0])
         Xv = yv = None
         if validation is not None:
             Xv, yv = V.as_validation(validation, self.net.n_inputs, self.net.n_outputs, self.loss, self.net.dtype)
             core.check_rows(Xv.shape[0])
+        validation_weight = None if validation is None else V.as_validation_weight(validation, Xv.shape[0])
         self._start_callbacks(Xv is not None)
         with core.writing():  # one writer at a time per network
             self._interrupted = None
-            run = _Run(self, X, y)
+            run = _Run(self, X, y, weight)
+            run.validation_weight = validation_weight
             if self.schedule is not None and hasattr(self.schedule, "start"):
                 self.schedule.start(self.lr, run.steps_per_epoch, self.epochs)
             return self._train(run, Xv, yv)
@@ -321,14 +333,21 @@ class Trainer:
             start = j * batch
             if run.order is not None:
                 idx = run.order[start:start + batch]
-                Xb, yb = run.gather_buffers()
+                Xb, yb, wb = run.gather_buffers()
                 Xb, yb = Xb[:idx.shape[0]], yb[:idx.shape[0]]
                 np.take(X, idx, axis=0, out=Xb)
                 np.take(y, idx, axis=0, out=yb)
+                if wb is not None:
+                    wb = wb[:idx.shape[0]]
+                    np.take(run.weight, idx, out=wb)
             else:
                 Xb, yb = X[start:start + batch], y[start:start + batch]
+                wb = None if run.weight is None else run.weight[start:start + batch]
             lr = self._current_lr()
-            value = engine.loss_and_gradients(Xb, yb, self.loss)
+            if wb is None:
+                value, rows = engine.loss_and_gradients(Xb, yb, self.loss), Xb.shape[0]
+            else:  # rows: the batch's sum of weights, the fused path's arithmetic
+                value, rows = engine.weighted_loss_and_gradients(Xb, yb, self.loss, wb)
             if run.first_loss is None:
                 run.first_loss = value
             reason = self._divergence(value, run.first_loss)
@@ -337,7 +356,7 @@ class Trainer:
             run.last_good[...] = core.params
             run.step_loss.append(value)
             run.lr.append(lr)
-            run.epoch_total += value * Xb.shape[0]
+            run.epoch_total += value * rows
             flags = opt.step(lr)
             run.all_zero = run.all_zero and not flags.grad_nonzero
             self.step_count += 1
@@ -348,7 +367,7 @@ class Trainer:
             if run.epoch_step < run.steps_per_epoch:
                 self._honour_interrupt(run)
         run.epoch_step = 0
-        run.epoch_loss.append(run.epoch_total / n)
+        run.epoch_loss.append(run.epoch_total / run.weight_total)
         return None
 
     # ------------------------------------------------------------------ fused path
@@ -357,7 +376,8 @@ class Trainer:
         with self.net.internals.engine.fused(run.batch) as fused:
             classes = self.loss == "cross_entropy"
             fused.bind(run.X, None if classes else run.y, run.y if classes else None, loss=self.loss,
-                       divergence_factor=self.divergence_factor, **self.optimizer.fused_arguments())
+                       divergence_factor=self.divergence_factor, sample_weight=run.weight,
+                       **self.optimizer.fused_arguments())
             # Between two epochs Python must run for validation, callbacks, a schedule's epoch_end and
             # the diagnostics (which look at the weights of that epoch); otherwise one call takes
             # several epochs (bounded so the row orders stay small).
@@ -409,10 +429,10 @@ class Trainer:
         if completed > 1:
             # several epochs per call only when nothing runs between them and none but the last can
             # have had all-zero gradients: their checks reduce to counting them
-            run.epoch_loss.extend((totals[:completed - 1] / run.X.shape[0]).tolist())
+            run.epoch_loss.extend((totals[:completed - 1] / run.weight_total).tolist())
             self.epoch_count += completed - 1
         if completed:
-            run.epoch_loss.append(totals[completed - 1] / run.X.shape[0])
+            run.epoch_loss.append(totals[completed - 1] / run.weight_total)
             run.all_zero = zero_epoch  # of the epoch just completed (the kernel stops after such a one)
             reason = self._end_epoch(run, Xv, yv)
             run.all_zero = epoch_zero  # of the epoch in progress
@@ -452,13 +472,13 @@ class Trainer:
         self.epoch_count += 1
         monitored = run.epoch_loss[-1]
         if Xv is not None:
-            run.val_loss.append(self._evaluate(Xv, yv))
+            run.val_loss.append(self._evaluate(Xv, yv, run.validation_weight))
             monitored = run.val_loss[-1]
         if self.restore_best:
             run.keep_if_best(monitored)
         if self.schedule is not None and hasattr(self.schedule, "epoch_end"):
             self.schedule.epoch_end(epoch, monitored)
-        if run.all_zero and self._stuck(run.X, run.y):
+        if run.all_zero and self._stuck(run.X, run.y, run.weight):
             reason = ("zero gradient: the loss gradient over the whole training set is exactly 0 and the "
                       "optimizer has nothing left to apply, so no further step can change anything")
             dead = self._dead_summary(run.X)
@@ -496,12 +516,12 @@ class Trainer:
             return f"the loss is {value}"
         return f"the loss {value:.6g} exceeds {self.divergence_factor:g} x the first loss {first_loss:.6g}"
 
-    def _evaluate(self, X, y) -> float:
-        return float(self.net.internals.engine.loss_and_gradients(X, y, self.loss))
+    def _evaluate(self, X, y, weight=None) -> float:
+        return float(self.net.internals.engine.loss_and_gradients(X, y, self.loss, weight))
 
-    def _stuck(self, X, y) -> bool:
+    def _stuck(self, X, y, weight=None) -> bool:
         core = self.net.internals
-        core.engine.loss_and_gradients(X, y, self.loss)
+        core.engine.loss_and_gradients(X, y, self.loss, weight)
         return not core.grads.any() and self.optimizer.is_idle()
 
     def _dead_summary(self, X) -> str:
@@ -604,8 +624,12 @@ class _Run:
     """The state of one ``fit``: data, batch buffers, what has been recorded, the last good weights,
     and where it stands (epoch to end at, step within the epoch in progress), so it can be resumed."""
 
-    def __init__(self, trainer: Trainer, X, y):
+    def __init__(self, trainer: Trainer, X, y, weight=None):
         self.trainer, self.X, self.y = trainer, X, y
+        # sample weights (n,) float64 or None; epoch losses are sums of loss x weight over this total
+        self.weight = weight
+        self.weight_total = X.shape[0] if weight is None else float(weight.sum())
+        self.validation_weight: np.ndarray | None = None  # weights of the validation loss, if any
         self.batch = min(trainer.batch_size, X.shape[0])
         self.steps_per_epoch = -(-X.shape[0] // self.batch)
         self.end_epoch = trainer.epoch_count + trainer.epochs
@@ -636,10 +660,12 @@ class _Run:
         self._batch_state = None
 
     def gather_buffers(self):
-        """(Xb, yb): the per-op path's buffers for shuffled batches, allocated once per fit."""
+        """(Xb, yb, wb): the per-op path's buffers for shuffled batches (wb None when unweighted),
+        allocated once per fit."""
         if self._gather is None:
             X, y = self.X, self.y
-            self._gather = (np.empty((self.batch, X.shape[1]), X.dtype), np.empty((self.batch,) + y.shape[1:], y.dtype))
+            self._gather = (np.empty((self.batch, X.shape[1]), X.dtype), np.empty((self.batch,) + y.shape[1:], y.dtype),
+                            None if self.weight is None else np.empty(self.batch))
         return self._gather
 
     def orders_for(self, epochs: int) -> np.ndarray:

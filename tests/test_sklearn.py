@@ -38,12 +38,19 @@ ESTIMATORS = [
 ]
 
 
+# integer weights equal repeated rows, but early stopping holds out a random share of the rows, and which
+# rows it holds out changes when rows are repeated
+SPLIT_OF_REPEATED_ROWS = "early_stopping's validation split differs between repeated and weighted rows"
+
+
 def _expected_failures(estimator):
     if not estimator.early_stopping:
         return {}
-    return {name: PARTIAL_FIT_WITH_EARLY_STOPPING for name in
-            ("check_fit_score_takes_y", "check_n_features_in_after_fitting",
-             "check_estimators_partial_fit_n_features")}
+    failures = {name: PARTIAL_FIT_WITH_EARLY_STOPPING for name in
+                ("check_fit_score_takes_y", "check_n_features_in_after_fitting",
+                 "check_estimators_partial_fit_n_features")}
+    failures["check_sample_weight_equivalence_on_dense_data"] = SPLIT_OF_REPEATED_ROWS
+    return failures
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures, xfail_strict=True)

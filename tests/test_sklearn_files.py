@@ -95,3 +95,13 @@ def test_save_refuses_what_json_cannot_hold(tmp_path):
     assert not (tmp_path / "r.safetensors").exists()
     with pytest.raises(Exception, match="not fitted|fit"):
         SkipNetRegressor().save(tmp_path / "r.safetensors")
+
+
+def test_a_class_weight_mapping_round_trips(tmp_path):
+    X, y = sn.datasets.moons(60, noise=0.1, seed=0)
+    labels = np.where(y.ravel() > 0, "yes", "no")
+    clf = SkipNetClassifier(hidden_layer_sizes=(6,), epochs=3, random_state=0,
+                            class_weight={"no": 1.0, "yes": 3.0}).fit(X, labels)
+    back = SkipNetClassifier.load(clf.save(tmp_path / "clf.safetensors"))
+    assert back.class_weight == {"no": 1.0, "yes": 3.0}
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
