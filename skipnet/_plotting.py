@@ -12,11 +12,12 @@ import math
 
 import numpy as np
 
+from .reference import LN2
+
 INSTALL_HINT = "plots need matplotlib: pip install 'skipnet[plot]'"
 COLORS = {"plain": "#c0392b", "residual": "#2471a3", "stuck": "#c0392b", "learned": "#7f8c8d",
           "dead_layer": "#c0392b", "saddle": "#e67e22", "other": "#8e44ad", "good": "#27ae60",
           "small": "#2471a3", "large": "#c0392b", "constant": "#7f8c8d", "cosine": "#2471a3"}
-LN2 = math.log(2.0)
 
 
 def _pyplot():

@@ -28,11 +28,11 @@ from . import datasets, exercises
 from . import diagnostics as D
 from ._format import fmt
 from .network import Network
+from .reference import LN2
 from .schedules import CosineLR, lr_find
 from .sweep import MLPFactory, sweep
 from .trainer import Trainer
 
-LN2 = math.log(2.0)
 STUCK_TOLERANCE = 0.005  # a run is stuck at ln 2 when its final loss is within this of ln 2
 RECOVERED_BELOW = LN2 - 0.1  # a fixed run counts as recovered when its final loss ends below this
 EXERCISE_NAMES = ("layers.0.weight", "layers.1.weight", "layers.2.weight", "skips.0.weight")

@@ -14,8 +14,7 @@ import numpy as np
 from . import _validation as V
 from ._core import NetworkInternals
 from .network import Network
-
-LN2 = math.log(2.0)
+from .reference import LN2
 
 
 # ---------------------------------------------------------------------------------------- dead units

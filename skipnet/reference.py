@@ -17,7 +17,12 @@ Sums are accumulated in float64 and rounded once to the data's dtype.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+# ln 2: the bce loss of a logit of 0 (predicting probability 0.5), where stuck binary classifiers sit
+LN2 = math.log(2.0)
 
 
 def relu(z):

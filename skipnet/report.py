@@ -19,8 +19,9 @@ from pathlib import Path
 
 from ._files import atomic_write
 from ._format import fmt
-from .demo import EXERCISE_NAMES, LN2, VERDICT_WORDS, DemoReport, compare
+from .demo import EXERCISE_NAMES, VERDICT_WORDS, DemoReport, compare
 from .diagnostics import CAUSES
+from .reference import LN2
 
 SYMBOLS = dict(zip(EXERCISE_NAMES, ("W0", "W1", "W2", "S0")))
 SECTION_TITLES = {"forward": "forward pass", "backward": "backward pass (chain rule)",
