@@ -6,7 +6,9 @@
  *       first nb); G gets every parameter's gradient.
  *   scalar_sgd_chunk_f / _d (net, chunk)
  *       a whole chunk of steps with plain SGD (no momentum), the update fused into the loop:
- *       fused_chunk's contract is run_chunk's in train.pxi, step for step.
+ *       fused_chunk's contract is run_chunk's in train.pxi, step for step, for a chunk that starts an
+ *       epoch (first_step 0; it neither reads nor writes epoch_total, epoch_all_zero, time_budget:
+ *       train.pxi's scalar_sgd_segments runs it in whole epochs and keeps the clock).
  *
  * The same math as the batch path (dense.pxi, activations.pxi, losses.pxi, optim.pxi): products in
  * the data's type, loss terms from loss_terms.h and updates in double. With one row per step the

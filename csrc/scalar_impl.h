@@ -176,9 +176,9 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         lay[k] = known ? known->layers[k] : net->layers[k];
     for (int k = 0; k < (fixed ? ns1 + ns2 : lay[L - 1].skip_end); k++)
         sk[k] = known ? known->skips[k] : net->skips[k];
-    double total = c->epoch_total, first = c->first_loss;
-    int all_zero = c->epoch_all_zero, have_first = c->have_first;
-    ptrdiff_t e = 0, j = c->first_step, g;
+    double total = 0.0, first = c->first_loss;
+    int all_zero = 1, have_first = c->have_first;
+    ptrdiff_t e = 0, j = 0, g;
     int keep = KEEP_NONE;   /* on a divergence: the weights to leave in params and spare */
     c->status = FUSED_OK;
     c->zero_epoch = 0;
@@ -239,8 +239,6 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         }
     }
     c->done = g;
-    c->epoch_total = total;
-    c->epoch_all_zero = all_zero;
     c->first_loss = first;
     c->have_first = have_first;
     /* params gets the newest weights (or those kept), spare the ones before them; element by element

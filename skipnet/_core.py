@@ -48,6 +48,7 @@ class NetworkInternals:
                  backend: str):
         self.n_inputs, self.layers, self.skips, self.dtype = n_inputs, layers, skips, dtype
         self.n_outputs = layers[-1].units
+        self.width = n_inputs + sum(layer.units for layer in layers)  # units per row of a pass
         self.layout = _parameter_layout(n_inputs, layers, skips)
         size = sum(spec.size for spec in self.layout)
         V.check_memory(f"a network of {size} parameters (values and gradients)", 2 * size * dtype.itemsize)
@@ -86,9 +87,10 @@ class NetworkInternals:
 
     def check_rows(self, n: int) -> None:
         """Refuse a pass over n rows whose activation buffers (z, h, dh per layer) exceed memory."""
-        width = sum(layer.units for layer in self.layers) + self.n_inputs
-        V.check_memory(f"a pass over {n} rows (activations of {width} units per row)",
-                       3 * n * width * self.dtype.itemsize)
+        width = self.width  # the message is made only when the check fails (a pass runs this each call)
+        if 3 * n * width * self.dtype.itemsize > V.MEMORY_LIMIT:
+            V.check_memory(f"a pass over {n} rows (activations of {width} units per row)",
+                           3 * n * width * self.dtype.itemsize)
 
     def detailed_pass(self, X, y=None, loss=None) -> Pass:
         """All intermediate values (z, h and, given y and loss, dh, dz) on validated input; with a loss

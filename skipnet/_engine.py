@@ -11,8 +11,7 @@ Engines see the network through its NetworkInternals (``core``): architecture, b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +74,22 @@ class _Workspace:
             sum(a.nbytes for a in self.dh)
 
 
+class _Lease:
+    """An object taken from a BytePool for one ``with`` block and given back after it."""
+
+    __slots__ = ("key", "make", "obj", "pool")
+
+    def __init__(self, pool: BytePool, key, make: Callable):
+        self.pool, self.key, self.make, self.obj = pool, key, make, None
+
+    def __enter__(self):
+        self.obj = self.pool.take(self.key, self.make)
+        return self.obj
+
+    def __exit__(self, *exc) -> None:
+        self.pool.give(self.key, self.obj)
+
+
 class CythonEngine:
     """Runs a network layer by layer through skipnet._kernels (unchecked; inputs validated upstream)."""
 
@@ -120,24 +135,16 @@ class CythonEngine:
                 self.dense_acc[k] = (k - 1) in seen
                 seen.add(k - 1)
 
-    @contextmanager
-    def workspace(self, n: int) -> Iterator[_Workspace]:
-        """A workspace for n rows, this caller's alone until the block ends."""
-        ws = self.workspaces.take(n, lambda: _Workspace(n, self.widths, self.relu, self.core.dtype))
-        try:
-            yield ws
-        finally:
-            self.workspaces.give(n, ws)
+    def workspace(self, n: int) -> _Lease:
+        """``with engine.workspace(n) as ws``: a workspace for n rows, this caller's alone until the
+        block ends."""
+        return _Lease(self.workspaces, n, lambda: _Workspace(n, self.widths, self.relu, self.core.dtype))
 
-    @contextmanager
-    def fused(self, batch: int) -> Iterator[K.FusedNet]:
-        """The fused-epoch kernel object of this network for mini-batches of ``batch`` rows (pooled):
-        the plan of the passes above as integer arrays, and its workspace."""
-        fused = self.fused_nets.take(batch, lambda: self.make_fused(batch))
-        try:
-            yield fused
-        finally:
-            self.fused_nets.give(batch, fused)
+    def fused(self, batch: int) -> _Lease:
+        """``with engine.fused(batch) as fused``: the fused-epoch kernel object of this network for
+        mini-batches of ``batch`` rows (pooled): the plan of the passes above as integer arrays, and
+        its workspace."""
+        return _Lease(self.fused_nets, batch, lambda: self.make_fused(batch))
 
     def make_fused(self, batch: int) -> K.FusedNet:
         core = self.core
@@ -225,7 +232,9 @@ class CythonEngine:
             dh_out = ws.dh[-1].copy()
             self.backward(X, ws)  # leaves dz in the dh buffers
             dz = [a.copy() for a in ws.dh]
-        dh = [_consumers_gradient(self.core, k, dz) for k in range(len(dz) - 1)] + [dh_out]
+        core = self.core  # dL/dh from the kernels' dz by the reference's rule, for inspection
+        dh = [reference.consumers_gradient(core.param_views, core.skips, k, dz) for k in range(len(dz) - 1)]
+        dh.append(dh_out)
         return Pass(z, h, dh, dz, value)
 
 
@@ -266,23 +275,6 @@ class NumpyEngine:
         if loss is None:
             return Pass(z, h)
         value, dyhat = reference.loss_and_gradient(loss, yhat, y)
-        self._store(reference.backward(core.param_views, core.layers, core.skips, cache, dyhat))
-        # dh and dz per layer, for inspection (trace, diagnostics): dz = dh * g'(z)
-        dh = [None] * len(core.layers)
-        dz = [None] * len(core.layers)
-        dh[-1] = dyhat
-        for k in range(len(core.layers) - 1, -1, -1):
-            if dh[k] is None:
-                dh[k] = _consumers_gradient(core, k, dz)
-            dz[k] = dh[k] * reference.relu_derivative(z[k]) if core.layers[k].activation == "relu" else dh[k]
-        return Pass(z, h, dh, dz, value)
-
-
-def _consumers_gradient(core, k, dz):
-    """dL/dh[k] = dz[k+1] @ W[k+1] + sum over skips from k of dz[dst] (@ S)."""
-    params = core.param_views
-    out = dz[k + 1] @ params[f"layers.{k + 1}.weight"]
-    for i, skip in enumerate(core.skips):
-        if skip.src == k:
-            out = out + (dz[skip.dst] if skip.identity else dz[skip.dst] @ params[f"skips.{i}.weight"])
-    return out
+        record: dict = {}  # dh and dz per layer, for inspection (trace, diagnostics)
+        self._store(reference.backward(core.param_views, core.layers, core.skips, cache, dyhat, record))
+        return Pass(z, h, record["dh"], record["dz"], value)

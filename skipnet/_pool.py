@@ -23,7 +23,8 @@ class BytePool(Generic[T]):
     def __init__(self, budget: int, nbytes: Callable[[T], int]):
         self.budget = budget
         self._nbytes = nbytes
-        self._free: OrderedDict[tuple[Hashable, int], T] = OrderedDict()  # (key, serial) -> object
+        self._free: OrderedDict[tuple[Hashable, int], tuple[T, int]] = OrderedDict()  # (key, serial) -> (object, bytes)
+        self._out: dict[int, int] = {}  # id of an object taken from the pool -> its bytes
         self._bytes = 0
         self._serial = 0
         self._lock = threading.Lock()
@@ -38,23 +39,26 @@ class BytePool(Generic[T]):
         with self._lock:
             for slot in reversed(self._free):
                 if slot[0] == key:
-                    obj = self._free.pop(slot)
-                    self._bytes -= self._nbytes(obj)
+                    obj, size = self._free.pop(slot)
+                    self._bytes -= size
+                    self._out[id(obj)] = size
                     return obj
         return make()
 
     def give(self, key: Hashable, obj: T) -> None:
         """Return ``obj`` for reuse; the oldest free objects go when the budget is exceeded."""
-        size = self._nbytes(obj)
+        size = self._out.pop(id(obj), None)
+        if size is None:  # made by take's caller: measured once, here
+            size = self._nbytes(obj)
         if size > self.budget:
             return
         with self._lock:
             self._serial += 1
-            self._free[(key, self._serial)] = obj
+            self._free[(key, self._serial)] = (obj, size)
             self._bytes += size
             while self._bytes > self.budget:
-                _, old = self._free.popitem(last=False)
-                self._bytes -= self._nbytes(old)
+                _, (_, old_size) = self._free.popitem(last=False)
+                self._bytes -= old_size
 
     def clear(self) -> None:
         with self._lock:

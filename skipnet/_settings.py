@@ -1,61 +1,78 @@
 """Public settings validated on every assignment by the same check the constructor uses.
 
 A plain attribute would let ``trainer.lr = -1`` train by gradient ascent, or ``trainer.batch_size = 0``
-fail deep inside a fit; a ``Setting`` runs its check (a function ``check(name, value) -> value``, the
-one the constructor runs, e.g. from skipnet._validation) on every write and stores what it returns.
-``Fixed`` is an attribute set once by the constructor and read-only afterwards (an object a kernel
-was bound to).
+fail deep inside a fit. A class deriving from ``Checked`` declares ``lr = Setting(check, doc)``: every
+assignment ``obj.lr = value`` (the constructor's included) stores ``check("lr", value)``, the function the
+constructor's validation is (e.g. from skipnet._validation). ``Fixed(why)`` declares an attribute set
+once by the constructor (``Fixed.init``) and read-only afterwards (an object a kernel was bound to).
+
+Reads are plain instance-attribute reads (both are non-data descriptors, consulted only on the class):
+a training loop reads its settings many times per call, and a Python descriptor per read would cost
+more than the check per write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 
 class Setting:
-    """A data descriptor: ``obj.name = value`` stores ``check(name, value)``."""
+    """A setting whose every assignment stores ``check(name, value)``."""
 
     def __init__(self, check: Callable[[str, Any], Any], doc: str = ""):
         self.check = check
         self.__doc__ = doc
 
     def __set_name__(self, owner, name: str) -> None:
-        self.name, self.slot = name, "_setting_" + name
+        self.name = name
 
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        return getattr(obj, self.slot)
-
-    def __set__(self, obj, value) -> None:
-        setattr(obj, self.slot, self.check(self.name, value))
-
-    def __delete__(self, obj) -> None:
-        raise AttributeError(f"{type(obj).__name__}.{self.name} cannot be deleted")
+        raise AttributeError(f"{type(obj).__name__}.{self.name} has not been set")
 
 
 class Fixed:
-    """A data descriptor set once (by the constructor, through ``init``) and read-only afterwards."""
+    """An attribute set once, by the constructor through ``init``, and read-only afterwards."""
 
     def __init__(self, why: str, doc: str = ""):
         self.why = why
         self.__doc__ = doc
 
     def __set_name__(self, owner, name: str) -> None:
-        self.name, self.slot = name, "_fixed_" + name
+        self.name = name
 
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        return getattr(obj, self.slot)
+        raise AttributeError(f"{type(obj).__name__}.{self.name} has not been set")
 
     def init(self, obj, value) -> None:
         """The constructor's one write."""
-        setattr(obj, self.slot, value)
+        object.__setattr__(obj, self.name, value)
 
-    def __set__(self, obj, value) -> None:
-        raise AttributeError(f"{type(obj).__name__}.{self.name} cannot be replaced: {self.why}")
 
-    def __delete__(self, obj) -> None:
-        self.__set__(obj, None)
+class Checked:
+    """Base of classes with Settings and Fixed attributes: assignments are checked or refused."""
+
+    __slots__ = ()
+    _specs: ClassVar[dict] = {}  # name -> Setting or Fixed, over the class and its bases (__init_subclass__)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._specs = {name: spec for klass in reversed(cls.__mro__) for name, spec in vars(klass).items()
+                      if isinstance(spec, (Setting, Fixed))}
+
+    def __setattr__(self, name: str, value) -> None:
+        spec = self._specs.get(name)
+        if spec is not None:
+            if isinstance(spec, Fixed):
+                raise AttributeError(f"{type(self).__name__}.{name} cannot be replaced: {spec.why}")
+            value = spec.check(name, value)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._specs:
+            raise AttributeError(f"{type(self).__name__}.{name} cannot be deleted")
+        object.__delattr__(self, name)

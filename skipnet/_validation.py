@@ -71,6 +71,8 @@ def _show_int(value: int) -> str:
 
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
+    if type(value) is int and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+        return value  # the common case first: a training loop's counters pass here on every call
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     value = int(value)
@@ -125,6 +127,10 @@ def check_input_size(name: str, value, itemsize: int = 8) -> None:
     """Refuse an input whose elements, as ``itemsize``-byte numbers, would exceed MEMORY_LIMIT, before
     anything is materialised: a broadcast view, a memory map or a lazy array (dask, pandas) says its
     size in ``shape`` while taking little or no memory itself. Objects without a shape pass."""
+    if type(value) is np.ndarray:  # the common case, and a cheap one: its size is an int
+        if value.size * itemsize > MEMORY_LIMIT:
+            check_memory(f"{name} of shape {value.shape} ({itemsize * 8}-bit numbers)", value.size * itemsize)
+        return
     shape = getattr(value, "shape", None)
     if not isinstance(shape, tuple) or not all(isinstance(d, numbers.Integral) and d >= 0 for d in shape):
         return  # a list (already in memory), or a lazy array of unknown size (checked once converted)

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _validation as V
 from ._files import check_output_path
-from ._settings import Setting
+from ._settings import Checked, Setting
 
 __all__ = ["EarlyStopping", "ModelCheckpoint"]
 
@@ -62,7 +62,7 @@ def _needs_validation(callback, has_validation: bool) -> None:
                          "fit(X, y, validation=(X_val, y_val)), or monitor='loss' (the training loss)")
 
 
-class EarlyStopping:
+class EarlyStopping(Checked):
     """Stop training when the monitored loss has stopped improving (Keras' ``EarlyStopping``).
 
     An epoch improves when its value is below the best so far by more than ``min_delta``; after
@@ -126,7 +126,7 @@ class EarlyStopping:
                 f"min_delta={self.min_delta:g}, restore_best={self.restore_best})")
 
 
-class ModelCheckpoint:
+class ModelCheckpoint(Checked):
     """Save the network after an epoch (Keras' ``ModelCheckpoint``), through ``Network.save``: atomic,
     so the file always holds a whole model.
 

@@ -21,7 +21,7 @@ from . import _modelfile as MF
 from . import _validation as V
 from . import export
 from ._core import NetworkInternals
-from ._settings import Fixed
+from ._settings import Checked, Fixed
 from .trace import Trace
 
 ACTIVATIONS = ("relu", "identity")
@@ -72,7 +72,7 @@ _ARCHITECTURE = ("the architecture is fixed once a Network exists (its buffers a
                  "it); build a new Network for another one, e.g. Network.mlp(...) or Network(...)")
 
 
-class Network:
+class Network(Checked):
     """A feed-forward ReLU network with skip connections.
 
     Parameters

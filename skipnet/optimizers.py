@@ -19,7 +19,7 @@ import numpy as np
 from . import _kernels as K
 from . import _validation as V
 from . import reference
-from ._settings import Fixed, Setting
+from ._settings import Checked, Fixed, Setting
 
 _BOUND = "an optimizer is bound to the network whose buffers it updates; make a new one for another network"
 
@@ -50,7 +50,7 @@ class StepFlags(NamedTuple):
     nonfinite: bool
 
 
-class Optimizer:
+class Optimizer(Checked):
     """Base: ``step(lr)`` applies the network's current gradient buffer to its parameters."""
 
     name = ""

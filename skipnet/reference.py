@@ -61,34 +61,39 @@ def forward(params, layers, skips, x):
     return h[len(layers) - 1], {"z": z, "h": h}
 
 
-def backward(params, layers, skips, cache, dyhat):
-    """Back-propagate dL/dyhat through the network; return the gradient of every parameter (dict)."""
+def consumers_gradient(params, skips, k, dz):
+    """dL/dh[k] from the gradients dz[m] = dL/dz[m] of the layers that read h[k]: the next layer's dense
+    input, z[k+1] = h[k] @ W.T + ..., gives dz[k+1] @ W; each skip from k into m gives dz[m] @ S (learned)
+    or dz[m] (identity)."""
+    out = dz[k + 1] @ params[f"layers.{k + 1}.weight"]
+    for i, skip in enumerate(skips):
+        if skip.src == k:
+            out = out + (dz[skip.dst] if skip.identity else dz[skip.dst] @ params[f"skips.{i}.weight"])
+    return out
+
+
+def backward(params, layers, skips, cache, dyhat, record=None):
+    """Back-propagate dL/dyhat through the network; return the gradient of every parameter (dict).
+    ``record``, a dict, receives the lists "dh" and "dz" (dL/dh[k] and dL/dz[k] per layer)."""
     z, h = cache["z"], cache["h"]
     last = len(layers) - 1
-    dh = {k: np.zeros_like(h[k]) for k in range(last)}
-    dh[last] = dyhat
+    dh, dz = [None] * len(layers), [None] * len(layers)
     grads = {}
     for k in range(last, -1, -1):
+        # every layer that reads h[k] comes after it, so its dz is known here
+        dh[k] = dyhat if k == last else consumers_gradient(params, skips, k, dz)
         # dL/dz[k] = dL/dh[k] * g_k'(z[k])
-        dz = dh[k] * relu_derivative(z[k]) if layers[k].activation == "relu" else dh[k]
+        dz[k] = dh[k] * relu_derivative(z[k]) if layers[k].activation == "relu" else dh[k]
         # z[k] = h[k-1] @ W.T + b  ->  dL/dW = dz.T @ h[k-1],  dL/db = sum of dz over the batch
-        grads[f"layers.{k}.weight"] = dz.T @ h[k - 1]
+        grads[f"layers.{k}.weight"] = dz[k].T @ h[k - 1]
         if layers[k].bias:
-            grads[f"layers.{k}.bias"] = dz.sum(axis=0, dtype=np.float64).astype(dz.dtype)
-        if k - 1 >= 0:
-            dh[k - 1] = dh[k - 1] + dz @ params[f"layers.{k}.weight"]
+            grads[f"layers.{k}.bias"] = dz[k].sum(axis=0, dtype=np.float64).astype(dz[k].dtype)
         for i, skip in enumerate(skips):
-            if skip.dst != k:
-                continue
-            if skip.identity:
-                # z[k] += h[j]  ->  dL/dh[j] += dz
-                if skip.src >= 0:
-                    dh[skip.src] = dh[skip.src] + dz
-            else:
-                # z[k] += h[j] @ S.T  ->  dL/dS = dz.T @ h[j],  dL/dh[j] += dz @ S
-                grads[f"skips.{i}.weight"] = dz.T @ h[skip.src]
-                if skip.src >= 0:
-                    dh[skip.src] = dh[skip.src] + dz @ params[f"skips.{i}.weight"]
+            if skip.dst == k and not skip.identity:
+                # z[k] += h[j] @ S.T  ->  dL/dS = dz.T @ h[j]
+                grads[f"skips.{i}.weight"] = dz[k].T @ h[skip.src]
+    if record is not None:
+        record["dh"], record["dz"] = dh, dz
     return grads
 
 

@@ -53,14 +53,13 @@ from __future__ import annotations
 
 import signal
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _kernels as K
 from . import _validation as V
-from ._settings import Fixed, Setting
+from ._settings import Checked, Fixed, Setting
 from .diagnostics import TrainingMonitor
 from .network import Network
 from .optimizers import make_optimizer
@@ -97,8 +96,18 @@ class History:
     stopped_reason: str | None
     epochs_run: int
     steps_run: int
-    best_epoch: int | None = None
-    best_loss: float = float("nan")
+
+    @property
+    def best_epoch(self) -> int | None:
+        monitored = self.val_loss if len(self.val_loss) else self.epoch_loss
+        finite = np.flatnonzero(np.isfinite(monitored))
+        return int(finite[np.argmin(monitored[finite])]) if finite.size else None
+
+    @property
+    def best_loss(self) -> float:
+        best = self.best_epoch
+        return float("nan") if best is None else float((self.val_loss if len(self.val_loss) else
+                                                        self.epoch_loss)[best])
 
     @property
     def final_loss(self) -> float:
@@ -155,7 +164,7 @@ _BOUND = ("a Trainer is bound to its network and optimizer (the optimizer's stat
           "network); make a new Trainer for another network or optimizer")
 
 
-class Trainer:
+class Trainer(Checked):
     """Mini-batch training of ``net`` in place.
 
     Parameters mirror torch.optim: ``optimizer`` "sgd" (``momentum``, ``dampening``, ``nesterov``,
@@ -546,27 +555,40 @@ class _InterruptFlag:
         self.pressed = False
 
 
-@contextmanager
-def _deferred_interrupt():
+class _deferred_interrupt:
     """In the main thread, with Python's default SIGINT handler: Ctrl-C sets a flag that the fit checks
     at whole steps (a second Ctrl-C raises at once, for a callback that never returns). Elsewhere
-    (other threads, custom handlers) nothing changes and the flag is None."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield None
-        return
-    flag = _InterruptFlag()
+    (other threads, custom handlers) nothing changes and the flag is None. The handler is swapped with
+    the low-level ``_signal`` functions where they exist: ``signal.signal`` wraps them in enum
+    conversions that cost more than a short fit's whole kernel call."""
 
-    def handler(signum, frame):
-        if flag.pressed:
-            raise KeyboardInterrupt
-        flag.pressed = True
+    __slots__ = ("flag", "previous")
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    def __enter__(self) -> _InterruptFlag | None:
+        self.flag = self.previous = None
+        if (threading.current_thread() is not threading.main_thread()
+                or _getsignal(signal.SIGINT) is not signal.default_int_handler):
+            return None
+        flag = self.flag = _InterruptFlag()
+
+        def handler(signum, frame):
+            if flag.pressed:
+                raise KeyboardInterrupt
+            flag.pressed = True
+
+        self.previous = _setsignal(signal.SIGINT, handler)
+        return flag
+
+    def __exit__(self, *exc) -> None:
+        if self.flag is not None:
+            _setsignal(signal.SIGINT, self.previous)
+
+
+try:  # CPython's C functions behind signal.signal / signal.getsignal
+    from _signal import getsignal as _getsignal
+    from _signal import signal as _setsignal
+except ImportError:  # pragma: no cover - other implementations
+    _getsignal, _setsignal = signal.getsignal, signal.signal
 
 
 # Seconds of steps after which a fused kernel call pauses, so that Ctrl-C takes effect promptly.
@@ -741,9 +763,5 @@ class _Run:
         if copy:
             step_loss, lr = step_loss.copy(), lr.copy()
         epoch_loss, val_loss = np.asarray(self.epoch_loss, float), np.asarray(self.val_loss, float)
-        monitored = val_loss if self.validation[0] is not None else epoch_loss
-        finite = np.flatnonzero(np.isfinite(monitored))
-        best = int(finite[np.argmin(monitored[finite])]) if finite.size else None
         return History(step_loss, epoch_loss, val_loss, lr, list(self.warnings), self.stopped,
-                       len(self.epoch_loss), len(self.step_loss), best,
-                       float("nan") if best is None else float(monitored[best]))
+                       len(self.epoch_loss), len(self.step_loss))

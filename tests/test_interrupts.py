@@ -159,3 +159,21 @@ def test_ctrl_c_in_the_last_step_still_interrupts_with_the_fit_whole(fused):
     _assert_same(_state(trainer, trainer.history), expected)
     with pytest.raises(RuntimeError, match="no interrupted fit"):
         trainer.resume()
+
+
+def test_a_width1_fit_resumed_mid_epoch_on_the_fused_path_equals_the_uninterrupted_one():
+    """The scalar path's loop starts only at epoch starts; a fit resumed mid-epoch (here interrupted on
+    the per-op path) takes the general fused loop for its steps, with the same bits."""
+    X, y = np.linspace(-1, 1, 13)[:, None], np.linspace(1, -1, 13)[:, None]
+
+    def trainer(fused, schedule=None):
+        return sn.Trainer(sn.Network.exercise(), loss="l1", lr=0.01, batch_size=4, epochs=5,
+                          diagnose=False, fused=fused, schedule=schedule)
+
+    reference = trainer(True, _InterruptAtStep(at=-1))
+    expected = _state(reference, reference.fit(X, y))
+    interrupted = trainer(False, _InterruptAtStep(at=5))  # 4 steps an epoch: mid-epoch
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(X, y)
+    interrupted.fused = True
+    _assert_same(_state(interrupted, interrupted.resume()), expected)
