@@ -17,36 +17,32 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 
-class Setting:
+class _Declared:
+    """A class-level declaration (a non-data descriptor): reads of a set attribute never reach it."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        raise AttributeError(f"{type(obj).__name__}.{self.name} has not been set")
+
+
+class Setting(_Declared):
     """A setting whose every assignment stores ``check(name, value)``."""
 
     def __init__(self, check: Callable[[str, Any], Any], doc: str = ""):
         self.check = check
         self.__doc__ = doc
 
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
 
-    def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        raise AttributeError(f"{type(obj).__name__}.{self.name} has not been set")
-
-
-class Fixed:
+class Fixed(_Declared):
     """An attribute set once, by the constructor through ``init``, and read-only afterwards."""
 
     def __init__(self, why: str, doc: str = ""):
         self.why = why
         self.__doc__ = doc
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        raise AttributeError(f"{type(obj).__name__}.{self.name} has not been set")
 
     def init(self, obj, value) -> None:
         """The constructor's one write."""
