@@ -440,8 +440,8 @@ def exploded(history, n_layers: int) -> str | None:
 
 def input_scale(X, far: float = 100.0) -> str | None:
     """Why X's features are far from unit scale (None when they are not): some feature's root mean
-    square is above ``far`` or below 1/``far`` (a constant-zero feature is ignored), or two features'
-    scales differ by more than ``far``^2."""
+    square is above ``far`` or below ``1 / far`` (a constant-zero feature is ignored), or two features'
+    scales differ by more than ``far ** 2``."""
     X = np.asarray(X, dtype=np.float64)
     rms = np.sqrt((X ** 2).mean(axis=0))
     used = rms[rms > 0]
