@@ -26,7 +26,7 @@ the data's dtype, as BLAS does; loss values and bias gradients accumulate in dou
 
 cimport cython
 from cython cimport floating
-from libc.math cimport exp, fabs, log, log1p, sqrt
+from libc.math cimport INFINITY, exp, fabs, log, log1p, sqrt
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 from cpython.mem cimport PyMem_Free, PyMem_Malloc

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include "loss_terms.h"
+#include "watch.h"
 
 typedef struct {
     ptrdiff_t w, b;          /* offsets of the weight and (if bias) the bias in the parameters */
@@ -64,6 +65,14 @@ typedef struct {
     ptrdiff_t done;          /* OUT steps recorded */
     int status;              /* OUT FUSED_OK / FUSED_LOSS_DIVERGED / FUSED_NONFINITE_UPDATE / FUSED_PAUSED */
     int zero_epoch;          /* OUT the last completed epoch had only zero gradients */
+    /* the diagnostics' statistics (watch.h); NULL pointers: none are kept */
+    void *unit_max;          /* IN/OUT per hidden ReLU unit (layer by layer), the network's type: the
+                                    largest z of the epoch in progress so far (-inf at its start) */
+    void *unit_epochs;       /* OUT per completed epoch, a row of n_units: unit_max at its end */
+    ptrdiff_t n_units;
+    plateau_watch *watch;    /* IN/OUT the plateau rule over the epoch losses; the chunk stops after an
+                                    epoch where a plateau begins */
+    int plateau;             /* OUT the chunk stopped there */
 } fused_chunk;
 
 enum { FUSED_OK = 0, FUSED_LOSS_DIVERGED = 1, FUSED_NONFINITE_UPDATE = 2, FUSED_PAUSED = 3 };

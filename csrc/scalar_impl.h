@@ -66,12 +66,13 @@ SCALAR_FN(_back)(const int L, const int fixed, ptrdiff_t j, SCALAR_T *dh, SCALAR
    constant 1 the row loop disappears.
    Layer k's skips are sk[begin(k) .. begin(k) + count(k)). With ``fixed`` set, L <= 3 and the counts
    are the constants ns1, ns2 (layer 0 can have none): every loop unrolls and the plan, read at
-   constant indices, can live in registers. Otherwise they come from lay[k]. */
+   constant indices, can live in registers. Otherwise they come from lay[k].
+   With zmax (one per layer), zmax[k] becomes the largest z[k] seen, for each hidden ReLU layer k. */
 static inline __attribute__((always_inline)) double
 SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, const scalar_layer *lay,
                  const scalar_skip *sk, const SCALAR_T *P, SCALAR_T *G, const SCALAR_T *X,
                  const SCALAR_T *Y, const int64_t *rows, ptrdiff_t nb, double scale, int loss,
-                 SCALAR_FN(_update) *u, SCALAR_T *to)
+                 SCALAR_FN(_update) *u, SCALAR_T *to, SCALAR_T *zmax)
 {
     SCALAR_T z[SCALAR_MAX_LAYERS], h[SCALAR_MAX_LAYERS], dh[SCALAR_MAX_LAYERS];
     for (int k = 0; k < L; k++)
@@ -95,6 +96,8 @@ SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, con
             }
             z[k] = zk;
             h[k] = lay[k].relu ? (zk > 0 ? zk : 0) : zk; /* compiles to a compare-and-mask */
+            if (zmax && lay[k].relu && k < L - 1)
+                zmax[k] = zk > zmax[k] ? zk : zmax[k];  /* a NaN is passed over, as by maxps */
         }
         if (loss == SCALAR_L1)
             total += loss_l1_term(z[L - 1], Y[row], scale, &g);
@@ -129,22 +132,33 @@ SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, con
 }
 
 /* One step with the plan read at run time (any depth): run_chunk's scalar path for optimizers other
-   than plain SGD. */
+   than plain SGD; zmax (per layer, or NULL) as _step's. */
 static double SCALAR_NAME(int L, const scalar_layer *lay, const scalar_skip *sk, const SCALAR_T *P,
                           SCALAR_T *G, const SCALAR_T *X, const SCALAR_T *Y, const int64_t *rows,
-                          ptrdiff_t nb, int loss)
+                          ptrdiff_t nb, int loss, SCALAR_T *zmax)
 {
-    return SCALAR_FN(_step)(L, 0, 0, 0, lay, sk, P, G, X, Y, rows, nb, 1.0 / (double)nb, loss, NULL, NULL);
+    return SCALAR_FN(_step)(L, 0, 0, 0, lay, sk, P, G, X, Y, rows, nb, 1.0 / (double)nb, loss, NULL, NULL,
+                            zmax);
+}
+
+/* The per-layer maxima of the hidden ReLU layers, in unit order (one unit per layer), into out. */
+static inline void SCALAR_FN(_units_out)(int L, const scalar_layer *lay, const SCALAR_T *zmax, SCALAR_T *out)
+{
+    for (int k = 0, u = 0; k < L - 1; k++)
+        if (lay[k].relu)
+            out[u++] = zmax[k];
 }
 
 /* run_chunk (train.pxi) for a width-1 network and plain SGD: the same steps, checks and outputs, with
    the update fused into the step. Since the update is written before the step's loss is checked, the
    weights rotate through three buffers: the last good ones (prev), the current ones (cur) and the
-   next ones (next, the scalar_net's scratch); a rejected step leaves prev and cur untouched. */
+   next ones (next, the scalar_net's scratch); a rejected step leaves prev and cur untouched.
+   With ``stats`` (a constant: c->unit_max is set), the diagnostics' statistics and plateau watch of
+   fused_chunk are kept too. */
 static inline __attribute__((always_inline)) void
 SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, const int one_row,
-                    const scalar_net *net, fused_chunk *c, scalar_layer *lay, scalar_skip *sk,
-                    const scalar_known *known, const int loss)
+                    const int stats, const scalar_net *net, fused_chunk *c, scalar_layer *lay,
+                    scalar_skip *sk, const scalar_known *known, const int loss)
 {
     SCALAR_T *params = (SCALAR_T *)net->params, *spare = (SCALAR_T *)net->spare;
     SCALAR_T *cur = params, *prev = spare, *next = (SCALAR_T *)net->scratch, *tmp;
@@ -180,8 +194,13 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
     int all_zero = 1, have_first = c->have_first;
     ptrdiff_t e = 0, j = 0, g;
     int keep = KEEP_NONE;   /* on a divergence: the weights to leave in params and spare */
+    SCALAR_T zmax[SCALAR_MAX_LAYERS];  /* per layer: the largest z of the epoch so far (with stats) */
+    for (int k = 0; k < SCALAR_MAX_LAYERS; k++)
+        zmax[k] = -INFINITY;
+    SCALAR_T *unit_epochs = (SCALAR_T *)c->unit_epochs;
     c->status = FUSED_OK;
     c->zero_epoch = 0;
+    c->plateau = 0;
     for (g = 0; g < n_steps; g++, j++) {
         if (j == spe) {
             e++;
@@ -190,6 +209,9 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         if (j == 0) {
             total = 0.0;
             all_zero = 1;
+            if (stats)
+                for (int k = 0; k < L; k++)
+                    zmax[k] = -INFINITY;
         }
         const ptrdiff_t start = j * batch;
         const ptrdiff_t nb = one_row ? 1 : batch < n - start ? batch : n - start;
@@ -197,7 +219,8 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         SCALAR_FN(_update) u = {lrs[lr_per_step ? g : 0], wd, 0, 0.0};
         const double value = SCALAR_FN(_step)(L, fixed, ns1, ns2, lay, sk, cur, G, rows ? X : X + start,
                                               rows ? Y : Y + start, rows, nb,
-                                              nb == batch ? inv_batch : 1.0 / (double)nb, loss, &u, next);
+                                              nb == batch ? inv_batch : 1.0 / (double)nb, loss, &u, next,
+                                              stats ? zmax : NULL);
         const int fit_started = have_first;
         if (!have_first) {
             first = value;
@@ -231,13 +254,22 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         }
         if (j == spe - 1) {
             c->totals[e] = total;
+            if (stats)
+                SCALAR_FN(_units_out)(L, lay, zmax, unit_epochs + e * c->n_units);
             if (all_zero) {
                 g++;
                 c->zero_epoch = 1;
                 break;
             }
+            if (c->watch && plateau_watch_epoch(c->watch, total)) {
+                g++;
+                c->plateau = 1;
+                break;
+            }
         }
     }
+    if (stats)
+        SCALAR_FN(_units_out)(L, lay, zmax, (SCALAR_T *)c->unit_max);
     c->done = g;
     c->first_loss = first;
     c->have_first = have_first;
@@ -275,36 +307,40 @@ static void SCALAR_CHUNK_NAME(const scalar_net *net, fused_chunk *c)
                                                       : -1;
 #define SCALAR_SHAPES(one)                                                                           \
     switch (shape) {                                                                                 \
-    case 0: SCALAR_FN(_sgd_run)(1, 1, 0, 0, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
-    case 1: SCALAR_FN(_sgd_run)(2, 1, 0, 0, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
-    case 2: SCALAR_FN(_sgd_run)(2, 1, 1, 0, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
-    case 3: SCALAR_FN(_sgd_run)(3, 1, 0, 0, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
-    case 4: SCALAR_FN(_sgd_run)(3, 1, 0, 1, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
-    case 5: SCALAR_FN(_sgd_run)(3, 1, 0, 2, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
-    case 6: SCALAR_FN(_sgd_run)(3, 1, 1, 0, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
-    case 7: SCALAR_FN(_sgd_run)(3, 1, 1, 1, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
-    case 8: SCALAR_FN(_sgd_run)(3, 1, 1, 2, one, net, c, lay3, sk3, NULL, net->loss); break;                          \
-    default: SCALAR_FN(_sgd_run)(L, 0, 0, 0, 0, net, c, lay, sk, NULL, net->loss); break;                             \
+    case 0: SCALAR_FN(_sgd_run)(1, 1, 0, 0, one, 0, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 1: SCALAR_FN(_sgd_run)(2, 1, 0, 0, one, 0, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 2: SCALAR_FN(_sgd_run)(2, 1, 1, 0, one, 0, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 3: SCALAR_FN(_sgd_run)(3, 1, 0, 0, one, 0, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 4: SCALAR_FN(_sgd_run)(3, 1, 0, 1, one, 0, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 5: SCALAR_FN(_sgd_run)(3, 1, 0, 2, one, 0, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 6: SCALAR_FN(_sgd_run)(3, 1, 1, 0, one, 0, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 7: SCALAR_FN(_sgd_run)(3, 1, 1, 1, one, 0, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    case 8: SCALAR_FN(_sgd_run)(3, 1, 1, 2, one, 0, net, c, lay3, sk3, NULL, net->loss); break;                          \
+    default: SCALAR_FN(_sgd_run)(L, 0, 0, 0, 0, 0, net, c, lay, sk, NULL, net->loss); break;                             \
     }
-#define SCALAR_KNOWN_RUN(i)                                                                          \
+#define SCALAR_KNOWN_RUN(i, stats)                                                                   \
     do {                                                                                             \
         const scalar_known *kn = &scalar_known_shapes[i];                                            \
         if (net->batch == 1 && net->loss == SCALAR_L1)                                               \
-            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, net, c, lay3, sk3, kn, SCALAR_L1); \
+            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, stats, net, c, lay3, sk3, kn, SCALAR_L1); \
         else if (net->batch == 1 && net->loss == SCALAR_MSE)                                         \
-            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, net, c, lay3, sk3, kn, SCALAR_MSE); \
+            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, stats, net, c, lay3, sk3, kn, SCALAR_MSE); \
         else if (net->batch == 1)                                                                    \
-            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, net, c, lay3, sk3, kn, SCALAR_BCE); \
+            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, stats, net, c, lay3, sk3, kn, SCALAR_BCE); \
         else                                                                                         \
-            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 0, net, c, lay3, sk3, kn, net->loss); \
+            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 0, stats, net, c, lay3, sk3, kn, net->loss); \
     } while (0)
     /* the shapes compiled in whole (scalar.h's scalar_known_shapes), when the plan is one of them */
+    const int stats = c->unit_max != NULL;
     switch (scalar_known_index(net->n_layers, net->n_params, net->layers, net->skips)) {
-    case 0: SCALAR_KNOWN_RUN(0); return;
-    case 1: SCALAR_KNOWN_RUN(1); return;
+    case 0: if (stats) SCALAR_KNOWN_RUN(0, 1); else SCALAR_KNOWN_RUN(0, 0); return;
+    case 1: if (stats) SCALAR_KNOWN_RUN(1, 1); else SCALAR_KNOWN_RUN(1, 0); return;
     default: break;
     }
-    if (net->batch == 1)
+    /* other shapes keep the statistics in the copy that reads its plan at run time */
+    if (stats)
+        SCALAR_FN(_sgd_run)(L, 0, 0, 0, 0, 1, net, c, lay, sk, NULL, net->loss);
+    else if (net->batch == 1)
         SCALAR_SHAPES(1)
     else
         SCALAR_SHAPES(0)

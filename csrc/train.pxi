@@ -20,6 +20,33 @@
 # (a spare buffer of the FusedNet), and the two swap roles every step. Before the first step of a fit
 # there are no earlier weights: a divergence there keeps the current ones.
 
+cdef extern from "watch.h" nogil:
+    ctypedef struct plateau_watch:
+        int window, n_tail
+        double rtol, level, weight_total
+        double tail[64]
+    enum:
+        WATCH_MAX_WINDOW
+    bint c_plateau_begins "plateau_begins"(const double* tail, int n, int window, double rtol,
+                                            double* level)
+    bint plateau_watch_epoch(plateau_watch* w, double total)
+
+
+PLATEAU_MAX_WINDOW = WATCH_MAX_WINDOW  # the longest window plateau_begins takes
+
+
+def plateau_begins(const double[::1] tail, int window, double rtol, level):
+    """The plateau rule of the training monitor (csrc/watch.h), after an epoch: ``tail`` the fit's last
+    (at most ``window``) epoch losses, oldest first; ``level`` the level of the plateau reported last, or
+    None. Returns (begins, level): whether a new plateau begins with the last loss, and the level still
+    being reported (None once the loss has left it)."""
+    cdef double lvl = float("nan") if level is None else level
+    cdef int n = <int>min(tail.shape[0], window)
+    if not 2 <= window <= WATCH_MAX_WINDOW:
+        raise ValueError(f"window must lie in [2, {WATCH_MAX_WINDOW}], got {window}")
+    begins = c_plateau_begins(&tail[tail.shape[0] - n] if n else NULL, n, window, rtol, &lvl)
+    return bool(begins), (None if lvl != lvl else lvl)
+
 cdef extern from "scalar.h" nogil:
     ctypedef struct scalar_layer:
         ptrdiff_t w, b
@@ -44,6 +71,11 @@ cdef extern from "scalar.h" nogil:
         Py_ssize_t done             # OUT steps recorded
         int status                  # OUT FUSED_*
         int zero_epoch              # OUT the last completed epoch had only zero gradients
+        void* unit_max              # IN/OUT largest z per hidden ReLU unit in the epoch so far, or NULL
+        void* unit_epochs           # OUT per completed epoch: unit_max at its end
+        Py_ssize_t n_units
+        plateau_watch* watch        # IN/OUT the plateau rule (watch.h), or NULL
+        int plateau                 # OUT stopped after an epoch where a plateau began
     ctypedef struct fused_clock:
         Py_ssize_t next
     ctypedef struct scalar_net:
@@ -72,10 +104,10 @@ cdef extern from "scalar.h" nogil:
     int scalar_known_index(int L, ptrdiff_t n_params, const scalar_layer* layers, const scalar_skip* skips)
     double scalar_step_f(int L, const scalar_layer* layers, const scalar_skip* skips, const float* P,
                          float* G, const float* X, const float* Y, const int64_t* rows, ptrdiff_t nb,
-                         int loss)
+                         int loss, float* zmax)
     double scalar_step_d(int L, const scalar_layer* layers, const scalar_skip* skips, const double* P,
                          double* G, const double* X, const double* Y, const int64_t* rows, ptrdiff_t nb,
-                         int loss)
+                         int loss, double* zmax)
     void scalar_sgd_chunk_f(const scalar_net* net, fused_chunk* c)
     void scalar_sgd_chunk_d(const scalar_net* net, fused_chunk* c)
 
@@ -197,6 +229,28 @@ cdef void backward_pass(const Plan* plan, const floating* P, floating* G, const 
                       nb, lay[L_IN_WIDTH], m, lay[L_BIAS], k > 0, lay[L_DENSE_ACC])
 
 
+cdef void fold_unit_max(const Plan* plan, const floating* work, Py_ssize_t nb,
+                        floating* unit_max) noexcept nogil:
+    """unit_max (per hidden ReLU unit, layer by layer) = the larger of itself and z of the nb rows just
+    passed forward: the dead-unit statistics (watch.h). A select, so it vectorises (maxps); a NaN z is
+    passed over."""
+    cdef Py_ssize_t k, i, o, m, u = 0
+    cdef const int64_t* lay
+    cdef const floating* z
+    cdef floating* out
+    for k in range(plan.n_layers - 1):
+        lay = layer_row(plan, k)
+        if not lay[L_RELU]:
+            continue
+        m = lay[L_WIDTH]
+        out = unit_max + u
+        for i in range(nb):
+            z = work + lay[L_Z] + i * m
+            for o in range(m):
+                out[o] = z[o] if z[o] > out[o] else out[o]
+        u += m
+
+
 cdef void keep_params(floating* params, floating* spare, const floating* good,
                       Py_ssize_t size) noexcept nogil:
     """Leave the weights ``good`` (one of the two buffers) in both."""
@@ -251,9 +305,14 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
     cdef bint scalar = plan.scalar and not weighted
     cdef int flags
     cdef fused_clock clock = fused_clock_start(c.time_budget)
+    cdef floating* unit_max = <floating*>c.unit_max       # the diagnostics' statistics, or NULL
+    cdef floating* unit_epochs = <floating*>c.unit_epochs
+    cdef floating zlay[16]                                 # SCALAR_MAX_LAYERS: the scalar step's maxima
+    cdef Py_ssize_t k, u
     c.done = 0
     c.status = FUSED_OK
     c.zero_epoch = False
+    c.plateau = False
     e, j = 0, c.first_step  # epoch within the chunk, step within the epoch
     for g in range(c.n_steps):
         if j == c.steps_per_epoch:
@@ -262,6 +321,9 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
         if j == 0:
             total = 0.0
             all_zero = True
+            if unit_max != NULL:
+                for i in range(c.n_units):
+                    unit_max[i] = -INFINITY
         start = j * plan.batch
         nb = min(plan.batch, n - start)
         if c.orders != NULL:
@@ -286,14 +348,24 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
         lr = c.lrs[g] if c.n_lrs > 1 else c.lrs[0]
 
         if scalar:
+            for k in range(plan.n_layers):
+                zlay[k] = -INFINITY
             if floating is float:
                 value = scalar_step_f(<int>plan.n_layers, plan.scalar_layers, plan.scalar_skips, cur, G,
-                                      Xb, Yb, NULL, nb, b.loss)
+                                      Xb, Yb, NULL, nb, b.loss, zlay if unit_max != NULL else NULL)
             else:
                 value = scalar_step_d(<int>plan.n_layers, plan.scalar_layers, plan.scalar_skips, cur, G,
-                                      Xb, Yb, NULL, nb, b.loss)
+                                      Xb, Yb, NULL, nb, b.loss, zlay if unit_max != NULL else NULL)
+            if unit_max != NULL:  # one unit per layer
+                u = 0
+                for k in range(plan.n_layers - 1):
+                    if plan.scalar_layers[k].relu:
+                        unit_max[u] = zlay[k] if zlay[k] > unit_max[u] else unit_max[u]
+                        u += 1
         else:
             forward_pass(plan, cur, Xb, nb, work)
+            if unit_max != NULL:
+                fold_unit_max(plan, work, nb, unit_max)
             if not weighted:
                 value = loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, work + out_layer[L_DH], nb, n_out)
             else:
@@ -330,8 +402,13 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
             return
         if j == c.steps_per_epoch - 1:
             c.totals[e] = total
+            if unit_max != NULL:
+                memcpy(unit_epochs + e * c.n_units, unit_max, c.n_units * sizeof(floating))
             if all_zero:
                 c.zero_epoch = True
+                break
+            if c.watch != NULL and plateau_watch_epoch(c.watch, total):
+                c.plateau = True
                 break
         j += 1
         if g + 1 == clock.next and fused_clock_expired(&clock, g + 1):
@@ -363,6 +440,8 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
         seg.lrs = c.lrs + done if c.n_lrs > 1 else c.lrs
         seg.losses = c.losses + done
         seg.totals = c.totals + epochs
+        if c.unit_epochs != NULL:
+            seg.unit_epochs = <char*>c.unit_epochs + epochs * c.n_units * (4 if f32 else 8)
         seg.opt_step = c.opt_step + done
         if f32:
             scalar_sgd_chunk_f(snet, &seg)
@@ -370,12 +449,12 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
             scalar_sgd_chunk_d(snet, &seg)
         done += seg.done
         epochs += seg.done // spe
-        if seg.status != FUSED_OK or seg.zero_epoch or done == c.n_steps:
+        if seg.status != FUSED_OK or seg.zero_epoch or seg.plateau or done == c.n_steps:
             break
         if c.time_budget > 0 and fused_clock_expired(&clock, done):
             seg.status = FUSED_PAUSED
             break
-    c.done, c.status, c.zero_epoch = done, seg.status, seg.zero_epoch
+    c.done, c.status, c.zero_epoch, c.plateau = done, seg.status, seg.zero_epoch, seg.plateau
     c.first_loss, c.have_first = seg.first_loss, seg.have_first
     c.epoch_total, c.epoch_all_zero = 0.0, True  # a stop mid-epoch ends the fit: nothing carries over
 
@@ -498,6 +577,12 @@ cdef class FusedNet:
                 + self.layer_plan.nbytes)
 
     @property
+    def n_units(self):
+        """Hidden ReLU units (layers before the output, layer by layer): the length of run()'s unit_max."""
+        return int(sum(self.layer_plan[k, L_WIDTH] for k in range(self.plan.n_layers - 1)
+                       if self.layer_plan[k, L_RELU]))
+
+    @property
     def scalar(self):
         """True when every layer (and the input) has width 1: the scalar path runs."""
         return bool(self.plan.scalar)
@@ -561,7 +646,7 @@ cdef class FusedNet:
     def run(self, orders, const double[::1] lrs, double[::1] losses, double[::1] totals,
             Py_ssize_t n_steps, Py_ssize_t steps_per_epoch, Py_ssize_t opt_step, first_loss,
             Py_ssize_t first_step=0, double epoch_total=0.0, bint epoch_all_zero=True,
-            double time_budget=0.0):
+            double time_budget=0.0, unit_max=None, unit_epochs=None, watch=None):
         """Train up to n_steps steps without the GIL, from step ``first_step`` of an epoch.
 
         orders: None (rows in order) or int64 (epochs, n) with each epoch's row order, row 0 the
@@ -575,8 +660,19 @@ cdef class FusedNet:
         the loss of step steps_done diverged (its value is in losses[steps_done]; the weights are those
         before the previous update); "update" = the update of step steps_done - 1 made a parameter
         non-finite (the weights are those before it). The last two values describe the epoch in
-        progress after the last step run (its sum of loss x rows, its all-zero flag)."""
+        progress after the last step run (its sum of loss x rows, its all-zero flag).
+
+        The training diagnostics' statistics (csrc/watch.h), all None or given together: unit_max
+        (n_units,) in the network's dtype, the largest z of every hidden ReLU unit over the epoch in
+        progress (IN/OUT; reset at each epoch's start); unit_epochs (>= epochs, n_units) gets it at the
+        end of each completed epoch; watch = (window, rtol, level or None, weight_total, tail): the
+        plateau rule over the epoch losses (total / weight_total), tail the fit's last epoch losses
+        (float64, at most window - 1 used). Status "plateau": stopped after an epoch where a plateau
+        began (as "ok" otherwise)."""
         cdef fused_chunk c
+        cdef plateau_watch w
+        cdef const double[::1] tail
+        cdef int i
         if self.data is None:
             raise RuntimeError("FusedNet.run needs bind() first")
         if not 0 <= first_step < steps_per_epoch:
@@ -595,6 +691,27 @@ cdef class FusedNet:
         c.epoch_total = epoch_total if first_step else 0.0
         c.epoch_all_zero = epoch_all_zero if first_step else True
         c.time_budget = time_budget
+        c.unit_max = c.unit_epochs = NULL
+        c.n_units = 0
+        c.watch = NULL
+        if unit_max is not None:
+            if unit_max.dtype != self.params.dtype or unit_max.shape != (self.n_units,) \
+                    or unit_epochs.dtype != self.params.dtype or unit_epochs.ndim != 2 \
+                    or unit_epochs.shape[1] != self.n_units:
+                raise ValueError("unit_max and unit_epochs must have the network's dtype and n_units columns")
+            c.n_units = self.n_units
+            c.unit_max = buffer_ptr(unit_max, self.f32) if c.n_units else NULL
+            c.unit_epochs = buffer_ptr(unit_epochs, self.f32) if c.n_units else NULL
+        if watch is not None:
+            window, rtol, level, weight_total, tail = watch
+            if not 2 <= window <= WATCH_MAX_WINDOW:
+                raise ValueError(f"window must lie in [2, {WATCH_MAX_WINDOW}], got {window}")
+            w.window, w.rtol, w.weight_total = window, rtol, weight_total
+            w.level = float("nan") if level is None else level
+            w.n_tail = <int>min(tail.shape[0], w.window - 1)
+            for i in range(w.n_tail):
+                w.tail[i] = tail[tail.shape[0] - w.n_tail + i]
+            c.watch = &w
         # width-1 networks with plain SGD from an epoch's start: the whole loop in scalar.h
         cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD
                                 and self.bound.momentum == 0 and self.bound.W == NULL and first_step == 0)
@@ -610,6 +727,7 @@ cdef class FusedNet:
                 run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Weighted*>NULL)
             else:
                 run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Unweighted*>NULL)
-        return (c.done, ("ok", "loss", "update", "paused")[c.status],
+        status = ("ok", "loss", "update", "paused")[c.status]
+        return (c.done, "plateau" if c.plateau and status == "ok" else status,
                 (c.first_loss if c.have_first else None), bool(c.zero_epoch), c.epoch_total,
                 bool(c.epoch_all_zero))

@@ -90,6 +90,25 @@ class _Lease:
         self.pool.give(self.key, self.obj)
 
 
+def hidden_relu_layers(layers) -> list[int]:
+    """The hidden ReLU layers (before the output), whose units the dead-unit statistics cover."""
+    return [k for k, layer in enumerate(layers[:-1]) if layer.activation == "relu"]
+
+
+def fold_unit_max(unit_max, z, hidden_relu) -> None:
+    """unit_max (n_units,) over the hidden ReLU units, layer by layer, in the network's dtype: the larger
+    of itself and each unit's largest z in ``z`` (per layer, (n, width)); a NaN z is passed over, as in
+    the fused kernel (csrc/train.pxi fold_unit_max). Nothing when unit_max is None."""
+    if unit_max is None:
+        return
+    start = 0
+    for k in hidden_relu:
+        width = z[k].shape[1]
+        part = unit_max[start:start + width]
+        np.fmax(part, np.fmax.reduce(z[k], axis=0, initial=-np.inf), out=part)
+        start += width
+
+
 class CythonEngine:
     """Runs a network layer by layer through skipnet._kernels (unchecked; inputs validated upstream)."""
 
@@ -100,6 +119,7 @@ class CythonEngine:
         self.empty2 = np.empty((0, 0), dtype)
         self.widths = [layer.units for layer in core.layers]
         self.relu = [layer.activation == "relu" for layer in core.layers]
+        self.hidden_relu = hidden_relu_layers(core.layers)
         self.workspaces: BytePool[_Workspace] = BytePool(WORKSPACE_BUDGET, lambda ws: ws.nbytes)
         self.fused_nets: BytePool[K.FusedNet] = BytePool(FUSED_BUDGET + core.params.nbytes,
                                                          lambda f: f.nbytes)
@@ -196,22 +216,24 @@ class CythonEngine:
             dx = self.empty2 if k == 0 else ws.dh[k - 1]
             K.dense_bwd(dz, x, W, dW, db, dx, has_bias, k > 0, self.dense_acc[k])
 
-    def loss_and_gradients(self, X, y, loss: str, weight=None) -> float:
+    def loss_and_gradients(self, X, y, loss: str, weight=None, unit_max=None) -> float:
         """The mean loss (weighted by ``weight`` (n,) float64 when given) and its gradient, written into
-        the gradient buffer."""
+        the gradient buffer; with ``unit_max``, also the dead-unit statistics (fold_unit_max)."""
         if weight is not None:
-            return self.weighted_loss_and_gradients(X, y, loss, weight)[0]
+            return self.weighted_loss_and_gradients(X, y, loss, weight, unit_max)[0]
         with self.workspace(X.shape[0]) as ws:
             yhat = self.forward(X, ws.with_backward())
+            fold_unit_max(unit_max, ws.z, self.hidden_relu)
             value = _LOSS_KERNELS[loss](yhat, y, ws.dh[-1])
             self.backward(X, ws)
             return value
 
-    def weighted_loss_and_gradients(self, X, y, loss: str, weight) -> tuple[float, float]:
+    def weighted_loss_and_gradients(self, X, y, loss: str, weight, unit_max=None) -> tuple[float, float]:
         """(weighted mean loss, sum of the weights) of the batch, weights (n,) float64 finite >= 0; the
         gradient goes into the gradient buffer (the fused path's arithmetic, see csrc/losses.pxi)."""
         with self.workspace(X.shape[0]) as ws:
             yhat = self.forward(X, ws.with_backward())
+            fold_unit_max(unit_max, ws.z, self.hidden_relu)
             value, weight_sum = K.weighted_loss(loss, yhat, y, weight, ws.dh[-1])
             self.backward(X, ws)
             return value, weight_sum
@@ -243,22 +265,25 @@ class NumpyEngine:
 
     def __init__(self, core):
         self.core = core
+        self.hidden_relu = hidden_relu_layers(core.layers)
 
     def predict(self, X):
         core = self.core
         yhat, _ = reference.forward(core.param_views, core.layers, core.skips, X)
         return np.array(yhat, dtype=core.dtype, copy=True)
 
-    def loss_and_gradients(self, X, y, loss: str, weight=None) -> float:
+    def loss_and_gradients(self, X, y, loss: str, weight=None, unit_max=None) -> float:
         if weight is not None:
-            return self.weighted_loss_and_gradients(X, y, loss, weight)[0]
-        value = self.detailed_pass(X, y, loss).loss
-        assert value is not None  # a pass given a loss always computes it
-        return value
+            return self.weighted_loss_and_gradients(X, y, loss, weight, unit_max)[0]
+        p = self.detailed_pass(X, y, loss)
+        fold_unit_max(unit_max, p.z, self.hidden_relu)
+        assert p.loss is not None  # a pass given a loss always computes it
+        return p.loss
 
-    def weighted_loss_and_gradients(self, X, y, loss: str, weight) -> tuple[float, float]:
+    def weighted_loss_and_gradients(self, X, y, loss: str, weight, unit_max=None) -> tuple[float, float]:
         core = self.core
         yhat, cache = reference.forward(core.param_views, core.layers, core.skips, X)
+        fold_unit_max(unit_max, cache["z"], self.hidden_relu)
         value, dyhat, weight_sum = reference.weighted_loss_and_gradient(loss, yhat, y, weight)
         self._store(reference.backward(core.param_views, core.layers, core.skips, cache, dyhat))
         return value, weight_sum

@@ -6,13 +6,14 @@ dataclass whose ``str()`` is a human explanation and whose fields are what tests
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _kernels as K
 from . import _validation as V
 from ._core import NetworkInternals
+from ._engine import hidden_relu_layers
 from .network import Network
 from .reference import LN2
 
@@ -102,13 +103,22 @@ def _dead_units(net, X) -> DeadUnits:
     """dead_units on validated X."""
     with net.internals.reading():  # a forward pass: any number of threads at once
         p = net.internals.detailed_pass(X)
+    return _dead_from_maxima(net, [p.z[k].max(axis=0) for k in hidden_relu_layers(net.layers)], X.shape[0])
+
+
+def _dead_from_maxima(net, maxima, n_samples: int) -> DeadUnits:
+    """DeadUnits from the largest z of each unit (one (width,) array per hidden ReLU layer, in order)."""
     layers = {}
-    for k, layer in enumerate(net.layers[:-1]):
-        if layer.activation != "relu":
-            continue
-        zmax = p.z[k].max(axis=0)
-        layers[k] = LayerDeadUnits(k, layer.units, [int(u) for u in np.flatnonzero(zmax <= 0)], zmax)
-    return DeadUnits(layers, X.shape[0])
+    for k, zmax in zip(hidden_relu_layers(net.layers), maxima):
+        layers[k] = LayerDeadUnits(k, net.layers[k].units, [int(u) for u in np.flatnonzero(zmax <= 0)], zmax)
+    return DeadUnits(layers, n_samples)
+
+
+def split_units(net, unit_max: np.ndarray) -> list[np.ndarray]:
+    """A flat (n_units,) array over the hidden ReLU units, layer by layer (the fused kernel's dead-unit
+    statistics), as one view per hidden ReLU layer."""
+    ends = np.cumsum([net.layers[k].units for k in hidden_relu_layers(net.layers)])
+    return np.split(unit_max, ends[:-1]) if len(ends) else []
 
 
 # ------------------------------------------------------------------------------------- gradient flow
@@ -513,6 +523,33 @@ def explain_plateau(net, X, y, loss: str, losses, window: int = 5, rtol: float =
 
 
 # ------------------------------------------------------------------------------ during training
+class PlateauFound:
+    """A plateau found by a TrainingMonitor after ``epoch``: its level and start now, its cause (diagnose:
+    a forward and backward pass) when ``explain()`` is first called, from the weights of that epoch, kept
+    here, and the monitor's training data."""
+
+    def __init__(self, monitor: TrainingMonitor, plateau: Plateau, epoch: int, index: int):
+        self.plateau, self.epoch, self.index = plateau, epoch, index
+        self.net, self.X, self.y, self.loss = monitor.net, monitor.X, monitor.y, monitor.loss
+        self.params = monitor.net.internals.params.copy()
+        self._explained: tuple[str, dict] | None = None
+
+    def explain(self) -> tuple[str, dict]:
+        """(message, data) of the plateau warning, worked out once."""
+        if self._explained is None:
+            net = self.net.copy()
+            net.internals.params[...] = self.params
+            plateau = self.plateau
+            diagnosis = diagnose(net, self.X, self.y, self.loss, level=plateau.level)
+            plateau.explanation, plateau.cause, plateau.details = (diagnosis.explanation, diagnosis.cause,
+                                                                   diagnosis.details)
+            data = {"level": plateau.level, "start_epoch": self.epoch - self.index + plateau.start,
+                    "relative_change": plateau.relative_change, **plateau.details}
+            message = f"loss flat at {plateau.level:.6g} since epoch {data['start_epoch']}: {plateau.explanation}"
+            self._explained = (message, data)
+        return self._explained
+
+
 class TrainingMonitor:
     """Cheap checks between a Trainer's epochs, turned into structured warnings (kind, message, data).
 
@@ -523,46 +560,76 @@ class TrainingMonitor:
       ReLU units dead on the training data are counted; units not reported before are reported, per
       layer with the fraction, so a unit is named once, at the check where it was first seen dead.
 
-    A check costs one forward pass over the training data (a plateau: a forward and backward pass).
+    A Trainer gives each epoch's dead-unit statistics (``unit_max``: per hidden ReLU unit, layer by
+    layer, the largest z over the epoch's training steps, which its kernels keep as they go), so a check
+    costs nothing; without them a check is one forward pass over the training data. A plateau costs a
+    forward and backward pass when found. The plateau rule is the kernels' (skipnet._kernels.
+    plateau_begins), so a fused fit can run on until the epoch where one begins.
     """
 
-    def __init__(self, net, X, y, loss: str, every: int = 5, window: int = 5, rtol: float = 1e-3):
+    def __init__(self, net, X, y, loss: str, every: int = 5, window: int = 5, rtol: float = 1e-3,
+                 explain_later: bool = False):
         self.net, self.X, self.y, self.loss = net, X, y, loss
+        # a plateau's cause worked out when first read, from its epoch's weights (PlateauFound)
+        self.explain_later = V.check_bool("explain_later", explain_later)
         self.every = V.check_int("every", every, minimum=1)
-        self.window = V.check_int("window", window, minimum=2)
+        self.window = V.check_int("window", window, minimum=2, maximum=K.PLATEAU_MAX_WINDOW)
         self.rtol = V.check_float("rtol", rtol, minimum=0.0)
         self.reported: dict[int, set] = {}
         self.last_check: int | None = None
         self.level: float | None = None  # the level of the last plateau reported
 
-    def end_epoch(self, epoch: int, epoch_losses) -> list[tuple[str, str, dict]]:
-        """Checks after ``epoch`` given this fit's epoch losses so far; returns new warnings."""
+    def end_epoch(self, epoch: int, epoch_losses, unit_max: np.ndarray | None = None, dead_check: bool = False
+                  ) -> list[tuple[str, str, dict]]:
+        """Checks after ``epoch`` given this fit's epoch losses so far (and the epoch's dead-unit
+        statistics ``unit_max``, see the class docstring); returns new warnings. ``dead_check``: check
+        the dead units even if not due."""
         out = []
         index = len(epoch_losses) - 1
-        tail = [float(v) for v in epoch_losses[-self.window:]]
-        flat = False
-        if len(tail) == self.window and all(map(math.isfinite, tail)):  # plain floats: cheap every epoch
-            level, width = abs(sum(tail) / len(tail)), max(tail) - min(tail)
-            flat = (width / level if level > 0 else width) <= self.rtol
-        plateau = None
-        if self.level is not None and tail and abs(tail[-1] - self.level) > 10 * self.rtol * abs(self.level):
-            self.level = None  # the loss left the reported plateau: a new one may be reported
-        if flat and self.level is None:
-            plateau = explain_plateau(self.net, self.X, self.y, self.loss, epoch_losses, self.window, self.rtol)
-            self.level = plateau.level
-        if index % self.every == 0 or plateau is not None:
-            warning = self._dead_units(epoch)
+        tail = np.asarray(epoch_losses[-self.window:], dtype=np.float64)
+        begins, self.level = K.plateau_begins(tail, self.window, self.rtol, self.level)
+        found = None
+        if begins:
+            found = PlateauFound(self, detect_plateau(epoch_losses, self.window, self.rtol), epoch, index)
+            self.level = found.plateau.level
+        if index % self.every == 0 or found is not None or dead_check:
+            warning = self._dead_units(epoch, unit_max)
             if warning:
                 out.append(warning)
-        if plateau is not None:
-            data = {"level": plateau.level, "start_epoch": epoch - index + plateau.start,
-                    "relative_change": plateau.relative_change, **plateau.details}
-            out.append(("plateau", (f"loss flat at {plateau.level:.6g} since epoch {data['start_epoch']}: "
-                         f"{plateau.explanation}"), data))
+        if found is not None:
+            out.append(("plateau", found, None) if self.explain_later else ("plateau", *found.explain()))
         return out
 
-    def _dead_units(self, epoch: int):
-        report = _dead_units(self.net, self.X)
+    def end_epochs(self, epoch: int, epoch_losses, count: int, unit_epochs: np.ndarray | None = None,
+                   dead_check: bool = False) -> list[tuple[int, str, str, dict]]:
+        """end_epoch for the last ``count`` epochs of ``epoch_losses``, the last being ``epoch``, where
+        no plateau began before the last (a fused call stops where one begins): their dead-unit checks
+        and the plateau level they may leave, then the last epoch's checks. ``unit_epochs``: their
+        dead-unit statistics, (count, n_units), or None; ``dead_check`` as end_epoch's, for the last.
+        Returns (epoch, kind, message, data) tuples."""
+        out = []
+        first = len(epoch_losses) - count
+        for back, index in enumerate(range(first, len(epoch_losses) - 1)):
+            if self.level is not None:  # only the level can change: the rule says whether it is left
+                tail = np.asarray(epoch_losses[max(0, index + 1 - self.window):index + 1], dtype=np.float64)
+                _, self.level = K.plateau_begins(tail, self.window, self.rtol, self.level)
+            if index % self.every == 0:
+                at = epoch - count + 1 + back
+                warning = self._dead_units(at, None if unit_epochs is None else unit_epochs[back])
+                if warning:
+                    out.append((at, *warning))
+        if count:
+            last = self.end_epoch(epoch, epoch_losses, None if unit_epochs is None else unit_epochs[count - 1],
+                                  dead_check)
+            out.extend((epoch, *warning) for warning in last)
+        return out
+
+    def _dead_units(self, epoch: int, unit_max: np.ndarray | None = None):
+        if unit_max is not None and not (unit_max <= 0).any():
+            self.last_check = epoch  # nothing dead: the common case, without a report
+            return None
+        report = (_dead_units(self.net, self.X) if unit_max is None
+                  else _dead_from_maxima(self.net, split_units(self.net, unit_max), self.X.shape[0]))
         previous, self.last_check = self.last_check, epoch
         new = {k: [u for u in d.units if u not in self.reported.get(k, set())] for k, d in report.layers.items()}
         if not any(new.values()):

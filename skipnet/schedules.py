@@ -144,8 +144,30 @@ class Schedule:
         epoch = V.check_int("epoch", epoch, minimum=0)
         return float(self._rate(step if self.per == "step" else epoch))
 
+    def rates(self, steps, epochs) -> np.ndarray:
+        """The rates of many steps at once: ``lr(step, epoch)`` for each pair of ``steps`` and ``epochs``
+        (equal-length integer sequences), bit for bit, as float64. A Trainer's fused path asks for a
+        kernel call's rates this way."""
+        if self.base_lr is None or self._fit is None:
+            self.lr(0, 0)  # raises the not-started error
+        positions = np.asarray(steps if self.per == "step" else epochs, dtype=np.int64)
+        if positions.size and positions.min() < 0:
+            raise ValueError("steps and epochs must be >= 0")
+        return self._rates(positions)
+
+    def _rates(self, positions: np.ndarray) -> np.ndarray:
+        """_rate at each position; subclasses with per-step rates compute them as arrays."""
+        return np.array([self._rate(int(p)) for p in positions], dtype=np.float64)
+
     def epoch_end(self, epoch: int, loss: float) -> None:
         """Feedback after each epoch; only ReduceLROnPlateau uses it."""
+
+    def fixed_epochs(self) -> int | None:
+        """How many epochs from now the rates stay what they are whatever losses ``epoch_end`` is fed
+        (None: always, the schedule takes no feedback). A Trainer's fused path runs that many epochs in
+        one kernel call and feeds their losses afterwards. A subclass that overrides ``epoch_end``
+        without this method gets 1 (feedback after every epoch)."""
+        return None if type(self).epoch_end is Schedule.epoch_end else 1
 
     def _rate(self, position: int) -> float:
         raise NotImplementedError
@@ -234,13 +256,18 @@ class CosineLR(Schedule):
         self._planned = planned
 
     def _rate(self, t):
-        if t < self.warmup:
-            f = self.warmup_start_factor
-            return self.base_lr * (f + (1.0 - f) * t / self.warmup)
-        if t >= self._planned:
-            return self.min_lr
-        progress = (t - self.warmup) / (self._planned - self.warmup)
-        return self.min_lr + (self.base_lr - self.min_lr) * (1.0 + math.cos(math.pi * progress)) / 2.0
+        return float(self._rates(np.array([t]))[0])  # one formula for one step and for many
+
+    def _rates(self, positions):
+        t = positions.astype(np.float64)
+        out = np.full(t.shape, float(self.min_lr))  # t >= total: held
+        warm = t < self.warmup
+        f = self.warmup_start_factor
+        out[warm] = self.base_lr * (f + (1.0 - f) * t[warm] / self.warmup)
+        mid = ~warm & (t < self._planned)
+        progress = (t[mid] - self.warmup) / (self._planned - self.warmup)
+        out[mid] = self.min_lr + (self.base_lr - self.min_lr) * (1.0 + np.cos(np.pi * progress)) / 2.0
+        return out
 
 
 class OneCycle(Schedule):
@@ -300,16 +327,23 @@ class OneCycle(Schedule):
         self._planned = total
 
     def _rate(self, t):
-        t = min(t, self._planned - 1)  # hold the final rate past the plan
+        return float(self._rates(np.array([t]))[0])  # one formula for one step and for many
+
+    def _rates(self, positions):
+        t = np.minimum(positions, self._planned - 1).astype(np.float64)  # hold the final rate past the plan
+        out = np.empty(t.shape)
+        todo = np.ones(t.shape, bool)
         begin = 0.0
         for i, (end, first, last) in enumerate(self._phases):
-            if t <= end or i == len(self._phases) - 1:
-                pct = (t - begin) / (end - begin)
-                if self.anneal == "cos":
-                    return last + (first - last) / 2.0 * (math.cos(math.pi * pct) + 1.0)
-                return (last - first) * pct + first
+            here = todo & (t <= end) if i < len(self._phases) - 1 else todo
+            pct = (t[here] - begin) / (end - begin)
+            if self.anneal == "cos":
+                out[here] = last + (first - last) / 2.0 * (np.cos(np.pi * pct) + 1.0)
+            else:
+                out[here] = (last - first) * pct + first
+            todo &= ~here
             begin = end
-        raise AssertionError("unreachable")
+        return out
 
 
 def _check_best(value) -> float:
@@ -401,6 +435,13 @@ class ReduceLROnPlateau(Schedule):
                            else self.best - self.threshold)
         return loss > (self.best * (1.0 + self.threshold) if self.threshold_mode == "rel"
                        else self.best + self.threshold)
+
+    def fixed_epochs(self) -> int:
+        """A reduction needs more than ``patience`` bad epochs after the cooldown: until then the rate
+        holds whatever the losses (Schedule.fixed_epochs)."""
+        if self.cooldown_counter > 0:
+            return self.cooldown_counter + self.patience + 1
+        return self.patience - self.num_bad_epochs + 1
 
     def epoch_end(self, epoch: int, loss: float) -> None:
         if self.current is None:

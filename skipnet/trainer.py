@@ -18,16 +18,21 @@ Semantics (docs/design.md section 3):
   moments belong to the diverging trajectory, so a further fit (e.g. with a lower lr) starts afresh.
 
 Execution: on the cython backend ``fit`` runs the fused path by default (``fused=True``): whole epochs
-of steps in one kernel call without the GIL (skipnet._kernels.FusedNet), several epochs per call when
-nothing has to run in Python between them (no validation, callbacks, ``schedule.epoch_end`` or
-diagnostics). It
-follows the per-op path (``fused=False``, one kernel call per layer) step for step, with the same
-results, guards, messages and random draws. A schedule's rates are computed before each call.
+of steps in one kernel call without the GIL (skipnet._kernels.FusedNet), several epochs per call unless
+validation, callbacks or ``restore_best`` need the weights of each epoch. The diagnostics read
+statistics the kernel keeps as it trains, and the kernel stops where a plateau begins; a schedule with
+feedback says through ``fixed_epochs()`` how many epochs its rates hold whatever the losses (one call
+may take that many; its ``epoch_end`` is fed their losses afterwards). It follows the per-op path
+(``fused=False``, one kernel call per layer) step for step, with the same results, guards, warnings,
+messages and random draws. A schedule's rates are computed before each call: once per epoch when
+``schedule.per == "epoch"`` (its rate then depends on the epoch alone), all at once through
+``schedule.rates(steps, epochs)`` when it has one, else step by step.
 
 Schedules: ``schedule`` is None (constant ``lr``) or an object with ``lr(step, epoch) -> float`` (step
 counts every mini-batch of this trainer, from 0), and optionally ``start(base_lr, steps_per_epoch,
-epochs)``, called at the start of each fit, and ``epoch_end(epoch, loss)``, called with the epoch's
-validation loss when there is one, else its training loss. See skipnet.schedules.
+epochs)``, called at the start of each fit, ``epoch_end(epoch, loss)``, called with the epoch's
+validation loss when there is one, else its training loss, ``fixed_epochs()``, ``per`` and ``rates``
+(above). See skipnet.schedules.
 Callbacks: callables ``callback(trainer, epoch, history)`` run after every epoch; a truthy return stops
 training, with ``stopped_reason`` the returned string, or ``"callback"`` for any other truthy value. A
 callback object's ``on_fit_start(trainer, has_validation)`` runs when ``fit`` starts (a ValueError there,
@@ -40,13 +45,14 @@ With ``restore_best=True`` a copy of the weights is kept at each improvement (on
 other epochs) and the fit ends with the weights of its best epoch, whatever ended it (the last epoch,
 a callback, the zero-gradient stop or a divergence); the optimizer state is left as it was.
 
-Diagnostics (``diagnose=True``, the default): between epochs, skipnet.diagnostics.TrainingMonitor adds
-structured ``History.warnings``: ``"plateau"`` once per flat stretch of the epoch losses, with its cause
-(ln 2 / constant output / dead layer / zero or tiny gradient / saddle) in ``data["cause"]``, and
-``"dead_units"`` when ReLU units are first seen dead on the training data (layer, fraction, epoch),
-checked after the first epoch, every ``diagnose_every`` epochs and on a plateau, never every epoch.
-Each check costs about one forward pass over the training data. Other kinds: ``"zero_gradient"`` and
-``"divergence"`` (the stops above).
+Diagnostics (``diagnose=True``, the default): skipnet.diagnostics.TrainingMonitor adds structured
+``History.warnings``: ``"plateau"`` once per flat stretch of the epoch losses, with its cause (ln 2 /
+constant output / dead layer / zero or tiny gradient / saddle) in ``data["cause"]``, worked out when the
+warning is first read (from the weights of its epoch, kept with it), and ``"dead_units"`` when ReLU
+units are first seen dead (layer, fraction, epoch): z <= 0 for every training sample of an epoch's steps,
+as the kernels record while training (per hidden ReLU unit, the largest z of the epoch), checked after
+the first epoch, every ``diagnose_every`` epochs, on a plateau and on the zero-gradient stop. They cost a
+fit almost nothing. Other kinds: ``"zero_gradient"`` and ``"divergence"`` (the stops above).
 """
 
 from __future__ import annotations
@@ -59,8 +65,9 @@ import numpy as np
 
 from . import _kernels as K
 from . import _validation as V
+from ._engine import hidden_relu_layers
 from ._settings import Checked, Fixed, Setting
-from .diagnostics import TrainingMonitor
+from .diagnostics import PlateauFound, TrainingMonitor
 from .network import Network
 from .optimizers import make_optimizer
 
@@ -78,6 +85,22 @@ class TrainingWarning:
     def __str__(self):
         where = f"epoch {self.epoch}" if self.step is None else f"step {self.step} (epoch {self.epoch})"
         return f"[{self.kind}] {where}: {self.message}"
+
+
+class _ExplainedOnRead(TrainingWarning):
+    """A TrainingWarning whose message and data are worked out when first read (a plateau's cause, from
+    the weights of its epoch kept with it), so that finding a plateau costs a fit nothing."""
+
+    def __init__(self, kind: str, step: int | None, epoch: int | None, found: PlateauFound):
+        self.kind, self.step, self.epoch, self.found = kind, step, epoch, found
+
+    @property
+    def message(self) -> str:
+        return self.found.explain()[0]
+
+    @property
+    def data(self) -> dict:
+        return self.found.explain()[1]
 
 
 @dataclass
@@ -303,7 +326,7 @@ class Trainer(Checked):
                         run.stopped = self._run_epoch(run)
                         if run.stopped:
                             break
-                        run.stopped = self._end_epoch(run, Xv, yv)
+                        run.stopped = self._end_epoch(run, Xv, yv, run.unit_max[None])
                         self._honour_interrupt(run)
                 self._honour_interrupt(run)  # pressed during the last step: the fit is whole, say so
                 run.restore_best()
@@ -333,9 +356,11 @@ class Trainer(Checked):
         engine = core.engine
         X, y, n, batch = run.X, run.y, run.X.shape[0], run.batch
         epoch = self.epoch_count
+        unit_max = run.unit_max if self.diagnose else None
         if run.epoch_step == 0:
             run.order = self.rng.permutation(n) if self.shuffle else None
             run.epoch_total, run.all_zero = 0.0, True
+            run.unit_max.fill(-np.inf)
         if run.last_good is None:
             run.last_good = core.params.copy()
         for j in range(run.epoch_step, run.steps_per_epoch):
@@ -354,9 +379,9 @@ class Trainer(Checked):
                 wb = None if run.weight is None else run.weight[start:start + batch]
             lr = self._current_lr()
             if wb is None:
-                value, rows = engine.loss_and_gradients(Xb, yb, self.loss), Xb.shape[0]
+                value, rows = engine.loss_and_gradients(Xb, yb, self.loss, unit_max=unit_max), Xb.shape[0]
             else:  # rows: the batch's sum of weights, the fused path's arithmetic
-                value, rows = engine.weighted_loss_and_gradients(Xb, yb, self.loss, wb)
+                value, rows = engine.weighted_loss_and_gradients(Xb, yb, self.loss, wb, unit_max)
             if run.first_loss is None:
                 run.first_loss = value
             reason = self._divergence(value, run.first_loss)
@@ -387,21 +412,21 @@ class Trainer(Checked):
             fused.bind(run.X, None if classes else run.y, run.y if classes else None, loss=self.loss,
                        divergence_factor=self.divergence_factor, sample_weight=run.weight,
                        **self.optimizer.fused_arguments())
-            # Between two epochs Python must run for validation, callbacks, a schedule's epoch_end and
-            # the diagnostics (which look at the weights of that epoch); otherwise one call takes
-            # several epochs (bounded so the row orders stay small).
-            between = (Xv is not None or self.callbacks or hasattr(self.schedule, "epoch_end") or self.diagnose
-                       or self.restore_best)
-            most = 1 if between else max(1, _ORDER_BUDGET // run.X.shape[0])
+            # Between two epochs Python must run for validation, callbacks and restore_best (they look
+            # at the weights of that epoch); otherwise one call takes several epochs, bounded so the row
+            # orders and dead-unit statistics stay small, and by the epochs a schedule's rates stay fixed
+            # whatever the losses. The diagnostics read statistics the kernel keeps, and the kernel
+            # stops where a plateau begins, so they are explained with that epoch's weights.
+            between = Xv is not None or self.callbacks or self.restore_best
+            most = 1 if between else max(1, _ORDER_BUDGET // max(run.X.shape[0], run.unit_max.shape[0]))
             try:
                 while self.epoch_count < run.end_epoch and not run.stopped:
-                    run.stopped = self._run_epochs_fused(run, fused, min(run.end_epoch - self.epoch_count,
-                                                                         most), Xv, yv)
+                    count = min(run.end_epoch - self.epoch_count, most, self._schedule_horizon())
+                    run.stopped = self._run_epochs_fused(run, fused, count, Xv, yv)
                     self._honour_interrupt(run)
-            finally:
+            finally:  # however the fit ends here (an exception too), orders drawn ahead are given back
                 fused.unbind()
-                if run.stopped or self.epoch_count >= run.end_epoch:
-                    run.rewind_orders()
+                run.rewind_orders()
 
     def _run_epochs_fused(self, run: _Run, fused, count: int, Xv, yv) -> str | None:
         """Up to ``count`` epochs (the one in progress first) in one kernel call, which pauses after
@@ -420,9 +445,15 @@ class Trainer(Checked):
         losses = run.step_loss.reserve(steps + 1)  # + 1: the kernel writes a diverging loss there
         totals = run.totals(count)
         opt = self.optimizer
+        stats = {}
+        if self.diagnose:
+            monitor = self._monitor_for(run)
+            tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64)
+            stats = {"unit_max": run.unit_max, "unit_epochs": run.unit_epochs(count),
+                     "watch": (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail)}
         done, status, run.first_loss, zero_epoch, epoch_total, epoch_zero = fused.run(
             orders, lrs, losses, totals, steps, spe, opt.steps, run.first_loss, j0, run.epoch_total,
-            run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0)
+            run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0, **stats)
         run.step_loss.commit(done)
         run.lr.reserve(done)[:] = lrs[:done] if len(lrs) > 1 else lrs[0]
         run.lr.commit(done)
@@ -433,17 +464,15 @@ class Trainer(Checked):
         last = position if status == "loss" or lr_error is not None else position - 1
         completed = position // spe if status != "update" else last // spe
         run.use_orders(begun=last // spe + 1, completed=completed)
-        run.epoch_step = position % spe if status in ("ok", "paused") else 0
+        run.epoch_step = position % spe if status in ("ok", "paused", "plateau") else 0
         run.epoch_total, run.all_zero = epoch_total, epoch_zero
-        if completed > 1:
-            # several epochs per call only when nothing runs between them and none but the last can
-            # have had all-zero gradients: their checks reduce to counting them
-            run.epoch_loss.extend((totals[:completed - 1] / run.weight_total).tolist())
-            self.epoch_count += completed - 1
         if completed:
-            run.epoch_loss.append(totals[completed - 1] / run.weight_total)
+            # several epochs per call only when nothing but schedule feedback and the diagnostics runs
+            # between them, and none but the last can have had all-zero gradients or begun a plateau
+            run.epoch_loss.extend((totals[:completed] / run.weight_total).tolist())
             run.all_zero = zero_epoch  # of the epoch just completed (the kernel stops after such a one)
-            reason = self._end_epoch(run, Xv, yv)
+            reason = self._end_epoch(run, Xv, yv, stats["unit_epochs"][:completed] if stats else None,
+                                     completed)
             run.all_zero = epoch_zero  # of the epoch in progress
             if reason:
                 return reason
@@ -468,6 +497,24 @@ class Trainer(Checked):
             return np.array([self.lr]), None
         lrs = np.empty(steps)
         spe, j0 = run.steps_per_epoch, run.epoch_step
+        rates = getattr(self.schedule, "rates", None)
+        if getattr(self.schedule, "per", None) == "step" and callable(rates):  # many rates in one call
+            steps_of = np.arange(self.step_count, self.step_count + steps)
+            lrs = np.asarray(rates(steps_of, self.epoch_count + (j0 + steps_of - self.step_count) // spe),
+                             dtype=np.float64)
+            if lrs.shape == (steps,) and np.isfinite(lrs).all() and (lrs >= 0).all():
+                return lrs, None
+            lrs = np.empty(steps)  # a rate that lr() refuses: step by step, to raise where it does
+        if getattr(self.schedule, "per", None) == "epoch":  # a rate per epoch: asked once per epoch
+            g = 0
+            while g < steps:
+                end = min(steps, g + spe - (j0 + g) % spe)  # the end of the epoch of step g
+                try:
+                    lrs[g:end] = self._scheduled_lr(self.step_count + g, self.epoch_count + (j0 + g) // spe)
+                except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
+                    return lrs[:g], exc
+                g = end
+            return lrs, None
         for g in range(steps):
             try:
                 lrs[g] = self._scheduled_lr(self.step_count + g, self.epoch_count + (j0 + g) // spe)
@@ -475,10 +522,13 @@ class Trainer(Checked):
                 return lrs[:g], exc
         return lrs, None
 
-    def _end_epoch(self, run: _Run, Xv, yv) -> str | None:
-        """Checks between epochs: validation loss, schedule feedback, the zero-gradient stop, callbacks."""
-        epoch = self.epoch_count
-        self.epoch_count += 1
+    def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1) -> str | None:
+        """Checks after the last ``count`` epochs (recorded in run.epoch_loss; count > 1 only without
+        validation, callbacks or restore_best): validation loss, schedule feedback, the zero-gradient
+        stop (the last epoch), diagnostics (``unit_epochs``: their dead-unit statistics), callbacks."""
+        first = self.epoch_count
+        epoch = first + count - 1  # the last
+        self.epoch_count += count
         monitored = run.epoch_loss[-1]
         if Xv is not None:
             run.val_loss.append(self._evaluate(Xv, yv, run.validation_weight))
@@ -486,8 +536,16 @@ class Trainer(Checked):
         if self.restore_best:
             run.keep_if_best(monitored)
         if self.schedule is not None and hasattr(self.schedule, "epoch_end"):
+            for e in range(first, epoch):
+                self.schedule.epoch_end(e, run.epoch_loss[e - epoch - 1])
             self.schedule.epoch_end(epoch, monitored)
-        if run.all_zero and self._stuck(run.X, run.y, run.weight):
+        stuck = run.all_zero and self._stuck(run.X, run.y, run.weight)
+        if self.diagnose:  # a stuck epoch always checks its dead units: they explain the stop
+            for e, kind, message, data in self._monitor_for(run).end_epochs(epoch, run.epoch_loss, count,
+                                                                            unit_epochs, dead_check=stuck):
+                run.warnings.append(_ExplainedOnRead(kind, None, e, message) if isinstance(message, PlateauFound)
+                                    else TrainingWarning(kind, message, None, e, data))
+        if stuck:
             reason = ("zero gradient: the loss gradient over the whole training set is exactly 0 and the "
                       "optimizer has nothing left to apply, so no further step can change anything")
             dead = self._dead_summary(run.X)
@@ -496,11 +554,6 @@ class Trainer(Checked):
             run.warnings.append(TrainingWarning("zero_gradient", reason, None, epoch,
                                                 {"loss": run.epoch_loss[-1]}))
             return reason
-        if self.diagnose:
-            if self._monitor is None or self._monitor[0] is not run:
-                self._monitor = (run, TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every))
-            for kind, message, data in self._monitor[1].end_epoch(epoch, run.epoch_loss):
-                run.warnings.append(TrainingWarning(kind, message, None, epoch, data))
         for cb in self.callbacks:
             stop = cb(self, epoch, run.history())
             if stop:
@@ -508,6 +561,22 @@ class Trainer(Checked):
         return None
 
     # ------------------------------------------------------------------ helpers
+    def _monitor_for(self, run: _Run) -> TrainingMonitor:
+        """The diagnostics' monitor of this fit (made at its first use)."""
+        if self._monitor is None or self._monitor[0] is not run:
+            self._monitor = (run, TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every,
+                                                  explain_later=True))
+        return self._monitor[1]
+
+    def _schedule_horizon(self) -> int:
+        """How many epochs from now the schedule's rates stay what they are whatever losses it is fed:
+        the epochs one fused call may take (a schedule with feedback that cannot say: 1)."""
+        if self.schedule is None or not hasattr(self.schedule, "epoch_end"):
+            return MAX_COUNT
+        fixed = getattr(self.schedule, "fixed_epochs", None)
+        horizon = fixed() if callable(fixed) else 1
+        return MAX_COUNT if horizon is None else max(1, int(horizon))
+
     def _current_lr(self) -> float:
         if self.schedule is None:
             return self.lr
@@ -674,6 +743,11 @@ class _Run:
         self.interrupt = None
         self.validation = (None, None)
         self._totals = None
+        # the diagnostics' dead-unit statistics: per hidden ReLU unit, the largest z of the epoch in
+        # progress (the kernels keep it), and of each epoch of a fused call
+        n_units = sum(trainer.net.layers[k].units for k in hidden_relu_layers(trainer.net.layers))
+        self.unit_max = np.full(n_units, -np.inf, trainer.net.dtype)
+        self._unit_epochs = None
         # fused path: row orders drawn ahead in batches; rows [start, end) of _orders are the epoch in
         # progress (or the next) and those after it; rows before `begun` have been begun; the batch
         # drawn last starts at row `batch_row`, drawn from generator state `batch_state`
@@ -731,6 +805,12 @@ class _Run:
         if self._totals is None or self._totals.shape[0] < epochs:
             self._totals = np.empty(epochs)
         return self._totals[:epochs]
+
+    def unit_epochs(self, epochs: int) -> np.ndarray:
+        """A (epochs, n_units) buffer for the dead-unit statistics of a fused call's epochs, reused."""
+        if self._unit_epochs is None or self._unit_epochs.shape[0] < epochs:
+            self._unit_epochs = np.empty((epochs, self.unit_max.shape[0]), self.unit_max.dtype)
+        return self._unit_epochs[:epochs]
 
     def diverged(self, step: int, epoch: int, reason: str, loss: float, lr: float) -> str:
         """Restore the last good weights (the fused kernel has done so already), reset the optimizer

@@ -1,0 +1,67 @@
+/* What the training diagnostics read from a fused chunk, so that they need no Python between epochs
+ * (skipnet.diagnostics.TrainingMonitor, skipnet/trainer.py):
+ *
+ *   plateau_begins(tail, n, window, rtol, level)
+ *       the plateau rule over the last n (<= window) epoch losses, oldest first: true when the last
+ *       ``window`` of them are finite and lie within rtol of their mean (relative; absolute at a mean
+ *       of 0) while no plateau is being reported; *level (NaN: none) is the level of the plateau
+ *       reported last, forgotten here once the last loss has left it by more than 10 rtol (relative).
+ *       The Python monitor calls this rule too (skipnet._kernels.plateau_begins): it is written once.
+ *   plateau_watch
+ *       the rule applied by a chunk to each epoch it completes; the chunk stops after the epoch where
+ *       a plateau begins, so the monitor explains it with that epoch's weights.
+ *
+ * The dead-unit statistics (the largest pre-activation z of every hidden ReLU unit over an epoch's
+ * training steps) are kept by the loops themselves (train.pxi, scalar_impl.h).
+ */
+#ifndef SKIPNET_WATCH_H
+#define SKIPNET_WATCH_H
+
+#include <math.h>
+
+enum { WATCH_MAX_WINDOW = 64 };
+
+static inline int plateau_begins(const double *tail, int n, int window, double rtol, double *level)
+{
+    int flat = 0;
+    if (n == window) {
+        double sum = 0.0, lo = tail[0], hi = tail[0];
+        int finite = 1;
+        for (int i = 0; i < n; i++) {
+            finite = finite && isfinite(tail[i]);
+            sum += tail[i];
+            lo = tail[i] < lo ? tail[i] : lo;
+            hi = tail[i] > hi ? tail[i] : hi;
+        }
+        if (finite) {
+            const double mean = fabs(sum / n), width = hi - lo;
+            flat = (mean > 0 ? width / mean : width) <= rtol;
+        }
+    }
+    if (!isnan(*level) && n > 0 && fabs(tail[n - 1] - *level) > 10 * rtol * fabs(*level))
+        *level = NAN;  /* the loss left the reported plateau: a new one may be reported */
+    return flat && isnan(*level);
+}
+
+/* The rule over a chunk's epochs: tail holds the fit's last n_tail epoch losses (oldest first);
+   epoch loss = the epoch's total / weight_total, as the Trainer computes it. */
+typedef struct {
+    int window, n_tail;
+    double rtol, level, weight_total;
+    double tail[WATCH_MAX_WINDOW];
+} plateau_watch;
+
+/* After an epoch with sum of loss x rows ``total``: true when a plateau begins with it. */
+static inline int plateau_watch_epoch(plateau_watch *w, double total)
+{
+    const double loss = total / w->weight_total;
+    if (w->n_tail == w->window) {
+        for (int i = 1; i < w->n_tail; i++)
+            w->tail[i - 1] = w->tail[i];
+        w->n_tail--;
+    }
+    w->tail[w->n_tail++] = loss;
+    return plateau_begins(w->tail, w->n_tail, w->window, w->rtol, &w->level);
+}
+
+#endif
