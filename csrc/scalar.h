@@ -68,8 +68,11 @@ typedef struct {
     /* the diagnostics' statistics (watch.h); NULL pointers: none are kept */
     void *unit_max;          /* IN/OUT per hidden ReLU unit (layer by layer), the network's type: the
                                     largest z of the epoch in progress so far (-inf at its start) */
-    void *unit_epochs;       /* OUT per completed epoch, a row of n_units: unit_max at its end */
+    void *unit_epochs;       /* OUT per completed epoch with statistics, its row (of n_units): unit_max
+                                    at its end */
     ptrdiff_t n_units;
+    ptrdiff_t stats_every, stats_epoch;  /* IN epoch e of the chunk keeps statistics when (stats_epoch + e)
+                                    is a multiple of stats_every (the epochs the monitor checks) */
     plateau_watch *watch;    /* IN/OUT the plateau rule over the epoch losses; the chunk stops after an
                                     epoch where a plateau begins */
     int plateau;             /* OUT the chunk stopped there */

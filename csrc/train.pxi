@@ -30,6 +30,8 @@ cdef extern from "watch.h" nogil:
     bint c_plateau_begins "plateau_begins"(const double* tail, int n, int window, double rtol,
                                             double* level)
     bint plateau_watch_epoch(plateau_watch* w, double total)
+    void watch_fold_max_f(const float* Z, ptrdiff_t n, ptrdiff_t m, float* unit_max)
+    void watch_fold_max_d(const double* Z, ptrdiff_t n, ptrdiff_t m, double* unit_max)
 
 
 PLATEAU_MAX_WINDOW = WATCH_MAX_WINDOW  # the longest window plateau_begins takes
@@ -72,8 +74,9 @@ cdef extern from "scalar.h" nogil:
         int status                  # OUT FUSED_*
         int zero_epoch              # OUT the last completed epoch had only zero gradients
         void* unit_max              # IN/OUT largest z per hidden ReLU unit in the epoch so far, or NULL
-        void* unit_epochs           # OUT per completed epoch: unit_max at its end
+        void* unit_epochs           # OUT per completed epoch with statistics: unit_max at its end
         Py_ssize_t n_units
+        Py_ssize_t stats_every, stats_epoch  # IN the epochs with statistics
         plateau_watch* watch        # IN/OUT the plateau rule (watch.h), or NULL
         int plateau                 # OUT stopped after an epoch where a plateau began
     ctypedef struct fused_clock:
@@ -232,23 +235,18 @@ cdef void backward_pass(const Plan* plan, const floating* P, floating* G, const 
 cdef void fold_unit_max(const Plan* plan, const floating* work, Py_ssize_t nb,
                         floating* unit_max) noexcept nogil:
     """unit_max (per hidden ReLU unit, layer by layer) = the larger of itself and z of the nb rows just
-    passed forward: the dead-unit statistics (watch.h). A select, so it vectorises (maxps); a NaN z is
-    passed over."""
-    cdef Py_ssize_t k, i, o, m, u = 0
+    passed forward: the dead-unit statistics (watch.h); a NaN z is passed over."""
+    cdef Py_ssize_t k, u = 0
     cdef const int64_t* lay
-    cdef const floating* z
-    cdef floating* out
     for k in range(plan.n_layers - 1):
         lay = layer_row(plan, k)
         if not lay[L_RELU]:
             continue
-        m = lay[L_WIDTH]
-        out = unit_max + u
-        for i in range(nb):
-            z = work + lay[L_Z] + i * m
-            for o in range(m):
-                out[o] = z[o] if z[o] > out[o] else out[o]
-        u += m
+        if floating is float:
+            watch_fold_max_f(work + lay[L_Z], nb, lay[L_WIDTH], unit_max + u)
+        else:
+            watch_fold_max_d(work + lay[L_Z], nb, lay[L_WIDTH], unit_max + u)
+        u += lay[L_WIDTH]
 
 
 cdef void keep_params(floating* params, floating* spare, const floating* good,
@@ -309,6 +307,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
     cdef floating* unit_epochs = <floating*>c.unit_epochs
     cdef floating zlay[16]                                 # SCALAR_MAX_LAYERS: the scalar step's maxima
     cdef Py_ssize_t k, u
+    cdef bint collect = unit_max != NULL and c.stats_epoch % c.stats_every == 0  # this epoch keeps them
     c.done = 0
     c.status = FUSED_OK
     c.zero_epoch = False
@@ -318,10 +317,11 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
         if j == c.steps_per_epoch:
             e += 1
             j = 0
+            collect = unit_max != NULL and (c.stats_epoch + e) % c.stats_every == 0
         if j == 0:
             total = 0.0
             all_zero = True
-            if unit_max != NULL:
+            if collect:
                 for i in range(c.n_units):
                     unit_max[i] = -INFINITY
         start = j * plan.batch
@@ -352,11 +352,11 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
                 zlay[k] = -INFINITY
             if floating is float:
                 value = scalar_step_f(<int>plan.n_layers, plan.scalar_layers, plan.scalar_skips, cur, G,
-                                      Xb, Yb, NULL, nb, b.loss, zlay if unit_max != NULL else NULL)
+                                      Xb, Yb, NULL, nb, b.loss, zlay if collect else NULL)
             else:
                 value = scalar_step_d(<int>plan.n_layers, plan.scalar_layers, plan.scalar_skips, cur, G,
-                                      Xb, Yb, NULL, nb, b.loss, zlay if unit_max != NULL else NULL)
-            if unit_max != NULL:  # one unit per layer
+                                      Xb, Yb, NULL, nb, b.loss, zlay if collect else NULL)
+            if collect:  # one unit per layer
                 u = 0
                 for k in range(plan.n_layers - 1):
                     if plan.scalar_layers[k].relu:
@@ -364,7 +364,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
                         u += 1
         else:
             forward_pass(plan, cur, Xb, nb, work)
-            if unit_max != NULL:
+            if collect:
                 fold_unit_max(plan, work, nb, unit_max)
             if not weighted:
                 value = loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, work + out_layer[L_DH], nb, n_out)
@@ -402,7 +402,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
             return
         if j == c.steps_per_epoch - 1:
             c.totals[e] = total
-            if unit_max != NULL:
+            if collect:
                 memcpy(unit_epochs + e * c.n_units, unit_max, c.n_units * sizeof(floating))
             if all_zero:
                 c.zero_epoch = True
@@ -428,7 +428,7 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
     20 ns a row: 50 ms is 2.5 million rows)."""
     cdef fused_chunk seg = c[0]
     cdef fused_clock clock = fused_clock_start(c.time_budget)
-    cdef Py_ssize_t done = 0, epochs = 0, spe = c.steps_per_epoch, want
+    cdef Py_ssize_t done = 0, epochs = 0, spe = c.steps_per_epoch, want, phase
     seg.time_budget = 0.0
     while True:
         if c.time_budget > 0:  # to the clock's next reading, rounded up to whole epochs
@@ -436,6 +436,12 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
             seg.n_steps = min(c.n_steps - done, max(1, (want + spe - 1) // spe) * spe)
         else:
             seg.n_steps = c.n_steps - done
+        if c.unit_max != NULL:  # the epochs with statistics apart: only they run the loop that keeps them
+            phase = (c.stats_epoch + epochs) % c.stats_every
+            seg.unit_max = c.unit_max if phase == 0 else NULL
+            seg.stats_epoch, seg.stats_every = 0, 1
+            seg.n_steps = min(seg.n_steps, (1 if phase == 0 and c.stats_every > 1 else
+                                            c.stats_every - phase if phase else seg.n_steps // spe + 1) * spe)
         seg.orders = c.orders + epochs * snet.n_rows if c.orders != NULL else NULL
         seg.lrs = c.lrs + done if c.n_lrs > 1 else c.lrs
         seg.losses = c.losses + done
@@ -646,7 +652,8 @@ cdef class FusedNet:
     def run(self, orders, const double[::1] lrs, double[::1] losses, double[::1] totals,
             Py_ssize_t n_steps, Py_ssize_t steps_per_epoch, Py_ssize_t opt_step, first_loss,
             Py_ssize_t first_step=0, double epoch_total=0.0, bint epoch_all_zero=True,
-            double time_budget=0.0, unit_max=None, unit_epochs=None, watch=None):
+            double time_budget=0.0, unit_max=None, unit_epochs=None, Py_ssize_t stats_every=1,
+            Py_ssize_t stats_epoch=0, watch=None):
         """Train up to n_steps steps without the GIL, from step ``first_step`` of an epoch.
 
         orders: None (rows in order) or int64 (epochs, n) with each epoch's row order, row 0 the
@@ -665,7 +672,9 @@ cdef class FusedNet:
         The training diagnostics' statistics (csrc/watch.h), all None or given together: unit_max
         (n_units,) in the network's dtype, the largest z of every hidden ReLU unit over the epoch in
         progress (IN/OUT; reset at each epoch's start); unit_epochs (>= epochs, n_units) gets it at the
-        end of each completed epoch; watch = (window, rtol, level or None, weight_total, tail): the
+        end of each completed epoch that keeps statistics: epoch e of the call (0: the epoch of
+        first_step) does when stats_epoch + e is a multiple of stats_every, the others cost nothing;
+        watch = (window, rtol, level or None, weight_total, tail): the
         plateau rule over the epoch losses (total / weight_total), tail the fit's last epoch losses
         (float64, at most window - 1 used). Status "plateau": stopped after an epoch where a plateau
         began (as "ok" otherwise)."""
@@ -694,6 +703,9 @@ cdef class FusedNet:
         c.unit_max = c.unit_epochs = NULL
         c.n_units = 0
         c.watch = NULL
+        if stats_every < 1 or stats_epoch < 0:
+            raise ValueError(f"stats_every must be >= 1 and stats_epoch >= 0, got {stats_every}, {stats_epoch}")
+        c.stats_every, c.stats_epoch = stats_every, stats_epoch
         if unit_max is not None:
             if unit_max.dtype != self.params.dtype or unit_max.shape != (self.n_units,) \
                     or unit_epochs.dtype != self.params.dtype or unit_epochs.ndim != 2 \

@@ -560,10 +560,11 @@ class TrainingMonitor:
       ReLU units dead on the training data are counted; units not reported before are reported, per
       layer with the fraction, so a unit is named once, at the check where it was first seen dead.
 
-    A Trainer gives each epoch's dead-unit statistics (``unit_max``: per hidden ReLU unit, layer by
-    layer, the largest z over the epoch's training steps, which its kernels keep as they go), so a check
-    costs nothing; without them a check is one forward pass over the training data. A plateau costs a
-    forward and backward pass when found. The plateau rule is the kernels' (skipnet._kernels.
+    A Trainer gives the dead-unit statistics of the epochs due for a check (``unit_max``: per hidden
+    ReLU unit, layer by layer, the largest z over the epoch's training steps, which its kernels keep as
+    they go), so those checks cost nothing; other checks (on a plateau or a stop), or checks without
+    statistics, are one forward pass over the training data with the epoch's weights. A plateau costs a
+    forward and backward pass when found (or when first read, with ``explain_later``). The plateau rule is the kernels' (skipnet._kernels.
     plateau_begins), so a fused fit can run on until the epoch where one begins.
     """
 
@@ -593,7 +594,7 @@ class TrainingMonitor:
             found = PlateauFound(self, detect_plateau(epoch_losses, self.window, self.rtol), epoch, index)
             self.level = found.plateau.level
         if index % self.every == 0 or found is not None or dead_check:
-            warning = self._dead_units(epoch, unit_max)
+            warning = self._dead_units(epoch, unit_max if index % self.every == 0 else None)
             if warning:
                 out.append(warning)
         if found is not None:

@@ -356,7 +356,8 @@ class Trainer(Checked):
         engine = core.engine
         X, y, n, batch = run.X, run.y, run.X.shape[0], run.batch
         epoch = self.epoch_count
-        unit_max = run.unit_max if self.diagnose else None
+        # the dead-unit statistics of the epochs the monitor checks (TrainingMonitor)
+        unit_max = run.unit_max if self.diagnose and len(run.epoch_loss) % self.diagnose_every == 0 else None
         if run.epoch_step == 0:
             run.order = self.rng.permutation(n) if self.shuffle else None
             run.epoch_total, run.all_zero = 0.0, True
@@ -450,6 +451,7 @@ class Trainer(Checked):
             monitor = self._monitor_for(run)
             tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64)
             stats = {"unit_max": run.unit_max, "unit_epochs": run.unit_epochs(count),
+                     "stats_every": monitor.every, "stats_epoch": len(run.epoch_loss),
                      "watch": (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail)}
         done, status, run.first_loss, zero_epoch, epoch_total, epoch_zero = fused.run(
             orders, lrs, losses, totals, steps, spe, opt.steps, run.first_loss, j0, run.epoch_total,

@@ -238,3 +238,35 @@ def test_a_feedback_schedule_that_cannot_say_gets_an_epoch_per_call():
                     net))
     _assert_same_fit(fused, per_op)
     assert len(set(fused[0].lr)) == 6
+
+
+@pytest.mark.parametrize("make", [sn.Network.exercise, lambda: sn.Network.mlp(3, (5, 4), seed=8)])
+def test_only_the_epochs_due_for_a_check_keep_statistics(make):
+    rng = np.random.default_rng(2)
+    net = make()
+    X = rng.normal(size=(12, net.n_inputs))
+    y = rng.normal(size=(12, 1))
+    epochs, batch = 7, 3
+    spe = 12 // batch
+    n_units = sum(layer.units for layer in net.layers[:-1])
+
+    def run(every, first_epoch):
+        copy = net.copy()
+        fused = copy.internals.engine.make_fused(batch)
+        fused.bind(X, y, None, loss="l1", **sn.Trainer(copy, lr=0.05).optimizer.fused_arguments())
+        unit_epochs = np.full((epochs, n_units), np.nan)
+        done, status, *_ = fused.run(None, np.array([0.05]), np.zeros(epochs * spe + 1), np.zeros(epochs),
+                                     epochs * spe, spe, 0, None, unit_max=np.zeros(n_units),
+                                     unit_epochs=unit_epochs, stats_every=every, stats_epoch=first_epoch)
+        fused.unbind()
+        assert (done, status) == (epochs * spe, "ok")
+        return unit_epochs, copy.internals.params
+
+    every_epoch, weights = run(1, 0)
+    assert not np.isnan(every_epoch).any()
+    for every, first_epoch in ((3, 0), (3, 2), (10, 1)):
+        due, same_weights = run(every, first_epoch)
+        kept = [(first_epoch + e) % every == 0 for e in range(epochs)]
+        np.testing.assert_array_equal(due[kept], every_epoch[kept])
+        assert np.isnan(due[~np.array(kept)]).all()  # the others cost nothing: nothing written
+        np.testing.assert_array_equal(same_weights, weights)
