@@ -13,6 +13,7 @@ import numpy as np
 from .. import _kernels as K
 from . import report, sections
 from .c_loop import CLoop
+from .host import describe, host_lines
 from .implementations import GemmFloor, SkipnetFit
 from .peers import JaxScan, NumbaEpoch, TorchEager
 from .timing import Impl, interleave, limit_xla_threads, settle_seconds
@@ -86,11 +87,14 @@ def _run(quick, workloads, json_path, threads, log, rounds, block, use_torch, co
         except ImportError:
             pass
     xla_flags = limit_xla_threads(threads) if compiled else None
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-               "python": platform.python_version(), "numpy": np.__version__, "torch": torch_version,
-               "simd": K.get_simd(), "blas_threshold": K.get_blas_threshold(), "threads": threads,
-               **(_versions("jax", "numba") if compiled else {}), "xla_flags": xla_flags}
-    log(f"skipnet bench: {rounds} rounds, blocks of >= {block:g} s; {machine}")
+    host = describe()
+    rest = {"cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch_version, "simd": K.get_simd(), "threads": threads,
+            **(_versions("jax", "numba") if compiled else {}), "xla_flags": xla_flags}
+    machine = {**host, **rest}
+    for line in host_lines(host):
+        log(line)
+    log(f"skipnet bench: {rounds} rounds, blocks of >= {block:g} s; {rest}")
     out = {"machine": machine, "quick": quick, "workloads": {}, "elementwise": None,
            "elementwise_in_cache": None, "scaling": None}
     for name in names:
