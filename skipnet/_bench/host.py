@@ -4,6 +4,7 @@ figures from different machines are never read as one another's."""
 
 from __future__ import annotations
 
+import os
 import platform
 
 from .. import _kernels as K
@@ -52,7 +53,8 @@ def _openblas() -> str:
     found = [lib for lib in threadpool_info() if lib.get("internal_api") == "openblas"]
     if not found:
         return "unknown"
-    lib = min(found, key=lambda lib: "scipy" not in str(lib.get("filepath", "")))  # SciPy's if loaded
+    # NumPy's copy is named libscipy_openblas too: SciPy's is the one in scipy.libs
+    lib = min(found, key=lambda lib: os.path.basename(os.path.dirname(str(lib.get("filepath", "")))) != "scipy.libs")
     return (f"OpenBLAS {lib.get('version')} ({lib.get('architecture')}, "
             f"{lib.get('num_threads')} threads)")
 

@@ -14,7 +14,7 @@ from .. import _kernels as K
 from . import report, sections
 from .c_loop import CLoop
 from .host import describe, host_lines
-from .implementations import GemmFloor, SkipnetFit
+from .implementations import DEFAULTS, GemmFloor, SkipnetFit, defaults
 from .peers import JaxScan, NumbaEpoch, TorchEager
 from .timing import Impl, interleave, limit_xla_threads, settle_seconds
 from .workloads import WORKLOADS, Workload
@@ -46,6 +46,7 @@ def _makers(w: Workload, X: np.ndarray, y: np.ndarray, torch_ok: bool,
     """The implementations timed on workload w, as (name, constructor)."""
     makers: list[tuple[str, Callable[[], Impl]]] = [
         ("skipnet fused", lambda: SkipnetFit(w, X, y, fused=True)),
+        (DEFAULTS, lambda: defaults(w, X, y)),
         ("skipnet per-op", lambda: SkipnetFit(w, X, y, fused=False)),
         ("numpy reference", lambda: SkipnetFit(w, X, y, backend="numpy"))]
     if torch_ok:
