@@ -1,6 +1,12 @@
 """The host that ``skipnet bench`` reports: CPU model and SIMD flags read from /proc/cpuinfo (or what can be
 known elsewhere), and the SIMD level of each of skipnet's code paths."""
 
+import os
+import subprocess
+import sys
+
+from _helpers import PACKAGE_ROOT
+
 import skipnet._kernels as K
 from skipnet._bench import host
 
@@ -52,3 +58,55 @@ def test_host_lines_name_the_cpu_its_flags_and_every_path():
     assert all(flag in first for flag in described["cpu_flags"])
     assert all(f"{path} {level}" in second for path, level in described["simd_paths"].items())
     assert f"{K.get_blas_threshold():,}" in second
+
+
+def test_the_defaults_row_fits_with_the_trainers_defaults_from_a_first_fit_each_time():
+    from skipnet._bench import LR, WORKLOADS
+    from skipnet._bench.implementations import DEFAULTS, STEP_ONLY, SkipnetFit, defaults
+    from skipnet.schedules import ReduceLROnPlateau
+    from skipnet.trainer import Trainer
+
+    w = WORKLOADS["W1"]
+    X, y = w.data()
+    impl = defaults(w, X, y)
+    fresh = Trainer(w.make(0), loss="l1", optimizer="sgd", lr=LR, batch_size=w.batch)
+    assert impl.name == DEFAULTS
+    for option in ("shuffle", "diagnose", "diagnose_every", "fused", "divergence_factor", "schedule", "seed"):
+        assert getattr(impl.trainer, option) == getattr(fresh, option), option
+    fused = SkipnetFit(w, X, y)
+    assert {k: getattr(fused.trainer, k) for k in STEP_ONLY} == STEP_ONLY and fused.trainer.fused
+    # whole fits of exactly fit_epochs epochs, each starting as a first fit (counters, schedule state)
+    plateau = ReduceLROnPlateau(mode="max", patience=0, factor=0.5)  # a falling loss: one cut per epoch
+    impl = SkipnetFit(w, X, y, options={"diagnose": False, "schedule": plateau}, name="plateau", fit_epochs=2,
+                      whole_fits=True)
+    seconds, steps = impl.block(6 * impl.steps_per_epoch)
+    assert seconds > 0 and steps == 3 * 2 * impl.steps_per_epoch  # three fits of two epochs
+    assert impl.trainer.step_count == 2 * impl.steps_per_epoch and impl.trainer.epoch_count == 2
+    assert plateau.current is None  # the fits ran on copies: the pristine schedule never started
+    assert impl.trainer.schedule.reductions == [(1, LR * 0.5)]  # the last fit's copy, fresh at its start
+    assert impl.block(1)[1] == 2 * impl.steps_per_epoch  # never part of a fit
+
+
+def test_defaults_cost_script_reports_the_host_and_every_variant(tmp_path):
+    from skipnet import schedules
+
+    script = os.path.join(PACKAGE_ROOT, "bench", "defaults_cost.py")
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    run = subprocess.run([sys.executable, script, "--workloads", "W0", "--repeats", "1", "--epochs", "2",
+                          "--block", "0.002"], capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith(f"host: {host.cpu_model()}; SIMD flags:")
+    assert lines[1].startswith("skipnet SIMD in use: tiles ") and "BLAS threshold" in lines[1]
+    assert "pinned to CPU" in lines[2] or "not pinned" in lines[2]
+    table = run.stdout[run.stdout.index("W0 (exercise net"):]
+    names = [n for n, c in vars(schedules).items()
+             if isinstance(c, type) and issubclass(c, schedules.Schedule) and c is not schedules.Schedule]
+    assert len(names) >= 5
+    for variant in ["defaults", "diagnose=False", *names]:
+        assert f"\n  {variant}" in table, variant
+    summary = run.stdout[run.stdout.index("| workload | epochs |"):].splitlines()
+    assert len(summary) == 3 and summary[2].startswith("| W0 | 2 | ")
+    bad = subprocess.run([sys.executable, script, "--workloads", "W9"], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, check=False)
+    assert bad.returncode == 2 and "--workloads: unknown ['W9']" in bad.stderr and "Traceback" not in bad.stderr

@@ -56,7 +56,7 @@ def _openblas() -> str:
     # NumPy's copy is named libscipy_openblas too: SciPy's is the one in scipy.libs
     lib = min(found, key=lambda lib: os.path.basename(os.path.dirname(str(lib.get("filepath", "")))) != "scipy.libs")
     return (f"OpenBLAS {lib.get('version')} ({lib.get('architecture')}, "
-            f"{lib.get('num_threads')} threads)")
+            f"{lib.get('num_threads')} thread{'' if lib.get('num_threads') == 1 else 's'})")
 
 
 def simd_paths() -> dict[str, str]:

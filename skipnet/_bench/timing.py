@@ -55,10 +55,12 @@ def settle_seconds(threads: int | None) -> float:
 
 
 def interleave(workload: str, makers: list[tuple[str, Callable[[], Impl]]], rounds: int, block: float,
-               log: Callable[[str], None], settle: float = 0.15) -> Result:
+               log: Callable[[str], None], settle: float = 0.15, steps: dict[str, int] | None = None) -> Result:
     """Time the implementations that ``makers`` (name, constructor) build, by the protocol above. An
     implementation whose constructor raises (an optional peer that cannot run) is reported in
-    ``Result.skipped``, not timed."""
+    ``Result.skipped``, not timed. ``steps`` (name -> steps per block) skips the calibration and the
+    warm-up block, for implementations that an earlier call warmed up (whose blocks of seconds each
+    would be long)."""
     result = Result(workload)
     impls = []
     for name, make in makers:
@@ -66,15 +68,8 @@ def interleave(workload: str, makers: list[tuple[str, Callable[[], Impl]]], roun
             impls.append(make())
         except Exception as exc:  # noqa: BLE001 - an optional peer that cannot run is reported, not fatal
             result.skipped[name] = f"{type(exc).__name__}: {exc}"
-    # steps per block: grow a warm-up block until it lasts a quarter of a block, then scale it
-    steps = {}
+    steps = {impl.name: steps[impl.name] for impl in impls} if steps is not None else calibrate(impls, block)
     for impl in impls:
-        count, (seconds, done) = 1, impl.block(1)
-        while seconds < block / 4:
-            count *= 4
-            seconds, done = impl.block(count)
-        steps[impl.name] = max(1, int(done * block / seconds))
-        impl.block(steps[impl.name])  # the untimed warm-up block
         result.per_step[impl.name] = []
     for r in range(rounds):
         order = impls[r % len(impls):] + impls[:r % len(impls)]
@@ -84,6 +79,20 @@ def interleave(workload: str, makers: list[tuple[str, Callable[[], Impl]]], roun
             time.sleep(settle)  # let this library's worker threads go idle before the next one runs
         log(f"  {workload} round {r + 1}/{rounds}")
     return result
+
+
+def calibrate(impls: list[Impl], block: float) -> dict[str, int]:
+    """Steps per block of each implementation: a block grown until it lasts a quarter of ``block``
+    seconds, then scaled; each implementation then runs one untimed warm-up block."""
+    steps = {}
+    for impl in impls:
+        count, (seconds, done) = 1, impl.block(1)
+        while seconds < block / 4:
+            count *= 4
+            seconds, done = impl.block(count)
+        steps[impl.name] = max(1, int(done * block / seconds))
+        impl.block(steps[impl.name])  # the untimed warm-up block
+    return steps
 
 
 def threads_over_serial(jobs: list[Callable[[], object]]) -> float:
