@@ -64,7 +64,7 @@ def workload_table(w: Workload, res: Result, log: Callable[[str], None]) -> dict
         "median_per_step": {i: res.median(i) for i in impls},
         "fastest_per_step": {i: res.best(i) for i in impls},
         "paired_ratio": {i: {p: res.ratio(i, p) for p in impls} for i in impls},
-        "defaults_over_fused": defaults_cost,
+        "defaults_over_fused": defaults_cost, "steps_per_block": res.block_steps,
         "per_round": res.per_step, "skipped": res.skipped, "targets": checks, "goals": goals}
 
 

@@ -35,6 +35,7 @@ class Result:
     workload: str
     per_step: dict = field(default_factory=dict)   # impl -> [seconds per step, one per round]
     skipped: dict = field(default_factory=dict)    # impl -> reason
+    block_steps: dict = field(default_factory=dict)  # impl -> steps per timed block (sets the fit lengths)
 
     def median(self, impl: str) -> float:
         return statistics.median(self.per_step[impl])
@@ -69,6 +70,7 @@ def interleave(workload: str, makers: list[tuple[str, Callable[[], Impl]]], roun
         except Exception as exc:  # noqa: BLE001 - an optional peer that cannot run is reported, not fatal
             result.skipped[name] = f"{type(exc).__name__}: {exc}"
     steps = {impl.name: steps[impl.name] for impl in impls} if steps is not None else calibrate(impls, block)
+    result.block_steps = steps
     for impl in impls:
         result.per_step[impl.name] = []
     for r in range(rounds):
