@@ -110,3 +110,22 @@ def test_defaults_cost_script_reports_the_host_and_every_variant(tmp_path):
     bad = subprocess.run([sys.executable, script, "--workloads", "W9"], capture_output=True, text=True,
                          cwd=tmp_path, env=env, check=False)
     assert bad.returncode == 2 and "--workloads: unknown ['W9']" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_implementation_can_take_the_block_size_of_another():
+    from skipnet._bench.timing import Impl, calibrate
+
+    class Steps(Impl):
+        def __init__(self, name, seconds_per_step, follows=None):
+            self.name, self.seconds_per_step, self.same_blocks_as, self.calls = name, seconds_per_step, follows, []
+
+        def block(self, steps):
+            self.calls.append(steps)
+            return steps * self.seconds_per_step, steps
+
+    follower, leader = Steps("defaults", 2.0**-6, follows="fused"), Steps("fused", 2.0**-10)
+    lone = Steps("alone", 2.0**-6, follows="not timed here")
+    steps = calibrate([follower, leader, lone], block=1.0)
+    assert steps == {"fused": 1024, "defaults": 1024, "alone": 64}  # blocks of 1 s, but the follower's
+    assert follower.calls == [1024]  # no calibration of its own, one warm-up block of the leader's size
+    assert leader.calls[-1] == 1024 and lone.calls[-1] == 64  # their warm-up blocks

@@ -84,6 +84,7 @@ def test_bench_command_smoke(tmp_path, capsys):
         assert w["defaults_over_fused"] == w["paired_ratio"]["skipnet fit (defaults)"]["skipnet fused"] > 0
         assert saved["workloads"][name]["defaults_over_fused"] == w["defaults_over_fused"]
         assert set(w["steps_per_block"]) == set(w["median_per_step"]) and min(w["steps_per_block"].values()) >= 1
+        assert w["steps_per_block"]["skipnet fit (defaults)"] == w["steps_per_block"]["skipnet fused"]
         assert [t["target"] for t in w["targets"]] == [f"{a} / {b} {op} {v:g}" for a, b, op, v in
                                                         benchmark.TARGETS[name]]
         start = next(i for i, line in enumerate(lines) if line.startswith(f"\n{name}:"))

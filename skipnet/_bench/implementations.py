@@ -19,6 +19,7 @@ from .workloads import LR, Workload
 # then runs one epoch per kernel call)
 STEP_ONLY = {"shuffle": False, "divergence_factor": None, "diagnose": False}
 DEFAULTS = "skipnet fit (defaults)"
+FUSED = "skipnet fused"
 
 
 class SkipnetFit(Impl):
@@ -73,9 +74,11 @@ class SkipnetFit(Impl):
 
 def defaults(w: Workload, X: np.ndarray, y: np.ndarray, **kwargs) -> SkipnetFit:
     """``Trainer(net, loss=, optimizer=, lr=, batch_size=, epochs=).fit(X, y)`` with nothing else set
-    (diagnostics on, shuffling, the divergence guard, fused): what a user's fit runs, timed like the rows
-    of STEP_ONLY. kwargs: SkipnetFit's name, fit_epochs and whole_fits."""
-    return SkipnetFit(w, X, y, options={}, **{"name": DEFAULTS, **kwargs})
+    (diagnostics on, shuffling, the divergence guard, fused): what a user's fit runs, timed like the fused
+    row of STEP_ONLY, in blocks of as many steps as it. kwargs: SkipnetFit's name, fit_epochs, whole_fits."""
+    impl = SkipnetFit(w, X, y, options={}, **{"name": DEFAULTS, **kwargs})
+    impl.same_blocks_as = FUSED  # fits of the fused row's length: the per-fit costs weigh alike
+    return impl
 
 
 def _rebuild(net: Network, backend: str) -> Network:

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .implementations import DEFAULTS
+from .implementations import DEFAULTS, FUSED
 from .timing import Result
 from .workloads import GOALS, TARGETS, Workload
-
-FUSED = "skipnet fused"
 
 
 def fmt_seconds(seconds: float) -> str:

@@ -1,8 +1,9 @@
 """The timing protocol: implementations timed in blocks, interleaved round by round in one process,
 compared by paired ratios; and the pinning of other libraries' threads to the CPUs they are given.
 
-In each round every implementation times one block of whole epochs lasting at least ``block`` seconds,
-in an order that rotates from round to round, after a calibration and one untimed warm-up block. A
+In each round every implementation times one block of whole epochs lasting at least ``block`` seconds
+(or as many steps as the implementation it follows: ``Impl.same_blocks_as``), in an order that rotates
+from round to round, after a calibration and one untimed warm-up block. A
 paired ratio is the median over rounds of the ratio of two times measured in the same round, which is
 what survives a noisy, shared machine.
 """
@@ -23,6 +24,7 @@ class Impl:
     and returns (seconds, steps run)."""
 
     name = ""
+    same_blocks_as: str | None = None  # another implementation whose block size this one takes, uncalibrated
 
     def block(self, steps: int) -> tuple[float, int]:
         raise NotImplementedError
@@ -85,14 +87,23 @@ def interleave(workload: str, makers: list[tuple[str, Callable[[], Impl]]], roun
 
 def calibrate(impls: list[Impl], block: float) -> dict[str, int]:
     """Steps per block of each implementation: a block grown until it lasts a quarter of ``block``
-    seconds, then scaled; each implementation then runs one untimed warm-up block."""
+    seconds, then scaled; or, for one whose ``same_blocks_as`` names another timed here, that one's
+    steps (so that both time fits of the same length). Each then runs one untimed warm-up block."""
+    names = {impl.name for impl in impls}
+
+    def follows(impl: Impl) -> bool:
+        return impl.same_blocks_as in names
+
     steps = {}
-    for impl in impls:
-        count, (seconds, done) = 1, impl.block(1)
-        while seconds < block / 4:
-            count *= 4
-            seconds, done = impl.block(count)
-        steps[impl.name] = max(1, int(done * block / seconds))
+    for impl in sorted(impls, key=follows):  # the followed ones first
+        if follows(impl):
+            steps[impl.name] = steps[impl.same_blocks_as]
+        else:
+            count, (seconds, done) = 1, impl.block(1)
+            while seconds < block / 4:
+                count *= 4
+                seconds, done = impl.block(count)
+            steps[impl.name] = max(1, int(done * block / seconds))
         impl.block(steps[impl.name])  # the untimed warm-up block
     return steps
 
