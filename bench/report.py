@@ -26,12 +26,16 @@ def _join(values) -> str:
 def tables(runs: list[dict]) -> str:
     out = []
     first = runs[0]
-    for r in runs:  # runs from different hosts must not be read as one
+    hosts = []  # runs from different hosts must not be read as one: each host named once
+    for r in runs:
         machine = r["machine"]
         if "simd_paths" in machine:
             paths = ", ".join(f"{k} {v}" for k, v in machine["simd_paths"].items())
-            out.append(f"Host: {machine['cpu']} ({' '.join(machine['cpu_flags'])}); skipnet SIMD: {paths}; "
-                       f"BLAS threshold {machine['blas_threshold']:,}\n")
+            line = (f"Host: {machine['cpu']} ({' '.join(machine['cpu_flags'])}); skipnet SIMD: {paths}; "
+                    f"BLAS threshold {machine['blas_threshold']:,}\n")
+            if line not in hosts:
+                hosts.append(line)
+    out.extend(hosts)
     out.append(f"Machine: {first['machine']}\n")
     for name, w in first["workloads"].items():
         impls = list(w["median_per_step"])
