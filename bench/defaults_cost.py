@@ -7,12 +7,14 @@ Variants, each a Trainer(net, loss="l1", optimizer="sgd", lr, batch_size, epochs
 (skipnet/_bench/workloads.py) from its fixed start, every fit as a first fit:
   defaults          nothing else set (diagnostics every 10 epochs, shuffling, divergence guard, fused)
   diagnose=False    the same with diagnose=False: the baseline of every ratio
+  step only         shuffle=False, divergence_factor=None, diagnose=False: the row "skipnet fused" of
+                    `skipnet bench` (what shuffling and the divergence guard cost is the rest)
   <Schedule>        diagnose=False and schedule=<Schedule>, for every schedule skipnet.schedules defines
 Each repeat times one block of whole fits (at least --block seconds) of every variant, in an order that
 rotates from repeat to repeat (skipnet/_bench/timing.py); reported are the median time per fit and the
 paired ratio to diagnose=False (the median over repeats of the ratio of the two times of one repeat).
 The process runs on one CPU (os.sched_setaffinity where there is one) with BLAS held to one thread.
-By default about 4-5 minutes on a 2-core AMD EPYC (Zen 3), two-thirds of it W3's fits of 20 epochs
+By default about 5 minutes on a 2-core AMD EPYC (Zen 3), two-thirds of it W3's fits of 20 epochs
 (7 s each); on a shared machine a single repeat can be twice as slow, so quote figures of --repeats 5 or
 more.
 """
@@ -28,11 +30,12 @@ import sys
 from skipnet import schedules
 from skipnet._bench import WORKLOADS
 from skipnet._bench.host import describe, host_lines
-from skipnet._bench.implementations import SkipnetFit
+from skipnet._bench.implementations import STEP_ONLY, SkipnetFit
 from skipnet._bench.report import fmt_seconds
 from skipnet._bench.timing import interleave, settle_seconds
 
 BASELINE = "diagnose=False"
+STEP = "step only"
 # the arguments a schedule cannot do without: every epoch a new rate (the most a schedule changes)
 REQUIRED = {"step_size": 1, "gamma": 0.9}
 
@@ -57,7 +60,7 @@ def builtin_schedules() -> dict[str, schedules.Schedule]:
 
 def variants() -> dict[str, dict]:
     """Variant name -> the Trainer options beyond loss, optimizer, lr, batch_size and epochs."""
-    out = {"defaults": {}, BASELINE: {"diagnose": False}}
+    out = {"defaults": {}, BASELINE: {"diagnose": False}, STEP: dict(STEP_ONLY)}
     out.update({name: {"diagnose": False, "schedule": s} for name, s in builtin_schedules().items()})
     return out
 

@@ -103,7 +103,7 @@ def test_defaults_cost_script_reports_the_host_and_every_variant(tmp_path):
     names = [n for n, c in vars(schedules).items()
              if isinstance(c, type) and issubclass(c, schedules.Schedule) and c is not schedules.Schedule]
     assert len(names) >= 5
-    for variant in ["defaults", "diagnose=False", *names]:
+    for variant in ["defaults", "diagnose=False", "step only", *names]:
         assert f"\n  {variant}" in table, variant
     summary = run.stdout[run.stdout.index("| workload | epochs |"):].splitlines()
     assert len(summary) == 3 and summary[2].startswith("| W0 | 2 | ")
