@@ -1,5 +1,6 @@
-"""The host that ``skipnet bench`` reports: CPU model and SIMD flags read from /proc/cpuinfo (or what can be
-known elsewhere), and the SIMD level of each of skipnet's code paths."""
+"""The host that ``skipnet bench`` reports (CPU model and SIMD flags read from /proc/cpuinfo, or what can be
+known elsewhere, and the SIMD level of each of skipnet's code paths), its "skipnet fit (defaults)" row, and
+bench/defaults_cost.py run as a user would (tiny blocks; no times are checked)."""
 
 import os
 import subprocess
