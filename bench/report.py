@@ -26,10 +26,24 @@ def _join(values) -> str:
 def tables(runs: list[dict]) -> str:
     out = []
     first = runs[0]
+    hosts = []  # runs from different hosts must not be read as one: each host named once
+    for r in runs:
+        machine = r["machine"]
+        if "simd_paths" in machine:
+            paths = ", ".join(f"{k} {v}" for k, v in machine["simd_paths"].items())
+            line = (f"Host: {machine['cpu']} ({' '.join(machine['cpu_flags'])}); skipnet SIMD: {paths}; "
+                    f"BLAS threshold {machine['blas_threshold']:,}\n")
+            if line not in hosts:
+                hosts.append(line)
+    out.extend(hosts)
     out.append(f"Machine: {first['machine']}\n")
     for name, w in first["workloads"].items():
         impls = list(w["median_per_step"])
-        peers = [p for p in impls if p in ("numpy reference", "torch eager", "jax scan", "C loop", "GEMM floor")]
+        # "skipnet fused" as a column when the defaults row is there: defaults / fused is the figure to read
+        shown = ("numpy reference", "torch eager", "jax scan", "C loop", "GEMM floor")
+        if "skipnet fit (defaults)" in impls:
+            shown = ("skipnet fused", *shown)
+        peers = [p for p in impls if p in shown]
         out.append(f"#### {name}: {w['description']}\n")
         out.append("| implementation | median / step | fastest | " + " | ".join(f"÷ {p}" for p in peers) + " |")
         out.append("|---" * (3 + len(peers)) + "|")

@@ -60,17 +60,38 @@ def test_exercise_round_trip_as_a_user(tmp_path):
 def test_bench_command_smoke(tmp_path, capsys):
     # the protocol end to end on two small workloads, one very short round (timings are not checked)
     from skipnet import _bench as benchmark
+    from skipnet import _kernels as K
+    from skipnet._bench.host import describe
 
-    out = tmp_path / "bench.json"
+    out, lines = tmp_path / "bench.json", []
     report = benchmark.run(workloads=["W0", "W1"], json_path=str(out), rounds=1, block=0.002, torch=False,
-                           log=lambda *a: None)
+                           log=lines.append)
     saved = json.loads(out.read_text())
     assert set(saved["workloads"]) == {"W0", "W1"}
+    # the host before any table, and the same in the JSON
+    host = describe()
+    assert lines[0].startswith(f"host: {host['cpu']}; SIMD flags: ")
+    assert lines[1].startswith("skipnet SIMD in use: tiles ")
+    machine = saved["machine"]
+    assert machine["cpu"] == host["cpu"] and machine["cpu_flags"] == host["cpu_flags"]
+    assert set(machine["simd_paths"]) == {"tiles", "elementwise", "losses", "blas"}
+    assert machine["simd_paths"]["tiles"] == K.get_simd() and machine["blas_threshold"] == K.get_blas_threshold()
     for name, w in report["workloads"].items():
-        assert {"skipnet fused", "skipnet per-op", "numpy reference"} <= set(w["median_per_step"])
+        assert {"skipnet fused", "skipnet fit (defaults)", "skipnet per-op",
+                "numpy reference"} <= set(w["median_per_step"])
         assert all(t > 0 for t in w["median_per_step"].values())
         assert w["paired_ratio"]["skipnet fused"]["skipnet fused"] == 1.0
+        assert w["defaults_over_fused"] == w["paired_ratio"]["skipnet fit (defaults)"]["skipnet fused"] > 0
+        assert saved["workloads"][name]["defaults_over_fused"] == w["defaults_over_fused"]
+        assert set(w["steps_per_block"]) == set(w["median_per_step"]) and min(w["steps_per_block"].values()) >= 1
+        assert w["steps_per_block"]["skipnet fit (defaults)"] == w["steps_per_block"]["skipnet fused"]
         assert [t["target"] for t in w["targets"]] == [f"{a} / {b} {op} {v:g}" for a, b, op, v in
                                                         benchmark.TARGETS[name]]
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"\n{name}:"))
+        table = lines[start + 1:next((i for i in range(start + 1, len(lines)) if lines[i].startswith("\n")),
+                                     len(lines))]
+        assert any(line.startswith("  skipnet fit (defaults) ") for line in table)
+        table = "\n".join(table)
+        assert f"skipnet fit (defaults) / skipnet fused: {w['defaults_over_fused']:.3g}" in table
     assert main(["bench", "--workloads", "W7"]) == 2
     assert "unknown workload" in capsys.readouterr().err

@@ -5,9 +5,13 @@ same fixed start in each timed block (so no run drifts into subnormal weights), 
 this one process, interleaved round by round; reported per implementation are the median and fastest
 time per step and the paired ratio to every other implementation (timing.py).
 
-Implementations: skipnet fused and per-op and the NumPy reference (implementations.py); PyTorch eager,
-JAX with the epoch under ``jax.jit`` + ``lax.scan`` and, for W0, a numba ``@njit`` epoch loop, each when
-installed (peers.py); and the ceilings: for W0 a hand-written C loop of the exercise step, compiled here
+The host comes first (host.py): the CPU's model and SIMD flags, the SIMD level of each of skipnet's code
+paths, its BLAS and threshold.
+
+Implementations: skipnet fused and per-op, skipnet's fit at the Trainer's defaults (diagnostics on,
+shuffling, the divergence guard: what a user's fit runs, read against fused) and the NumPy reference
+(implementations.py); PyTorch eager, JAX with the epoch under ``jax.jit`` + ``lax.scan`` and, for W0, a
+numba ``@njit`` epoch loop, each when installed (peers.py); and the ceilings: for W0 a hand-written C loop of the exercise step, compiled here
 with the system C compiler (c_loop.py, exercise_loop.c), for W1-W4 the step's matrix products through
 NumPy (implementations.py). Further sections (sections.py): element-wise kernels against a plain copy's
 bandwidth, epoch time against data size, and two networks trained in two threads against one after the

@@ -1,8 +1,10 @@
 """The implementations that need nothing beyond skipnet's own dependencies: skipnet's fused and per-op
-paths, the NumPy reference, and W1-W4's ceiling, the step's matrix products through NumPy."""
+paths, its fit at the Trainer's defaults, the NumPy reference, and W1-W4's ceiling, the step's matrix
+products through NumPy."""
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -12,38 +14,71 @@ from ..trainer import Trainer
 from .timing import Impl
 from .workloads import LR, Workload
 
+# Trainer options that leave one training step and nothing else: batches in order, no divergence guard,
+# no diagnostics (an extra: about one forward pass over the data every 10 epochs, and the fused path
+# then runs one epoch per kernel call)
+STEP_ONLY = {"shuffle": False, "divergence_factor": None, "diagnose": False}
+DEFAULTS = "skipnet fit (defaults)"
+FUSED = "skipnet fused"
+
 
 class SkipnetFit(Impl):
-    """``Trainer.fit`` with ``diagnose=False`` (the diagnostics are an extra, not part of a training
-    step): fused (whole epochs per kernel call) or per-op, or the NumPy reference (backend="numpy")."""
+    """``Trainer.fit`` timed from a fixed start: by default with STEP_ONLY's options, fused (whole epochs
+    per kernel call) or per-op, or the NumPy reference (backend="numpy").
 
-    def __init__(self, w: Workload, X: np.ndarray, y: np.ndarray, fused: bool = True, backend: str = "cython"):
-        self.name = "numpy reference" if backend == "numpy" else f"skipnet {'fused' if fused else 'per-op'}"
+    options: the Trainer's keyword arguments beyond loss, optimizer, lr, batch_size and epochs, in place
+    of STEP_ONLY and ``fused`` ({} is the Trainer's defaults, what a user's fit runs; see ``defaults``).
+    Blocks are fits of up to ``fit_epochs`` epochs, or, with ``whole_fits``, of exactly that many."""
+
+    def __init__(self, w: Workload, X: np.ndarray, y: np.ndarray, fused: bool = True, backend: str = "cython",
+                 *, options: dict | None = None, name: str | None = None, fit_epochs: int = 20,
+                 whole_fits: bool = False):
+        self.name = name or ("numpy reference" if backend == "numpy" else
+                             f"skipnet {'fused' if fused else 'per-op'}")
         self.net = w.make(0) if backend == "cython" else _rebuild(w.make(0), backend)
         self.start = self.net.internals.params.copy()
         self.X, self.y = X, y
         self.steps_per_epoch = -(-len(X) // w.batch)
+        self.fit_epochs, self.whole_fits = fit_epochs, whole_fits
+        options = {**STEP_ONLY, "fused": fused} if options is None else options
+        self.schedule = options.get("schedule")
         self.trainer = Trainer(self.net, loss="l1", optimizer="sgd", lr=LR, batch_size=w.batch, epochs=1,
-                               shuffle=False, fused=fused, divergence_factor=None, diagnose=False)
+                               **options)
 
     def block(self, steps: int) -> tuple[float, int]:
-        """Fits of up to 20 epochs each (the history of a fit grows with its steps), every one from
-        the fixed start; a slow implementation gets part of an epoch."""
+        """Fits of up to ``fit_epochs`` epochs each (the history of a fit grows with its steps), every
+        one from the fixed start as a first fit (weights, the trainer's counters, a fresh copy of the
+        schedule); a slow implementation gets part of an epoch, unless blocks are whole fits."""
         epochs = max(1, round(steps / self.steps_per_epoch))
         X, y = self.X, self.y
-        if epochs == 1 and steps < self.steps_per_epoch:
+        if self.whole_fits:
+            epochs = self.fit_epochs * max(1, round(epochs / self.fit_epochs))
+        elif epochs == 1 and steps < self.steps_per_epoch:
             rows = steps * self.trainer.batch_size
             X, y = X[:rows], y[:rows]
         elapsed, done = 0.0, 0
+        trainer = self.trainer
         while epochs > 0:
             self.net.internals.params[...] = self.start
-            self.trainer.epochs = min(epochs, 20)
-            epochs -= self.trainer.epochs
+            trainer.step_count = trainer.epoch_count = 0
+            if self.schedule is not None:  # schedules keep state across fits (ReduceLROnPlateau's rate)
+                trainer.schedule = copy.deepcopy(self.schedule)
+            trainer.epochs = min(epochs, self.fit_epochs)
+            epochs -= trainer.epochs
             t = time.perf_counter()
-            hist = self.trainer.fit(X, y)
+            hist = trainer.fit(X, y)
             elapsed += time.perf_counter() - t
             done += hist.steps_run
         return elapsed, done
+
+
+def defaults(w: Workload, X: np.ndarray, y: np.ndarray, **kwargs) -> SkipnetFit:
+    """``Trainer(net, loss=, optimizer=, lr=, batch_size=, epochs=).fit(X, y)`` with nothing else set
+    (diagnostics on, shuffling, the divergence guard, fused): what a user's fit runs, timed like the fused
+    row of STEP_ONLY, in blocks of as many steps as it. kwargs: SkipnetFit's name, fit_epochs, whole_fits."""
+    impl = SkipnetFit(w, X, y, options={}, **{"name": DEFAULTS, **kwargs})
+    impl.same_blocks_as = FUSED  # fits of the fused row's length: the per-fit costs weigh alike
+    return impl
 
 
 def _rebuild(net: Network, backend: str) -> Network:

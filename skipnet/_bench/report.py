@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .implementations import DEFAULTS, FUSED
 from .timing import Result
 from .workloads import GOALS, TARGETS, Workload
 
@@ -32,15 +33,21 @@ def check(result: Result, target: tuple[str, str, str, float]) -> tuple[str, flo
 def workload_table(w: Workload, res: Result, log: Callable[[str], None]) -> dict:
     """Print the workload's table and its checks; return them for the JSON report."""
     impls = list(res.per_step)
+    wide = max([len("implementation"), *map(len, impls)])
     log(f"\n{w.name}: {w.description}")
-    log(f"  {'implementation':<17} {'median/step':>12} {'fastest':>10}   paired ratio to: "
-        + "  ".join(f"{p:>15}" for p in impls))
+    log(f"  {'implementation':<{wide}} {'median/step':>12} {'fastest':>10}   paired ratio to: "
+        + "  ".join(f"{p:>{max(15, len(p))}}" for p in impls))
     for impl in impls:
-        ratios = "  ".join(f"{res.ratio(impl, p):>15.3g}" for p in impls)
-        log(f"  {impl:<17} {fmt_seconds(res.median(impl)):>12} {fmt_seconds(res.best(impl)):>10}   "
+        ratios = "  ".join(f"{res.ratio(impl, p):>{max(15, len(p))}.3g}" for p in impls)
+        log(f"  {impl:<{wide}} {fmt_seconds(res.median(impl)):>12} {fmt_seconds(res.best(impl)):>10}   "
             f"{'':17}{ratios}")
     for impl, why in res.skipped.items():
         log(f"  {impl}: skipped ({why})")
+    defaults_cost = None
+    if DEFAULTS in res.per_step and FUSED in res.per_step:
+        defaults_cost = res.ratio(DEFAULTS, FUSED)
+        log(f"  {DEFAULTS} / {FUSED}: {defaults_cost:.3g} (what a fit at the Trainer's defaults costs per step "
+            "against the training step alone)")
     checks, goals = [], []
     for kind, bounds, out in (("target", TARGETS, checks), ("goal", GOALS, goals)):
         for target in bounds.get(w.name, []):
@@ -55,6 +62,7 @@ def workload_table(w: Workload, res: Result, log: Callable[[str], None]) -> dict
         "median_per_step": {i: res.median(i) for i in impls},
         "fastest_per_step": {i: res.best(i) for i in impls},
         "paired_ratio": {i: {p: res.ratio(i, p) for p in impls} for i in impls},
+        "defaults_over_fused": defaults_cost, "steps_per_block": res.block_steps,
         "per_round": res.per_step, "skipped": res.skipped, "targets": checks, "goals": goals}
 
 

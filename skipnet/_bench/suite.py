@@ -13,7 +13,8 @@ import numpy as np
 from .. import _kernels as K
 from . import report, sections
 from .c_loop import CLoop
-from .implementations import GemmFloor, SkipnetFit
+from .host import describe, host_lines
+from .implementations import DEFAULTS, GemmFloor, SkipnetFit, defaults
 from .peers import JaxScan, NumbaEpoch, TorchEager
 from .timing import Impl, interleave, limit_xla_threads, settle_seconds
 from .workloads import WORKLOADS, Workload
@@ -45,6 +46,7 @@ def _makers(w: Workload, X: np.ndarray, y: np.ndarray, torch_ok: bool,
     """The implementations timed on workload w, as (name, constructor)."""
     makers: list[tuple[str, Callable[[], Impl]]] = [
         ("skipnet fused", lambda: SkipnetFit(w, X, y, fused=True)),
+        (DEFAULTS, lambda: defaults(w, X, y)),
         ("skipnet per-op", lambda: SkipnetFit(w, X, y, fused=False)),
         ("numpy reference", lambda: SkipnetFit(w, X, y, backend="numpy"))]
     if torch_ok:
@@ -86,11 +88,14 @@ def _run(quick, workloads, json_path, threads, log, rounds, block, use_torch, co
         except ImportError:
             pass
     xla_flags = limit_xla_threads(threads) if compiled else None
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-               "python": platform.python_version(), "numpy": np.__version__, "torch": torch_version,
-               "simd": K.get_simd(), "blas_threshold": K.get_blas_threshold(), "threads": threads,
-               **(_versions("jax", "numba") if compiled else {}), "xla_flags": xla_flags}
-    log(f"skipnet bench: {rounds} rounds, blocks of >= {block:g} s; {machine}")
+    host = describe()
+    rest = {"cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch_version, "simd": K.get_simd(), "threads": threads,
+            **(_versions("jax", "numba") if compiled else {}), "xla_flags": xla_flags}
+    machine = {**host, **rest}
+    for line in host_lines(host):
+        log(line)
+    log(f"skipnet bench: {rounds} rounds, blocks of >= {block:g} s; {rest}")
     out = {"machine": machine, "quick": quick, "workloads": {}, "elementwise": None,
            "elementwise_in_cache": None, "scaling": None}
     for name in names:

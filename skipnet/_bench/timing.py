@@ -1,8 +1,9 @@
 """The timing protocol: implementations timed in blocks, interleaved round by round in one process,
 compared by paired ratios; and the pinning of other libraries' threads to the CPUs they are given.
 
-In each round every implementation times one block of whole epochs lasting at least ``block`` seconds,
-in an order that rotates from round to round, after a calibration and one untimed warm-up block. A
+In each round every implementation times one block of whole epochs lasting at least ``block`` seconds
+(or as many steps as the implementation it follows: ``Impl.same_blocks_as``), in an order that rotates
+from round to round, after a calibration and one untimed warm-up block. A
 paired ratio is the median over rounds of the ratio of two times measured in the same round, which is
 what survives a noisy, shared machine.
 """
@@ -23,6 +24,7 @@ class Impl:
     and returns (seconds, steps run)."""
 
     name = ""
+    same_blocks_as: str | None = None  # another implementation whose block size this one takes, uncalibrated
 
     def block(self, steps: int) -> tuple[float, int]:
         raise NotImplementedError
@@ -35,6 +37,7 @@ class Result:
     workload: str
     per_step: dict = field(default_factory=dict)   # impl -> [seconds per step, one per round]
     skipped: dict = field(default_factory=dict)    # impl -> reason
+    block_steps: dict = field(default_factory=dict)  # impl -> steps per timed block (sets the fit lengths)
 
     def median(self, impl: str) -> float:
         return statistics.median(self.per_step[impl])
@@ -55,10 +58,12 @@ def settle_seconds(threads: int | None) -> float:
 
 
 def interleave(workload: str, makers: list[tuple[str, Callable[[], Impl]]], rounds: int, block: float,
-               log: Callable[[str], None], settle: float = 0.15) -> Result:
+               log: Callable[[str], None], settle: float = 0.15, steps: dict[str, int] | None = None) -> Result:
     """Time the implementations that ``makers`` (name, constructor) build, by the protocol above. An
     implementation whose constructor raises (an optional peer that cannot run) is reported in
-    ``Result.skipped``, not timed."""
+    ``Result.skipped``, not timed. ``steps`` (name -> steps per block) skips the calibration and the
+    warm-up block, for implementations that an earlier call warmed up (whose blocks of seconds each
+    would be long)."""
     result = Result(workload)
     impls = []
     for name, make in makers:
@@ -66,15 +71,9 @@ def interleave(workload: str, makers: list[tuple[str, Callable[[], Impl]]], roun
             impls.append(make())
         except Exception as exc:  # noqa: BLE001 - an optional peer that cannot run is reported, not fatal
             result.skipped[name] = f"{type(exc).__name__}: {exc}"
-    # steps per block: grow a warm-up block until it lasts a quarter of a block, then scale it
-    steps = {}
+    steps = {impl.name: steps[impl.name] for impl in impls} if steps is not None else calibrate(impls, block)
+    result.block_steps = steps
     for impl in impls:
-        count, (seconds, done) = 1, impl.block(1)
-        while seconds < block / 4:
-            count *= 4
-            seconds, done = impl.block(count)
-        steps[impl.name] = max(1, int(done * block / seconds))
-        impl.block(steps[impl.name])  # the untimed warm-up block
         result.per_step[impl.name] = []
     for r in range(rounds):
         order = impls[r % len(impls):] + impls[:r % len(impls)]
@@ -84,6 +83,29 @@ def interleave(workload: str, makers: list[tuple[str, Callable[[], Impl]]], roun
             time.sleep(settle)  # let this library's worker threads go idle before the next one runs
         log(f"  {workload} round {r + 1}/{rounds}")
     return result
+
+
+def calibrate(impls: list[Impl], block: float) -> dict[str, int]:
+    """Steps per block of each implementation: a block grown until it lasts a quarter of ``block``
+    seconds, then scaled; or, for one whose ``same_blocks_as`` names another timed here, that one's
+    steps (so that both time fits of the same length). Each then runs one untimed warm-up block."""
+    names = {impl.name for impl in impls}
+
+    def follows(impl: Impl) -> bool:
+        return impl.same_blocks_as in names
+
+    steps = {}
+    for impl in sorted(impls, key=follows):  # the followed ones first
+        if follows(impl):
+            steps[impl.name] = steps[impl.same_blocks_as]
+        else:
+            count, (seconds, done) = 1, impl.block(1)
+            while seconds < block / 4:
+                count *= 4
+                seconds, done = impl.block(count)
+            steps[impl.name] = max(1, int(done * block / seconds))
+        impl.block(steps[impl.name])  # the untimed warm-up block
+    return steps
 
 
 def threads_over_serial(jobs: list[Callable[[], object]]) -> float:

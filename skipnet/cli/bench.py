@@ -9,11 +9,13 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "bench", help="time skipnet against the NumPy reference, PyTorch, JAX and the hardware ceilings",
         description="Side-by-side timing of one training step of workloads W0-W4 (docs/design.md section 5): "
-                    "skipnet fused and per-op, the NumPy reference, PyTorch eager, JAX (the epoch under "
-                    "lax.scan) and numba (W0) when installed, a hand-written C loop (W0) and the step's GEMM "
-                    "time through NumPy (W1-W4), interleaved round by round in this process; medians and "
-                    "paired ratios. Also element-wise kernels against "
-                    "copy bandwidth, and scaling with data size and threads.")
+                    "skipnet fused and per-op, skipnet's fit at the Trainer's defaults (the row 'skipnet fit "
+                    "(defaults)', read against fused), the NumPy reference, PyTorch eager, JAX (the epoch "
+                    "under lax.scan) and numba (W0) when installed, a hand-written C loop (W0) and the step's "
+                    "GEMM time through NumPy (W1-W4), interleaved round by round in this process; medians and "
+                    "paired ratios, after a line naming the CPU, its SIMD flags and the SIMD level each of "
+                    "skipnet's paths uses. Also element-wise kernels against copy bandwidth, and scaling "
+                    "with data size and threads.")
     p.add_argument("--quick", action="store_true", help="3 short rounds (under a minute) instead of 7")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the results as JSON")
     p.add_argument("--workloads", default=None,
