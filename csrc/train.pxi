@@ -40,8 +40,8 @@ PLATEAU_MAX_WINDOW = WATCH_MAX_WINDOW  # the longest window plateau_begins takes
 def plateau_begins(const double[::1] tail, int window, double rtol, level):
     """The plateau rule of the training monitor (csrc/watch.h), after an epoch: ``tail`` the fit's last
     (at most ``window``) epoch losses, oldest first; ``level`` the level of the plateau reported last, or
-    None. Returns (begins, level): whether a new plateau begins with the last loss, and the level still
-    being reported (None once the loss has left it)."""
+    None. Returns (begins, level): whether a new plateau begins with the last loss, and the level of the
+    plateau being reported (None when none is)."""
     cdef double lvl = float("nan") if level is None else level
     cdef int n = <int>min(tail.shape[0], window)
     if not 2 <= window <= WATCH_MAX_WINDOW:

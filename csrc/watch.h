@@ -5,7 +5,8 @@
  *       the plateau rule over the last n (<= window) epoch losses, oldest first: true when the last
  *       ``window`` of them are finite and lie within rtol of their mean (relative; absolute at a mean
  *       of 0) while no plateau is being reported; *level (NaN: none) is the level of the plateau
- *       reported last, forgotten here once the last loss has left it by more than 10 rtol (relative).
+ *       reported last (the |mean| of its window), forgotten here once the last loss has left it by more
+ *       than 10 rtol (relative), and set when a plateau begins.
  *       The Python monitor calls this rule too (skipnet._kernels.plateau_begins): it is written once.
  *   plateau_watch
  *       the rule applied by a chunk to each epoch it completes; the chunk stops after the epoch where
@@ -25,6 +26,7 @@ enum { WATCH_MAX_WINDOW = 64 };
 static inline int plateau_begins(const double *tail, int n, int window, double rtol, double *level)
 {
     int flat = 0;
+    double mean = 0.0;
     if (n == window) {
         double sum = 0.0, lo = tail[0], hi = tail[0];
         int finite = 1;
@@ -35,13 +37,16 @@ static inline int plateau_begins(const double *tail, int n, int window, double r
             hi = tail[i] > hi ? tail[i] : hi;
         }
         if (finite) {
-            const double mean = fabs(sum / n), width = hi - lo;
-            flat = (mean > 0 ? width / mean : width) <= rtol;
+            mean = fabs(sum / n);
+            flat = (mean > 0 ? (hi - lo) / mean : hi - lo) <= rtol;
         }
     }
     if (!isnan(*level) && n > 0 && fabs(tail[n - 1] - *level) > 10 * rtol * fabs(*level))
         *level = NAN;  /* the loss left the reported plateau: a new one may be reported */
-    return flat && isnan(*level);
+    if (!flat || !isnan(*level))
+        return 0;
+    *level = mean;  /* the plateau now reported, until the loss leaves it */
+    return 1;
 }
 
 /* The rule over a chunk's epochs: tail holds the fit's last n_tail epoch losses (oldest first);

@@ -524,12 +524,13 @@ def explain_plateau(net, X, y, loss: str, losses, window: int = 5, rtol: float =
 
 # ------------------------------------------------------------------------------ during training
 class PlateauFound:
-    """A plateau found by a TrainingMonitor after ``epoch``: its level and start now, its cause (diagnose:
-    a forward and backward pass) when ``explain()`` is first called, from the weights of that epoch, kept
-    here, and the monitor's training data."""
+    """A plateau found by a TrainingMonitor after ``epoch`` (the epoch losses up to it kept): its extent
+    (detect_plateau) and cause (diagnose: a forward and backward pass) are worked out when ``explain()``
+    is first called, from the weights of that epoch, kept here, and the monitor's training data."""
 
-    def __init__(self, monitor: TrainingMonitor, plateau: Plateau, epoch: int, index: int):
-        self.plateau, self.epoch, self.index = plateau, epoch, index
+    def __init__(self, monitor: TrainingMonitor, epoch_losses, epoch: int, index: int):
+        self.losses, self.window, self.rtol = np.array(epoch_losses, dtype=np.float64), monitor.window, monitor.rtol
+        self.epoch, self.index = epoch, index
         self.net, self.X, self.y, self.loss = monitor.net, monitor.X, monitor.y, monitor.loss
         self.params = monitor.net.internals.params.copy()
         self._explained: tuple[str, dict] | None = None
@@ -539,7 +540,9 @@ class PlateauFound:
         if self._explained is None:
             net = self.net.copy()
             net.internals.params[...] = self.params
-            plateau = self.plateau
+            tail = self.losses[-self.window:]  # the monitor's rule found it flat: detect_plateau agrees
+            plateau = detect_plateau(self.losses, self.window, self.rtol) or \
+                Plateau(self.losses.size - self.window, float(tail.mean()), float(_relative_spread(tail)))
             diagnosis = diagnose(net, self.X, self.y, self.loss, level=plateau.level)
             plateau.explanation, plateau.cause, plateau.details = (diagnosis.explanation, diagnosis.cause,
                                                                    diagnosis.details)
@@ -556,13 +559,14 @@ class TrainingMonitor:
     - ``plateau``: once per flat stretch of the epoch losses (the last ``window`` within ``rtol``), with
       the cause from ``diagnose``; not again until the loss has left that level by more than
       ``10 * rtol`` (relative), so noise around a plateau does not repeat the warning.
-    - ``dead_units``: after epoch 0 and every ``every`` epochs, and whenever a plateau is found, the
+    - ``dead_units``: after epoch 0 and every ``every`` epochs (and when asked, ``dead_check``), the
       ReLU units dead on the training data are counted; units not reported before are reported, per
-      layer with the fraction, so a unit is named once, at the check where it was first seen dead.
+      layer with the fraction, so a unit is named once, at the check where it was first seen dead. (A
+      plateau's own cause names a dead layer.)
 
     A Trainer gives the dead-unit statistics of the epochs due for a check (``unit_max``: per hidden
     ReLU unit, layer by layer, the largest z over the epoch's training steps, which its kernels keep as
-    they go), so those checks cost nothing; other checks (on a plateau or a stop), or checks without
+    they go), so those checks cost nothing; other checks (``dead_check``, on a stop), or checks without
     statistics, are one forward pass over the training data with the epoch's weights. A plateau costs a
     forward and backward pass when found (or when first read, with ``explain_later``). The plateau rule is the kernels' (skipnet._kernels.
     plateau_begins), so a fused fit can run on until the epoch where one begins.
@@ -589,11 +593,8 @@ class TrainingMonitor:
         index = len(epoch_losses) - 1
         tail = np.asarray(epoch_losses[-self.window:], dtype=np.float64)
         begins, self.level = K.plateau_begins(tail, self.window, self.rtol, self.level)
-        found = None
-        if begins:
-            found = PlateauFound(self, detect_plateau(epoch_losses, self.window, self.rtol), epoch, index)
-            self.level = found.plateau.level
-        if index % self.every == 0 or found is not None or dead_check:
+        found = PlateauFound(self, epoch_losses, epoch, index) if begins else None
+        if index % self.every == 0 or dead_check:
             warning = self._dead_units(epoch, unit_max if index % self.every == 0 else None)
             if warning:
                 out.append(warning)

@@ -51,7 +51,7 @@ constant output / dead layer / zero or tiny gradient / saddle) in ``data["cause"
 warning is first read (from the weights of its epoch, kept with it), and ``"dead_units"`` when ReLU
 units are first seen dead (layer, fraction, epoch): z <= 0 for every training sample of an epoch's steps,
 as the kernels record while training (per hidden ReLU unit, the largest z of the epoch), checked after
-the first epoch, every ``diagnose_every`` epochs, on a plateau and on the zero-gradient stop. They cost a
+the first epoch, every ``diagnose_every`` epochs and on the zero-gradient stop. They cost a
 fit almost nothing. Other kinds: ``"zero_gradient"`` and ``"divergence"`` (the stops above).
 """
 

@@ -120,13 +120,13 @@ def test_unit_statistics_follow_every_step_as_the_per_op_path_does(make, optimiz
 
 
 def test_plateau_rule_is_the_monitors():
-    level = None
-    begins, level = K.plateau_begins(np.array([1.0, 1.0, 1.0]), 3, 1e-3, level)
-    assert begins and level is None
+    assert K.plateau_begins(np.array([2.0, 2.0, 2.0]), 3, 1e-3, None) == (True, 2.0)  # reported from now
+    assert K.plateau_begins(np.array([-1.0, -1.0, -1.0]), 3, 1e-3, None) == (True, 1.0)  # |mean|
     assert K.plateau_begins(np.array([1.0, 1.0]), 3, 1e-3, None) == (False, None)  # not a window yet
     assert K.plateau_begins(np.array([1.0, 1.0, 1.0]), 3, 1e-3, 1.0) == (False, 1.0)  # being reported
     assert K.plateau_begins(np.array([1.0, 1.0, 1.5]), 3, 1e-3, 1.0) == (False, None)  # left it
-    assert K.plateau_begins(np.array([0.0, 0.0, 0.0]), 3, 1e-3, None) == (True, None)  # absolute at 0
+    assert K.plateau_begins(np.array([1.5, 1.5, 1.5]), 3, 1e-3, 1.0) == (True, 1.5)  # left, a new one
+    assert K.plateau_begins(np.array([0.0, 0.0, 0.0]), 3, 1e-3, None) == (True, 0.0)  # absolute at 0
     assert K.plateau_begins(np.array([1.0, np.nan, 1.0]), 3, 1e-3, None) == (False, None)
     assert K.plateau_begins(np.array([1.0, 1.0005, 1.0]), 3, 1e-3, None)[0]
     assert not K.plateau_begins(np.array([1.0, 1.002, 1.0]), 3, 1e-3, None)[0]
