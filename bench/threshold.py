@@ -4,7 +4,8 @@
 
 For each shape (n, k, m) -- batch n, fan-in k, fan-out m -- and each of the three products of a layer
 (forward X @ W.T, weight gradient dZ.T @ X, input gradient dZ @ W), the best of several runs through
-the tiles (threshold forced high) and through BLAS (threshold 0), float32, interleaved. Prints the
+the tiles (threshold forced high) and through BLAS (threshold 0), float32, each product called on its
+own (skipnet._kernels.matmul_views), tile and BLAS blocks alternating. Prints the
 ratio tile / BLAS against m*n*k, then per product form the threshold (a power of two) that keeps every
 measured product closest to the better of the two paths, with the worst ratio it leaves (1.10: one
 product 10% slower than the better path) and the library's current default for the form
@@ -26,7 +27,8 @@ SHAPES = [(n, k, m) for n in (32, 64, 128, 256) for k, m in
            (1024, 10), (784, 1024), (1024, 1024))]
 
 
-def best_time(fn, repeats=7):
+def calls_per_block(fn):
+    """How many calls of fn take about 2 ms."""
     fn()
     reps, t = 1, 0.0
     while t < 2e-3:
@@ -35,32 +37,39 @@ def best_time(fn, repeats=7):
             fn()
         t = time.perf_counter() - start
         reps *= 2
-    reps //= 2
-    best = t / reps
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, (time.perf_counter() - start) / reps)
-    return best
+    return max(reps // 2, 1)
 
 
-def measure(n, k, m, rng):
-    """{(product, path): seconds} for one layer shape, float32."""
+def block_time(fn, reps):
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - start) / reps
+
+
+def measure(n, k, m, rng, rounds=7):
+    """{(product, path): seconds} for one layer shape, float32: each product form called directly
+    (skipnet._kernels.matmul_views with the operands' strides as a dense layer has them), the best of
+    `rounds` blocks per path, tile and BLAS blocks alternating so that both see the same machine."""
     X = rng.standard_normal((n, k)).astype(np.float32)
     W = rng.standard_normal((m, k)).astype(np.float32)
     dZ = rng.standard_normal((n, m)).astype(np.float32)
     Z, dW, dX = np.empty((n, m), np.float32), np.empty((m, k), np.float32), np.empty((n, k), np.float32)
-    empty = np.empty(0, np.float32)
-    forward = lambda: K.dense_fwd(X, W, empty, Z, False, False)
-    weight_grad = lambda: K.dense_bwd(dZ, X, W, dW, empty, dX[:0], False, False, False)
-    both_grads = lambda: K.dense_bwd(dZ, X, W, dW, empty, dX, False, True, False)
+    products = {"X@W.T": lambda: K.matmul_views(X, W.T, Z, False),
+                "dZ.T@X": lambda: K.matmul_views(dZ.T, X, dW, False),
+                "dZ@W": lambda: K.matmul_views(dZ, W, dX, False)}
+    paths = (("tile", 1 << 62), ("blas", 0))
     times = {}
-    for path, threshold in (("tile", 1 << 62), ("blas", 0)):
-        K.set_blas_threshold(threshold)
-        times["X@W.T", path] = best_time(forward)
-        times["dZ.T@X", path] = best_time(weight_grad)
-        times["dZ@W", path] = max(best_time(both_grads) - times["dZ.T@X", path], 1e-9)  # dX alone
+    for name, fn in products.items():
+        K.set_blas_threshold(paths[0][1])
+        reps = calls_per_block(fn)
+        for round_ in range(rounds):
+            for path, threshold in paths[::-1] if round_ % 2 else paths:
+                K.set_blas_threshold(threshold)
+                if round_ == 0:
+                    fn()  # warm-up
+                t = block_time(fn, reps)
+                times[name, path] = min(t, times.get((name, path), t))
     return times
 
 

@@ -45,57 +45,46 @@ cdef inline ProductForm product_form(Py_ssize_t a_rs, Py_ssize_t a_cs, Py_ssize_
     return FORM_INPUT_GRAD  # also the degenerate strides of a width-1 operand: any form, always the same
 
 
-cdef enum:
-    # thresholds measured on this project's AVX2 machine (bench/threshold.py; bench/README.md)
-    BLAS_AVX2_FORWARD = 1 << 22
-    BLAS_AVX2_WEIGHT_GRAD = 1 << 22
-    BLAS_AVX2_INPUT_GRAD = 1 << 22
-    BLAS_BASELINE_ON_AVX2 = 1 << 17
-    BLAS_GENERIC512 = 1 << 17
-
 # Products with m*n*k at or above a threshold go to BLAS gemm, smaller ones to the register tiles. The
 # threshold depends on the tiles' level in use, on the CPU's best level (OpenBLAS picks its kernels
 # from the CPU: on an AVX-512 CPU it runs AVX-512 kernels whatever skipnet's level) and on the product
-# form, and on nothing else: one seed on one host gives the same bits from run to run. The figures
-# (bench/README.md, "The BLAS threshold"): float32, one BLAS thread; each threshold is the size from
-# which the tiles stop being within 10% of BLAS for that form. set_blas_threshold overrides all of them.
+# form, and on nothing else: one seed on one host gives the same bits from run to run. Each measured
+# one is the power of two that kept every product of bench/threshold.py closest to the better of the
+# two paths (float32, one BLAS thread; bench/README.md, "The BLAS threshold", has the runs per host).
+# set_blas_threshold overrides all of them.
 cdef Py_ssize_t default_blas_min_flops(simd_level level, simd_level cpu, ProductForm form) noexcept nogil:
-    if cpu >= SIMD_AVX512:
-        # Not timed on this project's machines yet: from sgemm figures of an Intel Xeon with AVX-512
-        # (AVX2 tiles against OpenBLAS, GFLOP/s): 128x64x64 dZ.T@X 72 vs 160 and X@W.T 78 vs 96,
-        # 64x128x128 X@W.T 76 vs 90 and dZ@W 63 vs 68, 256x1024x1024 X@W.T 73 vs 124.
-        if level == SIMD_AVX512:
-            # An estimate until timed on an AVX-512 host: the 12 x 32 tiles do twice the AVX2 tiles'
-            # work per instruction; taken at 1.5x their speed (about 110 GFLOP/s) they stay ahead of
-            # OpenBLAS's forward and input gradient until the sizes where its blocking for L2 pays
-            # (2^24, 2^22), and lose the weight gradient (160 GFLOP/s at 2^19) early.
-            if form == FORM_FORWARD:
-                return 1 << 24
-            if form == FORM_WEIGHT_GRAD:
-                return 1 << 19
-            return 1 << 22
-        if level == SIMD_AVX2:
-            # measured at 2^19 (1.2x and 2.2x slower than BLAS) and 2^20 (dZ@W 1.08x: still within 10%)
-            if form == FORM_FORWARD:
-                return 1 << 19
-            if form == FORM_WEIGHT_GRAD:
-                return 1 << 18
-            return 1 << 21
-        # SSE2 tiles (a third of the AVX2 tiles' speed) against AVX-512 kernels: BLAS nearly always
-        return 1 << 15
+    if level == SIMD_GENERIC512:
+        # measured on Zen 3: 64-byte vectors on SSE2 lose to BLAS from a few thousand m*n*k
+        return 1 << 11
+    if level == SIMD_BASELINE:
+        if cpu == SIMD_BASELINE:
+            return 1 << 17  # OpenBLAS's SSE kernels against the SSE2 tiles: the tiles' earlier threshold
+        # measured against OpenBLAS's AVX2 kernels on Zen 3; its AVX-512 kernels would win no later
+        return three_forms(form, 1 << 15, 1 << 16, 1 << 12)
     if cpu == SIMD_AVX2:
-        # measured on an AMD EPYC (Zen 3) against OpenBLAS's Haswell kernels: bench/README.md
-        if level == SIMD_AVX2:
-            if form == FORM_FORWARD:
-                return BLAS_AVX2_FORWARD
-            if form == FORM_WEIGHT_GRAD:
-                return BLAS_AVX2_WEIGHT_GRAD
-            return BLAS_AVX2_INPUT_GRAD
-        if level == SIMD_GENERIC512:
-            return BLAS_GENERIC512
-        return BLAS_BASELINE_ON_AVX2
-    # a CPU without AVX2: OpenBLAS's SSE kernels against the SSE2 tiles (the tiles' earlier threshold)
-    return 1 << 17
+        # measured on Zen 3 (AVX2 tiles against OpenBLAS's Haswell kernels; worst product 1.10-1.13x
+        # the better path): the forward never lost up to 2^28, so BLAS only above the measured range
+        return three_forms(form, 1 << 29, 1 << 23, 1 << 26)
+    # An AVX-512 CPU (OpenBLAS's SkylakeX kernels), not timed on this project's machines yet. Figures
+    # of an Intel Xeon with AVX-512 (AVX2 tiles against OpenBLAS sgemm, GFLOP/s): 128x64x64 dZ.T@X 72
+    # vs 160 and X@W.T 78 vs 96, 64x128x128 X@W.T 76 vs 90 and dZ@W 63 vs 68, 256x1024x1024 X@W.T 73
+    # vs 124.
+    if level == SIMD_AVX2:
+        # BLAS from the smallest measured size where it won (2^19: 1.2x and 2.2x faster); the input
+        # gradient, still within 10% at 2^20, from 2^21
+        return three_forms(form, 1 << 19, 1 << 18, 1 << 21)
+    # avx512: an estimate until timed on an AVX-512 host. The 12 x 32 tiles do twice the AVX2 tiles'
+    # work per instruction; taken at 1.5x their speed (about 110 GFLOP/s) they stay ahead of OpenBLAS's
+    # forward and input gradient up to sizes where its cache blocking pays (2^24), and lose the weight
+    # gradient (OpenBLAS 160 GFLOP/s at 2^19) as early as the AVX2 tiles do.
+    return three_forms(form, 1 << 24, 1 << 18, 1 << 24)
+
+
+cdef inline Py_ssize_t three_forms(ProductForm form, Py_ssize_t forward, Py_ssize_t weight_grad,
+                                   Py_ssize_t input_grad) noexcept nogil:
+    if form == FORM_FORWARD:
+        return forward
+    return weight_grad if form == FORM_WEIGHT_GRAD else input_grad
 
 
 cdef Py_ssize_t BLAS_MIN_OVERRIDE = -1
@@ -211,3 +200,27 @@ cdef void matmul_bias_relu(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         tile_sgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh)
     else:
         tile_dgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh)
+
+
+def matmul_views(const floating[:, :] A, const floating[:, :] B, floating[:, ::1] C, bint accumulate):
+    """C (m, n) = A (m, k) @ B (k, n), or C += A @ B when accumulate, through the library's dispatch
+    (the register tiles, or BLAS gemm from blas_thresholds() up): the product form follows from the
+    strides, so A = dZ.T (a transposed view) is the weight gradient's form and B = W.T the forward's.
+    Each of A and B needs one unit stride (a C-contiguous array or the transpose of one). For
+    benchmarks (bench/threshold.py) and tests."""
+    cdef Py_ssize_t m = A.shape[0], k = A.shape[1], n = B.shape[1]
+    cdef Py_ssize_t item = sizeof(floating)
+    if B.shape[0] != k or C.shape[0] != m or C.shape[1] != n:
+        raise ValueError(f"shapes must be A (m, k), B (k, n), C (m, n); got A {(m, k)}, B "
+                         f"{(B.shape[0], n)}, C {(C.shape[0], C.shape[1])}")
+    if (A.strides[0] != item and A.strides[1] != item) or (B.strides[0] != item and B.strides[1] != item):
+        raise ValueError("A and B each need one unit stride (C-contiguous, or the transpose of such an array)")
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        if not accumulate:
+            C[:, :] = 0
+        return
+    with nogil:
+        matmul(m, n, k, &A[0, 0], A.strides[0] // item, A.strides[1] // item,
+               &B[0, 0], B.strides[0] // item, B.strides[1] // item, &C[0, 0], n, accumulate)

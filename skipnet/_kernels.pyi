@@ -29,6 +29,11 @@ def blas_thresholds() -> dict[str, int]:
     else to the register tiles. The defaults depend on the SIMD level in use and the CPU's best level
     only."""
 
+def matmul_views(A: _Float, B: _Float, C: _Float, accumulate: bool) -> None:
+    """C (m, n) = A (m, k) @ B (k, n) (+ C when accumulate) through the library's dispatch (tiles or BLAS
+    by blas_thresholds); A and B may be transposed views (one unit stride each; ValueError otherwise),
+    which selects the product form. For benchmarks and tests."""
+
 def set_simd(name: str) -> str:
     """Select the SIMD level of the register tiles, the element-wise loops and the batch losses:
     "baseline" (SSE2), "avx2" (AVX2, FMA in the tiles), "avx512" (AVX-512 F/VL/BW/DQ, FMA in the tiles)

@@ -70,17 +70,31 @@ def test_tile_products_at_every_level(n, k, m, accumulate, dtype, level, tiles_o
         np.testing.assert_array_equal(H, np.where(Z > 0, Z, 0))
 
 
-@pytest.mark.parametrize("n,k,m", [(16, 16, 16), (9, 32, 33), (3, 48, 17)])
-def test_transposed_operands_are_read_in_place(n, k, m, level, tiles_only):
-    """Operands that are views of a larger buffer's transpose reach the tiles as they are (the forward's
-    in-register transposes of 4, 8 and 16 lanes), against NumPy."""
-    rng = np.random.default_rng(n * k * m)
-    X = rng.normal(size=(n, k)).astype(np.float32)
-    W = np.ascontiguousarray(rng.normal(size=(k, m)).astype(np.float32).T)  # (m, k), made from W.T
-    Z = np.empty((n, m), np.float32)
-    K.dense_fwd(X, W, np.empty(0, np.float32), Z, False, False)
-    assert_close(Z, X.astype(float) @ W.astype(float).T, "float32",
-                 np.abs(X.astype(float)) @ np.abs(W.astype(float)).T + 1)
+@pytest.mark.parametrize("m,n,k", [(16, 16, 16), (9, 33, 32), (3, 17, 48), (40, 1, 23), (1, 37, 5)])
+@pytest.mark.parametrize("a_transposed", [False, True])
+@pytest.mark.parametrize("b_transposed", [False, True])
+def test_every_product_form_from_views(m, n, k, a_transposed, b_transposed, dtype, level, tiles_only):
+    """A @ B with A and B given as arrays or as transposed views (the weight gradient's dZ.T, the
+    forward's W.T: the in-register transposes of 4, 8 and 16 lanes), accumulated or not."""
+    rng = np.random.default_rng(m * n * k + a_transposed + 2 * b_transposed)
+    A = rng.normal(size=(k, m)).astype(dtype).T if a_transposed else rng.normal(size=(m, k)).astype(dtype)
+    B = rng.normal(size=(n, k)).astype(dtype).T if b_transposed else rng.normal(size=(k, n)).astype(dtype)
+    a, b = A.astype(float), B.astype(float)
+    C = np.full((m, n), np.nan, dtype)
+    K.matmul_views(A, B, C, False)
+    assert_close(C, a @ b, dtype, np.abs(a) @ np.abs(b) + 1)
+    C0 = rng.normal(size=(m, n)).astype(dtype)
+    C = C0.copy()
+    K.matmul_views(A, B, C, True)
+    assert_close(C, C0 + a @ b, dtype, np.abs(C0) + np.abs(a) @ np.abs(b) + 1)
+
+
+def test_matmul_views_rejects_bad_operands():
+    A, B = np.ones((4, 6)), np.ones((6, 5))
+    with pytest.raises(ValueError, match="shapes"):
+        K.matmul_views(A, B[:5], np.empty((4, 5)), False)
+    with pytest.raises(ValueError, match="unit stride"):
+        K.matmul_views(A[:, ::2], B[:3], np.empty((4, 5)), False)
 
 
 def _with_specials(rng, size, dtype):
