@@ -213,7 +213,8 @@ def matmul_views(const floating[:, :] A, const floating[:, :] B, floating[:, ::1
     if B.shape[0] != k or C.shape[0] != m or C.shape[1] != n:
         raise ValueError(f"shapes must be A (m, k), B (k, n), C (m, n); got A {(m, k)}, B "
                          f"{(B.shape[0], n)}, C {(C.shape[0], C.shape[1])}")
-    if (A.strides[0] != item and A.strides[1] != item) or (B.strides[0] != item and B.strides[1] != item):
+    unit_strides = item in (A.strides[0], A.strides[1]) and item in (B.strides[0], B.strides[1])
+    if not unit_strides:
         raise ValueError("A and B each need one unit stride (C-contiguous, or the transpose of such an array)")
     if m == 0 or n == 0:
         return

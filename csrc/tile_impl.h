@@ -28,21 +28,22 @@
  *   10) and keeps 24 independent chains in flight, enough for two FMA ports of latency 4; 14 rows (28
  *   accumulators) would leave no spare register for the compiler. The generic512 level runs the same
  *   tile on SSE2 (it spills; it is there for tests only).
- * - B is cut into blocks of kc rows (kc <= TILE_KC) and nc columns: a block is packed once, as
- *   kc x TILE_NR panels zero-padded on the right, into a stack buffer of TILE_BUF elements, and every row
+ * - B is cut into blocks of kc rows (kc <= TILE_KC) and nc columns: a block is packed once, as kc x
+ *   TILE_NR panels zero-padded on the right, into a stack buffer of TILE_BUF elements, and every row
  *   block of C is then computed against it. TILE_KC is 256 for 16- and 32-byte vectors (a 6 x 16 float
  *   tile reads a 16 KiB panel of B and 6 KiB of A per block) and 128 for 64-byte vectors, so that the
  *   12 x 32 float tile's panel (16 KiB) and rows of A (6 KiB) fit a 32 KiB L1 together in the same way
- *   (an estimate: not yet timed on an AVX-512 host, see bench/README.md). Rows of B already contiguous (b_cs == 1) are read in place
- *   instead; only a last narrow panel is packed then. A transposed B (the forward's W.T) is packed by
- *   in-register transposes of TILE_VW x TILE_VW blocks (GCC shuffles), not element by element.
+ *   (an estimate: not yet timed on an AVX-512 host, see bench/README.md). Rows of B already contiguous
+ *   (b_cs == 1) are read in place instead; only a last narrow panel is packed then. A transposed B (the
+ *   forward's W.T) is packed by in-register transposes of TILE_VW x TILE_VW blocks (GCC shuffles), not
+ *   element by element.
  * - The epilogue: the bias is added, and the ReLU taken, as a block of C leaves the registers (the
  *   bias in the first block of kc, the ReLU in the last), so the forward writes Z and H in one pass.
  * - A is read in place, either row-contiguous (X, dZ: TILE_MR rows streamed) or transposed (dZ.T:
- *   TILE_MR consecutive scalars per p); its rows stay in L1 across the panels of one B block. Packing A as
- *   well cost more than it gained at the sizes this routine serves (below a few million m*n*k).
- * - Edges: the last rows run the same kernel with 1 to TILE_MR - 1 rows; a panel of at most one vector of columns
- *   uses one vector per row; narrow panels are stored through a small buffer.
+ *   TILE_MR consecutive scalars per p); its rows stay in L1 across the panels of one B block. Packing A
+ *   as well cost more than it gained at the sizes this routine serves (below a few million m*n*k).
+ * - Edges: the last rows run the same kernel with 1 to TILE_MR - 1 rows; a panel of at most one vector
+ *   of columns uses one vector per row; narrow panels are stored through a small buffer.
  * Sums run over p in order within a block of kc, in the element type, like BLAS; blocks of kc are
  * added into C one after the other.
  */
