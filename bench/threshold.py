@@ -1,12 +1,15 @@
 """Where BLAS gemm starts to beat the register tiles: time each product form of a dense layer both ways.
 
-    python bench/threshold.py [--threads N] [--simd avx2|baseline]
+    python bench/threshold.py [--threads N] [--simd baseline|generic512|avx2|avx512]
 
 For each shape (n, k, m) -- batch n, fan-in k, fan-out m -- and each of the three products of a layer
 (forward X @ W.T, weight gradient dZ.T @ X, input gradient dZ @ W), the best of several runs through
-the tiles (threshold forced high) and through BLAS (threshold 0), float32, interleaved. Prints the
-ratio tile / BLAS against m*n*k; the library's threshold (skipnet._kernels.set_blas_threshold) is the
-size above which BLAS wins consistently.
+the tiles (threshold forced high) and through BLAS (threshold 0), float32, each product called on its
+own (skipnet._kernels.matmul_views), tile and BLAS blocks alternating. Prints the
+ratio tile / BLAS against m*n*k, then per product form the threshold (a power of two) that keeps every
+measured product closest to the better of the two paths, with the worst ratio it leaves (1.10: one
+product 10% slower than the better path) and the library's current default for the form
+(skipnet._kernels.blas_thresholds, which bench/README.md records per host and level).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ SHAPES = [(n, k, m) for n in (32, 64, 128, 256) for k, m in
            (1024, 10), (784, 1024), (1024, 1024))]
 
 
-def best_time(fn, repeats=7):
+def calls_per_block(fn):
+    """How many calls of fn take about 2 ms."""
     fn()
     reps, t = 1, 0.0
     while t < 2e-3:
@@ -33,43 +37,51 @@ def best_time(fn, repeats=7):
             fn()
         t = time.perf_counter() - start
         reps *= 2
-    reps //= 2
-    best = t / reps
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, (time.perf_counter() - start) / reps)
-    return best
+    return max(reps // 2, 1)
 
 
-def measure(n, k, m, rng):
-    """{(product, path): seconds} for one layer shape, float32."""
+def block_time(fn, reps):
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - start) / reps
+
+
+def measure(n, k, m, rng, rounds=7):
+    """{(product, path): seconds} for one layer shape, float32: each product form called directly
+    (skipnet._kernels.matmul_views with the operands' strides as a dense layer has them), the best of
+    `rounds` blocks per path, tile and BLAS blocks alternating so that both see the same machine."""
     X = rng.standard_normal((n, k)).astype(np.float32)
     W = rng.standard_normal((m, k)).astype(np.float32)
     dZ = rng.standard_normal((n, m)).astype(np.float32)
     Z, dW, dX = np.empty((n, m), np.float32), np.empty((m, k), np.float32), np.empty((n, k), np.float32)
-    empty = np.empty(0, np.float32)
-    forward = lambda: K.dense_fwd(X, W, empty, Z, False, False)
-    weight_grad = lambda: K.dense_bwd(dZ, X, W, dW, empty, dX[:0], False, False, False)
-    both_grads = lambda: K.dense_bwd(dZ, X, W, dW, empty, dX, False, True, False)
+    products = {"X@W.T": lambda: K.matmul_views(X, W.T, Z, False),
+                "dZ.T@X": lambda: K.matmul_views(dZ.T, X, dW, False),
+                "dZ@W": lambda: K.matmul_views(dZ, W, dX, False)}
+    paths = (("tile", 1 << 62), ("blas", 0))
     times = {}
-    for path, threshold in (("tile", 1 << 62), ("blas", 0)):
-        K.set_blas_threshold(threshold)
-        times["X@W.T", path] = best_time(forward)
-        times["dZ.T@X", path] = best_time(weight_grad)
-        times["dZ@W", path] = max(best_time(both_grads) - times["dZ.T@X", path], 1e-9)  # dX alone
+    for name, fn in products.items():
+        K.set_blas_threshold(paths[0][1])
+        reps = calls_per_block(fn)
+        for round_ in range(rounds):
+            for path, threshold in paths[::-1] if round_ % 2 else paths:
+                K.set_blas_threshold(threshold)
+                if round_ == 0:
+                    fn()  # warm-up
+                t = block_time(fn, reps)
+                times[name, path] = min(t, times.get((name, path), t))
     return times
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads (threadpoolctl)")
-    parser.add_argument("--simd", choices=("avx2", "baseline"), default=None,
-                        help="the tiles' code (skipnet._kernels.set_simd; default: the best available)")
+    parser.add_argument("--simd", choices=("baseline", "generic512", "avx2", "avx512"), default=None,
+                        help="the tiles' level (skipnet._kernels.set_simd; default: the CPU's best)")
     args = parser.parse_args(argv)
-    if args.simd:
-        K.set_simd(args.simd)
+    if args.simd and K.set_simd(args.simd) != args.simd:
+        parser.error(f"this CPU cannot run --simd {args.simd} (it runs {', '.join(K.simd_levels())})")
+    defaults = K.blas_thresholds()
     limit = contextlib.nullcontext()
     if args.threads:
         from threadpoolctl import threadpool_limits
@@ -86,10 +98,23 @@ def main(argv=None):
                     rows.append((n * k * m, n, k, m, name, times[name, "tile"], times[name, "blas"]))
     finally:
         K.set_blas_threshold(old)
+    print(f"simd {K.get_simd()} (CPU: {K.cpu_simd_level()}), BLAS {K.simd_report()['blas']}")
     print(f"{'m*n*k':>10} {'n':>4} {'k':>4} {'m':>4} {'product':>7} {'tile':>10} {'blas':>10} {'tile/blas':>9}")
     for size, n, k, m, name, tile, blas in sorted(rows):
         print(f"{size:>10} {n:>4} {k:>4} {m:>4} {name:>7} {tile * 1e6:>8.2f}us {blas * 1e6:>8.2f}us "
               f"{tile / blas:>9.2f}")
+    print()
+    print(f"{'product':>7} {'best threshold':>14} {'worst ratio':>11} {'default':>9} {'worst at default':>16}")
+    for name in ("X@W.T", "dZ.T@X", "dZ@W"):
+        form = [(size, tile, blas) for size, _, _, _, product, tile, blas in rows if product == name]
+        best = min(range(10, 31), key=lambda e: (worst_ratio(form, 1 << e), -e))
+        print(f"{name:>7} {'2^' + str(best):>14} {worst_ratio(form, 1 << best):>11.2f} "
+              f"{defaults[name]:>9} {worst_ratio(form, defaults[name]):>16.2f}")
+
+
+def worst_ratio(form, threshold):
+    """The largest time / (the better path's time) over one form's products, BLAS from threshold up."""
+    return max((blas if size >= threshold else tile) / min(tile, blas) for size, tile, blas in form)
 
 
 if __name__ == "__main__":

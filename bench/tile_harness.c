@@ -5,8 +5,10 @@
  *
  * For each layer shape (batch n, fan-in k, fan-out m) and each product of a dense layer -- forward
  * X @ W.T, weight gradient dZ.T @ X, input gradient dZ @ W -- prints GFLOP/s (2 m n k per product) of
- * the AVX2 tiles, the SSE2 (baseline) tiles and, when a BLAS library is given (e.g. SciPy's bundled
- * libscipy_openblas-*.so with symbol scipy_sgemm_), its sgemm on one thread. Float32, the best of 15
+ * the tiles of each SIMD level the CPU runs (avx512 only on an AVX-512 CPU; generic512, the AVX-512
+ * source on SSE2, for reference) and, when a BLAS library is given (e.g. SciPy's bundled
+ * libscipy_openblas-*.so with symbol scipy_sgemm_), its sgemm on one thread; "-" for a level the CPU
+ * cannot run. Float32, the best of 15
  * rounds of about 2 ms each, the implementations interleaved within each round. No accuracy checks
  * here: tests/test_kernels.py does those.
  */
@@ -57,15 +59,19 @@ static void run_blas(const product *p)
     blas_sgemm(&tb, &ta, &p->n, &p->m, &p->k, &one, p->B, &ldb, p->A, &lda, &zero, p->C, &ldc);
 }
 
-/* Seconds per call of implementation `which` (0: AVX2 tiles, 1: SSE2 tiles, 2: BLAS), reps calls. */
+/* The implementations, in the columns' order; BLAS last. */
+static const char *impl_names[] = {"avx512", "avx2", "g512", "sse2", "blas"};
+static const tile_sgemm_fn tiles[] = {tile_sgemm_avx512, tile_sgemm_avx2, tile_sgemm_g512, tile_sgemm_base};
+static const enum simd_level impl_levels[] = {SIMD_AVX512, SIMD_AVX2, SIMD_GENERIC512, SIMD_BASELINE};
+#define N_TILES 4
+
+/* Seconds per call of implementation `which` (an index of impl_names), reps calls. */
 static double time_one(const product *p, int which, int reps)
 {
     double t0 = now();
     for (int r = 0; r < reps; r++) {
-        if (which == 0)
-            run_tile(p, tile_sgemm_avx2);
-        else if (which == 1)
-            run_tile(p, tile_sgemm_base);
+        if (which < N_TILES)
+            run_tile(p, tiles[which]);
         else
             run_blas(p);
     }
@@ -102,11 +108,16 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (!simd_cpu_has_avx2())
-        fprintf(stderr, "this CPU has no AVX2+FMA: the avx2 column is not meaningful\n");
-    int impls = blas_sgemm ? 3 : 2;
-    printf("%5s %5s %5s %-7s %9s %9s %9s   (GFLOP/s)\n", "n", "k", "m", "product", "avx2", "sse2",
-           blas_sgemm ? "blas" : "");
+    int runs[N_TILES + 1], impls = 0; /* the implementations this CPU runs */
+    for (int i = 0; i < N_TILES; i++)
+        if (simd_level_available(impl_levels[i]))
+            runs[impls++] = i;
+    if (blas_sgemm)
+        runs[impls++] = N_TILES;
+    printf("%5s %5s %5s %-7s", "n", "k", "m", "product");
+    for (int i = 0; i <= N_TILES; i++)
+        printf(" %9s", impl_names[i]);
+    printf("   (GFLOP/s)\n");
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
         int n = shapes[s][0], k = shapes[s][1], m = shapes[s][2];
         float *X = random_floats((size_t)n * k), *W = random_floats((size_t)m * k);
@@ -117,21 +128,24 @@ int main(int argc, char **argv)
             {n, k, m, dZ, m, 1, W, k, 1, out, k},  /* dX = dZ @ W */
         };
         for (int f = 0; f < 3; f++) {
-            double flops = 2.0 * n * k * m, best[3] = {1e30, 1e30, 1e30};
+            double flops = 2.0 * n * k * m, best[N_TILES + 1] = {0};
             int reps = 1;
-            while (time_one(&forms[f], 0, reps) * reps < 2e-3)
+            while (time_one(&forms[f], runs[0], reps) * reps < 2e-3)
                 reps *= 2;
             for (int round = 0; round < 15; round++)
                 for (int i = 0; i < impls; i++) {
-                    int which = (i + round) % impls;
+                    int which = runs[(i + round) % impls];
                     double t = time_one(&forms[f], which, reps);
-                    if (t < best[which])
+                    if (best[which] == 0 || t < best[which])
                         best[which] = t;
                 }
-            printf("%5d %5d %5d %-7s %9.1f %9.1f", n, k, m, names[f], flops / best[0] * 1e-9,
-                   flops / best[1] * 1e-9);
-            if (blas_sgemm)
-                printf(" %9.1f", flops / best[2] * 1e-9);
+            printf("%5d %5d %5d %-7s", n, k, m, names[f]);
+            for (int i = 0; i <= N_TILES; i++) {
+                if (best[i] > 0)
+                    printf(" %9.1f", flops / best[i] * 1e-9);
+                else
+                    printf(" %9s", "-");
+            }
             printf("\n");
         }
         free(X);

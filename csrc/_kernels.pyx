@@ -8,11 +8,13 @@ the GIL around them. Outputs are always passed in, never allocated here.
 
 The source is split into parts glued together with ``include``, so it stays one extension module:
 
-    simd.h           the one choice of SIMD level (baseline or AVX2) for every kernel (set_simd)
+    simd.h           the one choice of SIMD level (baseline, generic512, AVX2, AVX-512) for every kernel
     elementwise.h    the element-wise loops (bias rows, relu, skip additions, bias gradient, optimizer
-                     updates) in a baseline and an AVX2 version, chosen at run time
+                     updates) in a version per SIMD level, chosen at run time
     blas.pxi         matmul: register tiles (tile.h) for small products, BLAS gemm from
-                     scipy.linalg.cython_blas above a size threshold
+                     scipy.linalg.cython_blas above a size threshold per SIMD level and product form
+    simd.pxi         set_simd / get_simd / simd_levels / simd_report, and a self-test of the AVX2
+                     intrinsic loops (check_intrinsic_forms)
     dense.pxi        dense forward and backward
     activations.pxi  relu forward and backward, identity-skip addition
     losses.pxi       l1 / mse / bce-with-logits / cross-entropy: value and gradient in one pass
@@ -57,6 +59,7 @@ cdef extern from "elementwise.h" nogil:
                   double weight_decay)
 
 include "blas.pxi"
+include "simd.pxi"
 include "dense.pxi"
 include "activations.pxi"
 include "losses.pxi"

@@ -13,70 +13,121 @@ cdef extern from "tile.h" nogil:
                     const double* bias, double* H, ptrdiff_t ldh)
 
 cdef extern from "simd.h" nogil:
-    int simd_select(int want_avx2)
-    int simd_avx2_in_use()
-    int simd_cpu_has_avx2()
+    enum simd_level:
+        SIMD_BASELINE
+        SIMD_GENERIC512
+        SIMD_AVX2
+        SIMD_AVX512
+    simd_level simd_select(simd_level level)
+    simd_level simd_level_in_use()
+    simd_level simd_cpu_level()
+    int simd_level_available(simd_level level)
 
-# Products with m*n*k at or above a threshold go to BLAS gemm, smaller ones to the register tiles
-# (bench/threshold.py measures where BLAS starts to win; bench/README.md has the numbers). The baseline
-# (SSE2) tiles are slower than the AVX2+FMA ones, so BLAS wins earlier and the baseline keeps a lower
-# threshold. set_blas_threshold overrides the default (tests force either path with it); a negative
-# value restores the default of the SIMD level in use.
-cdef enum:
-    BLAS_MIN_FLOPS_AVX2 = 4194304      # 2^22
-    BLAS_MIN_FLOPS_BASELINE = 131072   # 2^17
-simd_select(1)  # the best level this CPU has, for every kernel
+simd_select(simd_cpu_level())  # the best level this CPU has, for every kernel (simd.pxi: set_simd)
+
+
+# The three products of a dense layer, told apart by their strides in matmul_bias_relu.
+cdef enum ProductForm:
+    FORM_FORWARD = 0      # Z = X @ W.T: B is W read transposed (b_rs == 1)
+    FORM_WEIGHT_GRAD = 1  # dW = dZ.T @ X: A is dZ read transposed (a_rs == 1)
+    FORM_INPUT_GRAD = 2   # dX = dZ @ W: both operands row-major
+    N_FORMS = 3
+
+PRODUCT_FORMS = ("X@W.T", "dZ.T@X", "dZ@W")  # names, indexed by ProductForm
+
+
+cdef inline ProductForm product_form(Py_ssize_t a_rs, Py_ssize_t a_cs, Py_ssize_t b_rs,
+                                     Py_ssize_t b_cs) noexcept nogil:
+    if b_rs == 1 and b_cs != 1:
+        return FORM_FORWARD
+    if a_rs == 1 and a_cs != 1:
+        return FORM_WEIGHT_GRAD
+    return FORM_INPUT_GRAD  # also the degenerate strides of a width-1 operand: any form, always the same
+
+
+# Products with m*n*k at or above a threshold go to BLAS gemm, smaller ones to the register tiles. The
+# threshold depends on the tiles' level in use, on the CPU's best level (OpenBLAS picks its kernels
+# from the CPU: on an AVX-512 CPU it runs AVX-512 kernels whatever skipnet's level) and on the product
+# form, and on nothing else: one seed on one host gives the same bits from run to run. Each measured
+# one is the power of two that kept every product of bench/threshold.py closest to the better of the
+# two paths (float32, one BLAS thread; bench/README.md, "The BLAS threshold", has the runs per host).
+# set_blas_threshold overrides all of them.
+cdef Py_ssize_t default_blas_min_flops(simd_level level, simd_level cpu, ProductForm form) noexcept nogil:
+    if level == SIMD_GENERIC512:
+        # measured on Zen 3: 64-byte vectors on SSE2 lose to BLAS from a few thousand m*n*k
+        return 1 << 11
+    if level == SIMD_BASELINE:
+        if cpu == SIMD_BASELINE:
+            return 1 << 17  # OpenBLAS's SSE kernels against the SSE2 tiles: the tiles' earlier threshold
+        # measured against OpenBLAS's AVX2 kernels on Zen 3; its AVX-512 kernels would win no later
+        return three_forms(form, 1 << 15, 1 << 16, 1 << 12)
+    if cpu == SIMD_AVX2:
+        # measured on Zen 3 (AVX2 tiles against OpenBLAS's Haswell kernels; worst product 1.10-1.13x
+        # the better path): the forward never lost up to 2^28, so BLAS only above the measured range
+        return three_forms(form, 1 << 29, 1 << 23, 1 << 26)
+    # An AVX-512 CPU (OpenBLAS's SkylakeX kernels), not timed on this project's machines yet. Figures
+    # of an Intel Xeon with AVX-512 (AVX2 tiles against OpenBLAS sgemm, GFLOP/s): 128x64x64 dZ.T@X 72
+    # vs 160 and X@W.T 78 vs 96, 64x128x128 X@W.T 76 vs 90 and dZ@W 63 vs 68, 256x1024x1024 X@W.T 73
+    # vs 124.
+    if level == SIMD_AVX2:
+        # BLAS from the smallest measured size where it won (2^19: 1.2x and 2.2x faster); the input
+        # gradient, still within 10% at 2^20, from 2^21
+        return three_forms(form, 1 << 19, 1 << 18, 1 << 21)
+    # avx512: an estimate until timed on an AVX-512 host. The 12 x 32 tiles do twice the AVX2 tiles'
+    # work per instruction; taken at 1.5x their speed (about 110 GFLOP/s) they stay ahead of OpenBLAS's
+    # forward and input gradient up to sizes where its cache blocking pays (2^24), and lose the weight
+    # gradient (OpenBLAS 160 GFLOP/s at 2^19) as early as the AVX2 tiles do.
+    return three_forms(form, 1 << 24, 1 << 18, 1 << 24)
+
+
+cdef inline Py_ssize_t three_forms(ProductForm form, Py_ssize_t forward, Py_ssize_t weight_grad,
+                                   Py_ssize_t input_grad) noexcept nogil:
+    if form == FORM_FORWARD:
+        return forward
+    return weight_grad if form == FORM_WEIGHT_GRAD else input_grad
+
+
 cdef Py_ssize_t BLAS_MIN_OVERRIDE = -1
-cdef Py_ssize_t BLAS_MIN_FLOPS = BLAS_MIN_FLOPS_AVX2 if simd_avx2_in_use() else BLAS_MIN_FLOPS_BASELINE
+cdef Py_ssize_t BLAS_MIN_FLOPS[3]  # per ProductForm, for the level in use (update_blas_threshold)
 
 
 cdef void update_blas_threshold() noexcept nogil:
-    global BLAS_MIN_FLOPS
-    if BLAS_MIN_OVERRIDE >= 0:
-        BLAS_MIN_FLOPS = BLAS_MIN_OVERRIDE
-    else:
-        BLAS_MIN_FLOPS = BLAS_MIN_FLOPS_AVX2 if simd_avx2_in_use() else BLAS_MIN_FLOPS_BASELINE
+    cdef int form
+    for form in range(<int>N_FORMS):
+        if BLAS_MIN_OVERRIDE >= 0:
+            BLAS_MIN_FLOPS[form] = BLAS_MIN_OVERRIDE
+        else:
+            BLAS_MIN_FLOPS[form] = default_blas_min_flops(simd_level_in_use(), simd_cpu_level(),
+                                                          <ProductForm>form)
+
+
+update_blas_threshold()
 
 
 def set_blas_threshold(Py_ssize_t min_flops):
-    """Use BLAS gemm for products with m*n*k >= min_flops (0: always; a huge value: never; negative:
-    the default of the SIMD level in use, 2^22 for AVX2, 2^17 for the baseline)."""
+    """Use BLAS gemm for every product with m*n*k >= min_flops, whatever its form (0: always; a huge
+    value: never; negative: back to the defaults, per SIMD level and product form: blas_thresholds)."""
     global BLAS_MIN_OVERRIDE
     BLAS_MIN_OVERRIDE = min_flops if min_flops >= 0 else -1
     update_blas_threshold()
 
 
 def get_blas_threshold():
-    """The current m*n*k threshold above which products go to BLAS gemm."""
-    return BLAS_MIN_FLOPS
+    """The m*n*k threshold set with set_blas_threshold, or -1 when the defaults per SIMD level and
+    product form apply (blas_thresholds() lists them). Passing the value back to set_blas_threshold
+    restores the setting either way."""
+    return BLAS_MIN_OVERRIDE
 
 
-def set_simd(str name):
-    """Select the small-product and element-wise code: "avx2" (AVX2+FMA, if this CPU has it) or
-    "baseline" (SSE2).
-
-    Returns the name of the code now in use. The default is "avx2" where available. The element-wise
-    loops give the same bits either way. Unless set with set_blas_threshold, the BLAS threshold
-    follows (see get_blas_threshold)."""
-    if name not in ("avx2", "baseline"):
-        raise ValueError(f"simd must be 'avx2' or 'baseline', got {name!r}")
-    simd_select(name == "avx2")
-    update_blas_threshold()
-    return get_simd()
+def blas_thresholds():
+    """{product form: m*n*k threshold} in effect now: "X@W.T" (forward), "dZ.T@X" (weight gradient),
+    "dZ@W" (input gradient); a product of that form goes to BLAS gemm when m*n*k >= its threshold,
+    else to the register tiles."""
+    return {name: BLAS_MIN_FLOPS[form] for form, name in enumerate(PRODUCT_FORMS)}
 
 
-def get_simd():
-    """"avx2" or "baseline": the small-product and element-wise code in use."""
-    return "avx2" if simd_avx2_in_use() else "baseline"
-
-
-def cpu_has_avx2():
-    """Whether this CPU (and OS) supports AVX2 and FMA."""
-    return bool(simd_cpu_has_avx2())
-
-
-cdef inline bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
-    return m * n * k >= BLAS_MIN_FLOPS
+cdef inline bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, ProductForm form) noexcept nogil:
+    return m * n * k >= BLAS_MIN_FLOPS[<int>form]
 
 
 cdef inline void gemm_rowmajor(char ta, char tb, int m, int n, int k, floating alpha,
@@ -133,7 +184,8 @@ cdef void matmul_bias_relu(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     cdef Py_ssize_t i
     if m <= 0 or n <= 0:
         return
-    if k > 0 and use_blas(m, n, k) and blas_operand(m, k, a_rs, a_cs, &ta, &lda) \
+    if k > 0 and use_blas(m, n, k, product_form(a_rs, a_cs, b_rs, b_cs)) \
+            and blas_operand(m, k, a_rs, a_cs, &ta, &lda) \
             and blas_operand(k, n, b_rs, b_cs, &tb, &ldb):
         if bias != NULL and not accumulate:
             for i in range(m):
@@ -148,3 +200,28 @@ cdef void matmul_bias_relu(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         tile_sgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh)
     else:
         tile_dgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh)
+
+
+def matmul_views(const floating[:, :] A, const floating[:, :] B, floating[:, ::1] C, bint accumulate):
+    """C (m, n) = A (m, k) @ B (k, n), or C += A @ B when accumulate, through the library's dispatch
+    (the register tiles, or BLAS gemm from blas_thresholds() up): the product form follows from the
+    strides, so A = dZ.T (a transposed view) is the weight gradient's form and B = W.T the forward's.
+    Each of A and B needs one unit stride (a C-contiguous array or the transpose of one). For
+    benchmarks (bench/threshold.py) and tests."""
+    cdef Py_ssize_t m = A.shape[0], k = A.shape[1], n = B.shape[1]
+    cdef Py_ssize_t item = sizeof(floating)
+    if B.shape[0] != k or C.shape[0] != m or C.shape[1] != n:
+        raise ValueError(f"shapes must be A (m, k), B (k, n), C (m, n); got A {(m, k)}, B "
+                         f"{(B.shape[0], n)}, C {(C.shape[0], C.shape[1])}")
+    unit_strides = item in (A.strides[0], A.strides[1]) and item in (B.strides[0], B.strides[1])
+    if not unit_strides:
+        raise ValueError("A and B each need one unit stride (C-contiguous, or the transpose of such an array)")
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        if not accumulate:
+            C[:, :] = 0
+        return
+    with nogil:
+        matmul(m, n, k, &A[0, 0], A.strides[0] // item, A.strides[1] // item,
+               &B[0, 0], B.strides[0] // item, B.strides[1] // item, &C[0, 0], n, accumulate)

@@ -8,10 +8,12 @@
  *   ew_col_sums    db = dZ.sum(0) in double, row by row per column (the bias gradient)
  *   ew_sgd/ew_adam the optimizer updates over the flat buffer, in double, rounded once; UPDATE_* flags
  *
- * Each is compiled from elementwise_impl.h for the baseline and for AVX2 without FMA (simd.h); the entry
- * points at the bottom run the version of the SIMD level in use. Without FMA, a*b + c cannot be
- * contracted into one rounding, so both versions compute the same operations in the same order and
- * agree to the last bit, NaN and infinity included. Suffixes: _f float, _d double.
+ * Each is compiled from elementwise_impl.h for every SIMD level of simd.h: the baseline, generic512
+ * (the baseline target again: these loops have no 64-byte source of their own), AVX2 without FMA and
+ * AVX-512 with contraction off; the entry points at the bottom run the version of the SIMD level in use.
+ * Without contraction, a*b + c is never one rounding, so every version computes the same operations in
+ * the same order and agrees to the last bit, NaN and infinity included. Suffixes: _f float, _d double,
+ * then the level: _base, _g512, _avx2, _avx512.
  */
 #ifndef SKIPNET_ELEMENTWISE_H
 #define SKIPNET_ELEMENTWISE_H
@@ -41,7 +43,7 @@ enum { UPDATE_GRAD_NONZERO = 1, UPDATE_NONFINITE = 2 };
 #undef EW_S
 #undef EW_TARGET
 
-#ifdef SIMD_HAVE_AVX2
+#ifdef SIMD_HAVE_X86
 /* Plain SGD on floats with AVX2, written out: GCC widens each 8-float load with an extract before the
    conversions to double, and those shuffles bound the loop; converting straight from memory, four
    floats at a time, avoids them (bench/README.md has the timings). Same operations, same bits.
@@ -88,6 +90,38 @@ SIMD_TARGET_AVX2 static int ew_sgd_plain_f_avx2(const float *P, float *P_out, co
 #define EW_T double
 #define EW_S d_avx2
 #define EW_TARGET SIMD_TARGET_AVX2
+#include "elementwise_impl.h"
+#undef EW_T
+#undef EW_S
+#undef EW_TARGET
+
+#define EW_T float
+#define EW_S f_avx512
+#define EW_TARGET SIMD_TARGET_AVX512
+#include "elementwise_impl.h"
+#undef EW_T
+#undef EW_S
+#undef EW_TARGET
+
+#define EW_T double
+#define EW_S d_avx512
+#define EW_TARGET SIMD_TARGET_AVX512
+#include "elementwise_impl.h"
+#undef EW_T
+#undef EW_S
+#undef EW_TARGET
+
+#define EW_T float
+#define EW_S f_g512
+#define EW_TARGET
+#include "elementwise_impl.h"
+#undef EW_T
+#undef EW_S
+#undef EW_TARGET
+
+#define EW_T double
+#define EW_S d_g512
+#define EW_TARGET
 #include "elementwise_impl.h"
 #undef EW_T
 #undef EW_S

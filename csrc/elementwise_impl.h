@@ -2,8 +2,8 @@
  *
  * The including file defines:
  *   EW_T       element type (float or double)
- *   EW_S       suffix of the functions defined: f_base, d_base, f_avx2, d_avx2
- *   EW_TARGET  function attribute selecting the ISA (empty for the baseline)
+ *   EW_S       suffix of the functions defined: f_base, d_avx2, f_avx512, d_g512, ...
+ *   EW_TARGET  function attribute selecting the ISA (empty for the baseline target)
  *   EW_OWN_SGD_PLAIN  (optional) ew_sgd_plain_<EW_S> is written out by the including file instead
  *
  * See elementwise.h for what each loop computes. No FMA in any ISA: every version computes the same

@@ -2,8 +2,8 @@
  *
  * The including file defines:
  *   LOSS_T       element type (float or double)
- *   LOSS_S       suffix of the functions defined: f_base, d_base, f_avx2, d_avx2
- *   LOSS_TARGET  function attribute selecting the ISA (empty for the baseline)
+ *   LOSS_S       suffix of the functions defined: f_base, d_avx2, f_avx512, d_g512, ...
+ *   LOSS_TARGET  function attribute selecting the ISA (empty for the baseline target)
  *   LOSS_OWN_L1  (optional) loss_l1_batch_<LOSS_S> is written out by the including file instead
  *
  * The l1 and mse losses of a batch of `size` elements (scale = 1/size), as loss_l1_term and

@@ -45,9 +45,10 @@ static inline double loss_bce_term(double z, double y, double scale, double *g)
     return (z > 0 ? z : 0.0) - y * z + log1p(exp(-fabs(z)));
 }
 
-/* The l1 and mse losses of a batch (loss_batch_impl.h), compiled for the baseline and for AVX2 without
- * FMA and chosen at run time as the other element-wise loops (simd.h, elementwise.h): the same
- * rounding either way. Float l1's AVX2 version is written out with intrinsics, below. */
+/* The l1 and mse losses of a batch (loss_batch_impl.h), compiled for every SIMD level (the baseline,
+ * generic512 on the baseline target, AVX2 without FMA, AVX-512 with contraction off) and chosen at run
+ * time as the other element-wise loops (simd.h, elementwise.h): the same rounding at every level.
+ * Float l1's AVX2 version is written out with intrinsics, below. */
 
 #define LOSS_LANES 8
 #define LOSS_LANE_SUM(acc) \
@@ -69,7 +70,7 @@ static inline double loss_bce_term(double z, double y, double scale, double *g)
 #undef LOSS_S
 #undef LOSS_TARGET
 
-#ifdef SIMD_HAVE_AVX2
+#ifdef SIMD_HAVE_X86
 /* float l1 with AVX2, written out: the template's loop, same lanes, same order, same bits. GCC widens
    each 8-float load with an extract before the two conversions to double; converting straight from
    memory, four floats at a time, saves those shuffles, and the conversions are what bounds this loop
@@ -119,6 +120,38 @@ SIMD_TARGET_AVX2 static double loss_l1_batch_f_avx2(const float *yhat, const flo
 #define LOSS_T double
 #define LOSS_S d_avx2
 #define LOSS_TARGET SIMD_TARGET_AVX2
+#include "loss_batch_impl.h"
+#undef LOSS_T
+#undef LOSS_S
+#undef LOSS_TARGET
+
+#define LOSS_T float
+#define LOSS_S f_avx512
+#define LOSS_TARGET SIMD_TARGET_AVX512
+#include "loss_batch_impl.h"
+#undef LOSS_T
+#undef LOSS_S
+#undef LOSS_TARGET
+
+#define LOSS_T double
+#define LOSS_S d_avx512
+#define LOSS_TARGET SIMD_TARGET_AVX512
+#include "loss_batch_impl.h"
+#undef LOSS_T
+#undef LOSS_S
+#undef LOSS_TARGET
+
+#define LOSS_T float
+#define LOSS_S f_g512
+#define LOSS_TARGET
+#include "loss_batch_impl.h"
+#undef LOSS_T
+#undef LOSS_S
+#undef LOSS_TARGET
+
+#define LOSS_T double
+#define LOSS_S d_g512
+#define LOSS_TARGET
 #include "loss_batch_impl.h"
 #undef LOSS_T
 #undef LOSS_S

@@ -1,11 +1,15 @@
 /* One instantiation of the register-tiled small product; included by tile.h once per (type, ISA).
  *
- * The including file defines:
+ * The including file defines (all undefined again at the end of this file):
  *   TILE_T       element type (float or double)
  *   TILE_IT      the integer type of the same size (shuffle masks), TILE_TBYTES its size in bytes
- *   TILE_VBYTES  vector width in bytes (16: SSE2, 32: AVX2)
+ *   TILE_VBYTES  vector width in bytes (16: SSE2, 32: AVX2, 64: AVX-512 and generic512)
  *   TILE_NAME    name of the public function to define
- *   TILE_TARGET  function attribute selecting the ISA (empty for the baseline)
+ *   TILE_TARGET  function attribute selecting the ISA (empty for the baseline target)
+ *   TILE_MR      rows of the register tile (1..16): 6 for 16 vector registers, 12 for 32 (below)
+ *   TILE_KC      rows of B per packed block
+ *   TILE_PUNROLL unroll factor of the loop over p: 4; 1 for generic512, whose 64-byte vectors become
+ *                four SSE2 operations each (the unrolled copies only made the build slower)
  *
  * C (m x n, row stride ldc) = A @ B, or C += A @ B when accumulate, or A @ B + bias (a row added to
  * every row) when a bias is given; and H = relu(C) when H is given. Element (i, p) of A is
@@ -13,21 +17,33 @@
  * products of a dense layer (X @ W.T, dZ.T @ X, dZ @ W) without transposing anything in memory.
  *
  * The method (a packed micro-kernel, as in BLIS / OpenBLAS, sized for small products):
- * - A block of TILE_MR = 6 rows x TILE_NR = 2 vectors of C lives in 12 vector registers; each step over
- *   p loads two vectors of one row of B, broadcasts six scalars of A and does 12 multiply-adds (15 of
- *   the 16 vector registers of SSE2 and AVX2). The loop over p is unrolled by 4.
- * - B is cut into blocks of kc rows (kc <= TILE_KC) and nc columns: a block is packed once, as
- *   kc x TILE_NR panels zero-padded on the right, into a stack buffer of TILE_BUF elements, and every row
- *   block of C is then computed against it. Rows of B already contiguous (b_cs == 1) are read in place
- *   instead; only a last narrow panel is packed then. A transposed B (the forward's W.T) is packed by
- *   in-register transposes of TILE_VW x TILE_VW blocks (GCC shuffles), not element by element.
+ * - A block of TILE_MR rows x TILE_NR = 2 vectors of C lives in 2 TILE_MR vector registers; each step
+ *   over p loads two vectors of one row of B, broadcasts TILE_MR scalars of A and does 2 TILE_MR
+ *   multiply-adds. The loop over p is unrolled by 4 (TILE_PUNROLL).
+ *   16 registers (SSE2, AVX2): TILE_MR = 6, 12 accumulators + 2 of B + 1 broadcast = 15 of 16.
+ *   32 registers (AVX-512): TILE_MR = 12, 24 accumulators + 2 of B + 1 broadcast = 27 of 32, the
+ *   shape of BLIS's skx sgemm kernel (32 x 12: two zmm of one operand times 12 broadcasts) and the
+ *   24-accumulator kernels of OpenBLAS for Skylake-X. It doubles the multiply-adds per load of B
+ *   against 6 rows (2 x 12 per 14 loads, where 16 accumulators of an 8-row tile would give 2 x 8 per
+ *   10) and keeps 24 independent chains in flight, enough for two FMA ports of latency 4; 14 rows (28
+ *   accumulators) would leave no spare register for the compiler. The generic512 level runs the same
+ *   tile on SSE2 (it spills; it is there for tests only).
+ * - B is cut into blocks of kc rows (kc <= TILE_KC) and nc columns: a block is packed once, as kc x
+ *   TILE_NR panels zero-padded on the right, into a stack buffer of TILE_BUF elements, and every row
+ *   block of C is then computed against it. TILE_KC is 256 for 16- and 32-byte vectors (a 6 x 16 float
+ *   tile reads a 16 KiB panel of B and 6 KiB of A per block) and 128 for 64-byte vectors, so that the
+ *   12 x 32 float tile's panel (16 KiB) and rows of A (6 KiB) fit a 32 KiB L1 together in the same way
+ *   (an estimate: not yet timed on an AVX-512 host, see bench/README.md). Rows of B already contiguous
+ *   (b_cs == 1) are read in place instead; only a last narrow panel is packed then. A transposed B (the
+ *   forward's W.T) is packed by in-register transposes of TILE_VW x TILE_VW blocks (GCC shuffles), not
+ *   element by element.
  * - The epilogue: the bias is added, and the ReLU taken, as a block of C leaves the registers (the
  *   bias in the first block of kc, the ReLU in the last), so the forward writes Z and H in one pass.
- * - A is read in place, either row-contiguous (X, dZ: six rows streamed) or transposed (dZ.T: six
- *   consecutive scalars per p); its six rows stay in L1 across the panels of one B block. Packing A as
- *   well cost more than it gained at the sizes this routine serves (below a few million m*n*k).
- * - Edges: the last rows run the same kernel with 1-5 rows; a panel of at most one vector of columns
- *   uses one vector per row; narrow panels are stored through a small buffer.
+ * - A is read in place, either row-contiguous (X, dZ: TILE_MR rows streamed) or transposed (dZ.T:
+ *   TILE_MR consecutive scalars per p); its rows stay in L1 across the panels of one B block. Packing A
+ *   as well cost more than it gained at the sizes this routine serves (below a few million m*n*k).
+ * - Edges: the last rows run the same kernel with 1 to TILE_MR - 1 rows; a panel of at most one vector
+ *   of columns uses one vector per row; narrow panels are stored through a small buffer.
  * Sums run over p in order within a block of kc, in the element type, like BLAS; blocks of kc are
  * added into C one after the other.
  */
@@ -36,11 +52,16 @@
 #define TILE_CAT(a, b) TILE_CAT2(a, b)
 #define TILE_FN(suffix) TILE_CAT(TILE_NAME, suffix)
 
+#ifndef TILE_UNROLL
+#define TILE_STR(x) #x
+#define TILE_PRAGMA(x) _Pragma(TILE_STR(x))
+/* #pragma GCC unroll n with n a macro (TILE_MR): expanded before it is quoted */
+#define TILE_UNROLL(n) TILE_PRAGMA(GCC unroll n)
+#endif
+
 #define TILE_VW (TILE_VBYTES / (int)sizeof(TILE_T))
-#define TILE_MR 6
 #define TILE_NV 2
 #define TILE_NR (TILE_VW * TILE_NV)
-#define TILE_KC 256
 /* packed B block on the stack: 32 KiB (L1-sized); nc = TILE_BUF / kc rounded down to panels */
 #define TILE_BUF (32768 / (int)sizeof(TILE_T))
 
@@ -64,13 +85,13 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
     for (int i = 0; i < mr; i++)
         for (int v = 0; v < nv; v++)
             acc[i][v] = (vec){0};
-#pragma GCC unroll 4
+    TILE_UNROLL(TILE_PUNROLL)
     for (int p = 0; p < kc; p++) {
         vec b[TILE_NV];
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++)
             memcpy(&b[v], B + v * TILE_VW, sizeof(vec));
-#pragma GCC unroll 6
+        TILE_UNROLL(TILE_MR)
         for (int i = 0; i < mr; i++) {
             vec a = TILE_SPLAT(A[i * a_rs]);
 #pragma GCC unroll 2
@@ -85,7 +106,7 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
     if (nr == nv * TILE_VW) {
         /* each case its own fully unrolled loop: with the branches inside, GCC kept the loops */
         if (accumulate) {
-#pragma GCC unroll 6
+            TILE_UNROLL(TILE_MR)
             for (int i = 0; i < mr; i++)
 #pragma GCC unroll 2
                 for (int v = 0; v < nv; v++) {
@@ -98,19 +119,19 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++)
                 memcpy(&bv[v], bias + v * TILE_VW, sizeof(vec));
-#pragma GCC unroll 6
+            TILE_UNROLL(TILE_MR)
             for (int i = 0; i < mr; i++)
 #pragma GCC unroll 2
                 for (int v = 0; v < nv; v++)
                     acc[i][v] += bv[v];
         }
-#pragma GCC unroll 6
+        TILE_UNROLL(TILE_MR)
         for (int i = 0; i < mr; i++)
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++)
                 memcpy(C + i * ldc + v * TILE_VW, &acc[i][v], sizeof(vec));
         if (H) {
-#pragma GCC unroll 6
+            TILE_UNROLL(TILE_MR)
             for (int i = 0; i < mr; i++)
 #pragma GCC unroll 2
                 for (int v = 0; v < nv; v++) {
@@ -146,21 +167,65 @@ TILE_FN(_micro_any)(int mr, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a
         else                                                                                         \
             TILE_FN(_micro)(R, 1, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate, bias, H, ldh); \
         break;
+    /* a case for each row count up to TILE_MR */
     switch (mr) {
+#if TILE_MR >= 16
+    TILE_MICRO_CASE(16)
+#endif
+#if TILE_MR >= 15
+    TILE_MICRO_CASE(15)
+#endif
+#if TILE_MR >= 14
+    TILE_MICRO_CASE(14)
+#endif
+#if TILE_MR >= 13
+    TILE_MICRO_CASE(13)
+#endif
+#if TILE_MR >= 12
+    TILE_MICRO_CASE(12)
+#endif
+#if TILE_MR >= 11
+    TILE_MICRO_CASE(11)
+#endif
+#if TILE_MR >= 10
+    TILE_MICRO_CASE(10)
+#endif
+#if TILE_MR >= 9
+    TILE_MICRO_CASE(9)
+#endif
+#if TILE_MR >= 8
+    TILE_MICRO_CASE(8)
+#endif
+#if TILE_MR >= 7
+    TILE_MICRO_CASE(7)
+#endif
+#if TILE_MR >= 6
     TILE_MICRO_CASE(6)
+#endif
+#if TILE_MR >= 5
     TILE_MICRO_CASE(5)
+#endif
+#if TILE_MR >= 4
     TILE_MICRO_CASE(4)
+#endif
+#if TILE_MR >= 3
     TILE_MICRO_CASE(3)
+#endif
+#if TILE_MR >= 2
     TILE_MICRO_CASE(2)
+#endif
     TILE_MICRO_CASE(1)
     default: break;
     }
+#if TILE_MR > 16
+#error "TILE_MR above 16: add cases to _micro_any"
+#endif
 #undef TILE_MICRO_CASE
 }
 
 /* C (m x ncols) (+)= A (m x kc) @ one block of B (kc x ncols) laid out as panels of TILE_NR columns,
    panel q starting at B + q*panel_stride with rows b_rs apart. Row blocks outer, panels inner: the
-   six rows of A are reused from L1 across the panels. */
+   TILE_MR rows of A are reused from L1 across the panels. */
 static TILE_TARGET void
 TILE_FN(_block)(int m, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const TILE_T *B,
                 ptrdiff_t b_rs, ptrdiff_t panel_stride, int ncols, TILE_T *C, ptrdiff_t ldc,
@@ -185,26 +250,51 @@ TILE_FN(_block)(int m, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, 
 }
 
 #define TILE_LANES (TILE_VBYTES / TILE_TBYTES) /* TILE_VW, for the preprocessor */
-#if TILE_LANES == 8 || TILE_LANES == 4
+#if TILE_LANES == 16 || TILE_LANES == 8 || TILE_LANES == 4
 typedef TILE_IT TILE_FN(_ivec) __attribute__((vector_size(TILE_VBYTES)));
 
-static inline __attribute__((always_inline)) TILE_TARGET TILE_FN(_vec)
-TILE_FN(_load)(const TILE_T *p)
+/* *v = the vector at p (an out-parameter: a 64-byte vector returned by value from a function without
+   AVX-512, generic512's, draws GCC's ABI warning even when inlined) */
+static inline __attribute__((always_inline)) TILE_TARGET void
+TILE_FN(_load)(TILE_FN(_vec) *v, const TILE_T *p)
 {
-    TILE_FN(_vec) v;
-    memcpy(&v, p, sizeof(v));
-    return v;
+    memcpy(v, p, sizeof(*v));
 }
 
 /* dst row c (dst_rs apart) = column c of the TILE_VW x TILE_VW block whose row i is at src + i*src_rs:
    the rows are loaded whole and transposed in registers by unpack and shuffle stages, which GCC
    lowers to unpcklps/unpckhps, shufps and vperm2f128 (locals, not arrays, so nothing goes through
-   the stack). */
+   the stack; the 16-lane version's arrays are indexed by constants only after unrolling).
+   16 lanes (float in 64 bytes): four perfect-shuffle stages, each out[2i] = lanes 0-7 of in[i] and
+   in[i + 8] interleaved, out[2i + 1] = lanes 8-15 interleaved. Element (row, lane) moves to
+   (2 row mod 16 + lane div 8, 2 lane mod 16 + row div 8): its 8-bit address (row bits, lane bits)
+   rotates left by one bit per stage, so after four stages row and lane have swapped. Each output is
+   one two-source permute (vpermt2ps), with the same two index vectors in every stage. */
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_FN(_transpose)(const TILE_T *src, ptrdiff_t src_rs, TILE_T *dst, ptrdiff_t dst_rs)
 {
     typedef TILE_FN(_vec) vec;
     typedef TILE_FN(_ivec) ivec;
+#if TILE_LANES == 16
+    const ivec lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+    const ivec hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    vec r[16], t[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+        TILE_FN(_load)(&r[i], src + i * src_rs);
+#define TILE_STAGE(out, in)                                         \
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)             \
+    {                                                               \
+        out[2 * i] = __builtin_shuffle(in[i], in[i + 8], lo);       \
+        out[2 * i + 1] = __builtin_shuffle(in[i], in[i + 8], hi);   \
+    }
+    TILE_STAGE(t, r)
+    TILE_STAGE(r, t)
+    TILE_STAGE(t, r)
+    TILE_STAGE(r, t)
+#undef TILE_STAGE
+    vec *out = r;
+#else
 #define TILE_LO(a, b) __builtin_shuffle(a, b, (ivec){0, 8, 1, 9, 4, 12, 5, 13})
 #define TILE_HI(a, b) __builtin_shuffle(a, b, (ivec){2, 10, 3, 11, 6, 14, 7, 15})
 #define TILE_LO2(a, b) __builtin_shuffle(a, b, (ivec){0, 1, 8, 9, 4, 5, 12, 13})
@@ -212,10 +302,11 @@ TILE_FN(_transpose)(const TILE_T *src, ptrdiff_t src_rs, TILE_T *dst, ptrdiff_t 
 #define TILE_LO4(a, b) __builtin_shuffle(a, b, (ivec){0, 1, 2, 3, 8, 9, 10, 11})
 #define TILE_HI4(a, b) __builtin_shuffle(a, b, (ivec){4, 5, 6, 7, 12, 13, 14, 15})
 #if TILE_LANES == 8
-    vec r0 = TILE_FN(_load)(src), r1 = TILE_FN(_load)(src + src_rs);
-    vec r2 = TILE_FN(_load)(src + 2 * src_rs), r3 = TILE_FN(_load)(src + 3 * src_rs);
-    vec r4 = TILE_FN(_load)(src + 4 * src_rs), r5 = TILE_FN(_load)(src + 5 * src_rs);
-    vec r6 = TILE_FN(_load)(src + 6 * src_rs), r7 = TILE_FN(_load)(src + 7 * src_rs);
+    vec r0, r1, r2, r3, r4, r5, r6, r7;
+    TILE_FN(_load)(&r0, src), TILE_FN(_load)(&r1, src + src_rs);
+    TILE_FN(_load)(&r2, src + 2 * src_rs), TILE_FN(_load)(&r3, src + 3 * src_rs);
+    TILE_FN(_load)(&r4, src + 4 * src_rs), TILE_FN(_load)(&r5, src + 5 * src_rs);
+    TILE_FN(_load)(&r6, src + 6 * src_rs), TILE_FN(_load)(&r7, src + 7 * src_rs);
     vec t0 = TILE_LO(r0, r1), t1 = TILE_HI(r0, r1), t2 = TILE_LO(r2, r3), t3 = TILE_HI(r2, r3);
     vec t4 = TILE_LO(r4, r5), t5 = TILE_HI(r4, r5), t6 = TILE_LO(r6, r7), t7 = TILE_HI(r6, r7);
     vec u0 = TILE_LO2(t0, t2), u1 = TILE_HI2(t0, t2), u2 = TILE_LO2(t1, t3), u3 = TILE_HI2(t1, t3);
@@ -223,8 +314,9 @@ TILE_FN(_transpose)(const TILE_T *src, ptrdiff_t src_rs, TILE_T *dst, ptrdiff_t 
     vec out[8] = {TILE_LO4(u0, u4), TILE_LO4(u1, u5), TILE_LO4(u2, u6), TILE_LO4(u3, u7),
                   TILE_HI4(u0, u4), TILE_HI4(u1, u5), TILE_HI4(u2, u6), TILE_HI4(u3, u7)};
 #else
-    vec r0 = TILE_FN(_load)(src), r1 = TILE_FN(_load)(src + src_rs);
-    vec r2 = TILE_FN(_load)(src + 2 * src_rs), r3 = TILE_FN(_load)(src + 3 * src_rs);
+    vec r0, r1, r2, r3;
+    TILE_FN(_load)(&r0, src), TILE_FN(_load)(&r1, src + src_rs);
+    TILE_FN(_load)(&r2, src + 2 * src_rs), TILE_FN(_load)(&r3, src + 3 * src_rs);
     vec t0 = __builtin_shuffle(r0, r1, (ivec){0, 4, 1, 5}), t1 = __builtin_shuffle(r0, r1, (ivec){2, 6, 3, 7});
     vec t2 = __builtin_shuffle(r2, r3, (ivec){0, 4, 1, 5}), t3 = __builtin_shuffle(r2, r3, (ivec){2, 6, 3, 7});
     vec out[4] = {__builtin_shuffle(t0, t2, (ivec){0, 1, 4, 5}), __builtin_shuffle(t0, t2, (ivec){2, 3, 6, 7}),
@@ -236,7 +328,8 @@ TILE_FN(_transpose)(const TILE_T *src, ptrdiff_t src_rs, TILE_T *dst, ptrdiff_t 
 #undef TILE_HI2
 #undef TILE_LO4
 #undef TILE_HI4
-#pragma GCC unroll 8
+#endif
+#pragma GCC unroll 16
     for (int c = 0; c < TILE_LANES; c++)
         memcpy(dst + c * dst_rs, &out[c], sizeof(vec));
 }
@@ -413,7 +506,14 @@ TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
 #undef TILE_NV
 #undef TILE_NR
 #undef TILE_KC
+#undef TILE_PUNROLL
 #undef TILE_BUF
+#undef TILE_T
+#undef TILE_IT
+#undef TILE_TBYTES
+#undef TILE_VBYTES
+#undef TILE_NAME
+#undef TILE_TARGET
 #undef TILE_SPLAT
 #undef TILE_FN
 #undef TILE_CAT

@@ -15,22 +15,58 @@ _Float: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 _Index: TypeAlias = npt.NDArray[np.int64]
 
 def set_blas_threshold(min_flops: int) -> None:
-    """Use BLAS gemm for products with m*n*k >= min_flops (0: always; a huge value: never; negative:
-    the default of the SIMD level in use, 2^22 for AVX2, 2^17 for the baseline)."""
+    """Use BLAS gemm for every product with m*n*k >= min_flops, whatever its form (0: always; a huge
+    value: never; negative: back to the defaults, per SIMD level and product form: blas_thresholds)."""
 
 def get_blas_threshold() -> int:
-    """The current m*n*k threshold above which products go to BLAS gemm."""
+    """The m*n*k threshold set with set_blas_threshold, or -1 when the defaults per SIMD level and
+    product form apply (blas_thresholds() lists them). Passing the value back to set_blas_threshold
+    restores the setting either way."""
+
+def blas_thresholds() -> dict[str, int]:
+    """{product form: m*n*k threshold} in effect now: "X@W.T" (forward), "dZ.T@X" (weight gradient),
+    "dZ@W" (input gradient); a product of that form goes to BLAS gemm when m*n*k >= its threshold,
+    else to the register tiles. The defaults depend on the SIMD level in use and the CPU's best level
+    only."""
+
+def matmul_views(A: _Float, B: _Float, C: _Float, accumulate: bool) -> None:
+    """C (m, n) = A (m, k) @ B (k, n) (+ C when accumulate) through the library's dispatch (tiles or BLAS
+    by blas_thresholds); A and B may be transposed views (one unit stride each; ValueError otherwise),
+    which selects the product form. For benchmarks and tests."""
 
 def set_simd(name: str) -> str:
-    """Select the small-product and element-wise code: "avx2" (AVX2+FMA, if this CPU has it) or
-    "baseline" (SSE2). The element-wise loops give the same bits either way. Unless set with
-    set_blas_threshold, the BLAS threshold follows."""
+    """Select the SIMD level of the register tiles, the element-wise loops and the batch losses:
+    "baseline" (SSE2), "avx2" (AVX2, FMA in the tiles), "avx512" (AVX-512 F/VL/BW/DQ, FMA in the tiles)
+    or "generic512" (the avx512 level's 64-byte source compiled for the baseline target: slow, for
+    tests; never the default). A level this build or CPU cannot run falls back to the best available
+    level below it (avx512 -> avx2 -> baseline, generic512 -> baseline); returns the level now in use.
+    ValueError for other names. The element-wise loops and losses give the same bits at every level.
+    Unless set with set_blas_threshold, the BLAS thresholds follow."""
 
 def get_simd() -> str:
-    """"avx2" or "baseline": the small-product and element-wise code in use."""
+    """The name of the SIMD level in use (see set_simd)."""
+
+def simd_levels() -> tuple[str, ...]:
+    """The levels this build and CPU can run, from the baseline up, e.g. ("baseline", "generic512",
+    "avx2")."""
+
+def cpu_simd_level() -> str:
+    """The best level of this CPU (and OS): "avx512", "avx2" or "baseline"; the default level."""
 
 def cpu_has_avx2() -> bool:
     """Whether this CPU (and OS) supports AVX2 and FMA."""
+
+def simd_report() -> dict[str, str | dict[str, str | None]]:
+    """{"tiles", "elementwise", "losses": the level each path runs now; "blas": {"internal_api",
+    "version", "architecture"} of SciPy's BLAS as threadpoolctl reports it, or "unknown"}."""
+
+def scipy_blas_info() -> dict[str, str | None] | str:
+    """What threadpoolctl reports of the BLAS library behind scipy.linalg.cython_blas, or "unknown"."""
+
+def check_intrinsic_forms(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], lr: float) -> tuple[str, ...]:
+    """Self-test: the AVX2 intrinsic loops ("ew_sgd_plain_f_avx2", "loss_l1_batch_f_avx2") against their
+    template forms on P = yhat = a, G = y = b; the names of those whose outputs differ in any bit.
+    RuntimeError without AVX2."""
 
 def all_finite(x: _Float) -> bool:
     """Whether no element of the flat array x is NaN or infinite (one pass, no temporary)."""

@@ -44,12 +44,12 @@ def blas_path(request):
     _kernels.set_blas_threshold(old)
 
 
-@pytest.fixture(params=["avx2", "baseline"])
+@pytest.fixture(params=["avx512", "avx2", "generic512", "baseline"])
 def simd(request):
-    """Run with the AVX2 register tiles and element-wise loops (where the CPU has AVX2+FMA) and with the
-    SSE2 ones."""
-    if request.param == "avx2" and not _kernels.cpu_has_avx2():
-        pytest.skip("this CPU has no AVX2/FMA")
+    """Run with the register tiles and element-wise loops of every SIMD level: AVX-512 and AVX2 where
+    the CPU has them, generic512 (the AVX-512 source on SSE2) and the SSE2 baseline."""
+    if request.param not in _kernels.simd_levels():
+        pytest.skip(f"this CPU or build cannot run {request.param}")
     old = _kernels.get_simd()
     _kernels.set_simd(request.param)
     yield request.param

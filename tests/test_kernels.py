@@ -93,16 +93,18 @@ def test_blas_threshold_defaults_follow_the_simd_level_until_set():
     old_simd, old_threshold = K.get_simd(), K.get_blas_threshold()
     try:
         K.set_blas_threshold(-1)
-        K.set_simd("baseline")
-        assert K.get_blas_threshold() == 2**17
-        if K.cpu_has_avx2():
-            K.set_simd("avx2")
-            assert K.get_blas_threshold() == 2**22
+        defaults = {}
+        for level in K.simd_levels():
+            K.set_simd(level)
+            assert K.get_blas_threshold() == -1  # the defaults per level and product form apply
+            defaults[level] = K.blas_thresholds()
+        if "avx2" in defaults and K.cpu_simd_level() == "avx2":  # the SSE2 tiles lose to BLAS earlier
+            assert all(defaults["baseline"][f] < defaults["avx2"][f] for f in defaults["avx2"])
         K.set_blas_threshold(1000)
         K.set_simd("baseline")
-        assert K.get_blas_threshold() == 1000
+        assert K.get_blas_threshold() == 1000 and set(K.blas_thresholds().values()) == {1000}
         K.set_blas_threshold(-5)
-        assert K.get_blas_threshold() == 2**17
+        assert K.get_blas_threshold() == -1 and K.blas_thresholds() == defaults["baseline"]
     finally:
         K.set_simd(old_simd)
         K.set_blas_threshold(old_threshold)
