@@ -32,7 +32,7 @@ def tables(runs: list[dict]) -> str:
         if "simd_paths" in machine:
             paths = ", ".join(f"{k} {v}" for k, v in machine["simd_paths"].items())
             line = (f"Host: {machine['cpu']} ({' '.join(machine['cpu_flags'])}); skipnet SIMD: {paths}; "
-                    f"BLAS threshold {machine['blas_threshold']:,}\n")
+                    f"BLAS from m*n*k >= {machine.get('blas_thresholds', machine.get('blas_threshold'))}\n")
             if line not in hosts:
                 hosts.append(line)
     out.extend(hosts)

@@ -75,7 +75,7 @@ def test_bench_command_smoke(tmp_path, capsys):
     machine = saved["machine"]
     assert machine["cpu"] == host["cpu"] and machine["cpu_flags"] == host["cpu_flags"]
     assert set(machine["simd_paths"]) == {"tiles", "elementwise", "losses", "blas"}
-    assert machine["simd_paths"]["tiles"] == K.get_simd() and machine["blas_threshold"] == K.get_blas_threshold()
+    assert machine["simd_paths"]["tiles"] == K.get_simd() and machine["blas_thresholds"] == K.blas_thresholds()
     for name, w in report["workloads"].items():
         assert {"skipnet fused", "skipnet fit (defaults)", "skipnet per-op",
                 "numpy reference"} <= set(w["median_per_step"])

@@ -4,7 +4,6 @@ figures from different machines are never read as one another's."""
 
 from __future__ import annotations
 
-import os
 import platform
 
 from .. import _kernels as K
@@ -43,43 +42,20 @@ def cpu_simd_flags(path: str = CPUINFO) -> list[str]:
     return [flag for flag in SIMD_FLAGS if flag in present]
 
 
-def _openblas() -> str:
-    """The OpenBLAS that threadpoolctl finds loaded (SciPy's first: skipnet's gemm calls go through
-    scipy.linalg.cython_blas), as 'OpenBLAS <version> (<architecture>, <threads> threads)'."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown"
-    found = [lib for lib in threadpool_info() if lib.get("internal_api") == "openblas"]
-    if not found:
-        return "unknown"
-    # NumPy's copy is named libscipy_openblas too: SciPy's is the one in scipy.libs
-    lib = min(found, key=lambda lib: os.path.basename(os.path.dirname(str(lib.get("filepath", "")))) != "scipy.libs")
-    return (f"OpenBLAS {lib.get('version')} ({lib.get('architecture')}, "
-            f"{lib.get('num_threads')} thread{'' if lib.get('num_threads') == 1 else 's'})")
-
-
 def simd_paths() -> dict[str, str]:
-    """The SIMD level each code path uses: {"tiles", "elementwise", "losses", "blas"}. From the
-    extension's own report when it has one; else get_simd() for the three paths it selects and the
-    loaded OpenBLAS for the large products."""
-    if hasattr(K, "simd_report"):
-        return dict(K.simd_report())
-    level = K.get_simd()
-    return {"tiles": level, "elementwise": level, "losses": level, "blas": _openblas()}
-
-
-def cpu_simd_level() -> str:
-    """The best SIMD level of skipnet's that this CPU supports."""
-    if hasattr(K, "cpu_simd_level"):
-        return str(K.cpu_simd_level())
-    return "avx2" if K.cpu_has_avx2() else "baseline"
+    """The SIMD level each code path uses, {"tiles", "elementwise", "losses", "blas"}, from the
+    extension's report (the BLAS as 'openblas <version> (<architecture>)' when threadpoolctl finds it)."""
+    report = dict(K.simd_report())
+    blas = report["blas"]
+    if isinstance(blas, dict):
+        report["blas"] = f"{blas.get('internal_api')} {blas.get('version')} ({blas.get('architecture')})"
+    return report
 
 
 def describe() -> dict:
     """The host as the JSON report stores it."""
-    return {"cpu": cpu_model(), "cpu_flags": cpu_simd_flags(), "cpu_simd_level": cpu_simd_level(),
-            "simd_paths": simd_paths(), "blas_threshold": K.get_blas_threshold()}
+    return {"cpu": cpu_model(), "cpu_flags": cpu_simd_flags(), "cpu_simd_level": K.cpu_simd_level(),
+            "simd_paths": simd_paths(), "blas_thresholds": K.blas_thresholds()}
 
 
 def host_lines(host: dict) -> list[str]:
@@ -87,4 +63,5 @@ def host_lines(host: dict) -> list[str]:
     flags = " ".join(host["cpu_flags"]) or "none of " + ", ".join(SIMD_FLAGS)
     paths = ", ".join(f"{path} {level}" for path, level in host["simd_paths"].items())
     return [f"host: {host['cpu']}; SIMD flags: {flags} (skipnet's best level here: {host['cpu_simd_level']})",
-            f"skipnet SIMD in use: {paths}; BLAS threshold m*n*k >= {host['blas_threshold']:,}"]
+            f"skipnet SIMD in use: {paths}; BLAS from m*n*k >= "
+            + ", ".join(f"{form} 2^{int(v).bit_length() - 1}" for form, v in host["blas_thresholds"].items())]
