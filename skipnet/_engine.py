@@ -238,6 +238,14 @@ class CythonEngine:
             self.backward(X, ws)
             return value, weight_sum
 
+    def loss_value(self, X, y, loss: str, weight=None) -> float:
+        """loss_and_gradients' loss alone: a forward pass (the gradient buffer is left alone)."""
+        with self.workspace(X.shape[0]) as ws:
+            yhat = self.forward(X, ws.with_backward())
+            if weight is None:
+                return _LOSS_KERNELS[loss](yhat, y, ws.dh[-1])
+            return K.weighted_loss(loss, yhat, y, weight, ws.dh[-1])[0]
+
     def predict(self, X):
         with self.workspace(X.shape[0]) as ws:
             return self.forward(X, ws).copy()
@@ -287,6 +295,14 @@ class NumpyEngine:
         value, dyhat, weight_sum = reference.weighted_loss_and_gradient(loss, yhat, y, weight)
         self._store(reference.backward(core.param_views, core.layers, core.skips, cache, dyhat))
         return value, weight_sum
+
+    def loss_value(self, X, y, loss: str, weight=None) -> float:
+        """loss_and_gradients' loss alone: a forward pass (the gradient buffer is left alone)."""
+        core = self.core
+        yhat, _ = reference.forward(core.param_views, core.layers, core.skips, X)
+        if weight is None:
+            return reference.loss_and_gradient(loss, yhat, y)[0]
+        return reference.weighted_loss_and_gradient(loss, yhat, y, weight)[0]
 
     def _store(self, grads) -> None:
         for name, g in grads.items():

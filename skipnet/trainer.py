@@ -597,7 +597,7 @@ class Trainer(Checked):
         return f"the loss {value:.6g} exceeds {self.divergence_factor:g} x the first loss {first_loss:.6g}"
 
     def _evaluate(self, X, y, weight=None) -> float:
-        return float(self.net.internals.engine.loss_and_gradients(X, y, self.loss, weight))
+        return float(self.net.internals.engine.loss_value(X, y, self.loss, weight))
 
     def _stuck(self, X, y, weight=None) -> bool:
         core = self.net.internals
