@@ -87,7 +87,7 @@ def test_the_defaults_row_fits_with_the_trainers_defaults_from_a_first_fit_each_
 def test_defaults_cost_script_reports_the_host_and_every_variant(tmp_path):
     from skipnet import schedules
 
-    script = os.path.join(PACKAGE_ROOT, "bench", "defaults_cost.py")
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "defaults_cost.py")
     env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
     run = subprocess.run([sys.executable, script, "--workloads", "W0", "--repeats", "1", "--epochs", "2",
                           "--block", "0.002"], capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
