@@ -256,14 +256,10 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
             c->totals[e] = total;
             if (stats)
                 SCALAR_FN(_units_out)(L, lay, zmax, unit_epochs + e * c->n_units);
-            if (all_zero) {
+            c->plateau = c->watch && plateau_watch_epoch(c->watch, total);
+            if (all_zero || c->plateau) {
                 g++;
-                c->zero_epoch = 1;
-                break;
-            }
-            if (c->watch && plateau_watch_epoch(c->watch, total)) {
-                g++;
-                c->plateau = 1;
+                c->zero_epoch = all_zero;
                 break;
             }
         }

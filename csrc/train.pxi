@@ -23,7 +23,7 @@
 cdef extern from "watch.h" nogil:
     ctypedef struct plateau_watch:
         int window, n_tail
-        double rtol, level, weight_total
+        double rtol, level, level_before, weight_total
         double tail[64]
     enum:
         WATCH_MAX_WINDOW
@@ -404,11 +404,9 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
             c.totals[e] = total
             if collect:
                 memcpy(unit_epochs + e * c.n_units, unit_max, c.n_units * sizeof(floating))
-            if all_zero:
-                c.zero_epoch = True
-                break
-            if c.watch != NULL and plateau_watch_epoch(c.watch, total):
-                c.plateau = True
+            c.plateau = c.watch != NULL and plateau_watch_epoch(c.watch, total)
+            if all_zero or c.plateau:
+                c.zero_epoch = all_zero
                 break
         j += 1
         if g + 1 == clock.next and fused_clock_expired(&clock, g + 1):
@@ -501,6 +499,7 @@ cdef class FusedNet:
     cdef Bound bound
     cdef scalar_net snet        # the scalar path's view of plan and bound (plain SGD only)
     cdef bint f32
+    cdef public object watch_level  # after run() with a watch: the plateau level before its last epoch
     cdef object layer_plan, skip_plan, params, grads, spare, work, twork, wwork  # owners of the memory used
     cdef object data                                               # arrays of the bound fit
 
@@ -719,11 +718,12 @@ cdef class FusedNet:
             if not 2 <= window <= WATCH_MAX_WINDOW:
                 raise ValueError(f"window must lie in [2, {WATCH_MAX_WINDOW}], got {window}")
             w.window, w.rtol, w.weight_total = window, rtol, weight_total
-            w.level = float("nan") if level is None else level
+            w.level = w.level_before = float("nan") if level is None else level
             w.n_tail = <int>min(tail.shape[0], w.window - 1)
             for i in range(w.n_tail):
                 w.tail[i] = tail[tail.shape[0] - w.n_tail + i]
             c.watch = &w
+        self.watch_level = None
         # width-1 networks with plain SGD from an epoch's start: the whole loop in scalar.h
         cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD
                                 and self.bound.momentum == 0 and self.bound.W == NULL and first_step == 0)
@@ -739,6 +739,8 @@ cdef class FusedNet:
                 run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Weighted*>NULL)
             else:
                 run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Unweighted*>NULL)
+        if c.watch != NULL:
+            self.watch_level = None if w.level_before != w.level_before else w.level_before
         status = ("ok", "loss", "update", "paused")[c.status]
         return (c.done, "plateau" if c.plateau and status == "ok" else status,
                 (c.first_loss if c.have_first else None), bool(c.zero_epoch), c.epoch_total,

@@ -53,13 +53,15 @@ static inline int plateau_begins(const double *tail, int n, int window, double r
    epoch loss = the epoch's total / weight_total, as the Trainer computes it. */
 typedef struct {
     int window, n_tail;
-    double rtol, level, weight_total;
+    double rtol, level, level_before;  /* the level now, and before the last epoch seen */
+    double weight_total;
     double tail[WATCH_MAX_WINDOW];
 } plateau_watch;
 
 /* After an epoch with sum of loss x rows ``total``: true when a plateau begins with it. */
 static inline int plateau_watch_epoch(plateau_watch *w, double total)
 {
+    w->level_before = w->level;
     const double loss = total / w->weight_total;
     if (w->n_tail == w->window) {
         for (int i = 1; i < w->n_tail; i++)

@@ -603,16 +603,20 @@ class TrainingMonitor:
         return out
 
     def end_epochs(self, epoch: int, epoch_losses, count: int, unit_epochs: np.ndarray | None = None,
-                   dead_check: bool = False) -> list[tuple[int, str, str, dict]]:
+                   dead_check: bool = False, level=...) -> list[tuple[int, str, str, dict]]:
         """end_epoch for the last ``count`` epochs of ``epoch_losses``, the last being ``epoch``, where
         no plateau began before the last (a fused call stops where one begins): their dead-unit checks
         and the plateau level they may leave, then the last epoch's checks. ``unit_epochs``: their
-        dead-unit statistics, (count, n_units), or None; ``dead_check`` as end_epoch's, for the last.
-        Returns (epoch, kind, message, data) tuples."""
+        dead-unit statistics, (count, n_units), or None; ``dead_check`` as end_epoch's, for the last;
+        ``level``: the plateau level before the last epoch, when the kernel that applied the rule to these
+        epochs says (FusedNet.watch_level), else the rule is applied here. Returns (epoch, kind, message,
+        data) tuples."""
         out = []
         first = len(epoch_losses) - count
+        if level is not ...:
+            self.level = level
         for back, index in enumerate(range(first, len(epoch_losses) - 1)):
-            if self.level is not None:  # only the level can change: the rule says whether it is left
+            if self.level is not None and level is ...:  # only the level can change: is it left?
                 tail = np.asarray(epoch_losses[max(0, index + 1 - self.window):index + 1], dtype=np.float64)
                 _, self.level = K.plateau_begins(tail, self.window, self.rtol, self.level)
             if index % self.every == 0:

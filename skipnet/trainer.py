@@ -474,7 +474,7 @@ class Trainer(Checked):
             run.epoch_loss.extend((totals[:completed] / run.weight_total).tolist())
             run.all_zero = zero_epoch  # of the epoch just completed (the kernel stops after such a one)
             reason = self._end_epoch(run, Xv, yv, stats["unit_epochs"][:completed] if stats else None,
-                                     completed)
+                                     completed, fused.watch_level if stats else ...)
             run.all_zero = epoch_zero  # of the epoch in progress
             if reason:
                 return reason
@@ -524,10 +524,11 @@ class Trainer(Checked):
                 return lrs[:g], exc
         return lrs, None
 
-    def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1) -> str | None:
+    def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1, level=...) -> str | None:
         """Checks after the last ``count`` epochs (recorded in run.epoch_loss; count > 1 only without
         validation, callbacks or restore_best): validation loss, schedule feedback, the zero-gradient
-        stop (the last epoch), diagnostics (``unit_epochs``: their dead-unit statistics), callbacks."""
+        stop (the last epoch), diagnostics (``unit_epochs``: their dead-unit statistics; ``level``: the
+        plateau level before the last, from the fused kernel), callbacks."""
         first = self.epoch_count
         epoch = first + count - 1  # the last
         self.epoch_count += count
@@ -543,8 +544,9 @@ class Trainer(Checked):
             self.schedule.epoch_end(epoch, monitored)
         stuck = run.all_zero and self._stuck(run.X, run.y, run.weight)
         if self.diagnose:  # a stuck epoch always checks its dead units: they explain the stop
-            for e, kind, message, data in self._monitor_for(run).end_epochs(epoch, run.epoch_loss, count,
-                                                                            unit_epochs, dead_check=stuck):
+            monitor = self._monitor_for(run)
+            for e, kind, message, data in monitor.end_epochs(epoch, run.epoch_loss, count, unit_epochs,
+                                                             dead_check=stuck, level=level):
                 run.warnings.append(_ExplainedOnRead(kind, None, e, message) if isinstance(message, PlateauFound)
                                     else TrainingWarning(kind, message, None, e, data))
         if stuck:

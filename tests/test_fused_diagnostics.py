@@ -270,3 +270,18 @@ def test_only_the_epochs_due_for_a_check_keep_statistics(make):
         np.testing.assert_array_equal(due[kept], every_epoch[kept])
         assert np.isnan(due[~np.array(kept)]).all()  # the others cost nothing: nothing written
         np.testing.assert_array_equal(same_weights, weights)
+
+
+def test_a_loss_that_leaves_its_plateau_can_plateau_again_alike_on_both_paths():
+    class Bump:
+        per = "epoch"  # the rate depends on the epoch alone
+
+        def lr(self, step, epoch):
+            return 0.2 if 8 <= epoch < 11 else 1e-9
+
+    rng = np.random.default_rng(11)
+    X, y = rng.normal(size=(24, 3)), rng.normal(size=(24, 1))
+    fused, per_op = _fit_both(lambda: sn.Network.mlp(3, (8,), seed=2), X, y, loss="mse", batch_size=6,
+                              epochs=30, schedule=Bump())
+    _assert_same_fit(fused, per_op)
+    assert [w.epoch for w in fused[0].warnings if w.kind == "plateau"] == [4, 15]
