@@ -145,11 +145,30 @@ class FusedNet:
         RuntimeError while another fit is bound."""
     def unbind(self) -> None:
         """Drop the references to the last fit's arrays."""
+    @property
+    def n_units(self) -> int:
+        """Hidden ReLU units (layers before the output, layer by layer): the length of run()'s unit_max."""
+    watch_level: float | None
+    """After run() with a watch: the plateau level before the last epoch it watched (None: none)."""
     def run(self, orders: _Index | None, lrs: npt.NDArray[np.float64], losses: npt.NDArray[np.float64],
             totals: npt.NDArray[np.float64], n_steps: int, steps_per_epoch: int, opt_step: int,
-            first_loss: float | None) -> tuple[int, str, float | None, bool]:
-        """Train n_steps steps without the GIL: (steps_done, "ok" | "loss" | "update", first_loss,
-        zero_epoch)."""
+            first_loss: float | None, first_step: int = ..., epoch_total: float = ...,
+            epoch_all_zero: bool = ..., time_budget: float = ..., unit_max: _Float | None = ...,
+            unit_epochs: _Float | None = ..., stats_every: int = ..., stats_epoch: int = ...,
+            watch: tuple | None = ...) -> tuple[int, str, float | None, bool, float, bool]:
+        """Train up to n_steps steps without the GIL from step first_step of an epoch: (steps_done,
+        "ok" | "loss" | "update" | "paused" | "plateau", first_loss, zero_epoch, epoch_total,
+        epoch_all_zero); with unit_max/unit_epochs, the dead-unit statistics of the epochs due
+        (stats_every, stats_epoch); with watch = (window, rtol, level, weight_total, tail), the plateau
+        rule (csrc/watch.h), stopping after the epoch where a plateau begins."""
+
+PLATEAU_MAX_WINDOW: int
+"""The longest window plateau_begins takes."""
+
+def plateau_begins(tail: npt.NDArray[np.float64], window: int, rtol: float,
+                   level: float | None) -> tuple[bool, float | None]:
+    """The training monitor's plateau rule after an epoch: (a plateau begins with the last of ``tail``,
+    the level reported from now on, or None)."""
 
 def loss_diverged(value: float, first: float, factor: float | None) -> bool:
     """The divergence rule of every training loop: value not finite, or factor x first exceeded."""
