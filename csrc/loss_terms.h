@@ -11,6 +11,11 @@
 #include <stddef.h>
 #include "simd.h"
 
+/* The losses, numbered once: the batch kernels (losses.pxi), the fused loops (train.pxi, scalar.h) and
+   the Python side's names (skipnet._kernels.LOSS_NAMES, which skipnet._validation.LOSSES reads). */
+enum loss_kind { LOSS_L1 = 0, LOSS_MSE = 1, LOSS_BCE = 2, LOSS_CROSS_ENTROPY = 3, LOSS_KIND_COUNT = 4 };
+static const char *const loss_kind_names[LOSS_KIND_COUNT] = {"l1", "mse", "bce", "cross_entropy"};
+
 /* |yhat - y|; d/dyhat = sign(yhat - y) with sign(0) = 0 (PyTorch's l1_loss) */
 static inline double loss_l1_term(double yhat, double y, double scale, double *g)
 {

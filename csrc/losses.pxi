@@ -8,13 +8,17 @@
 # a row that many times. A batch whose weights are all 0 has loss 0 and gradient 0. Rows of weight 0 are
 # skipped (their gradient is 0 even where their loss is not finite).
 
-cdef enum LossKind:
-    LOSS_L1 = 0
-    LOSS_MSE = 1
-    LOSS_BCE = 2
-    LOSS_CROSS_ENTROPY = 3
+cdef extern from "loss_terms.h" nogil:
+    enum:  # the losses' numbers, written once (loss_terms.h)
+        LOSS_L1
+        LOSS_MSE
+        LOSS_BCE
+        LOSS_CROSS_ENTROPY
+        LOSS_KIND_COUNT
+    const char* loss_kind_names[]
 
-LOSS_KINDS = {"l1": LOSS_L1, "mse": LOSS_MSE, "bce": LOSS_BCE, "cross_entropy": LOSS_CROSS_ENTROPY}
+LOSS_NAMES = tuple(loss_kind_names[i].decode() for i in range(LOSS_KIND_COUNT))
+LOSS_KINDS = {name: kind for kind, name in enumerate(LOSS_NAMES)}
 
 
 cdef extern from "loss_terms.h" nogil:

@@ -25,22 +25,8 @@
 #include <string.h>
 #include <time.h>
 #include "loss_terms.h"
+#include "plan.h"
 #include "watch.h"
-
-typedef struct {
-    ptrdiff_t w, b;          /* offsets of the weight and (if bias) the bias in the parameters */
-    int relu, bias;
-    int dense_acc;           /* the contribution to dh[k-1] adds to it (else it is the first) */
-    int skip_begin, skip_end; /* skips into this layer: [begin, end) of the skip list */
-} scalar_layer;
-
-typedef struct {
-    ptrdiff_t src;           /* source layer, -1 for the input */
-    ptrdiff_t weight;        /* offset of the learned weight, -1 for an identity skip */
-    int acc;                 /* the contribution to dh[src] adds to it */
-} scalar_skip;
-
-enum { SCALAR_L1 = 0, SCALAR_MSE = 1, SCALAR_BCE = 2 }; /* losses.pxi's LossKind numbering */
 
 /* scalar_sgd_chunk's limits (deeper or more connected chains go through run_chunk) */
 enum { SCALAR_MAX_LAYERS = 16, SCALAR_MAX_SKIPS = 32, SCALAR_MAX_PARAMS = 2 * 16 + 32 };
@@ -123,8 +109,8 @@ enum { KEEP_NONE = 0, KEEP_PREV = 1, KEEP_CUR = 2 };  /* which weights a stopped
 /* A width-1 network, its buffers and its fit, for scalar_sgd_chunk (element type per function). */
 typedef struct {
     int n_layers, loss;
-    const scalar_layer *layers;
-    const scalar_skip *skips;
+    const plan_layer *layers;
+    const plan_skip *skips;
     ptrdiff_t n_params, n_rows, batch;
     void *params, *spare, *grads;  /* current and last good parameters (run_chunk's meaning) */
     void *scratch;                 /* n_params more */
@@ -141,8 +127,8 @@ enum { SCALAR_KNOWN_MAX_PARAMS = 8 };
 typedef struct {
     int n_layers, ns1, ns2;  /* depth; the number of skips into layers 1 and 2 */
     ptrdiff_t n_params;
-    scalar_layer layers[3];
-    scalar_skip skips[1];
+    plan_layer layers[3];
+    plan_skip skips[1];
 } scalar_known;
 
 static const scalar_known scalar_known_shapes[] = {
@@ -153,20 +139,20 @@ static const scalar_known scalar_known_shapes[] = {
 };
 
 /* The index in scalar_known_shapes of a width-1 network's plan (L layers, n_params parameters), or -1. */
-static inline int scalar_known_index(int L, ptrdiff_t n_params, const scalar_layer *layers,
-                                     const scalar_skip *skips)
+static inline int scalar_known_index(int L, ptrdiff_t n_params, const plan_layer *layers,
+                                     const plan_skip *skips)
 {
     for (int i = 0; i < (int)(sizeof(scalar_known_shapes) / sizeof(scalar_known_shapes[0])); i++) {
         const scalar_known *kn = &scalar_known_shapes[i];
         int same = L == kn->n_layers && n_params == kn->n_params;
         for (int k = 0; same && k < kn->n_layers; k++) {
-            const scalar_layer *a = &layers[k], *b = &kn->layers[k];
+            const plan_layer *a = &layers[k], *b = &kn->layers[k];
             same = a->w == b->w && a->b == b->b && a->relu == b->relu && a->bias == b->bias &&
                    a->dense_acc == b->dense_acc && a->skip_begin == b->skip_begin &&
                    a->skip_end == b->skip_end;
         }
         for (int k = 0; same && k < kn->ns1 + kn->ns2; k++) {
-            const scalar_skip *a = &skips[k], *b = &kn->skips[k];
+            const plan_skip *a = &skips[k], *b = &kn->skips[k];
             same = a->src == b->src && a->weight == b->weight && a->acc == b->acc;
         }
         if (same)

@@ -69,8 +69,8 @@ SCALAR_FN(_back)(const int L, const int fixed, ptrdiff_t j, SCALAR_T *dh, SCALAR
    constant indices, can live in registers. Otherwise they come from lay[k].
    With zmax (one per layer), zmax[k] becomes the largest z[k] seen, for each hidden ReLU layer k. */
 static inline __attribute__((always_inline)) double
-SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, const scalar_layer *lay,
-                 const scalar_skip *sk, const SCALAR_T *P, SCALAR_T *G, const SCALAR_T *X,
+SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, const plan_layer *lay,
+                 const plan_skip *sk, const SCALAR_T *P, SCALAR_T *G, const SCALAR_T *X,
                  const SCALAR_T *Y, const int64_t *rows, ptrdiff_t nb, double scale, int loss,
                  SCALAR_FN(_update) *u, SCALAR_T *to, SCALAR_T *zmax)
 {
@@ -99,9 +99,9 @@ SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, con
             if (zmax && lay[k].relu && k < L - 1)
                 zmax[k] = zk > zmax[k] ? zk : zmax[k];  /* a NaN is passed over, as by maxps */
         }
-        if (loss == SCALAR_L1)
+        if (loss == LOSS_L1)
             total += loss_l1_term(z[L - 1], Y[row], scale, &g);
-        else if (loss == SCALAR_MSE)
+        else if (loss == LOSS_MSE)
             total += loss_mse_term(z[L - 1], Y[row], scale, &g);
         else
             total += loss_bce_term(z[L - 1], Y[row], scale, &g);
@@ -133,7 +133,7 @@ SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, con
 
 /* One step with the plan read at run time (any depth): run_chunk's scalar path for optimizers other
    than plain SGD; zmax (per layer, or NULL) as _step's. */
-static double SCALAR_NAME(int L, const scalar_layer *lay, const scalar_skip *sk, const SCALAR_T *P,
+static double SCALAR_NAME(int L, const plan_layer *lay, const plan_skip *sk, const SCALAR_T *P,
                           SCALAR_T *G, const SCALAR_T *X, const SCALAR_T *Y, const int64_t *rows,
                           ptrdiff_t nb, int loss, SCALAR_T *zmax)
 {
@@ -142,7 +142,7 @@ static double SCALAR_NAME(int L, const scalar_layer *lay, const scalar_skip *sk,
 }
 
 /* The per-layer maxima of the hidden ReLU layers, in unit order (one unit per layer), into out. */
-static inline void SCALAR_FN(_units_out)(int L, const scalar_layer *lay, const SCALAR_T *zmax, SCALAR_T *out)
+static inline void SCALAR_FN(_units_out)(int L, const plan_layer *lay, const SCALAR_T *zmax, SCALAR_T *out)
 {
     for (int k = 0, u = 0; k < L - 1; k++)
         if (lay[k].relu)
@@ -157,8 +157,8 @@ static inline void SCALAR_FN(_units_out)(int L, const scalar_layer *lay, const S
    fused_chunk are kept too. */
 static inline __attribute__((always_inline)) void
 SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, const int one_row,
-                    const int stats, const scalar_net *net, fused_chunk *c, scalar_layer *lay,
-                    scalar_skip *sk, const scalar_known *known, const int loss)
+                    const int stats, const scalar_net *net, fused_chunk *c, plan_layer *lay,
+                    plan_skip *sk, const scalar_known *known, const int loss)
 {
     SCALAR_T *params = (SCALAR_T *)net->params, *spare = (SCALAR_T *)net->spare;
     SCALAR_T *cur = params, *prev = spare, *next = (SCALAR_T *)net->scratch, *tmp;
@@ -292,8 +292,8 @@ static void SCALAR_CHUNK_NAME(const scalar_net *net, fused_chunk *c)
     const int L = net->n_layers;
     const int ns1 = L > 1 ? net->layers[1].skip_end - net->layers[1].skip_begin : 0;
     const int ns2 = L > 2 ? net->layers[2].skip_end - net->layers[2].skip_begin : 0;
-    scalar_layer lay[SCALAR_MAX_LAYERS], lay3[3];
-    scalar_skip sk[SCALAR_MAX_SKIPS], sk3[3];
+    plan_layer lay[SCALAR_MAX_LAYERS], lay3[3];
+    plan_skip sk[SCALAR_MAX_SKIPS], sk3[3];
     /* depth <= 3 with at most one skip into layer 1 and two into layer 2: a copy per shape (depth,
        those skip counts, one row per step or more), with plan arrays small enough to be kept in
        registers; anything else (deeper, or repeated skips) the general copy */
@@ -317,12 +317,12 @@ static void SCALAR_CHUNK_NAME(const scalar_net *net, fused_chunk *c)
 #define SCALAR_KNOWN_RUN(i, stats)                                                                   \
     do {                                                                                             \
         const scalar_known *kn = &scalar_known_shapes[i];                                            \
-        if (net->batch == 1 && net->loss == SCALAR_L1)                                               \
-            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, stats, net, c, lay3, sk3, kn, SCALAR_L1); \
-        else if (net->batch == 1 && net->loss == SCALAR_MSE)                                         \
-            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, stats, net, c, lay3, sk3, kn, SCALAR_MSE); \
+        if (net->batch == 1 && net->loss == LOSS_L1)                                               \
+            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, stats, net, c, lay3, sk3, kn, LOSS_L1); \
+        else if (net->batch == 1 && net->loss == LOSS_MSE)                                         \
+            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, stats, net, c, lay3, sk3, kn, LOSS_MSE); \
         else if (net->batch == 1)                                                                    \
-            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, stats, net, c, lay3, sk3, kn, SCALAR_BCE); \
+            SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 1, stats, net, c, lay3, sk3, kn, LOSS_BCE); \
         else                                                                                         \
             SCALAR_FN(_sgd_run)(kn->n_layers, 1, kn->ns1, kn->ns2, 0, stats, net, c, lay3, sk3, kn, net->loss); \
     } while (0)

@@ -1,8 +1,8 @@
 # The fused path: whole epochs of mini-batch steps (gather, forward, loss, backward, update) in one call
 # without the GIL, over workspaces allocated once per (network, batch size).
 #
-# FusedNet holds a network's plan as integer arrays (widths, activations, skips, offsets into the flat
-# parameter buffer and into one workspace), so the loop runs no Python per layer or per step; bind()
+# FusedNet holds a network's plan as C structs (plan.h: widths, activations, skips, offsets into the
+# flat parameter buffer and into one workspace), so the loop runs no Python per layer or per step; bind()
 # attaches a fit's data, optimizer state and options; run() trains a number of steps and reports what
 # the trainer needs to keep the per-op path's semantics (skipnet/trainer.py):
 #   - losses[g]: the loss of step g before its update; totals[e]: sum over epoch e of loss x batch rows
@@ -49,13 +49,17 @@ def plateau_begins(const double[::1] tail, int window, double rtol, level):
     begins = c_plateau_begins(&tail[tail.shape[0] - n] if n else NULL, n, window, rtol, &lvl)
     return bool(begins), (None if lvl != lvl else lvl)
 
-cdef extern from "scalar.h" nogil:
-    ctypedef struct scalar_layer:
+cdef extern from "plan.h" nogil:
+    ctypedef struct plan_layer:
         ptrdiff_t w, b
         int relu, bias, dense_acc, skip_begin, skip_end
-    ctypedef struct scalar_skip:
+        ptrdiff_t width, in_width, z, h, dh
+    ctypedef struct plan_skip:
         ptrdiff_t src, weight
         int acc
+        ptrdiff_t width
+
+cdef extern from "scalar.h" nogil:
     ctypedef struct fused_chunk:
         const int64_t* orders       # IN  (epochs x n_rows) row order of each epoch; NULL: in order
         const double* lrs           # IN  learning rate of each step, or of all steps when n_lrs == 1
@@ -83,8 +87,8 @@ cdef extern from "scalar.h" nogil:
         Py_ssize_t next
     ctypedef struct scalar_net:
         int n_layers, loss
-        const scalar_layer* layers
-        const scalar_skip* skips
+        const plan_layer* layers
+        const plan_skip* skips
         ptrdiff_t n_params, n_rows, batch
         void* params
         void* spare
@@ -104,48 +108,24 @@ cdef extern from "scalar.h" nogil:
     bint fused_loss_diverged(double value, double first, double factor)
     fused_clock fused_clock_start(double budget)
     bint fused_clock_expired(fused_clock* clk, Py_ssize_t steps)
-    int scalar_known_index(int L, ptrdiff_t n_params, const scalar_layer* layers, const scalar_skip* skips)
-    double scalar_step_f(int L, const scalar_layer* layers, const scalar_skip* skips, const float* P,
+    int scalar_known_index(int L, ptrdiff_t n_params, const plan_layer* layers, const plan_skip* skips)
+    double scalar_step_f(int L, const plan_layer* layers, const plan_skip* skips, const float* P,
                          float* G, const float* X, const float* Y, const int64_t* rows, ptrdiff_t nb,
                          int loss, float* zmax)
-    double scalar_step_d(int L, const scalar_layer* layers, const scalar_skip* skips, const double* P,
+    double scalar_step_d(int L, const plan_layer* layers, const plan_skip* skips, const double* P,
                          double* G, const double* X, const double* Y, const int64_t* rows, ptrdiff_t nb,
                          int loss, double* zmax)
     void scalar_sgd_chunk_f(const scalar_net* net, fused_chunk* c)
     void scalar_sgd_chunk_d(const scalar_net* net, fused_chunk* c)
 
 
-cdef enum:  # columns of the layer plan
-    L_WIDTH = 0
-    L_IN_WIDTH
-    L_RELU
-    L_BIAS
-    L_W             # offset of the weight in the parameter buffer
-    L_B             # offset of the bias (valid if L_BIAS)
-    L_DENSE_ACC     # the backward contribution to dh[k-1] accumulates (else it overwrites)
-    L_SKIP_BEGIN    # skips into this layer: rows [begin, end) of the skip plan
-    L_SKIP_END
-    L_Z             # offsets of z, h and dh (batch x width each) in the workspace
-    L_H
-    L_DH
-    L_FIELDS
-
-cdef enum:  # columns of the skip plan
-    S_SRC = 0       # source layer, -1 for the input
-    S_WIDTH         # width of the source
-    S_WEIGHT        # offset of the learned weight, -1 for an identity skip
-    S_ACC           # the backward contribution to dh[src] accumulates
-    S_FIELDS
-
 cdef struct Plan:
     Py_ssize_t n_layers, n_skips, n_inputs, n_outputs, batch, n_params
-    const int64_t* layers       # n_layers x L_FIELDS
-    const int64_t* skips        # n_skips x S_FIELDS
+    const plan_layer* layers    # n_layers (plan.h), the batch and the scalar loops alike
+    const plan_skip* skips      # n_skips, sorted by destination
     Py_ssize_t xb, yb           # workspace offsets of the gathered batch (shuffled epochs)
     Py_ssize_t scratch          # workspace offset of the scalar path's spare parameters
     bint scalar                 # every width (and n_inputs) is 1, within scalar.h's limits
-    scalar_layer* scalar_layers # the plan again, for the scalar path
-    scalar_skip* scalar_skips
 
 
 cdef struct Bound:
@@ -168,68 +148,64 @@ cdef struct Bound:
     bint nesterov
 
 
-cdef inline const int64_t* layer_row(const Plan* plan, Py_ssize_t k) noexcept nogil:
-    return plan.layers + k * L_FIELDS
-
-
 cdef void forward_pass(const Plan* plan, const floating* P, const floating* Xb, Py_ssize_t nb,
                        floating* work) noexcept nogil:
     """z and h of every layer for the nb rows Xb: CythonEngine.forward, core for core."""
     cdef Py_ssize_t k, s, m
-    cdef const int64_t* lay
-    cdef const int64_t* sk
+    cdef const plan_layer* lay
+    cdef const plan_skip* sk
     cdef const floating* x
     cdef const floating* src
     cdef floating* z
     cdef bint fused_relu
     for k in range(plan.n_layers):
-        lay = layer_row(plan, k)
-        m = lay[L_WIDTH]
-        x = Xb if k == 0 else work + layer_row(plan, k - 1)[L_H]
-        z = work + lay[L_Z]
+        lay = &plan.layers[k]
+        m = lay.width
+        x = Xb if k == 0 else work + plan.layers[k - 1].h
+        z = work + lay.z
         # with no skip into the layer, the ReLU comes out of the product's epilogue
-        fused_relu = lay[L_RELU] != 0 and lay[L_SKIP_BEGIN] == lay[L_SKIP_END]
-        dense_fwd_ptr(x, P + lay[L_W], P + lay[L_B], z, nb, lay[L_IN_WIDTH], m, lay[L_BIAS], False,
-                      work + lay[L_H] if fused_relu else <floating*>NULL)
-        for s in range(lay[L_SKIP_BEGIN], lay[L_SKIP_END]):
-            sk = plan.skips + s * S_FIELDS
-            src = Xb if sk[S_SRC] < 0 else work + layer_row(plan, sk[S_SRC])[L_H]
-            if sk[S_WEIGHT] < 0:
+        fused_relu = lay.relu != 0 and lay.skip_begin == lay.skip_end
+        dense_fwd_ptr(x, P + lay.w, P + lay.b, z, nb, lay.in_width, m, lay.bias, False,
+                      work + lay.h if fused_relu else <floating*>NULL)
+        for s in range(lay.skip_begin, lay.skip_end):
+            sk = &plan.skips[s]
+            src = Xb if sk.src < 0 else work + plan.layers[sk.src].h
+            if sk.weight < 0:
                 add_into_ptr(z, src, nb * m, True)
             else:
-                dense_fwd_ptr(src, P + sk[S_WEIGHT], <floating*>NULL, z, nb, sk[S_WIDTH], m, False, True)
-        if lay[L_RELU] and not fused_relu:
-            relu_fwd_ptr(z, work + lay[L_H], nb * m)
+                dense_fwd_ptr(src, P + sk.weight, <floating*>NULL, z, nb, sk.width, m, False, True)
+        if lay.relu and not fused_relu:
+            relu_fwd_ptr(z, work + lay.h, nb * m)
 
 
 cdef void backward_pass(const Plan* plan, const floating* P, floating* G, const floating* Xb,
                         Py_ssize_t nb, floating* work) noexcept nogil:
     """From dL/dyhat in the output layer's dh: every parameter gradient (CythonEngine.backward)."""
     cdef Py_ssize_t k, s, m, src
-    cdef const int64_t* lay
-    cdef const int64_t* sk
+    cdef const plan_layer* lay
+    cdef const plan_skip* sk
     cdef floating* dz
     for k in range(plan.n_layers - 1, -1, -1):
-        lay = layer_row(plan, k)
-        m = lay[L_WIDTH]
-        dz = work + lay[L_DH]
-        if lay[L_RELU]:
-            relu_bwd_ptr(dz, work + lay[L_Z], dz, nb * m)
-        for s in range(lay[L_SKIP_BEGIN], lay[L_SKIP_END]):
-            sk = plan.skips + s * S_FIELDS
-            src = sk[S_SRC]
-            if sk[S_WEIGHT] < 0:
+        lay = &plan.layers[k]
+        m = lay.width
+        dz = work + lay.dh
+        if lay.relu:
+            relu_bwd_ptr(dz, work + lay.z, dz, nb * m)
+        for s in range(lay.skip_begin, lay.skip_end):
+            sk = &plan.skips[s]
+            src = sk.src
+            if sk.weight < 0:
                 if src >= 0:
-                    add_into_ptr(work + layer_row(plan, src)[L_DH], dz, nb * m, sk[S_ACC])
+                    add_into_ptr(work + plan.layers[src].dh, dz, nb * m, sk.acc)
             else:
-                dense_bwd_ptr(dz, Xb if src < 0 else work + layer_row(plan, src)[L_H],
-                              P + sk[S_WEIGHT], G + sk[S_WEIGHT], <floating*>NULL,
-                              <floating*>NULL if src < 0 else work + layer_row(plan, src)[L_DH],
-                              nb, sk[S_WIDTH], m, False, src >= 0, sk[S_ACC])
-        dense_bwd_ptr(dz, Xb if k == 0 else work + layer_row(plan, k - 1)[L_H],
-                      P + lay[L_W], G + lay[L_W], G + lay[L_B],
-                      <floating*>NULL if k == 0 else work + layer_row(plan, k - 1)[L_DH],
-                      nb, lay[L_IN_WIDTH], m, lay[L_BIAS], k > 0, lay[L_DENSE_ACC])
+                dense_bwd_ptr(dz, Xb if src < 0 else work + plan.layers[src].h,
+                              P + sk.weight, G + sk.weight, <floating*>NULL,
+                              <floating*>NULL if src < 0 else work + plan.layers[src].dh,
+                              nb, sk.width, m, False, src >= 0, sk.acc)
+        dense_bwd_ptr(dz, Xb if k == 0 else work + plan.layers[k - 1].h,
+                      P + lay.w, G + lay.w, G + lay.b,
+                      <floating*>NULL if k == 0 else work + plan.layers[k - 1].dh,
+                      nb, lay.in_width, m, lay.bias, k > 0, lay.dense_acc)
 
 
 cdef void fold_unit_max(const Plan* plan, const floating* work, Py_ssize_t nb,
@@ -237,16 +213,16 @@ cdef void fold_unit_max(const Plan* plan, const floating* work, Py_ssize_t nb,
     """unit_max (per hidden ReLU unit, layer by layer) = the larger of itself and z of the nb rows just
     passed forward: the dead-unit statistics (watch.h); a NaN z is passed over."""
     cdef Py_ssize_t k, u = 0
-    cdef const int64_t* lay
+    cdef const plan_layer* lay
     for k in range(plan.n_layers - 1):
-        lay = layer_row(plan, k)
-        if not lay[L_RELU]:
+        lay = &plan.layers[k]
+        if not lay.relu:
             continue
         if floating is float:
-            watch_fold_max_f(work + lay[L_Z], nb, lay[L_WIDTH], unit_max + u)
+            watch_fold_max_f(work + lay.z, nb, lay.width, unit_max + u)
         else:
-            watch_fold_max_d(work + lay[L_Z], nb, lay[L_WIDTH], unit_max + u)
-        u += lay[L_WIDTH]
+            watch_fold_max_d(work + lay.z, nb, lay.width, unit_max + u)
+        u += lay.width
 
 
 cdef void keep_params(floating* params, floating* spare, const floating* good,
@@ -295,7 +271,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
     cdef const int64_t* Tb
     cdef const double* Wb = NULL
     cdef const int64_t* order
-    cdef const int64_t* out_layer = layer_row(plan, plan.n_layers - 1)
+    cdef const plan_layer* out_layer = &plan.layers[plan.n_layers - 1]
     cdef Py_ssize_t n_in = plan.n_inputs, n_out = plan.n_outputs, n = b.n_rows
     cdef Py_ssize_t g, e, j, i, start, nb, row
     cdef double value, lr, total = c.epoch_total, weight_sum
@@ -351,15 +327,15 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
             for k in range(plan.n_layers):
                 zlay[k] = -INFINITY
             if floating is float:
-                value = scalar_step_f(<int>plan.n_layers, plan.scalar_layers, plan.scalar_skips, cur, G,
+                value = scalar_step_f(<int>plan.n_layers, plan.layers, plan.skips, cur, G,
                                       Xb, Yb, NULL, nb, b.loss, zlay if collect else NULL)
             else:
-                value = scalar_step_d(<int>plan.n_layers, plan.scalar_layers, plan.scalar_skips, cur, G,
+                value = scalar_step_d(<int>plan.n_layers, plan.layers, plan.skips, cur, G,
                                       Xb, Yb, NULL, nb, b.loss, zlay if collect else NULL)
             if collect:  # one unit per layer
                 u = 0
                 for k in range(plan.n_layers - 1):
-                    if plan.scalar_layers[k].relu:
+                    if plan.layers[k].relu:
                         unit_max[u] = zlay[k] if zlay[k] > unit_max[u] else unit_max[u]
                         u += 1
         else:
@@ -367,9 +343,9 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
             if collect:
                 fold_unit_max(plan, work, nb, unit_max)
             if not weighted:
-                value = loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, work + out_layer[L_DH], nb, n_out)
+                value = loss_ptr(b.loss, work + out_layer.z, Yb, Tb, work + out_layer.dh, nb, n_out)
             else:
-                value = weighted_loss_ptr(b.loss, work + out_layer[L_Z], Yb, Tb, Wb, work + out_layer[L_DH],
+                value = weighted_loss_ptr(b.loss, work + out_layer.z, Yb, Tb, Wb, work + out_layer.dh,
                                           nb, n_out, &weight_sum)
         fit_started = c.have_first
         if not c.have_first:
@@ -500,28 +476,32 @@ cdef class FusedNet:
     cdef scalar_net snet        # the scalar path's view of plan and bound (plain SGD only)
     cdef bint f32
     cdef public object watch_level  # after run() with a watch: the plateau level before its last epoch
-    cdef object layer_plan, skip_plan, params, grads, spare, work, twork, wwork  # owners of the memory used
-    cdef object data                                               # arrays of the bound fit
+    cdef plan_layer* layer_plan  # the plan's arrays (owned: freed with the object)
+    cdef plan_skip* skip_plan
+    cdef object params, grads, spare, work, twork, wwork  # owners of the memory used
+    cdef object data                                       # arrays of the bound fit
 
     def __init__(self, Py_ssize_t n_inputs, Py_ssize_t batch, layers, skips, params, grads):
         import numpy as np
 
-        cdef Py_ssize_t k, size, used, n_layers = len(layers)
+        cdef Py_ssize_t k, size, used, begin, n_layers = len(layers), n_skips = len(skips)
         self.f32 = params.dtype == np.float32
         widths = [int(layer[0]) for layer in layers]
-        order = sorted(range(len(skips)), key=lambda i: (skips[i][1], i))
-        self.layer_plan = np.zeros((n_layers, L_FIELDS), np.int64)
-        self.skip_plan = np.zeros((max(len(skips), 1), S_FIELDS), np.int64)
+        order = sorted(range(n_skips), key=lambda i: (skips[i][1], i))  # by destination, stably
+        self.layer_plan = <plan_layer*>PyMem_Malloc(n_layers * sizeof(plan_layer))
+        self.skip_plan = <plan_skip*>PyMem_Malloc(max(n_skips, 1) * sizeof(plan_skip))
+        if self.layer_plan == NULL or self.skip_plan == NULL:
+            raise MemoryError()
         scalar = (n_inputs == 1 and all(w == 1 for w in widths) and n_layers <= SCALAR_MAX_LAYERS
-                  and len(skips) <= SCALAR_MAX_SKIPS and params.shape[0] <= SCALAR_MAX_PARAMS)
-        used = 0
+                  and n_skips <= SCALAR_MAX_SKIPS and params.shape[0] <= SCALAR_MAX_PARAMS)
         for row, i in enumerate(order):
             src, dst, weight, acc = skips[i]
-            self.skip_plan[row] = (src, n_inputs if src < 0 else widths[src], weight, acc)
+            self.skip_plan[row] = plan_skip(src=src, weight=weight, acc=acc,
+                                            width=n_inputs if src < 0 else widths[src])
+        used = begin = 0
         for k, (width, relu, bias, w_off, b_off, dense_acc) in enumerate(layers):
             size = batch * width
-            into = [row for row, i in enumerate(order) if skips[i][1] == k]
-            begin = sum(1 for i in order if skips[i][1] < k)  # skips are sorted by destination
+            n_into = sum(1 for i in order if skips[i][1] == k)
             # 64 elements between buffers: buffers of sizes that are multiples of 4 KiB would otherwise
             # start at the same address modulo 4 KiB, and a loop reading one while writing the next
             # (relu: z -> h) stalls on the false dependencies the CPU then sees (4K aliasing)
@@ -529,8 +509,11 @@ cdef class FusedNet:
             h = z + size + 64 if relu else z
             dh = h + size + 64
             used = dh + size + 64
-            self.layer_plan[k] = (width, n_inputs if k == 0 else widths[k - 1], relu, bias, w_off,
-                                  b_off if bias else 0, dense_acc, begin, begin + len(into), z, h, dh)
+            self.layer_plan[k] = plan_layer(
+                w=w_off, b=b_off if bias else 0, relu=relu, bias=bias, dense_acc=dense_acc,
+                skip_begin=begin, skip_end=begin + n_into, width=width,
+                in_width=n_inputs if k == 0 else widths[k - 1], z=z, h=h, dh=dh)
+            begin += n_into
         self.plan.scratch = used  # the scalar path's third parameter buffer
         used += params.shape[0] if scalar else 0
         self.plan.xb = used
@@ -542,27 +525,14 @@ cdef class FusedNet:
         self.params, self.grads = params, grads
         self.spare = np.empty_like(params)
         self.plan.n_layers = n_layers
-        self.plan.n_skips = len(skips)
+        self.plan.n_skips = n_skips
         self.plan.n_inputs = n_inputs
         self.plan.n_outputs = widths[n_layers - 1]
         self.plan.batch = batch
         self.plan.n_params = params.shape[0]
-        self.plan.layers = index_ptr(self.layer_plan)
-        self.plan.skips = index_ptr(self.skip_plan)
+        self.plan.layers = self.layer_plan
+        self.plan.skips = self.skip_plan
         self.plan.scalar = scalar
-        if scalar:
-            self.plan.scalar_layers = <scalar_layer*>PyMem_Malloc(n_layers * sizeof(scalar_layer))
-            self.plan.scalar_skips = <scalar_skip*>PyMem_Malloc(max(len(skips), 1) * sizeof(scalar_skip))
-            if self.plan.scalar_layers == NULL or self.plan.scalar_skips == NULL:
-                raise MemoryError()
-            for k in range(n_layers):
-                row = self.layer_plan[k]
-                self.plan.scalar_layers[k] = scalar_layer(
-                    w=row[L_W], b=row[L_B], relu=row[L_RELU], bias=row[L_BIAS],
-                    dense_acc=row[L_DENSE_ACC], skip_begin=row[L_SKIP_BEGIN], skip_end=row[L_SKIP_END])
-            for k in range(len(skips)):
-                row = self.skip_plan[k]
-                self.plan.scalar_skips[k] = scalar_skip(src=row[S_SRC], weight=row[S_WEIGHT], acc=row[S_ACC])
         self.bound.params = buffer_ptr(params, self.f32)
         self.bound.grads = buffer_ptr(grads, self.f32)
         self.bound.spare = buffer_ptr(self.spare, self.f32)
@@ -572,20 +542,20 @@ cdef class FusedNet:
         self.data = None
 
     def __dealloc__(self):
-        PyMem_Free(self.plan.scalar_layers)
-        PyMem_Free(self.plan.scalar_skips)
+        PyMem_Free(self.layer_plan)
+        PyMem_Free(self.skip_plan)
 
     @property
     def nbytes(self):
         """Bytes this object holds beyond the network's own buffers (workspace, spare parameters)."""
         return (self.work.nbytes + self.twork.nbytes + self.wwork.nbytes + self.spare.nbytes
-                + self.layer_plan.nbytes)
+                + self.plan.n_layers * sizeof(plan_layer) + max(self.plan.n_skips, 1) * sizeof(plan_skip))
 
     @property
     def n_units(self):
         """Hidden ReLU units (layers before the output, layer by layer): the length of run()'s unit_max."""
-        return int(sum(self.layer_plan[k, L_WIDTH] for k in range(self.plan.n_layers - 1)
-                       if self.layer_plan[k, L_RELU]))
+        return int(sum(self.layer_plan[k].width for k in range(self.plan.n_layers - 1)
+                       if self.layer_plan[k].relu))
 
     @property
     def scalar(self):
@@ -599,8 +569,8 @@ cdef class FusedNet:
         registers."""
         if not self.plan.scalar:
             return -1
-        return scalar_known_index(<int>self.plan.n_layers, self.plan.n_params, self.plan.scalar_layers,
-                                  self.plan.scalar_skips)
+        return scalar_known_index(<int>self.plan.n_layers, self.plan.n_params, self.plan.layers,
+                                  self.plan.skips)
 
     def bind(self, X, Y, T, state1, state2, str loss, str optimizer, double momentum=0.0,
              double dampening=0.0, double weight_decay=0.0, bint nesterov=False, double beta1=0.9,
@@ -633,8 +603,8 @@ cdef class FusedNet:
         self.data = (X, Y, T, state1, state2, sample_weight)  # bound: kept alive until unbind()
         if self.plan.scalar:
             self.snet = scalar_net(
-                n_layers=self.plan.n_layers, loss=self.bound.loss, layers=self.plan.scalar_layers,
-                skips=self.plan.scalar_skips, n_params=self.plan.n_params, n_rows=self.bound.n_rows,
+                n_layers=self.plan.n_layers, loss=self.bound.loss, layers=self.plan.layers,
+                skips=self.plan.skips, n_params=self.plan.n_params, n_rows=self.bound.n_rows,
                 batch=self.plan.batch, params=self.bound.params, spare=self.bound.spare,
                 grads=self.bound.grads,
                 scratch=<char*>self.bound.work + self.plan.scratch * (4 if self.f32 else 8),

@@ -162,8 +162,8 @@ class CythonEngine:
 
     def fused(self, batch: int) -> _Lease:
         """``with engine.fused(batch) as fused``: the fused-epoch kernel object of this network for
-        mini-batches of ``batch`` rows (pooled): the plan of the passes above as integer arrays, and
-        its workspace."""
+        mini-batches of ``batch`` rows (pooled): the plan of the passes above as C structs (csrc/plan.h),
+        and its workspace."""
         return _Lease(self.fused_nets, batch, lambda: self.make_fused(batch))
 
     def make_fused(self, batch: int) -> K.FusedNet:

@@ -162,6 +162,15 @@ class FusedNet:
         (stats_every, stats_epoch); with watch = (window, rtol, level, weight_total, tail), the plateau
         rule (csrc/watch.h), stopping after the epoch where a plateau begins."""
 
+LOSS_NAMES: tuple[str, ...]
+"""The losses' names in the kernels' numbering (csrc/loss_terms.h): ("l1", "mse", "bce", "cross_entropy")."""
+
+LOSS_KINDS: dict[str, int]
+"""Each loss name's number in the kernels."""
+
+OPTIMIZER_KINDS: dict[str, int]
+"""Each optimizer name's number in the kernels."""
+
 PLATEAU_MAX_WINDOW: int
 """The longest window plateau_begins takes."""
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from . import _kernels
 
-LOSSES = ("l1", "mse", "bce", "cross_entropy")
-OPTIMIZERS = ("sgd", "adam")
+LOSSES = _kernels.LOSS_NAMES  # the kernels' table (csrc/loss_terms.h), in its order
+OPTIMIZERS = tuple(_kernels.OPTIMIZER_KINDS)
 DTYPES = ("float32", "float64")
 # BLAS takes 32-bit ints (LP64): no dimension may reach 2**31.
 MAX_DIM = 2**31 - 1

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 
-LOSSES = ("l1", "mse", "bce", "cross_entropy")
+from .._validation import LOSSES as KERNEL_LOSSES
+
+LOSSES = KERNEL_LOSSES  # the --loss choices: the kernels' table of losses
 SKIPS = ("none", "first-to-output", "residual")
 
 

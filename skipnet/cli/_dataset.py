@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from .._tabular import Table
+from .._validation import LOSSES
 
 METADATA_KEY = "dataset"
 CLASSIFICATION = ("bce", "cross_entropy")
-_LOSSES = ("l1", "mse", *CLASSIFICATION)
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def _check(entry: dict, n_outputs: int) -> None:
     if not (is_int(n_columns) and is_int(target_column) and 0 <= target_column < n_columns
             and len(features) == n_columns - 1):
         raise ValueError("target_column must index one of n_columns columns, the others being the features")
-    if entry["loss"] not in _LOSSES:
+    if entry["loss"] not in LOSSES:
         raise ValueError(f"unknown loss {entry['loss']!r}")
     classes = entry["classes"]
     if entry["loss"] not in CLASSIFICATION:
