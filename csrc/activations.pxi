@@ -55,10 +55,26 @@ cdef bint all_finite_ptr(const floating* x, Py_ssize_t size) noexcept nogil:
     return not bad
 
 
-def all_finite(const floating[::1] x):
-    """Whether no element of the flat array x is NaN or infinite (one pass, no temporary)."""
+def all_finite(x):
+    """Whether no element of the C-contiguous float32 or float64 array x (any shape) is NaN or infinite
+    (one pass, no temporary). The buffer is read directly: a fused-type signature would cost more to
+    dispatch than the check of a small batch."""
+    cdef Py_buffer view
     cdef bint ok = True
-    if x.shape[0]:
-        with nogil:
-            ok = all_finite_ptr(&x[0], x.shape[0])
+    try:
+        PyObject_GetBuffer(x, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+    except BufferError:
+        raise ValueError("all_finite needs a C-contiguous array") from None
+    try:
+        kind = view.format
+        if kind not in ("f", "d"):
+            raise TypeError(f"all_finite needs a float32 or float64 array, got format {kind!r}")
+        if view.len:
+            with nogil:
+                if kind == "f":
+                    ok = all_finite_ptr(<const float*>view.buf, view.len // 4)
+                else:
+                    ok = all_finite_ptr(<const double*>view.buf, view.len // 8)
+    finally:
+        PyBuffer_Release(&view)
     return ok

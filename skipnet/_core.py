@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _validation as V
 from ._access import AccessGuard
-from ._engine import CythonEngine, NumpyEngine, Pass
+from ._engine import CythonEngine, NumpyEngine, Pass, hidden_relu_layers
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class NetworkInternals:
         self.n_inputs, self.layers, self.skips, self.dtype = n_inputs, layers, skips, dtype
         self.n_outputs = layers[-1].units
         self.width = n_inputs + sum(layer.units for layer in layers)  # units per row of a pass
+        # the units the dead-unit statistics cover (hidden ReLU layers, layer by layer)
+        self.hidden_relu_units = sum(layers[k].units for k in hidden_relu_layers(layers))
         self.layout = _parameter_layout(n_inputs, layers, skips)
         size = sum(spec.size for spec in self.layout)
         V.check_memory(f"a network of {size} parameters (values and gradients)", 2 * size * dtype.itemsize)

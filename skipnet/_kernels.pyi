@@ -69,7 +69,7 @@ def check_intrinsic_forms(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]
     RuntimeError without AVX2."""
 
 def all_finite(x: _Float) -> bool:
-    """Whether no element of the flat array x is NaN or infinite (one pass, no temporary)."""
+    """Whether no element of the C-contiguous float32/float64 array x (any shape) is NaN or infinite."""
 
 def relu_fwd(Z: _Float, H: _Float) -> None:
     """H = max(Z, 0) element-wise (flat views of equal length)."""

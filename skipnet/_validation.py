@@ -219,7 +219,7 @@ def as_features(name: str, value, n_features: int, dtype: np.dtype, *, allow_emp
 
 def all_finite(arr: np.ndarray) -> bool:
     """True when no element of a C-contiguous float32/float64 array is NaN or infinite."""
-    return bool(_kernels.all_finite(arr.reshape(-1)))
+    return bool(_kernels.all_finite(arr))
 
 
 def as_validation(value, n_inputs: int, n_outputs: int, loss: str, dtype: np.dtype):

@@ -65,7 +65,6 @@ import numpy as np
 
 from . import _kernels as K
 from . import _validation as V
-from ._engine import hidden_relu_layers
 from ._settings import Checked, Fixed, Setting
 from .diagnostics import PlateauFound, TrainingMonitor
 from .network import Network
@@ -471,7 +470,7 @@ class Trainer(Checked):
         if completed:
             # several epochs per call only when nothing but schedule feedback and the diagnostics runs
             # between them, and none but the last can have had all-zero gradients or begun a plateau
-            run.epoch_loss.extend((totals[:completed] / run.weight_total).tolist())
+            run.epoch_loss.extend([total / run.weight_total for total in totals[:completed].tolist()])
             run.all_zero = zero_epoch  # of the epoch just completed (the kernel stops after such a one)
             reason = self._end_epoch(run, Xv, yv, stats["unit_epochs"][:completed] if stats else None,
                                      completed, fused.watch_level if stats else ...)
@@ -749,8 +748,8 @@ class _Run:
         self._totals = None
         # the diagnostics' dead-unit statistics: per hidden ReLU unit, the largest z of the epoch in
         # progress (the kernels keep it), and of each epoch of a fused call
-        n_units = sum(trainer.net.layers[k].units for k in hidden_relu_layers(trainer.net.layers))
-        self.unit_max = np.full(n_units, -np.inf, trainer.net.dtype)
+        self.unit_max = np.empty(trainer.net.internals.hidden_relu_units, trainer.net.dtype)
+        self.unit_max.fill(-np.inf)
         self._unit_epochs = None
         # fused path: row orders drawn ahead in batches; rows [start, end) of _orders are the epoch in
         # progress (or the next) and those after it; rows before `begun` have been begun; the batch
