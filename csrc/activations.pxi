@@ -63,15 +63,17 @@ def all_finite(x):
     cdef bint ok = True
     try:
         PyObject_GetBuffer(x, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
-    except BufferError:
+    except (BufferError, ValueError):  # NumPy raises ValueError for a strided array
         raise ValueError("all_finite needs a C-contiguous array") from None
+    cdef const char* fmt = view.format
+    cdef char kind = fmt[0] if fmt != NULL and fmt[0] != 0 and fmt[1] == 0 else 0
     try:
-        kind = view.format
-        if kind not in ("f", "d"):
-            raise TypeError(f"all_finite needs a float32 or float64 array, got format {kind!r}")
+        if kind != c'f' and kind != c'd':
+            raise TypeError("all_finite needs a float32 or float64 array, got buffer format "
+                            f"{(fmt or b'').decode(errors='replace')!r}")
         if view.len:
             with nogil:
-                if kind == "f":
+                if kind == c'f':
                     ok = all_finite_ptr(<const float*>view.buf, view.len // 4)
                 else:
                     ok = all_finite_ptr(<const double*>view.buf, view.len // 8)

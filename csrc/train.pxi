@@ -446,7 +446,7 @@ cdef void* contiguous_ptr(object array, Py_ssize_t itemsize) except? NULL:
     cdef Py_buffer view
     try:
         PyObject_GetBuffer(array, &view, PyBUF_C_CONTIGUOUS)
-    except BufferError:
+    except (BufferError, ValueError):  # NumPy raises ValueError for a strided array
         raise ValueError("fused kernels need C-contiguous arrays") from None
     cdef void* ptr = view.buf if view.len else NULL
     cdef Py_ssize_t size = view.itemsize
