@@ -100,7 +100,7 @@ def _check_options(args) -> None:
 
 
 def _fit(args, X: np.ndarray, y: np.ndarray, n_outputs: int):
-    """Train on standardised columns; return (network mapping raw columns to the raw target, History,
+    """Train on standardised columns (``y``: the targets of encode_target); return (network mapping raw columns to the raw target, History,
     the factor that turns its losses into the target's units)."""
     from .._tabular import Standardizer
     from ..network import Network
@@ -123,8 +123,7 @@ def _fit(args, X: np.ndarray, y: np.ndarray, n_outputs: int):
         scaler.check_foldable(net)
 
     def prepare(rows):
-        targets = scaler.targets(y[rows], args.loss)
-        return scaler.x(X[rows]), targets[:, None] if args.loss != "cross_entropy" else targets
+        return scaler.x(X[rows]), scaler.targets(y[rows], args.loss)
 
     unit = scaler.loss_unit(args.loss)
     progress = Progress(args.epochs, unit, quiet=args.quiet)
