@@ -47,7 +47,8 @@ def encode_targets(y, loss: str, classes=None, *, name: str = "y",
     if loss in REGRESSION_LOSSES:
         return _regression(y, name)
     if loss not in CLASSIFICATION_LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {REGRESSION_LOSSES + CLASSIFICATION_LOSSES}")
+        raise ValueError(f"unknown loss {loss!r}; expected one of "
+                         f"{REGRESSION_LOSSES + CLASSIFICATION_LOSSES}")
     labels = np.asarray(y)
     if labels.ndim != 1 or labels.shape[0] == 0:
         raise ValueError(f"{name} must hold class labels of shape (n_samples,) with n_samples >= 1, got "
@@ -60,7 +61,8 @@ def encode_targets(y, loss: str, classes=None, *, name: str = "y",
         classes = _given_classes(classes)
         unknown = np.setdiff1d(_sorted_labels(labels, name), classes)
         if unknown.size:
-            raise ValueError(f"{name} holds labels {unknown.tolist()} that are not in classes {classes.tolist()}")
+            raise ValueError(f"{name} holds labels {unknown.tolist()} that are not in classes "
+                             f"{classes.tolist()}")
     if loss == "bce" and classes.size != 2:
         raise ValueError(f"{loss_argument} bce needs a target with exactly 2 values, got {classes.size}")
     if classes.size < 2:
