@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import check_input_path
+from ._targets import REGRESSION_LOSSES
 from .network import Network
 
 
@@ -173,9 +174,6 @@ def _quote(name: str) -> str:
     return f'"{name.replace(chr(34), chr(34) * 2)}"' if any(c in name for c in ',"\n') else name
 
 
-REGRESSION_LOSSES = ("l1", "mse")
-
-
 @dataclass
 class Standardizer:
     """Means and scales of a data set's features (and of a regression target)."""
@@ -187,7 +185,11 @@ class Standardizer:
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray | None = None) -> Standardizer:
-        """Column means and standard deviations (a constant column gets scale 1)."""
+        """Column means and standard deviations (a constant column gets scale 1) of the features X
+        (n, n_features) and of a single target y, (n,) or (n, 1)."""
+        if y is not None:
+            y = y.reshape(-1)
+
         def scale(a):
             s = a.std(axis=0)
             return np.where(s > 0, s, 1.0)

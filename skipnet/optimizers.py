@@ -2,7 +2,8 @@
 
 On the cython backend a step is one kernel call over the whole buffer; on the numpy backend the
 reference optimizer updates the named views. Either way the state (momentum, Adam moments) lives in
-buffers twin to the parameters, so a second ``Trainer.fit`` continues where the first stopped.
+buffers twin to the parameters, and only there (the reference optimizer updates named views of them, so
+nothing is copied per step), so a second ``Trainer.fit`` continues where the first stopped.
 
 The step contract: ``step(lr)`` returns ``StepFlags`` (any gradient nonzero, any updated parameter
 non-finite), computed by the kernel in the same pass as the update; ``fused_arguments()`` is the one
@@ -89,6 +90,11 @@ class Optimizer(Checked):
     def _decay_idle(self) -> bool:
         return self.weight_decay == 0 or not self._core.params.any()
 
+    def _state_views(self, state: np.ndarray) -> dict[str, np.ndarray]:
+        """Named views of a state buffer, for the reference optimizer to update in place (made at each
+        numpy-backend step, not kept: views stored in the reference would unpickle as copies)."""
+        return self._core.views(state)
+
     def _numpy_step_flags(self) -> StepFlags:
         core = self._core
         return StepFlags(bool(core.grads.any()), not V.all_finite(core.params))
@@ -135,10 +141,8 @@ class SGD(Optimizer):
             ref = self._ref
             ref.momentum, ref.dampening, ref.weight_decay, ref.nesterov = (
                 self.momentum, self.dampening, self.weight_decay, self.nesterov)
+            ref.buffers = self._state_views(self._buffer)
             ref.step(core.param_views, core.grad_views, lr)
-            if self.momentum:
-                for name, view in core.views(self._buffer).items():
-                    view[...] = ref.buffers[name]
             flags = self._numpy_step_flags()
         self.steps += 1
         return flags
@@ -205,11 +209,8 @@ class Adam(Optimizer):
         ref = self._ref
         ref.beta1, ref.beta2, ref.eps, ref.weight_decay, ref.t = (
             self.beta1, self.beta2, self.eps, self.weight_decay, self.steps - 1)
+        ref.m, ref.v = self._state_views(self._exp_avg), self._state_views(self._exp_avg_sq)
         ref.step(core.param_views, core.grad_views, lr)
-        for name, view in core.views(self._exp_avg).items():
-            view[...] = ref.m[name]
-        for name, view in core.views(self._exp_avg_sq).items():
-            view[...] = ref.v[name]
         return self._numpy_step_flags()
 
     def is_idle(self) -> bool:

@@ -180,7 +180,9 @@ def _with_weight_decay(g, p, weight_decay):
 
 class SGD:
     """torch.optim.SGD: d = g (+ wd p if wd != 0); b = d (first step) or momentum b + (1 - dampening) d;
-    d = d + momentum b (nesterov) or b; p -= lr d. Updates a dict of arrays in place."""
+    d = d + momentum b (nesterov) or b; p -= lr d. Updates a dict of arrays in place, and its state too:
+    ``buffers`` (name -> momentum buffer, the parameter's shape and dtype) is made of zeros on first use,
+    or holds arrays the caller put there (skipnet.optimizers: views of its flat state buffer)."""
 
     def __init__(self, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         self.momentum = momentum
@@ -188,22 +190,24 @@ class SGD:
         self.weight_decay = weight_decay
         self.nesterov = nesterov
         self.buffers = {}
+        self.started = False  # a momentum step has run (the first one takes b = d)
 
     def step(self, params, grads, lr):
         for name, p in params.items():
             d = _with_weight_decay(grads[name], p, self.weight_decay)
             if self.momentum != 0:
-                if name not in self.buffers:
-                    b = d
-                else:
-                    b = self.momentum * self.buffers[name] + (1.0 - self.dampening) * d
-                self.buffers[name] = b.astype(p.dtype)
+                buffer = _state(self.buffers, name, p)
+                b = self.momentum * buffer + (1.0 - self.dampening) * d if self.started else d
+                buffer[...] = b  # stored in the parameters' dtype; this step uses b as computed
                 d = d + self.momentum * b if self.nesterov else b
             p[...] = p - lr * d
+        self.started = self.started or self.momentum != 0
 
 
 class Adam:
-    """torch.optim.Adam (L2 weight decay added to the gradient, bias-corrected moments)."""
+    """torch.optim.Adam (L2 weight decay added to the gradient, bias-corrected moments). The moments
+    ``m`` and ``v`` (name -> array, the parameter's shape and dtype) are updated in place, as SGD's
+    buffers."""
 
     def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
         self.beta1 = beta1
@@ -220,9 +224,17 @@ class Adam:
         bias_correction2 = 1.0 - self.beta2**self.t
         for name, p in params.items():
             d = _with_weight_decay(grads[name], p, self.weight_decay)
-            m = self.beta1 * self.m.get(name, 0.0) + (1.0 - self.beta1) * d
-            v = self.beta2 * self.v.get(name, 0.0) + (1.0 - self.beta2) * d * d
-            self.m[name] = m.astype(p.dtype)
-            self.v[name] = v.astype(p.dtype)
+            m_state, v_state = _state(self.m, name, p), _state(self.v, name, p)
+            m = self.beta1 * m_state + (1.0 - self.beta1) * d
+            v = self.beta2 * v_state + (1.0 - self.beta2) * d * d
+            m_state[...] = m
+            v_state[...] = v
             denom = np.sqrt(v) / np.sqrt(bias_correction2) + self.eps
             p[...] = p - (lr / bias_correction1) * m / denom
+
+
+def _state(store, name, p):
+    """store[name]: an optimizer's state for parameter p, zeros on first use."""
+    if name not in store:
+        store[name] = np.zeros_like(p)
+    return store[name]

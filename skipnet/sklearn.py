@@ -49,6 +49,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import _modelfile as MF
 from . import _validation as V
+from ._targets import CLASSIFICATION_LOSSES, classification_loss, encode_targets
 from .network import BACKENDS, INITS, SKIP_KINDS, Network
 from .trainer import History, Trainer
 
@@ -135,7 +136,7 @@ def _estimator_entry(est) -> str:
 
 def _stratify(targets: np.ndarray, loss: str, fraction: float) -> np.ndarray | None:
     """Class indices to stratify the validation split by, when every class can be represented."""
-    if loss not in ("bce", "cross_entropy"):
+    if loss not in CLASSIFICATION_LOSSES:
         return None
     labels = targets.ravel()
     counts = np.bincount(labels.astype(np.intp))
@@ -215,8 +216,8 @@ class _SkipNetBase(BaseEstimator):
 
     # ------------------------------------------------------------------ hooks for subclasses
     def _encode_targets(self, y, first: bool, incremental: bool, classes=None):
-        """(targets as the network trains on them, loss name, number of network outputs, the fitted
-        attributes that describe the targets)."""
+        """(targets as the network trains on them (skipnet._targets.encode_targets), loss name, number of
+        network outputs, the fitted attributes that describe the targets)."""
         raise NotImplementedError
 
     def _validate_xy(self, X, y, reset: bool):
@@ -626,12 +627,11 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
 
     def _encode_targets(self, y, first: bool, incremental: bool, classes=None):
         loss = self._check_loss()
-        y = np.asarray(y, dtype=np.float64)
-        targets = y.reshape(-1, 1) if y.ndim == 1 else y
-        if not first and targets.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {targets.shape[1]} targets but the network was fitted on "
+        targets, _, n_outputs = encode_targets(y, loss)
+        if not first and n_outputs != self.n_outputs_:
+            raise ValueError(f"y has {n_outputs} targets but the network was fitted on "
                              f"{self.n_outputs_}; use warm_start=False to start over")
-        return targets, loss, targets.shape[1], {"n_outputs_": targets.shape[1]}
+        return targets, loss, n_outputs, {"n_outputs_": n_outputs}
 
     def fit(self, X, y, sample_weight=None) -> SkipNetRegressor:
         """Train on X (n_samples, n_features) and y (n_samples,) or (n_samples, n_targets).
@@ -766,17 +766,9 @@ class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
             if not incremental and not np.array_equal(np.unique(y), classes):
                 raise ValueError("warm_start can only be used where y has the same classes as in the "
                                  f"previous call to fit: {classes.tolist()}, got {np.unique(y).tolist()}")
-        unknown = np.setdiff1d(np.unique(y), classes)
-        if unknown.size:
-            raise ValueError(f"y holds labels {unknown.tolist()} that are not in classes {classes.tolist()}")
-        if classes.size < 2:
-            raise ValueError(f"a classifier needs samples of at least 2 classes, got 1 class: "
-                             f"{classes.tolist()}")
-        index = np.searchsorted(classes, y)
-        attributes = {"classes_": classes, "n_outputs_": 1 if classes.size == 2 else int(classes.size)}
-        if classes.size == 2:
-            return index.astype(np.float64).reshape(-1, 1), "bce", 1, attributes
-        return index.astype(np.int64), "cross_entropy", int(classes.size), attributes
+        loss = classification_loss(classes.size)
+        targets, classes, n_outputs = encode_targets(y, loss, classes)
+        return targets, loss, n_outputs, {"classes_": classes, "n_outputs_": n_outputs}
 
     def fit(self, X, y, sample_weight=None) -> SkipNetClassifier:
         """Train on X (n_samples, n_features) and labels y (n_samples,); ``sample_weight`` as

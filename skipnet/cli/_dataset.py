@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from .._tabular import Table
+from .._targets import CLASSIFICATION_LOSSES, EncodedTargets, encode_targets
 from .._validation import LOSSES
 
 METADATA_KEY = "dataset"
-CLASSIFICATION = ("bce", "cross_entropy")
 
 
 @dataclass(frozen=True)
@@ -114,17 +114,12 @@ class Dataset:
         return _value_columns(name, out)
 
 
-def encode_target(y: np.ndarray, loss: str) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """(targets, class labels or None, network outputs) for ``loss``: classification labels of any values
-    become class indices 0..k-1 (bce: exactly two classes, one logit)."""
-    if loss not in CLASSIFICATION:
-        return y, None, 1
-    classes, y = np.unique(y, return_inverse=True)
-    if loss == "bce" and classes.size != 2:
-        raise ValueError(f"--loss bce needs a target with exactly 2 values, got {classes.size}")
-    if classes.size < 2:
-        raise ValueError("a classification target needs at least 2 distinct values")
-    return y, classes, classes.size if loss == "cross_entropy" else 1
+def encode_target(y: np.ndarray, loss: str) -> EncodedTargets:
+    """(targets, class labels or None, network outputs) of the target column ``y`` (n,) for ``loss``, by
+    the rule of skipnet._targets: regression targets as one float64 column (n, 1); classification
+    labels of any values as class indices 0..k-1 (bce: exactly two classes, a 0/1 column (n, 1) for one
+    logit; cross_entropy: (n,) int64, k outputs)."""
+    return encode_targets(y, loss, name="the target column", loss_argument="--loss")
 
 
 def feature_columns(table: Table, dataset: Dataset | None, n_inputs: int) -> np.ndarray:
@@ -165,7 +160,7 @@ def _check(entry: dict, n_outputs: int) -> None:
     if entry["loss"] not in LOSSES:
         raise ValueError(f"unknown loss {entry['loss']!r}")
     classes = entry["classes"]
-    if entry["loss"] not in CLASSIFICATION:
+    if entry["loss"] not in CLASSIFICATION_LOSSES:
         if classes is not None:
             raise ValueError(f"classes must be null for the {entry['loss']} loss")
         return

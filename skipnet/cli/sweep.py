@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from ._args import LOSSES, SKIPS, check_val_split, floats, skip_option, widths
+from . import _args as A
 from ._dataset import encode_target
 from ._paths import check_outputs, write_output
 
@@ -50,39 +50,34 @@ def add_parser(sub) -> None:
     p.add_argument("--n-samples", type=int, default=200, help="samples of the built-in data set (default 200)")
     p.add_argument("--noise", type=float, default=None,
                    help="noise of the built-in data set (default: the data set's own)")
-    p.add_argument("--hidden", type=widths, default=[16, 16], help="hidden widths (default 16,16)")
-    p.add_argument("--skip", default="first-to-output", choices=SKIPS,
-                   help="skip connections (default first-to-output)")
+    A.add_architecture(p, hidden_help="hidden widths (default 16,16)",
+                       skip_help="skip connections (default first-to-output)")
     p.add_argument("--init", default="default", choices=["default", "he"], help="initialisation")
-    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    p.add_argument("--loss", default="bce", choices=LOSSES, help="loss (default bce)")
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"], help="optimizer (default sgd)")
-    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default 0)")
+    A.add_dtype(p)
+    A.add_loss(p, "bce", "loss (default bce)")
+    A.add_optimizer(p, "optimizer (default sgd)")
+    A.add_momentum(p)
     p.add_argument("--seeds", type=seeds, default=list(range(10)),
                    help="N (seeds 0..N-1), A:B (A..B-1) or a list 3,7,11 (default 10)")
-    p.add_argument("--lrs", type=floats, default=[0.01, 0.1], help="learning rates (default 0.01,0.1)")
-    p.add_argument("--epochs", type=int, default=50, help="epochs per run (default 50)")
-    p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
-    p.add_argument("--val-split", type=float, default=0.0,
-                   help="fraction of the data held out for val_loss (default 0: none)")
+    p.add_argument("--lrs", type=A.floats, default=[0.01, 0.1], help="learning rates (default 0.01,0.1)")
+    A.add_batches(p, epochs_help="epochs per run (default 50)", val_split=0.0,
+                  val_split_help="fraction of the data held out for val_loss (default 0: none)")
     p.add_argument("--backend", default="loky", choices=["loky", "threading", "dask", "serial"],
                    help="where runs execute (default loky: worker processes)")
     p.add_argument("--n-jobs", type=int, default=-1, help="parallel workers, -1 = every core (default -1)")
     p.add_argument("--address", default=None, help="Dask scheduler address for --backend dask "
                    "(default: a local cluster for this run)")
-    p.add_argument("--no-standardize", dest="standardize", action="store_false",
-                   help="train on the raw columns")
+    A.add_standardize(p)
     p.add_argument("--out", default=None, metavar="CSV", help="write the table of runs to this CSV file")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    A.add_quiet(p, "no progress bar")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from ..sweep import MLPFactory, sweep
 
-    check_val_split(args.val_split)
-    if args.epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    A.check_val_split(args.val_split)
+    A.check_at_least("--epochs", args.epochs, 1)
     check_outputs({"--out": args.out}, inputs={"DATA": args.data} if args.data else None)
     if args.data:
         X, y = _table(args.data, args.target)
@@ -98,8 +93,8 @@ def run(args) -> int:
         validation = (X[order[:n_val]], y[order[:n_val]])
         X, y = X[order[n_val:]], y[order[n_val:]]
     X, y, validation, unit = _standardized(args, X, y, validation)
-    factory = MLPFactory(X.shape[1], tuple(args.hidden), n_outputs, skip_option(args.skip), dtype=args.dtype,
-                         init=args.init)
+    factory = MLPFactory(X.shape[1], tuple(args.hidden), n_outputs, A.skip_option(args.skip),
+                         dtype=args.dtype, init=args.init)
     rows = sweep(factory, X, y, seeds=args.seeds, lrs=args.lrs, validation=validation, backend=args.backend,
                  n_jobs=args.n_jobs, address=args.address, as_frame=False,
                  progress=not args.quiet and sys.stderr.isatty(), loss=args.loss, optimizer=args.optimizer,

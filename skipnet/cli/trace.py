@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._args import floats
+from ._args import add_dtype, add_loss, add_lr, floats
 
 
 def add_parser(sub) -> None:
@@ -16,10 +16,10 @@ def add_parser(sub) -> None:
     p.add_argument("--y", type=floats, default=[-3.0], help="target value(s) (default -3)")
     p.add_argument("--weights", type=floats, default=None,
                    help="the four weights layers.0, layers.1, layers.2, skips.0 (default 0.5,0.5,0.5,0.5)")
-    p.add_argument("--loss", default="l1", choices=["l1", "mse", "bce"], help="loss (default l1)")
-    p.add_argument("--lr", type=float, default=1.0, help="SGD learning rate (default 1)")
+    add_loss(p, "l1", "loss (default l1)", choices=["l1", "mse", "bce"])
+    add_lr(p, 1.0, "SGD learning rate (default 1)")
     p.add_argument("--steps", type=int, default=2, help="number of steps to show (default 2)")
-    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    add_dtype(p)
     p.add_argument("--draw", metavar="FILE", default=None,
                    help="also draw each step as a computation graph: FILE (.svg, or .png with matplotlib) for "
                         "step 1, FILE's name with -step2, -step3, ... for the next steps")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._args import LOSSES, SKIPS, check_val_split, skip_option, widths
+from . import _args as A
 from ._dataset import Dataset, encode_target
 from ._errors import CommandFailed
 from ._paths import check_outputs, write_output
@@ -28,29 +28,24 @@ def add_parser(sub) -> None:
     p.add_argument("data", metavar="DATA", help="training table: .csv with a header row, or .npy")
     p.add_argument("--target", required=True, metavar="COL",
                    help="the column to predict: a name (CSV) or an index (.npy; negative from the end)")
-    p.add_argument("--hidden", type=widths, default=[16, 16], help="hidden layer widths (default 16,16)")
-    p.add_argument("--skip", default="first-to-output", choices=SKIPS,
-                   help="skip connections (default first-to-output: hidden layer 0 into the output)")
-    p.add_argument("--loss", default="l1", choices=LOSSES,
-                   help="l1 / mse regression, bce (two classes) or cross_entropy (classes) (default l1)")
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"], help="default sgd")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
-    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default 0)")
-    p.add_argument("--epochs", type=int, default=50, help="passes over the training rows (default 50)")
-    p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
-    p.add_argument("--val-split", type=float, default=0.2,
-                   help="fraction of rows held out for the validation loss (default 0.2; 0 for none)")
-    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    A.add_architecture(p, hidden_help="hidden layer widths (default 16,16)",
+                       skip_help="skip connections (default first-to-output: hidden layer 0 into the output)")
+    A.add_loss(p, "l1", "l1 / mse regression, bce (two classes) or cross_entropy (classes) (default l1)")
+    A.add_optimizer(p, "default sgd")
+    A.add_lr(p, 0.01, "learning rate (default 0.01)")
+    A.add_momentum(p)
+    A.add_batches(p, epochs_help="passes over the training rows (default 50)", val_split=0.2, val_split_help=(
+        "fraction of rows held out for the validation loss (default 0.2; 0 for none)"))
+    A.add_dtype(p)
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, split and shuffling (default 0)")
-    p.add_argument("--no-standardize", dest="standardize", action="store_false",
-                   help="train on the raw columns")
+    A.add_standardize(p)
     p.add_argument("--out", default="model.safetensors",
                    help="model file to write (default model.safetensors); not written if training diverges")
     p.add_argument("--save-diverged", metavar="PATH", default=None,
                    help="if training diverges, save the weights at the stop to PATH (another file than "
                         "--out) for inspection; the command still exits 1")
     p.add_argument("--plot", metavar="PNG", help="also save the loss curves to this image (needs matplotlib)")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
+    A.add_quiet(p, "no progress display")
     p.set_defaults(run=run)
 
 
@@ -89,19 +84,17 @@ def run(args) -> int:
 
 def _check_options(args) -> None:
     """Refuse bad option values before reading anything (the Trainer checks its own options again)."""
-    check_val_split(args.val_split)
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    if args.epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    A.check_val_split(args.val_split)
+    A.check_at_least("--seed", args.seed, 0)
+    A.check_at_least("--epochs", args.epochs, 1)
     if args.skip != "none" and len(args.hidden) < 2:
         raise ValueError(f"--skip {args.skip} needs at least two hidden layers (e.g. --hidden 16,16), "
                          "or use --skip none")
 
 
 def _fit(args, X: np.ndarray, y: np.ndarray, n_outputs: int):
-    """Train on standardised columns; return (network mapping raw columns to the raw target, History,
-    the factor that turns its losses into the target's units)."""
+    """Train on standardised columns (``y``: the targets of encode_target); return (network mapping raw
+    columns to the raw target, History, the factor that turns its losses into the target's units)."""
     from .._tabular import Standardizer
     from ..network import Network
     from ..trainer import Trainer
@@ -117,14 +110,13 @@ def _fit(args, X: np.ndarray, y: np.ndarray, n_outputs: int):
         scaler = Standardizer.for_training(X[train], y[train], args.loss, args.standardize)
     except ValueError as exc:  # columns whose scale overflows
         raise ValueError(f"{args.data}: {exc}") from exc
-    net = Network.mlp(X.shape[1], args.hidden, n_outputs, skip=skip_option(args.skip), dtype=args.dtype,
+    net = Network.mlp(X.shape[1], args.hidden, n_outputs, skip=A.skip_option(args.skip), dtype=args.dtype,
                       seed=args.seed)
     if args.standardize:
         scaler.check_foldable(net)
 
     def prepare(rows):
-        targets = scaler.targets(y[rows], args.loss)
-        return scaler.x(X[rows]), targets[:, None] if args.loss != "cross_entropy" else targets
+        return scaler.x(X[rows]), scaler.targets(y[rows], args.loss)
 
     unit = scaler.loss_unit(args.loss)
     progress = Progress(args.epochs, unit, quiet=args.quiet)
