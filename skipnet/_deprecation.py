@@ -11,12 +11,12 @@ and test runners), and whose message names the spelling to use instead. Two deco
 - ``renamed_keywords(old="new")``: ``old=`` is the deprecated spelling of the keyword ``new=``; passing
   both is a TypeError.
 
+Both wrap with ``functools.wraps``: ``inspect.signature`` and the API reference show the function's own
+signature; a call costs one Python call and one length test (or dictionary lookup) more.
+
 On the command line an old option is declared with ``action=DeprecatedOption, use="--new"``: it stores
 its value as the new option does and prints ``PROG: warning: option --old is deprecated; use --new`` on
 stderr (what argparse's own ``deprecated=True`` prints from Python 3.13 on).
-
-Both wrap with ``functools.wraps``: ``inspect.signature`` and the API reference show the function's own
-signature, and a call costs one length test (or one dictionary lookup) more.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import inspect
 import sys
 import warnings
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 F = TypeVar("F", bound=Callable)
 
@@ -58,16 +58,16 @@ def keyword_from(first: str) -> Callable[[F], F]:
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             if limit < len(args) <= len(positional):  # more than the parameters: the call's own TypeError
-                warnings.warn(positional_message(where, positional[limit:len(args)]), FutureWarning,
+                warnings.warn(_positional_message(where, positional[limit:len(args)]), FutureWarning,
                               stacklevel=2)
             return func(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return cast(F, wrapper)
 
     return decorate
 
 
-def positional_message(where: str, names: list[str]) -> str:
+def _positional_message(where: str, names: list[str]) -> str:
     """The warning for ``names`` passed positionally to ``where``."""
     listed = ", ".join(names)
     keywords = ", ".join(f"{name}=..." for name in names)
@@ -102,7 +102,7 @@ def renamed_keywords(**new_names: str) -> Callable[[F], F]:
                     kwargs[new] = kwargs.pop(old)
             return func(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return cast(F, wrapper)
 
     return decorate
 
