@@ -51,7 +51,8 @@ def keyword_from(first: str) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         positional = [p.name for p in inspect.signature(func).parameters.values() if p.kind in _POSITIONAL]
         if first not in positional:
-            raise TypeError(f"keyword_from({first!r}): {func.__qualname__} has no positional parameter {first!r}")
+            raise TypeError(f"keyword_from({first!r}): {func.__qualname__} has no positional parameter "
+                            f"{first!r}")
         limit = positional.index(first)
         where = _where(func)
 
@@ -88,7 +89,8 @@ def renamed_keywords(**new_names: str) -> Callable[[F], F]:
         parameters = inspect.signature(func).parameters
         for old, new in new_names.items():
             if new not in parameters or old in parameters:
-                raise TypeError(f"renamed_keywords({old}={new!r}) does not fit {func.__qualname__}'s signature")
+                raise TypeError(f"renamed_keywords({old}={new!r}) does not fit the signature of "
+                                f"{func.__qualname__}")
         where = _where(func)
 
         @functools.wraps(func)
@@ -116,5 +118,6 @@ class DeprecatedOption(argparse.Action):
         self.use = use
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
-        print(f"{parser.prog}: warning: option {option_string} is deprecated; use {self.use}", file=sys.stderr)
+        print(f"{parser.prog}: warning: option {option_string} is deprecated; use {self.use}",
+              file=sys.stderr)
         setattr(namespace, self.dest, values)

@@ -295,7 +295,7 @@ CASES["ModelCheckpoint"] = Case(make=_checkpoint, calls=CALLBACK_CALLS,
                                 other=lambda: sn.ModelCheckpoint("other.safetensors", monitor="loss"))
 
 
-# ------------------------------------------------------------------------------------------ diagnostics records
+# ------------------------------------------------------------------------------ diagnostics records
 def _flow():
     net = sn.Network.mlp(2, (3, 3), skip="first-to-output", seed=0)
     return sn.diagnostics.gradient_flow(net, *_xy())

@@ -81,15 +81,15 @@ def test_trainer_seventh_and_later_positional_warn_and_train_identically():
         net, "bce", "sgd", 0.3, 0.5, 0.01, 5, 4, True, S.StepLR(2, gamma=0.5), 7)),
         "batch_size", "epochs", "shuffle", "schedule", "seed")
     _assert_same_fit(by_position, by_keyword)
-    only_batch = _deprecated(lambda: sn.Trainer(sn.Network.mlp(2, (3,), seed=0), "l1", "sgd", 0.1, 0.0, 0.0, 8),
-                             "batch_size")
+    net = sn.Network.mlp(2, (3,), seed=0)
+    only_batch = _deprecated(lambda: sn.Trainer(net, "l1", "sgd", 0.1, 0.0, 0.0, 8), "batch_size")
     assert only_batch.batch_size == 8 and only_batch.epochs == 20
 
 
 def test_the_warning_names_the_class_and_only_the_parameters_given():
     net = sn.Network.mlp(2, (3,), seed=0)
-    with pytest.warns(FutureWarning, match=r"^Trainer: passing batch_size, epochs positionally is deprecated; "
-                                           r"pass batch_size=\.\.\., epochs=\.\.\."):
+    with pytest.warns(FutureWarning, match=r"^Trainer: passing batch_size, epochs positionally is "
+                                           r"deprecated; pass batch_size=\.\.\., epochs=\.\.\."):
         sn.Trainer(net, "l1", "sgd", 0.1, 0.0, 0.0, 8, 2)
 
 
@@ -100,8 +100,8 @@ def test_signatures_are_unchanged_by_the_deprecation():
                                 "epochs", "shuffle", "schedule", "seed"]
     assert {kinds[name] for name in list(kinds)[:11]} == {inspect.Parameter.POSITIONAL_OR_KEYWORD}
     assert "init" in inspect.signature(sn.Network).parameters
-    assert list(inspect.signature(MLPFactory).parameters) == ["n_inputs", "hidden", "n_outputs", "skip", "bias",
-                                                              "dtype", "backend", "init"]
+    assert list(inspect.signature(MLPFactory).parameters) == ["n_inputs", "hidden", "n_outputs", "skip",
+                                                              "bias", "dtype", "backend", "init"]
 
 
 def test_too_many_positional_arguments_is_the_call_s_own_type_error():
@@ -185,12 +185,13 @@ def test_keyword_from_refuses_a_parameter_the_function_lacks():
 # ------------------------------------------------------------------------------ sweep's parallel backend
 def _sweep(**kwargs):
     return sn.sweep(MLPFactory(n_inputs=2, hidden=(3, 3), skip="first-to-output"), X, Y, seeds=[0, 1],
-                    lrs=[0.1], loss="bce", epochs=3, batch_size=4, as_frame=False, keep_history=True, **kwargs)
+                    lrs=[0.1], loss="bce", epochs=3, batch_size=4, as_frame=False, keep_history=True,
+                    **kwargs)
 
 
 def _same_rows(rows, expected):
     for got, want in zip(rows, expected, strict=True):
-        _same({k: v for k, v in got.items() if k != "history"}, {k: v for k, v in want.items() if k != "history"})
+        _same(*({k: v for k, v in row.items() if k != "history"} for row in (got, want)))
         _same(_history_arrays(got["history"]), _history_arrays(want["history"]))
 
 
@@ -214,8 +215,8 @@ def test_sweep_refuses_both_spellings_and_bad_values_under_either():
 
 
 def test_cli_sweep_backend_is_a_deprecated_alias(tmp_path, capsys):
-    args = ["sweep", "--dataset", "xor", "--n-samples", "24", "--hidden", "3,3", "--seeds", "2", "--lrs", "0.1",
-            "--epochs", "2", "--quiet", "--out"]
+    args = ["sweep", "--dataset", "xor", "--n-samples", "24", "--hidden", "3,3", "--seeds", "2",
+            "--lrs", "0.1", "--epochs", "2", "--quiet", "--out"]
     assert main([*args, str(tmp_path / "new.csv"), "--parallel-backend", "serial"]) == 0
     new = capsys.readouterr()
     assert "deprecated" not in new.err
