@@ -1,4 +1,5 @@
-"""How much faster a sweep runs on threads than in a plain loop: sn.sweep(backend="threading") vs "serial".
+"""How much faster a sweep runs on threads than in a plain loop: sn.sweep(parallel_backend="threading")
+against "serial".
 
 The kernels release the GIL, so runs on separate threads overlap wherever time is spent inside a kernel;
 Python between kernel calls (the trainer's per-step loop, batch gathering) still runs one thread at a
@@ -61,7 +62,7 @@ def measure(workload: str, seeds: int | None, lrs: list[float], n_jobs: int, rep
 
     def run(backend: str):
         start, cpu = time.perf_counter(), time.process_time()
-        rows = sn.sweep(factory, X, y, seeds=range(seeds), lrs=lrs, backend=backend, n_jobs=n_jobs,
+        rows = sn.sweep(factory, X, y, seeds=range(seeds), lrs=lrs, parallel_backend=backend, n_jobs=n_jobs,
                         as_frame=False, **spec)
         wall = time.perf_counter() - start
         usage[backend].append((time.process_time() - cpu) / wall)

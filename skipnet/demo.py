@@ -300,8 +300,8 @@ def _runs(make_network, X, y, seeds, lrs, n_jobs: int, **trainer_options) -> lis
     """One row per (seed, lr) from skipnet.sweep, with each run's History under "history"; n_jobs=1
     runs them in this process, otherwise in loky worker processes."""
     backend = "serial" if n_jobs == 1 else "loky"
-    return sweep(make_network, X, y, seeds=list(seeds), lrs=list(lrs), backend=backend, n_jobs=n_jobs,
-                 keep_history=True, as_frame=False, **trainer_options)
+    return sweep(make_network, X, y, seeds=list(seeds), lrs=list(lrs), parallel_backend=backend,
+                 n_jobs=n_jobs, keep_history=True, as_frame=False, **trainer_options)
 
 
 def _train(make_network, seed: int, lr: float, X, y, **trainer_options):

@@ -2,6 +2,13 @@
 
 Each function takes a Network and data (validated like ``Network.forward``) and returns a small
 dataclass whose ``str()`` is a human explanation and whose fields are what tests and reports use.
+
+Per-layer results read the same way in every result: ``result.by_layer`` is a dict from the layer's
+index in ``net.layers`` (the k of ``layers.k.weight``) to one record per layer, a dataclass with
+documented fields (``DeadUnits.by_layer[k]`` a LayerDeadUnits, ``GradientFlow.by_layer[k]`` a
+LayerGradient), so results of one network join on the key: ``flow.by_layer[k].signal_norm`` beside
+``dead.by_layer[k].fraction``. (``DeadUnits.layers`` is the same dict; ``GradientFlow.layers`` and
+``.skips``, lists of dicts, hold the same numbers in their original form and stay as they are.)
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import numpy as np
 from . import _kernels as K
 from . import _validation as V
 from ._core import NetworkInternals
+from ._deprecation import keyword_from
 from ._engine import hidden_relu_layers
 from .network import Network
 from .reference import LN2
@@ -21,7 +29,17 @@ from .reference import LN2
 # ---------------------------------------------------------------------------------------- dead units
 @dataclass
 class LayerDeadUnits:
-    """Dead units of one hidden ReLU layer: ``units`` never activate (z <= 0 for every sample)."""
+    """Dead units of one hidden ReLU layer: ``units`` never activate (z <= 0 for every sample).
+
+    layer : int
+        The layer's index in ``net.layers``.
+    width : int
+        Its number of units.
+    units : list of int
+        The dead units' indices, ascending.
+    max_preactivation : ndarray (width,), the network's dtype
+        The largest pre-activation z of each unit over the data (a unit is dead when it is <= 0).
+    """
 
     layer: int
     width: int
@@ -30,15 +48,24 @@ class LayerDeadUnits:
 
     @property
     def fraction(self) -> float:
+        """Dead units / ``width``."""
         return len(self.units) / self.width
 
 
 @dataclass
 class DeadUnits:
-    """Per hidden ReLU layer, which units output 0 for every sample of the data, and why."""
+    """Per hidden ReLU layer, which units output 0 for every sample of the data, and why.
+
+    ``layers`` (also ``by_layer``, the name every per-layer result shares) maps the index in
+    ``net.layers`` of each hidden ReLU layer to its LayerDeadUnits."""
 
     layers: dict[int, LayerDeadUnits]
     n_samples: int
+
+    @property
+    def by_layer(self) -> dict[int, LayerDeadUnits]:
+        """Layer index -> LayerDeadUnits: ``layers`` itself, under the name GradientFlow shares."""
+        return self.layers
 
     @property
     def n_dead(self) -> int:
@@ -122,16 +149,73 @@ def split_units(net, unit_max: np.ndarray) -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------- gradient flow
+@dataclass(frozen=True)
+class LayerGradient:
+    """Gradient norms of one layer on a batch (Frobenius norms, computed in float64).
+
+    layer : int
+        The layer's index in ``net.layers``; its parameters are ``layers.{layer}.weight`` and ``.bias``.
+    weight_norm : float
+        Norm of the loss's gradient with respect to the layer's weight.
+    bias_norm : float or None
+        Norm of the gradient with respect to its bias; None for a layer without a bias.
+    signal_norm : float
+        Norm of dL/dz, the gradient reaching the layer's pre-activations, over the batch's rows.
+    """
+
+    layer: int
+    weight_norm: float
+    bias_norm: float | None
+    signal_norm: float
+
+
+@dataclass(frozen=True)
+class SkipGradient:
+    """Gradient norm of one learned skip on a batch (Frobenius norm, computed in float64).
+
+    skip : int
+        The skip's index in ``net.skips``; its weight is ``skips.{skip}.weight``.
+    src, dst : int
+        The layers it joins (``src`` -1: the input).
+    weight_norm : float
+        Norm of the loss's gradient with respect to the skip's weight.
+    """
+
+    skip: int
+    src: int
+    dst: int
+    weight_norm: float
+
+
 @dataclass
 class GradientFlow:
     """Gradient norms on one batch: per layer (weight, bias, and the signal dL/dz reaching it) and per
-    learned skip. ``zero`` is True when every parameter gradient is exactly 0."""
+    learned skip. ``zero`` is True when every parameter gradient is exactly 0.
+
+    ``by_layer`` (layer index -> LayerGradient, every layer) and ``by_skip`` (skip index ->
+    SkipGradient, learned skips) are the per-layer form every result shares (DeadUnits.by_layer):
+    records with documented fields, found by the layer's index rather than by position in a list.
+    ``layers`` (a list of dicts with keys layer, weight_norm, bias_norm, signal_norm, one per layer in
+    order) and ``skips`` (dicts with keys skip, src, dst, weight_norm) hold the same numbers in the
+    original form, kept as they are."""
 
     loss: float
     layers: list[dict]
     skips: list[dict]
     total_norm: float
     zero: bool
+
+    @property
+    def by_layer(self) -> dict[int, LayerGradient]:
+        """Layer index -> LayerGradient, built from ``layers``."""
+        return {row["layer"]: LayerGradient(row["layer"], row["weight_norm"], row["bias_norm"],
+                                            row["signal_norm"]) for row in self.layers}
+
+    @property
+    def by_skip(self) -> dict[int, SkipGradient]:
+        """Skip index (in ``net.skips``) -> SkipGradient of each learned skip, built from ``skips``."""
+        return {row["skip"]: SkipGradient(row["skip"], row["src"], row["dst"], row["weight_norm"])
+                for row in self.skips}
 
     def __str__(self) -> str:
         lines = [f"loss {self.loss:.6g}, total gradient norm {self.total_norm:.4g}"
@@ -505,12 +589,14 @@ def _symmetric_text(groups: dict) -> str:
             "random, e.g. the default or init='he', never one constant for every weight)")
 
 
+@keyword_from("rtol")
 def explain_plateau(net, X, y, loss: str, losses, window: int = 5, rtol: float = 1e-3) -> Plateau | None:
     """Detect a plateau in ``losses`` and explain it from the network's state on (X, y).
 
     Returns None when there is no plateau; otherwise the Plateau with ``explanation``, ``cause`` and
     ``details`` from ``diagnose`` at the plateau's level (for bce at ln 2 = 0.693: the network predicts
-    the same logit, 0, for every sample, i.e. probability 0.5, and says why).
+    the same logit, 0, for every sample, i.e. probability 0.5, and says why). ``rtol`` is taken by
+    keyword (positionally: deprecated, FutureWarning).
     """
     plateau = detect_plateau(losses, window, rtol)
     if plateau is None:
@@ -569,9 +655,11 @@ class TrainingMonitor:
     they go), so those checks cost nothing; other checks (``dead_check``, on a stop), or checks without
     statistics, are one forward pass over the training data with the epoch's weights. A plateau costs a
     forward and backward pass when found (or when first read, with ``explain_later``). The plateau rule is the kernels' (skipnet._kernels.
-    plateau_begins), so a fused fit can run on until the epoch where one begins.
+    plateau_begins), so a fused fit can run on until the epoch where one begins. ``rtol`` and
+    ``explain_later`` are taken by keyword (positionally: deprecated, FutureWarning).
     """
 
+    @keyword_from("rtol")
     def __init__(self, net, X, y, loss: str, every: int = 5, window: int = 5, rtol: float = 1e-3,
                  explain_later: bool = False):
         self.net, self.X, self.y, self.loss = net, X, y, loss

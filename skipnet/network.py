@@ -21,6 +21,7 @@ from . import _modelfile as MF
 from . import _validation as V
 from . import export
 from ._core import NetworkInternals
+from ._deprecation import keyword_from
 from ._settings import Checked, Fixed
 from .trace import Trace
 
@@ -86,7 +87,11 @@ class Network(Checked):
         Skip connections into pre-activations.
     dtype : "float32" | "float64"
     seed : int or None
-        Seed of the initialisation; None draws fresh entropy.
+        Seed of the initialisation; None (the default) draws fresh entropy, so that networks built
+        without a seed are different draws (a fixed default would make, say, every member of an
+        ensemble the same network); an int makes the weights reproducible. ``Trainer``'s seed, which
+        only orders the mini-batches, defaults to 0 instead: a fit is reproducible by default from
+        given weights, and a seeded network makes the whole run reproducible.
     backend : "cython" | "numpy"
         Compiled kernels, or the pure-NumPy reference.
     init : "default" | "he"
@@ -96,6 +101,8 @@ class Network(Checked):
     Notes
     -----
     The architecture (these arguments) is fixed once the network exists: its attributes are read-only.
+    Passing ``init`` positionally (the seventh parameter) is deprecated (FutureWarning): pass it by
+    keyword, as every parameter after the first six.
     ``forward``/``predict`` may run from any number of threads at once; ``Trainer.fit``, ``gradients``,
     ``trace``, ``set_parameters`` and ``load_weights`` write the network and run one at a time (a second
     one, or a read during one, raises RuntimeError).
@@ -109,6 +116,7 @@ class Network(Checked):
     init = Fixed(_ARCHITECTURE, "The initialisation scheme ('default' or 'he').")
     seed = Fixed(_ARCHITECTURE, "The initialisation's seed (None: fresh entropy).")
 
+    @keyword_from("init")
     def __init__(self, n_inputs: int, layers: Sequence[Dense], skips: Iterable[Skip] = (),
                  dtype: str = "float64", seed: int | None = None, backend: str = "cython",
                  init: str = "default"):
@@ -160,6 +168,7 @@ class Network(Checked):
         return net
 
     @classmethod
+    @keyword_from("seed")
     def mlp(cls, n_inputs: int, hidden: Sequence[int] | int, n_outputs: int = 1, skip: str | None = None,
             bias: bool = True, dtype: str = "float64", seed: int | None = None, backend: str = "cython",
             init: str = "default") -> Network:
@@ -168,6 +177,7 @@ class Network(Checked):
         skip: None; "first-to-output" (a learned skip from hidden layer 0 into the output, as in the
         exercise; needs two or more hidden layers); "residual" (blocks of two hidden layers, each with an
         identity skip from the block's input, layer k-2 or the input when widths match, into layer k).
+        ``seed``, ``backend`` and ``init`` are taken by keyword (positionally: deprecated, FutureWarning).
         """
         widths = (hidden,) if isinstance(hidden, (int, np.integer)) else hidden
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Iterable):

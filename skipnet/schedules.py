@@ -36,6 +36,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import _validation as V
+from ._deprecation import keyword_from
 from ._format import fmt
 from .network import Network
 from .optimizers import make_optimizer
@@ -278,6 +279,7 @@ class OneCycle(Schedule):
     final_div_factor`` at step ``total - 1`` (``anneal`` "cos" or "linear"; ``three_phase`` as torch).
     Past ``total - 1`` it holds that final rate instead of raising "Tried to step N times". ``total``
     defaults to ``steps_per_epoch * epochs`` of the fit given to ``start``. Momentum is not cycled.
+    ``three_phase`` is taken by keyword (positionally: deprecated, FutureWarning).
     """
 
     per = "step"
@@ -289,6 +291,7 @@ class OneCycle(Schedule):
                "final_div_factor": _rate_check("final_div_factor", minimum=1.0),
                "three_phase": lambda value: V.check_bool("three_phase", value)}
 
+    @keyword_from("three_phase")
     def __init__(self, max_lr: float | None = None, total: int | None = None, pct_start: float = 0.3,
                  anneal: str = "cos", div_factor: float = 25.0, final_div_factor: float = 1e4,
                  three_phase: bool = False):
@@ -382,6 +385,7 @@ class ReduceLROnPlateau(Schedule):
     A NaN loss counts as a bad epoch. The state (best, counters, current rate) carries over between fits
     of the same trainer; ``start`` sets the rate to ``base_lr`` only on its first call. ``reductions``
     lists (epoch, new_lr) of every reduction. Assigning a new ``mode`` forgets ``best``.
+    ``min_lr`` and ``eps`` are taken by keyword (positionally: deprecated, FutureWarning).
     """
 
     per = "epoch"
@@ -397,6 +401,7 @@ class ReduceLROnPlateau(Schedule):
                "num_bad_epochs": _count("num_bad_epochs", 0), "cooldown_counter": _count("cooldown_counter", 0),
                "reductions": _check_reductions}
 
+    @keyword_from("min_lr")
     def __init__(self, mode: str = "min", factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
                  threshold_mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0, eps: float = 1e-8):
         super().__init__()
@@ -570,6 +575,7 @@ def _suggest(lrs: np.ndarray, smoothed: np.ndarray) -> dict:
             "minimum": float(lrs_t[int(np.argmin(loss_t))] / 10.0)}
 
 
+@keyword_from("steps")
 def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 10.0, steps: int = 100, *,
             optimizer: str = "sgd", batch_size: int = 32, beta: float = 0.98, divergence_factor: float = 4.0,
             method: str = "valley", seed: int | None = 0, diverge_factor: float | None = None,
@@ -586,7 +592,8 @@ def lr_find(net, X, y, loss: str = "l1", lr_min: float = 1e-7, lr_max: float = 1
     (the steepest descent of the smoothed loss against log lr) or "minimum" (the rate at the lowest
     smoothed loss divided by 10). All three are in ``result.suggestions``. Mini-batches are drawn from
     shuffled passes over the data (``seed``); ``optimizer_options`` (momentum, weight_decay, betas, ...)
-    go to the optimizer as in Trainer.
+    go to the optimizer as in Trainer. ``steps`` and the parameters after it are taken by keyword
+    (``steps`` positionally: deprecated, FutureWarning).
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")

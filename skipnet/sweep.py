@@ -3,13 +3,17 @@
     import skipnet as sn
     from skipnet.sweep import MLPFactory
     table = sn.sweep(MLPFactory(n_inputs=2, hidden=(16, 16), skip="first-to-output"), X, y,
-                     seeds=range(100), lrs=[0.01, 0.1], loss="bce", epochs=50, backend="loky", n_jobs=-1)
+                     seeds=range(100), lrs=[0.01, 0.1], loss="bce", epochs=50, parallel_backend="loky",
+                     n_jobs=-1)
 
 Every run is a pure function of its (seed, lr): the network comes from ``make_network(seed)``, the
 trainer shuffles with ``seed`` and gets its own copy of the trainer options, and BLAS runs on one thread
 (threadpoolctl; gemm's rounding can depend on its thread count), so the table is the same on every
-backend and for every ``n_jobs``. The parallelism is the runs side by side. Runs go through joblib ("loky" processes, "threading") or a Dask
-cluster ("dask", joblib's Dask backend); "serial" runs them in a plain loop in this process.
+parallel backend and for every ``n_jobs``. The parallelism is the runs side by side. Runs go through
+joblib ("loky" processes, "threading") or a Dask cluster ("dask", joblib's Dask backend); "serial" runs
+them in a plain loop in this process. ``parallel_backend`` is joblib's word (``joblib.parallel_backend``)
+for where the runs execute; ``backend=`` is its deprecated spelling (it is a network's kernels
+elsewhere: ``Network(backend="cython" | "numpy")``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import _validation as V
+from ._deprecation import keyword_from, renamed_keywords
 from .diagnostics import dead_units, explain_plateau
 from .network import Network
 from .trainer import Trainer
@@ -51,7 +56,11 @@ MAX_VALUES = 10**6
 @dataclass(frozen=True)
 class MLPFactory:
     """A picklable ``make_network`` for sweeps: ``MLPFactory(...)(seed)`` is
-    ``Network.mlp(n_inputs, hidden, n_outputs, skip, bias, dtype, seed=seed, backend, init)``.
+    ``Network.mlp(n_inputs, hidden, n_outputs, skip, bias, dtype, seed=seed, backend=backend, init=init)``.
+
+    ``backend`` is the network's ("cython" or "numpy", as ``Network``'s), not the sweep's
+    ``parallel_backend``. The first six fields may be passed by position; ``backend`` and ``init``
+    positionally is deprecated (FutureWarning): pass them by keyword.
 
     Process and cluster backends send ``make_network`` to their workers by pickling; an instance of this
     class always pickles, whatever module it was created in.
@@ -67,16 +76,19 @@ class MLPFactory:
     init: str = "default"
 
     def __post_init__(self):
-        Network.mlp(self.n_inputs, self.hidden, self.n_outputs, self.skip, self.bias, self.dtype, 0,
-                    self.backend, self.init)  # validates every field now, not in a worker later
+        self(0)  # validates every field now, not in a worker later
 
     def __call__(self, seed: int) -> Network:
         return Network.mlp(self.n_inputs, self.hidden, self.n_outputs, self.skip, self.bias, self.dtype,
-                           seed, self.backend, self.init)
+                           seed=seed, backend=self.backend, init=self.init)
 
 
+MLPFactory.__init__ = keyword_from("backend")(MLPFactory.__init__)  # type: ignore[method-assign]
+
+
+@renamed_keywords(backend="parallel_backend")
 def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lrs: Iterable[float] | float, *,
-          validation=None, backend: str = "loky", n_jobs: int = -1, keep_history: bool = False,
+          validation=None, parallel_backend: str = "loky", n_jobs: int = -1, keep_history: bool = False,
           as_frame: bool | None = None, client=None, address: str | None = None, progress: bool = False,
           **trainer_options):
     """Train ``make_network(seed)`` with every learning rate in ``lrs``, for every seed; one row per run.
@@ -89,7 +101,7 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
         in place, so a factory returning one it returned before (the same object; e.g. a global, or a
         cache by seed) would have runs share and disturb each other's weights. That is detected and
         refused with a ValueError, rather than copied (a copy would start from the previous run's
-        trained weights). The "loky" and "dask" backends pickle it (with cloudpickle, so lambdas
+        trained weights). The "loky" and "dask" parallel backends pickle it (with cloudpickle, so lambdas
         work, but not closures over unpicklable objects such as locks or open files).
     X : array (n, n_inputs);  y : targets for the loss (see Trainer.fit)
         Validated once, in the network's dtype.
@@ -100,11 +112,14 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
         Finite, distinct, at most ``MAX_VALUES``.
     validation : (X_val, y_val) or None
         When given, ``val_loss`` is the last epoch's validation loss; otherwise NaN.
-    backend : "loky" | "threading" | "dask" | "serial"
-        "loky": worker processes; "threading": threads (the kernels release the GIL, so threads gain
-        where most of a step is spent inside kernels: wide layers, large batches); "dask": joblib's
-        Dask backend on ``client``, on a new Client for ``address``, or on a LocalCluster of ``n_jobs``
-        single-threaded worker processes created and closed for this call; "serial": a plain loop.
+    parallel_backend : "loky" | "threading" | "dask" | "serial"
+        Where the runs execute (joblib's backend). "loky": worker processes; "threading": threads
+        (the kernels release the GIL, so threads gain where most of a step is spent inside kernels:
+        wide layers, large batches); "dask": joblib's Dask backend on ``client``, on a new Client for
+        ``address``, or on a LocalCluster of ``n_jobs`` single-threaded worker processes created and
+        closed for this call; "serial": a plain loop.
+        ``backend=`` is the deprecated spelling of ``parallel_backend=`` (same values and behaviour;
+        FutureWarning; giving both is a TypeError).
     n_jobs : int
         Parallel workers as joblib counts them (-1: every core). ``n_jobs=1`` runs serially. While the
         sweep runs, BLAS in this process is held to one thread (restored afterwards).
@@ -133,7 +148,7 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
         raise TypeError(f"make_network must be a callable seed -> Network, got {type(make_network).__name__}")
     seeds = _check_seeds(seeds)
     lrs = _check_lrs(lrs)
-    V.check_choice("backend", backend, BACKENDS)
+    backend = V.check_choice("parallel_backend", parallel_backend, BACKENDS)
     n_jobs = V.check_int("n_jobs", n_jobs)
     if n_jobs == 0:
         raise ValueError("n_jobs must be a positive number of workers or negative (-1: every core), got 0")
@@ -142,9 +157,9 @@ def sweep(make_network: Callable[[int], Network], X, y, seeds: Iterable[int], lr
     if as_frame and not _has_pandas():
         raise ImportError("as_frame=True needs pandas (pip install pandas)")
     if (client is not None or address is not None) and backend != "dask":
-        raise ValueError("client and address are only used with backend='dask'")
+        raise ValueError("client and address are only used with parallel_backend='dask'")
     if client is not None and address is not None:
-        raise ValueError("give either client or address for backend='dask', not both")
+        raise ValueError("give either client or address for parallel_backend='dask', not both")
     if address is not None and not isinstance(address, str):
         raise TypeError(f"address must be a scheduler address string such as 'tcp://host:8786', got {address!r}")
     keep_history = V.check_bool("keep_history", keep_history)
@@ -369,7 +384,8 @@ def _check_dask(client) -> None:
     try:
         import distributed
     except ImportError:
-        raise ImportError("backend='dask' needs dask.distributed: pip install 'skipnet[dask]'") from None
+        raise ImportError("parallel_backend='dask' needs dask.distributed: pip install 'skipnet[dask]'") \
+            from None
     if client is not None and not isinstance(client, distributed.Client):
         raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}")
 
@@ -389,9 +405,9 @@ def _check_picklable(make_network, trainer_options: dict, backend: str) -> None:
 
 
 def _pickling_advice(backend: str, exc: Exception) -> str:
-    return (f"backend={backend!r} sends make_network and the trainer options to other processes, but they "
-            f"cannot be pickled ({type(exc).__name__}: {exc}). Use backend='threading' (or 'serial'), or "
-            "make make_network a module-level function, a functools.partial of one, or "
+    return (f"parallel_backend={backend!r} sends make_network and the trainer options to other processes, "
+            f"but they cannot be pickled ({type(exc).__name__}: {exc}). Use parallel_backend='threading' (or "
+            "'serial'), or make make_network a module-level function, a functools.partial of one, or "
             "skipnet.sweep.MLPFactory, with picklable options")
 
 

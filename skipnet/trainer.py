@@ -65,6 +65,7 @@ import numpy as np
 
 from . import _kernels as K
 from . import _validation as V
+from ._deprecation import keyword_from
 from ._settings import Checked, Fixed, Setting
 from .diagnostics import PlateauFound, TrainingMonitor
 from .network import Network
@@ -191,8 +192,18 @@ class Trainer(Checked):
 
     Parameters mirror torch.optim: ``optimizer`` "sgd" (``momentum``, ``dampening``, ``nesterov``,
     ``weight_decay``) or "adam" (``betas``, ``eps``, ``weight_decay``); ``loss`` one of "l1", "mse",
-    "bce", "cross_entropy". ``seed`` drives shuffling only (initialisation belongs to the Network).
-    ``fused`` (cython backend): run whole epochs per kernel call (default) or one call per layer.
+    "bce", "cross_entropy". ``fused`` (cython backend): run whole epochs per kernel call (default) or one
+    call per layer.
+
+    ``seed`` drives the shuffling only (the initialisation belongs to the Network) and defaults to 0,
+    unlike ``Network(seed=None)``: the network's seed picks a starting point, and fresh entropy there
+    makes repeated runs explore different ones, while the trainer's seed only orders the batches, so a
+    fixed default makes ``Trainer(net).fit(X, y)`` from a seeded network reproducible, bit for bit,
+    without being asked to. ``seed=None`` seeds the shuffling from fresh entropy.
+
+    The first six parameters (``net, loss, optimizer, lr, momentum, weight_decay``) may be passed by
+    position; passing ``batch_size`` or a later one positionally still works but is deprecated
+    (FutureWarning): pass them by keyword.
 
     Every setting may be changed between fits and is validated when assigned, with the constructor's
     checks; ``net`` and ``optimizer`` are fixed (the optimizer's settings are its own attributes).
@@ -220,6 +231,7 @@ class Trainer(Checked):
     step_count = Setting(_count(0), "Mini-batch steps taken by this trainer (the schedules' step).")
     epoch_count = Setting(_count(0), "Epochs completed by this trainer (the schedules' epoch).")
 
+    @keyword_from("batch_size")
     def __init__(self, net, loss: str = "l1", optimizer: str = "sgd", lr: float = 0.01,
                  momentum: float = 0.0, weight_decay: float = 0.0, batch_size: int = 32, epochs: int = 20,
                  shuffle: bool = True, schedule=None, seed: int | None = 0, *, dampening: float = 0.0,

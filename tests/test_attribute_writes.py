@@ -1,5 +1,6 @@
 """Values assigned after construction: every public data attribute of Network, Trainer, the optimizers,
-the schedules, the estimators (before and after fit) and a Trace gets hostile values, then the public methods run; each failure must be a clean
+the schedules, the estimators (before and after fit), a Trace and the diagnostics' per-layer records
+gets hostile values, then the public methods run; each failure must be a clean
 ValueError/TypeError/AttributeError/RuntimeError with a message, never a crash, another exception or a
 non-finite result. The probes run in subprocesses (see _attribute_harness); add a kind of object by
 adding a Case to CASES and its name to a test below."""
@@ -7,6 +8,7 @@ adding a Case to CASES and its name to a test below."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import math
 
@@ -293,6 +295,26 @@ CASES["ModelCheckpoint"] = Case(make=_checkpoint, calls=CALLBACK_CALLS,
                                 other=lambda: sn.ModelCheckpoint("other.safetensors", monitor="loss"))
 
 
+# ------------------------------------------------------------------------------ diagnostics records
+def _flow():
+    net = sn.Network.mlp(2, (3, 3), skip="first-to-output", seed=0)
+    return sn.diagnostics.gradient_flow(net, *_xy())
+
+
+def _records_agree(record):
+    """A record is frozen: whatever was assigned, it still holds the numbers gradient_flow gave it."""
+    fresh = (_flow().by_layer[0] if isinstance(record, sn.diagnostics.LayerGradient) else _flow().by_skip[0])
+    assert record == fresh, (record, fresh)
+
+
+RECORD_CALLS = [("repr", repr), ("asdict", dataclasses.asdict), ("hash", hash), ("equal", _records_agree)]
+CASES["LayerGradient"] = Case(make=lambda: _flow().by_layer[0], calls=RECORD_CALLS,
+                              other=lambda: _flow().by_layer[2])
+CASES["SkipGradient"] = Case(make=lambda: _flow().by_skip[0], calls=RECORD_CALLS,
+                             other=lambda: sn.diagnostics.gradient_flow(
+                                 sn.Network.exercise(), [[1.0]], [[-3.0]]).by_skip[0])
+
+
 # ------------------------------------------------------------------------------------------ tests
 def _assert_clean(names):
     failures = run_cases(__file__, names)
@@ -316,6 +338,11 @@ def test_schedules_and_traces_survive_attribute_writes():
 
 def test_callbacks_survive_attribute_writes():
     _assert_clean(["EarlyStopping", "ModelCheckpoint"])
+
+
+def test_diagnostics_records_survive_attribute_writes():
+    """GradientFlow.by_layer / by_skip records are frozen: every assignment is refused, cleanly."""
+    _assert_clean(["LayerGradient", "SkipGradient"])
 
 
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])

@@ -47,8 +47,8 @@ def _sweep_losses(tmp_path, capsys, scale, *extra):
     np.save(tmp_path / "d.npy", np.column_stack([X * scale, y]))
     out = tmp_path / f"runs{scale}{len(extra)}.csv"
     assert main(["sweep", str(tmp_path / "d.npy"), "--loss", "mse", "--seeds", "2", "--lrs", "0.05",
-                 "--epochs", "5", "--backend", "serial", "--val-split", "0.25", "--quiet", "--out", str(out),
-                 *extra]) == 0
+                 "--epochs", "5", "--parallel-backend", "serial", "--val-split", "0.25", "--quiet",
+                 "--out", str(out), *extra]) == 0
     capsys.readouterr()
     with open(out, newline="") as f:
         return np.array([[float(r["final_loss"]), float(r["val_loss"])] for r in csv.DictReader(f)])

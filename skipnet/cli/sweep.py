@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from .._deprecation import DeprecatedOption
 from . import _args as A
 from ._dataset import encode_target
 from ._paths import check_outputs, write_output
@@ -62,10 +63,15 @@ def add_parser(sub) -> None:
     p.add_argument("--lrs", type=A.floats, default=[0.01, 0.1], help="learning rates (default 0.01,0.1)")
     A.add_batches(p, epochs_help="epochs per run (default 50)", val_split=0.0,
                   val_split_help="fraction of the data held out for val_loss (default 0: none)")
-    p.add_argument("--backend", default="loky", choices=["loky", "threading", "dask", "serial"],
-                   help="where runs execute (default loky: worker processes)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--parallel-backend", dest="backend", default="loky",
+                       choices=["loky", "threading", "dask", "serial"],
+                       help="where runs execute (default loky: worker processes)")
+    where.add_argument("--backend", dest="backend", choices=["loky", "threading", "dask", "serial"],
+                       default=argparse.SUPPRESS, action=DeprecatedOption, use="--parallel-backend",
+                       help="deprecated spelling of --parallel-backend")
     p.add_argument("--n-jobs", type=int, default=-1, help="parallel workers, -1 = every core (default -1)")
-    p.add_argument("--address", default=None, help="Dask scheduler address for --backend dask "
+    p.add_argument("--address", default=None, help="Dask scheduler address for --parallel-backend dask "
                    "(default: a local cluster for this run)")
     A.add_standardize(p)
     p.add_argument("--out", default=None, metavar="CSV", help="write the table of runs to this CSV file")
@@ -95,8 +101,8 @@ def run(args) -> int:
     X, y, validation, unit = _standardized(args, X, y, validation)
     factory = MLPFactory(X.shape[1], tuple(args.hidden), n_outputs, A.skip_option(args.skip),
                          dtype=args.dtype, init=args.init)
-    rows = sweep(factory, X, y, seeds=args.seeds, lrs=args.lrs, validation=validation, backend=args.backend,
-                 n_jobs=args.n_jobs, address=args.address, as_frame=False,
+    rows = sweep(factory, X, y, seeds=args.seeds, lrs=args.lrs, validation=validation,
+                 parallel_backend=args.backend, n_jobs=args.n_jobs, address=args.address, as_frame=False,
                  progress=not args.quiet and sys.stderr.isatty(), loss=args.loss, optimizer=args.optimizer,
                  momentum=args.momentum, epochs=args.epochs, batch_size=args.batch_size)
     for row in rows:  # losses in the target's units, as `skipnet train` reports them
