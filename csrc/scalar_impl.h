@@ -201,11 +201,11 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
     c->status = FUSED_OK;
     c->zero_epoch = 0;
     c->plateau = 0;
-    for (g = 0; g < n_steps; g++, j++) {
-        if (j == spe) {
-            e++;
-            j = 0;
-        }
+    /* epoch by epoch: the steps of an epoch run in an inner loop that calls no function, so that the
+       compiler keeps the step's values in registers there (no xmm register survives a call); the
+       epoch's end (statistics, plateau watch) comes after it */
+    for (g = 0; g < n_steps;) {
+        const ptrdiff_t end = g + (spe - j < n_steps - g ? spe - j : n_steps - g);
         if (j == 0) {
             total = 0.0;
             all_zero = 1;
@@ -213,57 +213,61 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
                 for (int k = 0; k < L; k++)
                     zmax[k] = -INFINITY;
         }
-        const ptrdiff_t start = j * batch;
-        const ptrdiff_t nb = one_row ? 1 : batch < n - start ? batch : n - start;
-        const int64_t *rows = orders ? orders + e * n + start : NULL;
-        SCALAR_FN(_update) u = {lrs[lr_per_step ? g : 0], wd, 0, 0.0};
-        const double value = SCALAR_FN(_step)(L, fixed, ns1, ns2, lay, sk, cur, G, rows ? X : X + start,
-                                              rows ? Y : Y + start, rows, nb,
-                                              nb == batch ? inv_batch : 1.0 / (double)nb, loss, &u, next,
-                                              stats ? zmax : NULL);
-        const int fit_started = have_first;
-        if (!have_first) {
-            first = value;
-            have_first = 1;
-        }
-        losses[g] = value;
-        if (fused_loss_diverged(value, first, factor)) {
-            c->status = FUSED_LOSS_DIVERGED;
-            keep = fit_started ? KEEP_PREV : KEEP_CUR; /* the fit's first step has no earlier weights */
-            break;
-        }
-        total += value * (double)nb;
-        all_zero = all_zero && !u.nonzero;
-        if (u.nan_probe != u.nan_probe) {
-            g++;
-            c->status = FUSED_NONFINITE_UPDATE;
-            keep = KEEP_CUR;
-            break;
-        }
-        if (known) {
-#pragma GCC unroll 8
-            for (int i = 0; i < known->n_params; i++) {
-                spare[i] = kcur[i];
-                kcur[i] = knext[i];
+        for (; g < end; g++, j++) {
+            const ptrdiff_t start = j * batch;
+            const ptrdiff_t nb = one_row ? 1 : batch < n - start ? batch : n - start;
+            const int64_t *rows = orders ? orders + e * n + start : NULL;
+            SCALAR_FN(_update) u = {lrs[lr_per_step ? g : 0], wd, 0, 0.0};
+            const double value = SCALAR_FN(_step)(L, fixed, ns1, ns2, lay, sk, cur, G, rows ? X : X + start,
+                                                  rows ? Y : Y + start, rows, nb,
+                                                  nb == batch ? inv_batch : 1.0 / (double)nb, loss, &u, next,
+                                                  stats ? zmax : NULL);
+            const int fit_started = have_first;
+            if (!have_first) {
+                first = value;
+                have_first = 1;
             }
-        } else {
-            tmp = prev;
-            prev = cur;
-            cur = next;
-            next = tmp;
+            losses[g] = value;
+            if (fused_loss_diverged(value, first, factor)) {
+                c->status = FUSED_LOSS_DIVERGED;
+                keep = fit_started ? KEEP_PREV : KEEP_CUR; /* the fit's first step has no earlier weights */
+                goto stopped;
+            }
+            total += value * (double)nb;
+            all_zero = all_zero && !u.nonzero;
+            if (u.nan_probe != u.nan_probe) {
+                g++;
+                c->status = FUSED_NONFINITE_UPDATE;
+                keep = KEEP_CUR;
+                goto stopped;
+            }
+            if (known) {
+#pragma GCC unroll 8
+                for (int i = 0; i < known->n_params; i++) {
+                    spare[i] = kcur[i];
+                    kcur[i] = knext[i];
+                }
+            } else {
+                tmp = prev;
+                prev = cur;
+                cur = next;
+                next = tmp;
+            }
         }
-        if (j == spe - 1) {
+        if (j == spe) {  /* the epoch is complete */
             c->totals[e] = total;
             if (stats)
                 SCALAR_FN(_units_out)(L, lay, zmax, unit_epochs + e * c->n_units);
             c->plateau = c->watch && plateau_watch_epoch(c->watch, total);
             if (all_zero || c->plateau) {
-                g++;
                 c->zero_epoch = all_zero;
                 break;
             }
+            e++;
+            j = 0;
         }
     }
+stopped:
     if (stats)
         SCALAR_FN(_units_out)(L, lay, zmax, (SCALAR_T *)c->unit_max);
     c->done = g;
