@@ -58,7 +58,8 @@ class AccessGuard:
                 self._readers[me] = left
             else:
                 del self._readers[me]
-                self._cond.notify_all()
+                if self._writer_waiting:  # the only thread that ever waits: a write for the reads
+                    self._cond.notify_all()
 
     def _enter_write(self) -> None:
         me = threading.get_ident()
@@ -83,8 +84,7 @@ class AccessGuard:
         with self._cond:
             self._depth -= 1
             if not self._depth:
-                self._writer = None
-                self._cond.notify_all()
+                self._writer = None  # nothing waits for a write to end (others meeting it raise)
 
 
 class _Read:
