@@ -182,37 +182,20 @@ def _split_weights(weight: np.ndarray, share: str) -> np.ndarray:
     return weight
 
 
+def _keep_parameters(estimator: BaseEstimator, parameters: dict[str, Any]) -> None:
+    """Store each constructor parameter (``locals()`` of an ``__init__``) under its own name, unchanged:
+    scikit-learn's rule (get_params reads them back; fit validates). The signatures themselves stay
+    explicit, since scikit-learn reads the parameters from them."""
+    for name, value in parameters.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
 class _SkipNetBase(BaseEstimator):
-    """Shared parameters and training; subclasses say how targets become network outputs."""
+    """Shared training; subclasses declare the parameters (their __init__) and say how targets become
+    network outputs."""
 
     _loss_choices: tuple[str, ...] = ()
-
-    def __init__(self, hidden_layer_sizes=(100,), skip="auto", *, optimizer="adam",
-                 lr=0.001, batch_size="auto", epochs=200, momentum=0.9, nesterov=False, weight_decay=0.0,
-                 schedule=None, shuffle=True, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, dtype="float64", init="default", backend="cython",
-                 random_state=None, warm_start=False, verbose=False):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.skip = skip
-        self.optimizer = optimizer
-        self.lr = lr
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.shuffle = shuffle
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.dtype = dtype
-        self.init = init
-        self.backend = backend
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
 
     # ------------------------------------------------------------------ hooks for subclasses
     def _encode_targets(self, y, first: bool, incremental: bool, classes=None):
@@ -603,13 +586,7 @@ class SkipNetRegressor(RegressorMixin, _SkipNetBase):
                  schedule=None, shuffle=True, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, dtype="float64", init="default", backend="cython",
                  random_state=None, warm_start=False, verbose=False):
-        super().__init__(
-            hidden_layer_sizes, skip, optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs,
-            momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
-            shuffle=shuffle, early_stopping=early_stopping, validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change, tol=tol, dtype=dtype, init=init, backend=backend,
-            random_state=random_state, warm_start=warm_start, verbose=verbose)
-        self.loss = loss
+        _keep_parameters(self, locals())
 
     def _validate_xy(self, X, y, reset: bool):
         return _validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32), multi_output=True,
@@ -682,13 +659,7 @@ class SkipNetClassifier(ClassifierMixin, _SkipNetBase):
                  schedule=None, shuffle=True, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, dtype="float64", init="default", backend="cython",
                  random_state=None, warm_start=False, verbose=False, class_weight=None):
-        super().__init__(
-            hidden_layer_sizes, skip, optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs,
-            momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
-            shuffle=shuffle, early_stopping=early_stopping, validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change, tol=tol, dtype=dtype, init=init, backend=backend,
-            random_state=random_state, warm_start=warm_start, verbose=verbose)
-        self.class_weight = class_weight
+        _keep_parameters(self, locals())
 
     def _class_weights(self, y, classes, incremental: bool) -> np.ndarray | None:
         """Each sample's class weight (n,) float64 from ``class_weight``, or None without one."""
