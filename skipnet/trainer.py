@@ -57,6 +57,7 @@ fit almost nothing. Other kinds: ``"zero_gradient"`` and ``"divergence"`` (the s
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -105,7 +106,8 @@ class _ExplainedOnRead(TrainingWarning):
 
 @dataclass
 class History:
-    """What one ``fit`` did. Arrays are float64; ``lr[i]`` is the rate used by step i.
+    """What one ``fit`` did. Arrays are float64; ``lr[i]`` is the rate used by step i (read-only when
+    every step had the same rate: one value seen at every index, not an array filled per fit).
 
     ``best_epoch``: index (into ``epoch_loss``, and ``val_loss`` when validated) of the epoch with the
     lowest monitored loss, the validation loss when the fit had validation data, else the training
@@ -401,7 +403,7 @@ class Trainer(Checked):
                 return run.diverged(self.step_count, epoch, reason, value, lr)
             run.last_good[...] = core.params
             run.step_loss.append(value)
-            run.lr.append(lr)
+            run.lr.record(lr, 1)
             run.epoch_total += value * rows
             flags = opt.step(lr)
             run.all_zero = run.all_zero and not flags.grad_nonzero
@@ -468,8 +470,7 @@ class Trainer(Checked):
             orders, lrs, losses, totals, steps, spe, opt.steps, run.first_loss, j0, run.epoch_total,
             run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0, **stats)
         run.step_loss.commit(done)
-        run.lr.reserve(done)[:] = lrs[:done] if len(lrs) > 1 else lrs[0]
-        run.lr.commit(done)
+        run.lr.record(lrs[:done] if len(lrs) > 1 else float(lrs[0]), done)
         self.step_count += done
         opt.steps += done
         position = j0 + done  # steps into the epochs of this call
@@ -513,8 +514,11 @@ class Trainer(Checked):
         rates = getattr(self.schedule, "rates", None)
         if getattr(self.schedule, "per", None) == "step" and callable(rates):  # many rates in one call
             steps_of = np.arange(self.step_count, self.step_count + steps)
-            lrs = np.asarray(rates(steps_of, self.epoch_count + (j0 + steps_of - self.step_count) // spe),
-                             dtype=np.float64)
+            # the epoch of step g is epoch_count + (j0 + g) // spe: each epoch's number spe times (an
+            # integer division per step would cost more than the fused step itself on small networks)
+            epochs_of = np.repeat(np.arange(self.epoch_count, self.epoch_count + (j0 + steps - 1) // spe + 1),
+                                  spe)[j0:j0 + steps]
+            lrs = np.asarray(rates(steps_of, epochs_of), dtype=np.float64)
             if lrs.shape == (steps,) and np.isfinite(lrs).all() and (lrs >= 0).all():
                 return lrs, None
             lrs = np.empty(steps)  # a rate that lr() refuses: step by step, to raise where it does
@@ -718,6 +722,40 @@ class _Series:
         return self.data[:self.size]
 
 
+class _RateSeries(_Series):
+    """The learning rate of each step. While every step so far had the same rate, only that rate and the
+    count are kept, and ``array()`` is a read-only view that shows it at every index: filling a fresh
+    array of a fit's steps costs more than a small network's whole fit (each new page of a large array
+    is a page fault)."""
+
+    def __init__(self, capacity: int):
+        self.capacity, self.size = capacity, 0
+        self.data: np.ndarray | None = None  # None while the rate is constant
+        self.constant = 0.0
+
+    def record(self, rates, count: int) -> None:
+        """Append the rates of ``count`` steps: a float (all of them), or an array of ``count``."""
+        if self.data is None and isinstance(rates, float) and (self.size == 0 or _same_float(rates, self.constant)):
+            self.constant = rates
+            self.size += count
+            return
+        if self.data is None:  # the rate changes: from here on, one value per step
+            self.data = np.empty(max(self.capacity, self.size + count))
+            self.data[:self.size] = self.constant
+        self.reserve(count)[:] = rates
+        self.size += count
+
+    def array(self) -> np.ndarray:
+        if self.data is None:
+            return np.broadcast_to(np.float64(self.constant), (self.size,))
+        return super().array()
+
+
+def _same_float(a: float, b: float) -> bool:
+    """a and b are the same float, bit for bit (0.0 and -0.0 differ)."""
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
 def _draw_orders(rng: np.random.Generator, out: np.ndarray) -> None:
     """Fill each row of ``out`` (k, n) int64 with a permutation of 0..n-1: the very draws, and the
     generator state after them, of k calls of ``rng.permutation(n)`` (the per-op path's one draw per
@@ -750,7 +788,7 @@ class _Run:
         self.order: np.ndarray | None = None  # its row order (per-op path; fused after a rewind)
         # room for every step of the fit up front (up to a limit; beyond it the series grow)
         capacity = min(max(trainer.epochs, 1) * self.steps_per_epoch + 1, 1 << 20)
-        self.step_loss, self.lr = _Series(capacity), _Series(capacity)
+        self.step_loss, self.lr = _Series(capacity), _RateSeries(capacity)
         self.epoch_loss: list[float] = []
         self.val_loss: list[float] = []
         self.warnings: list[TrainingWarning] = []
