@@ -6,11 +6,16 @@ best epoch's weights as the per-op path's keep_if_best does, so a fit with valid
 the per-op path's History and weights to the last bit while taking several epochs per kernel call.
 """
 
+import os
+import signal
+import threading
+
 import numpy as np
 import pytest
 
 import skipnet as sn
 from skipnet import _kernels as K
+from skipnet import trainer as trainer_module
 
 
 class _CountingFused:
@@ -185,6 +190,38 @@ def test_validation_and_restore_best_take_one_kernel_call(options):
     fit = _fit(True, _mlp(), X[:160], y[:160], validation, loss="mse", lr=0.05, batch_size=16, epochs=15,
                restore_best=options.get("restore_best", False), diagnose=False, callbacks=[lambda *a: None])
     assert len(fit[3]) == 15
+
+
+class _InterruptAtStep:
+    """A constant rate that presses Ctrl-C when asked for the rate of step ``at`` (once)."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def lr(self, step, epoch):
+        if step == self.at:
+            self.at = None
+            os.kill(os.getpid(), signal.SIGINT)
+        return 0.05
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="signals reach the main thread only")
+def test_paused_and_resumed_fits_match_the_per_op_path(monkeypatch):
+    """Fused calls that pause after a step or two (mid-epoch), and a fit interrupted and resumed: the
+    validation losses, best epoch and restored weights of one uninterrupted per-op fit."""
+    monkeypatch.setattr(trainer_module, "PAUSE_SECONDS", 1e-5)
+    X, y = _regression()
+    options = {"loss": "mse", "batch_size": 16, "epochs": 8, "restore_best": True}
+    per_op = _fit(False, _mlp(), X[:160], y[:160], (X[160:], y[160:]), schedule=_InterruptAtStep(None), **options)
+    paused = _fit(True, _mlp(), X[:160], y[:160], (X[160:], y[160:]), schedule=_InterruptAtStep(None), **options)
+    _assert_same(paused, per_op)
+    assert len(paused[3]) > 8  # calls that ended mid-epoch
+    net = _mlp()()
+    trainer = sn.Trainer(net, schedule=_InterruptAtStep(37), **options)
+    with pytest.raises(KeyboardInterrupt, match="resume"):
+        trainer.fit(X[:160], y[:160], validation=(X[160:], y[160:]))
+    _assert_same((trainer.resume(), net, trainer, None), per_op)
 
 
 def test_validation_larger_than_a_batch_goes_in_chunks():
