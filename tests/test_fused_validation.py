@@ -98,6 +98,7 @@ CASES = {
     "plateau schedule": {"validation": "pair", "restore_best": True, "lr": 0.3, "epochs": 20,
                          "schedule": lambda: sn.ReduceLROnPlateau(patience=2, factor=0.5)},
     "adam": {"validation": "triple", "restore_best": True, "optimizer": "adam", "lr": 0.01},
+    "plateau warnings": {"validation": "pair", "restore_best": True, "lr": 1e-6},
 }
 
 
@@ -123,6 +124,8 @@ def test_regression_fits_match_the_per_op_path(case, dtype):
         assert any(w.kind == "divergence" for w in history.warnings)
     if case == "plateau schedule":  # reduced on the validation losses, several epochs per call
         assert len(np.unique(history.lr)) > 1 and len(calls) < history.epochs_run
+    elif case == "plateau warnings":  # on the training losses; the kernel stops where one begins
+        assert "plateau" in [w.kind for w in history.warnings] and len(calls) > 1
     else:
         assert len(calls) == 1
     if options.get("restore_best"):  # the network holds the weights of the best epoch
@@ -190,6 +193,21 @@ def test_validation_and_restore_best_take_one_kernel_call(options):
     fit = _fit(True, _mlp(), X[:160], y[:160], validation, loss="mse", lr=0.05, batch_size=16, epochs=15,
                restore_best=options.get("restore_best", False), diagnose=False, callbacks=[lambda *a: None])
     assert len(fit[3]) == 15
+
+
+def test_zero_gradient_stop_matches_the_per_op_path():
+    """Every ReLU dead and no output bias: the fit stops after its first epoch, whose validation loss
+    and weights are kept."""
+    def make_net():
+        net = sn.Network(3, [sn.Dense(8), sn.Dense(1, "identity", bias=False)], dtype="float64", seed=0)
+        net.set_parameters({"layers.0.bias": np.full(8, -100.0)})
+        return net
+
+    X, y = _regression()
+    runs = [_fit(fused, make_net, X[:160], y[:160], (X[160:], y[160:]), loss="mse", batch_size=16, epochs=5,
+                 restore_best=True) for fused in (True, False)]
+    _assert_same(*runs)
+    assert runs[0][0].stopped_reason.startswith("zero gradient") and len(runs[0][0].val_loss) == 1
 
 
 class _InterruptAtStep:
