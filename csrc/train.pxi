@@ -16,6 +16,17 @@
 # the same math row by row in registers. Weighted fits of such networks take the general loop: the
 # scalar path knows no sample weights.
 #
+# With a validation set bound (bind_validation) and/or a best-weights buffer, each completed epoch also
+# gets, with the weights at its end: the validation loss (val_losses[e]), by the per-op path's forward
+# cores over chunks of at most a batch of rows into a buffer of all the validation outputs, then one call
+# of the per-op path's loss core over all of them (the same bits as Trainer._evaluate: a row's forward
+# does not depend on its chunk while every product runs on the register tiles, validates_exactly), and
+# the copy of those weights into ``best`` when the monitored value (the validation loss when there is one,
+# else the epoch's training loss) is strictly below the best so far (NaN never is): Trainer.restore_best
+# without a Python round trip per epoch. Such calls take run_chunk, whose scalar step keeps the scalar
+# path's math for width-1 networks (scalar_sgd_segments keeps its weights in registers and has no room
+# for the checks).
+#
 # The last good weights cost no copy: each update reads the current buffer and writes the other one
 # (a spare buffer of the FusedNet), and the two swap roles every step. Before the first step of a fit
 # there are no earlier weights: a divergence there keeps the current ones.
@@ -148,6 +159,22 @@ cdef struct Bound:
     bint nesterov
 
 
+cdef struct EpochCheck:
+    # what run_chunk does at the end of each completed epoch, with the weights at its end
+    const void* X               # validation rows (n_rows, n_inputs) in the network's dtype, or NULL
+    const void* Y               # their targets (l1, mse, bce), or NULL
+    const int64_t* T            # their class targets (cross_entropy), or NULL
+    const double* W             # their sample weights (n_rows), or NULL: unweighted
+    Py_ssize_t n_rows
+    int loss_kind               # the fit's loss (LOSS_KINDS)
+    void* yhat                  # (n_rows, n_outputs) network dtype: the outputs of every chunk
+    void* grad                  # (n_rows, n_outputs) network dtype: the loss core's gradient (unused)
+    double* val_losses          # OUT validation loss per completed epoch of the call, or NULL: none
+    void* best                  # (n_params) network dtype: the best epoch's weights, or NULL: none kept
+    double best_value           # IN/OUT the best monitored value so far (+inf: none yet)
+    double weight_total         # the training set's rows (or sum of weights): epoch loss = total / it
+
+
 cdef void forward_pass(const Plan* plan, const floating* P, const floating* Xb, Py_ssize_t nb,
                        floating* work) noexcept nogil:
     """z and h of every layer for the nb rows Xb: CythonEngine.forward, core for core."""
@@ -243,6 +270,40 @@ cdef void swap_params(floating* a, floating* b, Py_ssize_t size) noexcept nogil:
         b[i] = t
 
 
+cdef double validation_loss(const Plan* plan, const EpochCheck* v, const floating* P,
+                            floating* work) noexcept nogil:
+    """The loss of the validation rows with the weights P: forward_pass over chunks of at most a batch
+    (the workspace's rows), each chunk's outputs copied into v.yhat, then the loss over all rows at
+    once, CythonEngine.loss_value's cores on the same values in the same order."""
+    cdef const floating* X = <const floating*>v.X
+    cdef floating* yhat = <floating*>v.yhat
+    cdef const plan_layer* out_layer = &plan.layers[plan.n_layers - 1]
+    cdef Py_ssize_t start = 0, nb, n_in = plan.n_inputs, n_out = plan.n_outputs
+    cdef double weight_sum
+    while start < v.n_rows:
+        nb = min(plan.batch, v.n_rows - start)
+        forward_pass(plan, P, X + start * n_in, nb, work)
+        memcpy(yhat + start * n_out, work + out_layer.h, nb * n_out * sizeof(floating))
+        start += nb
+    if v.W == NULL:
+        return loss_ptr(v.loss_kind, yhat, <const floating*>v.Y, v.T, <floating*>v.grad, v.n_rows, n_out)
+    return weighted_loss_ptr(v.loss_kind, yhat, <const floating*>v.Y, v.T, v.W, <floating*>v.grad,
+                             v.n_rows, n_out, &weight_sum)
+
+
+cdef void check_epoch(const Plan* plan, EpochCheck* v, Py_ssize_t e, double total, const floating* P,
+                      floating* work) noexcept nogil:
+    """At the end of epoch e of a call, weights P: its validation loss, and the best weights
+    (Trainer._end_epoch and _Run.keep_if_best)."""
+    cdef double monitored = total / v.weight_total
+    if v.val_losses != NULL:
+        monitored = validation_loss(plan, v, P, work)
+        v.val_losses[e] = monitored
+    if v.best != NULL and monitored < v.best_value:  # strictly lower: NaN never is
+        v.best_value = monitored
+        memcpy(v.best, P, plan.n_params * sizeof(floating))
+
+
 # Tags that make run_chunk a loop without sample weights and one with them (b.W != NULL), compiled
 # apart, so the unweighted loop carries none of the weighted one's tests.
 cdef struct Unweighted:
@@ -255,9 +316,9 @@ ctypedef fused weighting:
 
 
 cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* params,
-                    const weighting* tag) noexcept nogil:
+                    const weighting* tag, EpochCheck* check) noexcept nogil:
     """Train c.n_steps steps (see fused_chunk in scalar.h); params is b.params, typed; tag (NULL) says
-    whether b.W holds sample weights."""
+    whether b.W holds sample weights; check (or NULL) what to do at each epoch's end (EpochCheck)."""
     cdef bint weighted = weighting is Weighted
     cdef floating* cur = params
     cdef floating* old = <floating*>b.spare
@@ -378,6 +439,8 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
             return
         if j == c.steps_per_epoch - 1:
             c.totals[e] = total
+            if check != NULL:
+                check_epoch(plan, check, e, total, cur, work)
             if collect:
                 memcpy(unit_epochs + e * c.n_units, unit_max, c.n_units * sizeof(floating))
             c.plateau = c.watch != NULL and plateau_watch_epoch(c.watch, total)
@@ -485,6 +548,8 @@ cdef class FusedNet:
     cdef plan_skip* skip_plan
     cdef object params, grads, spare, work, twork, wwork  # owners of the memory used
     cdef object data                                       # arrays of the bound fit
+    cdef EpochCheck check                                  # the bound validation set (bind_validation)
+    cdef object validation                                 # its arrays and output buffers, or None
 
     def __init__(self, Py_ssize_t n_inputs, Py_ssize_t batch, layers, skips, params, grads):
         import numpy as np
@@ -545,6 +610,7 @@ cdef class FusedNet:
         self.bound.twork = index_ptr(self.twork)
         self.bound.wwork = <double*>buffer_ptr(self.wwork, False)
         self.data = None
+        self.validation = None
 
     def __dealloc__(self):
         PyMem_Free(self.layer_plan)
@@ -616,9 +682,57 @@ cdef class FusedNet:
                 X=self.bound.X, Y=self.bound.Y,
                 weight_decay=self.bound.weight_decay, divergence_factor=self.bound.divergence_factor)
 
+    def validates_exactly(self, Py_ssize_t n_rows):
+        """Whether run()'s validation loss over n_rows rows is Trainer._evaluate's to the last bit: the
+        per-op pass takes all rows at once, run() chunks of at most a batch, and a row's outputs do not
+        depend on the rows beside it on the register tiles, while BLAS gemm (products of m*n*k at or
+        above the threshold, blas_thresholds) may sum differently. True when n_rows fits one batch or
+        every forward product over n_rows rows runs on the tiles (BLAS-sized networks validate between
+        calls: a Python round trip costs little next to their products)."""
+        cdef Py_ssize_t k, s
+        cdef const plan_layer* lay
+        if n_rows <= self.plan.batch:
+            return True
+        for k in range(self.plan.n_layers):
+            lay = &self.layer_plan[k]
+            if use_blas(n_rows, lay.width, lay.in_width, FORM_FORWARD):
+                return False
+            for s in range(lay.skip_begin, lay.skip_end):
+                if self.skip_plan[s].weight >= 0 and use_blas(n_rows, lay.width, self.skip_plan[s].width,
+                                                              FORM_FORWARD):
+                    return False
+        return True
+
+    def bind_validation(self, X, Y, T, sample_weight=None):
+        """Attach the bound fit's validation set, after bind(): X (n, n_inputs); targets Y (n, n_outputs)
+        for l1/mse/bce or class indices T (n,) int64 for cross_entropy (the other None), C-contiguous in
+        the network's dtype; sample_weight None or (n,) float64, finite, >= 0, not all 0. run() then gives
+        its loss at each completed epoch (val_losses). unbind() drops it."""
+        import numpy as np
+
+        if self.data is None:
+            raise RuntimeError("FusedNet.bind_validation needs bind() first")
+        if X.shape[0] == 0:
+            raise ValueError("the validation set must have at least one row")
+        yhat = np.empty((X.shape[0], self.plan.n_outputs), self.params.dtype)
+        grad = np.empty_like(yhat)
+        self.check.X = buffer_ptr(X, self.f32)
+        self.check.Y = buffer_ptr(Y, self.f32) if Y is not None else NULL
+        self.check.T = index_ptr(T) if T is not None else NULL
+        self.check.W = <const double*>buffer_ptr(sample_weight, False) if sample_weight is not None else NULL
+        self.check.n_rows = X.shape[0]
+        self.check.loss_kind = self.bound.loss
+        self.check.yhat = buffer_ptr(yhat, self.f32)
+        self.check.grad = buffer_ptr(grad, self.f32)
+        self.validation = (X, Y, T, sample_weight, yhat, grad)  # kept alive until unbind()
+
     def unbind(self):
-        """Drop the references to the last fit's arrays."""
+        """Drop the references to the last fit's arrays (its validation set's too)."""
         self.data = None
+        self.validation = None
+        self.check.X = self.check.Y = NULL
+        self.check.T = NULL
+        self.check.W = NULL
         self.bound.X = self.bound.Y = self.bound.state1 = self.bound.state2 = NULL
         self.bound.T = NULL
         self.bound.W = NULL
@@ -627,7 +741,8 @@ cdef class FusedNet:
             Py_ssize_t n_steps, Py_ssize_t steps_per_epoch, Py_ssize_t opt_step, first_loss,
             Py_ssize_t first_step=0, double epoch_total=0.0, bint epoch_all_zero=True,
             double time_budget=0.0, unit_max=None, unit_epochs=None, Py_ssize_t stats_every=1,
-            Py_ssize_t stats_epoch=0, watch=None):
+            Py_ssize_t stats_epoch=0, watch=None, val_losses=None, best=None, best_value=None,
+            weight_total=None):
         """Train up to n_steps steps without the GIL, from step ``first_step`` of an epoch.
 
         orders: None (rows in order) or int64 (epochs, n) with each epoch's row order, row 0 the
@@ -651,7 +766,15 @@ cdef class FusedNet:
         watch = (window, rtol, level or None, weight_total, tail): the
         plateau rule over the epoch losses (total / weight_total), tail the fit's last epoch losses
         (float64, at most window - 1 used). Status "plateau": stopped after an epoch where a plateau
-        began (as "ok" otherwise)."""
+        began (as "ok" otherwise).
+
+        At the end of each completed epoch e of the call, with the weights at its end: val_losses
+        (>= epochs, float64; needs bind_validation) gets the validation loss in val_losses[e]; best
+        (n_params,) in the network's dtype, with best_value (1,) float64 IN/OUT the best monitored value
+        so far (+inf: none yet), gets those weights when the monitored value is strictly below
+        best_value[0], which becomes that value: the validation loss when val_losses is given, else the
+        epoch loss totals[e] / weight_total. Such calls do not take the scalar path's register loop
+        (width-1 networks run the batch loop's scalar step)."""
         cdef fused_chunk c
         cdef plateau_watch w
         cdef const double[::1] tail
@@ -699,24 +822,52 @@ cdef class FusedNet:
                 w.tail[i] = tail[tail.shape[0] - w.n_tail + i]
             c.watch = &w
         self.watch_level = None
+        cdef EpochCheck* check = self.epoch_check(val_losses, best, best_value, weight_total)
         # width-1 networks with plain SGD from an epoch's start: the whole loop in scalar.h
-        cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD
+        cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD and check == NULL
                                 and self.bound.momentum == 0 and self.bound.W == NULL and first_step == 0)
         cdef bint weighted = self.bound.W != NULL
         with nogil:
             if scalar_sgd:
                 scalar_sgd_segments(&self.snet, &c, self.f32)
             elif self.f32 and weighted:
-                run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params, <Weighted*>NULL)
+                run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params, <Weighted*>NULL, check)
             elif self.f32:
-                run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params, <Unweighted*>NULL)
+                run_chunk(&self.plan, &self.bound, &c, <float*>self.bound.params, <Unweighted*>NULL, check)
             elif weighted:
-                run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Weighted*>NULL)
+                run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Weighted*>NULL, check)
             else:
-                run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Unweighted*>NULL)
+                run_chunk(&self.plan, &self.bound, &c, <double*>self.bound.params, <Unweighted*>NULL, check)
+        if check != NULL and best is not None:
+            best_value[0] = check.best_value
         if c.watch != NULL:
             self.watch_level = None if w.level_before != w.level_before else w.level_before
         status = ("ok", "loss", "update", "paused")[c.status]
         return (c.done, "plateau" if c.plateau and status == "ok" else status,
                 (c.first_loss if c.have_first else None), bool(c.zero_epoch), c.epoch_total,
                 bool(c.epoch_all_zero))
+
+    cdef EpochCheck* epoch_check(self, val_losses, best, best_value, weight_total) except? NULL:
+        """run()'s epoch-end checks from its arguments (validated), or NULL when it has none."""
+        if val_losses is None and best is None:
+            return NULL
+        self.check.val_losses = NULL
+        self.check.best = NULL
+        if val_losses is not None:
+            if self.validation is None:
+                raise RuntimeError("FusedNet.run(val_losses=...) needs bind_validation() first")
+            if val_losses.dtype.itemsize != 8 or val_losses.ndim != 1 or val_losses.dtype.kind != "f":
+                raise ValueError("val_losses must be a 1-D float64 array")
+            self.check.val_losses = <double*>buffer_ptr(val_losses, False)
+        if best is not None:
+            if best.dtype != self.params.dtype or best.shape != (self.plan.n_params,):
+                raise ValueError(f"best must be a ({self.plan.n_params},) array of the network's dtype")
+            if best_value is None or best_value.dtype.kind != "f" or best_value.shape != (1,) \
+                    or best_value.dtype.itemsize != 8:
+                raise ValueError("best needs best_value, a (1,) float64 array")
+            if val_losses is None and (weight_total is None or not weight_total > 0):
+                raise ValueError("best without val_losses needs weight_total > 0 (the epoch loss's divisor)")
+            self.check.best = buffer_ptr(best, self.f32)
+            self.check.best_value = best_value[0]
+        self.check.weight_total = 1.0 if weight_total is None else weight_total
+        return &self.check

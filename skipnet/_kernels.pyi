@@ -143,8 +143,16 @@ class FusedNet:
              sample_weight: npt.NDArray[np.float64] | None = ...) -> None:
         """Attach one fit (data, optimizer state, options, sample weights (n,) float64 or None);
         RuntimeError while another fit is bound."""
+    def validates_exactly(self, n_rows: int) -> bool:
+        """Whether run()'s validation loss over n_rows rows (chunks of at most a batch) is the per-op
+        path's single pass to the last bit: n_rows fits one batch, or every forward product over n_rows
+        rows runs on the register tiles (none reaches the BLAS threshold)."""
+    def bind_validation(self, X: _Float, Y: _Float | None, T: _Index | None,
+                        sample_weight: npt.NDArray[np.float64] | None = ...) -> None:
+        """Attach the bound fit's validation set (after bind(); targets as bind's, weights (n,) float64
+        or None) for run(val_losses=...); unbind() drops it."""
     def unbind(self) -> None:
-        """Drop the references to the last fit's arrays."""
+        """Drop the references to the last fit's arrays (its validation set's too)."""
     @property
     def n_units(self) -> int:
         """Hidden ReLU units (layers before the output, layer by layer): the length of run()'s unit_max."""
@@ -155,12 +163,19 @@ class FusedNet:
             first_loss: float | None, first_step: int = ..., epoch_total: float = ...,
             epoch_all_zero: bool = ..., time_budget: float = ..., unit_max: _Float | None = ...,
             unit_epochs: _Float | None = ..., stats_every: int = ..., stats_epoch: int = ...,
-            watch: tuple | None = ...) -> tuple[int, str, float | None, bool, float, bool]:
+            watch: tuple | None = ..., val_losses: npt.NDArray[np.float64] | None = ...,
+            best: _Float | None = ..., best_value: npt.NDArray[np.float64] | None = ...,
+            weight_total: float | None = ...) -> tuple[int, str, float | None, bool, float, bool]:
         """Train up to n_steps steps without the GIL from step first_step of an epoch: (steps_done,
         "ok" | "loss" | "update" | "paused" | "plateau", first_loss, zero_epoch, epoch_total,
         epoch_all_zero); with unit_max/unit_epochs, the dead-unit statistics of the epochs due
         (stats_every, stats_epoch); with watch = (window, rtol, level, weight_total, tail), the plateau
-        rule (csrc/watch.h), stopping after the epoch where a plateau begins."""
+        rule (csrc/watch.h), stopping after the epoch where a plateau begins. At each completed epoch e's
+        end, with its weights: val_losses[e] = the validation loss (needs bind_validation); with best
+        (n_params,) and best_value (1,) float64 IN/OUT, the weights are copied into best when the
+        monitored value (the validation loss with val_losses, else totals[e] / weight_total) is strictly
+        below best_value[0], which becomes it (Trainer's restore_best). Such calls skip the scalar
+        path's register loop."""
 
 LOSS_NAMES: tuple[str, ...]
 """The losses' names in the kernels' numbering (csrc/loss_terms.h): ("l1", "mse", "bce", "cross_entropy")."""

@@ -19,7 +19,8 @@ Semantics (docs/design.md section 3):
 
 Execution: on the cython backend ``fit`` runs the fused path by default (``fused=True``): whole epochs
 of steps in one kernel call without the GIL (skipnet._kernels.FusedNet), several epochs per call unless
-validation, callbacks or ``restore_best`` need the weights of each epoch. The diagnostics read
+callbacks need the weights of each epoch: the kernel computes the validation loss and keeps the best
+weights (``restore_best``) at each epoch's end itself, with the per-op path's bits. The diagnostics read
 statistics the kernel keeps as it trains, and the kernel stops where a plateau begins; a schedule with
 feedback says through ``fixed_epochs()`` how many epochs its rates hold whatever the losses (one call
 may take that many; its ``epoch_end`` is fed their losses afterwards). It follows the per-op path
@@ -426,27 +427,35 @@ class Trainer(Checked):
             fused.bind(run.X, None if classes else run.y, run.y if classes else None, loss=self.loss,
                        divergence_factor=self.divergence_factor, sample_weight=run.weight,
                        **self.optimizer.fused_arguments())
-            # Between two epochs Python must run for validation, callbacks and restore_best (they look
-            # at the weights of that epoch); otherwise one call takes several epochs, bounded so the row
-            # orders and dead-unit statistics stay small, and by the epochs a schedule's rates stay fixed
-            # whatever the losses. The diagnostics read statistics the kernel keeps, and the kernel
-            # stops where a plateau begins, so they are explained with that epoch's weights.
-            between = Xv is not None or self.callbacks or self.restore_best
-            most = 1 if between else max(1, _ORDER_BUDGET // max(run.X.shape[0], run.unit_max.shape[0]))
+            # Between two epochs Python must run for callbacks (they look at the weights of that epoch);
+            # the kernel computes the validation loss and keeps the best weights at each epoch's end
+            # (when its chunked validation pass gives _evaluate's bits: FusedNet.validates_exactly).
+            # Otherwise one call takes several epochs, bounded so the row orders and dead-unit
+            # statistics stay small, and by the epochs a schedule's rates stay fixed whatever the losses.
+            # The diagnostics read statistics the kernel keeps, and the kernel stops where a plateau
+            # begins, so they are explained with that epoch's weights.
+            in_kernel = not self.callbacks and (Xv is None or fused.validates_exactly(Xv.shape[0]))
+            if in_kernel and Xv is not None:
+                fused.bind_validation(Xv, None if classes else yv, yv if classes else None,
+                                      run.validation_weight)
+            checks = in_kernel and (Xv is not None or self.restore_best)
+            most = 1 if not in_kernel else max(1, _ORDER_BUDGET // max(run.X.shape[0], run.unit_max.shape[0]))
             try:
                 while self.epoch_count < run.end_epoch and not run.stopped:
                     count = min(run.end_epoch - self.epoch_count, most, self._schedule_horizon())
-                    run.stopped = self._run_epochs_fused(run, fused, count, Xv, yv)
+                    run.stopped = self._run_epochs_fused(run, fused, count, Xv, yv, checks)
                     self._honour_interrupt(run)
             finally:  # however the fit ends here (an exception too), orders drawn ahead are given back
                 fused.unbind()
                 run.rewind_orders()
 
-    def _run_epochs_fused(self, run: _Run, fused, count: int, Xv, yv) -> str | None:
+    def _run_epochs_fused(self, run: _Run, fused, count: int, Xv, yv, checks: bool = False) -> str | None:
         """Up to ``count`` epochs (the one in progress first) in one kernel call, which pauses after
         about PAUSE_SECONDS so that Ctrl-C is seen, then the between-epoch checks of each epoch it
         completed; returns a stop reason or None. The kernel returns early after an epoch of all-zero
-        gradients, so the zero-gradient stop is checked before anything further is trained."""
+        gradients, so the zero-gradient stop is checked before anything further is trained. ``checks``:
+        the kernel computes each epoch's validation loss (validation bound) and keeps the best weights
+        (restore_best) itself."""
         spe, j0 = run.steps_per_epoch, run.epoch_step
         orders = run.orders_for(count) if self.shuffle else None
         count = count if orders is None else orders.shape[0]
@@ -466,9 +475,13 @@ class Trainer(Checked):
             stats = {"unit_max": run.unit_max, "unit_epochs": run.unit_epochs(count),
                      "stats_every": monitor.every, "stats_epoch": len(run.epoch_loss),
                      "watch": (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail)}
+        if checks:
+            stats.update(run.epoch_checks(count, Xv is not None, self.restore_best))
         done, status, run.first_loss, zero_epoch, epoch_total, epoch_zero = fused.run(
             orders, lrs, losses, totals, steps, spe, opt.steps, run.first_loss, j0, run.epoch_total,
             run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0, **stats)
+        if checks and self.restore_best:
+            run.best_value = float(stats["best_value"][0])
         run.step_loss.commit(done)
         run.lr.record(lrs[:done] if len(lrs) > 1 else float(lrs[0]), done)
         self.step_count += done
@@ -485,8 +498,10 @@ class Trainer(Checked):
             # between them, and none but the last can have had all-zero gradients or begun a plateau
             run.epoch_loss.extend([total / run.weight_total for total in totals[:completed].tolist()])
             run.all_zero = zero_epoch  # of the epoch just completed (the kernel stops after such a one)
-            reason = self._end_epoch(run, Xv, yv, stats["unit_epochs"][:completed] if stats else None,
-                                     completed, fused.watch_level if stats else ...)
+            unit_epochs, val_losses = stats.get("unit_epochs"), stats.get("val_losses")
+            reason = self._end_epoch(run, Xv, yv, None if unit_epochs is None else unit_epochs[:completed],
+                                     completed, fused.watch_level if "watch" in stats else ...,
+                                     None if val_losses is None else val_losses[:completed], checks)
             run.all_zero = epoch_zero  # of the epoch in progress
             if reason:
                 return reason
@@ -539,24 +554,28 @@ class Trainer(Checked):
                 return lrs[:g], exc
         return lrs, None
 
-    def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1, level=...) -> str | None:
+    def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1, level=...,
+                   val_losses=None, kernel_checked: bool = False) -> str | None:
         """Checks after the last ``count`` epochs (recorded in run.epoch_loss; count > 1 only without
-        validation, callbacks or restore_best): validation loss, schedule feedback, the zero-gradient
-        stop (the last epoch), diagnostics (``unit_epochs``: their dead-unit statistics; ``level``: the
+        callbacks, and with validation or restore_best only when the fused kernel did their part):
+        validation loss (``val_losses``: the kernel's, one per epoch, else evaluated here), the best
+        weights (``kernel_checked``: the kernel kept them), schedule feedback, the zero-gradient stop
+        (the last epoch), diagnostics (``unit_epochs``: their dead-unit statistics; ``level``: the
         plateau level before the last, from the fused kernel), callbacks."""
         first = self.epoch_count
         epoch = first + count - 1  # the last
         self.epoch_count += count
-        monitored = run.epoch_loss[-1]
         if Xv is not None:
-            run.val_loss.append(self._evaluate(Xv, yv, run.validation_weight))
-            monitored = run.val_loss[-1]
-        if self.restore_best:
-            run.keep_if_best(monitored)
+            if val_losses is None:
+                run.val_loss.append(self._evaluate(Xv, yv, run.validation_weight))
+            else:
+                run.val_loss.extend(val_losses.tolist())
+        monitored = run.val_loss if Xv is not None else run.epoch_loss  # per epoch, these last
+        if self.restore_best and not kernel_checked:
+            run.keep_if_best(monitored[-1])
         if self.schedule is not None and hasattr(self.schedule, "epoch_end"):
-            for e in range(first, epoch):
-                self.schedule.epoch_end(e, run.epoch_loss[e - epoch - 1])
-            self.schedule.epoch_end(epoch, monitored)
+            for e in range(first, epoch + 1):
+                self.schedule.epoch_end(e, monitored[e - epoch - 1])
         stuck = run.all_zero and self._stuck(run.X, run.y, run.weight)
         if self.diagnose:  # a stuck epoch always checks its dead units: they explain the stop
             monitor = self._monitor_for(run)
@@ -782,6 +801,7 @@ class _Run:
         # restore_best: the weights at the end of the best epoch so far and its monitored loss
         self.best_params: np.ndarray | None = None
         self.best_value = np.inf
+        self._val_losses: np.ndarray | None = None  # fused path: the kernel's validation losses
         self.first_loss: float | None = None
         # the epoch in progress: steps done, their sum of loss x rows, whether every gradient was zero
         self.epoch_step, self.epoch_total, self.all_zero = 0, 0.0, True
@@ -875,6 +895,22 @@ class _Run:
         self.warnings.append(TrainingWarning("divergence", message, step, epoch, {"loss": loss, "lr": lr}))
         return message
 
+    def epoch_checks(self, epochs: int, validation: bool, best: bool) -> dict:
+        """FusedNet.run's arguments for the checks at each epoch's end of a call of ``epochs`` epochs:
+        a buffer for the validation losses, and the best weights with the best monitored value so far
+        (the kernel keeps them as keep_if_best does), reused across the calls of a fit."""
+        args: dict = {}
+        if validation:
+            if self._val_losses is None or self._val_losses.shape[0] < epochs:
+                self._val_losses = np.empty(epochs)
+            args["val_losses"] = self._val_losses[:epochs]
+        if best:
+            if self.best_params is None:
+                self.best_params = np.empty_like(self.trainer.net.internals.params)
+            args.update(best=self.best_params, best_value=np.array([self.best_value]),
+                        weight_total=float(self.weight_total))
+        return args
+
     def keep_if_best(self, monitored: float) -> None:
         """Copy the weights when the epoch just ended improved the monitored loss (NaN never does)."""
         if monitored < self.best_value:
@@ -887,7 +923,7 @@ class _Run:
 
     def restore_best(self) -> None:
         """At the end of a fit with ``restore_best``: put back the best epoch's weights, if any."""
-        if self.trainer.restore_best and self.best_params is not None:
+        if self.trainer.restore_best and self.best_value < np.inf:  # else nothing kept (NaN never is)
             self.trainer.net.internals.params[...] = self.best_params
 
     def history(self, copy: bool = True) -> History:
