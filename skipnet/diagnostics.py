@@ -137,15 +137,19 @@ def _dead_from_maxima(net, maxima, n_samples: int) -> DeadUnits:
     """DeadUnits from the largest z of each unit (one (width,) array per hidden ReLU layer, in order)."""
     layers = {}
     for k, zmax in zip(hidden_relu_layers(net.layers), maxima):
-        layers[k] = LayerDeadUnits(k, net.layers[k].units, [int(u) for u in np.flatnonzero(zmax <= 0)], zmax)
+        layers[k] = LayerDeadUnits(k, net.layers[k].units, np.flatnonzero(zmax <= 0).tolist(), zmax)
     return DeadUnits(layers, n_samples)
 
 
 def split_units(net, unit_max: np.ndarray) -> list[np.ndarray]:
     """A flat (n_units,) array over the hidden ReLU units, layer by layer (the fused kernel's dead-unit
     statistics), as one view per hidden ReLU layer."""
-    ends = np.cumsum([net.layers[k].units for k in hidden_relu_layers(net.layers)])
-    return np.split(unit_max, ends[:-1]) if len(ends) else []
+    views, start = [], 0
+    for k in hidden_relu_layers(net.layers):
+        width = net.layers[k].units
+        views.append(unit_max[start:start + width])
+        start += width
+    return views
 
 
 # ------------------------------------------------------------------------------------- gradient flow
