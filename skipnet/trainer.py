@@ -483,7 +483,8 @@ class Trainer(Checked):
         if checks and self.restore_best:
             run.best_value = float(stats["best_value"][0])
         run.step_loss.commit(done)
-        run.lr.record(lrs[:done] if len(lrs) > 1 else float(lrs[0]), done)
+        # per-step rates are a fresh array of the fit's own (_fused_lrs): it becomes the record
+        run.lr.record(lrs if len(lrs) > 1 else float(lrs[0]), done, owned=True)
         self.step_count += done
         opt.steps += done
         position = j0 + done  # steps into the epochs of this call
@@ -520,8 +521,9 @@ class Trainer(Checked):
         return None
 
     def _fused_lrs(self, run: _Run, steps: int):
-        """The learning rates of the next ``steps`` steps (one value when constant) and, if the
-        schedule fails on one of them, its exception (the rates then stop before that step)."""
+        """The learning rates of the next ``steps`` steps (one value when constant, else an array the
+        fit owns) and, if the schedule fails on one of them, its exception (the rates then stop before
+        that step)."""
         if self.schedule is None:
             return np.array([self.lr]), None
         lrs = np.empty(steps)
@@ -535,7 +537,8 @@ class Trainer(Checked):
                                   spe)[j0:j0 + steps]
             lrs = np.asarray(rates(steps_of, epochs_of), dtype=np.float64)
             if lrs.shape == (steps,) and np.isfinite(lrs).all() and (lrs >= 0).all():
-                return lrs, None
+                # the fit keeps the array (History.lr): a copy unless a built-in schedule made it afresh
+                return (lrs if type(self.schedule).__module__ == _SCHEDULES else lrs.copy()), None
             lrs = np.empty(steps)  # a rate that lr() refuses: step by step, to raise where it does
         if getattr(self.schedule, "per", None) == "epoch":  # a rate per epoch: asked once per epoch
             g = 0
@@ -698,6 +701,9 @@ except ImportError:  # pragma: no cover - other implementations
     _getsignal, _setsignal = signal.getsignal, signal.signal
 
 
+# The module of the built-in schedules (a layer above this one: named, not imported).
+_SCHEDULES = "skipnet.schedules"
+
 # Seconds of steps after which a fused kernel call pauses, so that Ctrl-C takes effect promptly.
 PAUSE_SECONDS = 0.05
 
@@ -752,16 +758,21 @@ class _RateSeries(_Series):
         self.data: np.ndarray | None = None  # None while the rate is constant
         self.constant = 0.0
 
-    def record(self, rates, count: int) -> None:
-        """Append the rates of ``count`` steps: a float (all of them), or an array of ``count``."""
+    def record(self, rates, count: int, owned: bool = False) -> None:
+        """Append the rates of ``count`` steps: a float (all of them), or an array of at least ``count``
+        (the first ``count`` are recorded). ``owned``: the array is the caller's own fresh one, which a
+        series with nothing recorded yet takes as its storage instead of copying it."""
         if self.data is None and isinstance(rates, float) and (self.size == 0 or _same_float(rates, self.constant)):
             self.constant = rates
             self.size += count
             return
+        if owned and self.size == 0 and isinstance(rates, np.ndarray) and rates.dtype == np.float64:
+            self.data, self.size = rates, count  # a fresh array of page faults is not paid twice
+            return
         if self.data is None:  # the rate changes: from here on, one value per step
             self.data = np.empty(max(self.capacity, self.size + count))
             self.data[:self.size] = self.constant
-        self.reserve(count)[:] = rates
+        self.reserve(count)[:] = rates[:count] if isinstance(rates, np.ndarray) else rates
         self.size += count
 
     def array(self) -> np.ndarray:
