@@ -351,3 +351,33 @@ def test_one_divergence_rule_for_every_training_loop():
     assert K.loss_diverged(10.5, 1.0, 10.0) and not K.loss_diverged(10.0, 1.0, 10.0)
     assert not K.loss_diverged(1e300, 1.0, None)  # no factor: only a non-finite loss diverges
     assert not K.loss_diverged(5.0, 0.0, 2.0)  # a first loss of 0 gives no scale
+
+
+@pytest.mark.parametrize("shape", [(0,), (1,), (7,), (33, 5), (4, 3, 2)])
+def test_all_finite_reads_any_c_contiguous_float_buffer(shape, dtype):
+    x = np.arange(int(np.prod(shape)), dtype=dtype).reshape(shape)
+    assert K.all_finite(x) is True
+    for bad in (np.nan, np.inf, -np.inf):
+        if x.size:
+            y = x.copy()
+            y.flat[x.size // 2] = bad
+            assert K.all_finite(y) is False
+
+
+def test_all_finite_refuses_what_it_cannot_read_as_floats():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        K.all_finite(np.zeros(3, np.int64))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        K.all_finite(np.zeros(3, ">f8"))  # not the machine's byte order: its buffer format says so
+    with pytest.raises(ValueError, match="C-contiguous"):
+        K.all_finite(np.zeros((4, 3))[:, 1])
+
+
+def test_the_loss_table_is_the_kernels_and_the_validators():
+    """The losses are numbered once (csrc/loss_terms.h); the Python side accepts exactly those names."""
+    from skipnet import _validation as V
+
+    assert K.LOSS_NAMES == ("l1", "mse", "bce", "cross_entropy")
+    assert K.LOSS_KINDS == {name: kind for kind, name in enumerate(K.LOSS_NAMES)}
+    assert V.LOSSES == K.LOSS_NAMES
+    assert set(V.OPTIMIZERS) == set(K.OPTIMIZER_KINDS)

@@ -173,3 +173,43 @@ def test_bad_fit_input():
     # batch_size larger than the data is fine: one batch of everything
     hist = sn.Trainer(sn.Network.exercise(), batch_size=100, epochs=1).fit([[1.0], [2.0]], [[0.0], [1.0]])
     assert hist.steps_run == 1
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_constant_rate_is_recorded_as_one_value_seen_at_every_step(fused):
+    """History.lr of a fit at one rate is a read-only view (no array filled per fit); with a schedule it
+    is an ordinary array; both paths record the same values."""
+    X = np.linspace(-1, 1, 40).reshape(-1, 1)
+    histories = []
+    for schedule in (None, sn.schedules.StepLR(1, gamma=0.5)):
+        net = sn.Network.mlp(1, (4, 4), 1, seed=0)
+        h = sn.Trainer(net, lr=0.1, batch_size=8, epochs=3, fused=fused, schedule=schedule).fit(X, -X)
+        histories.append(h)
+    constant, scheduled = histories
+    assert constant.lr.shape == (15,) and not constant.lr.flags.writeable
+    np.testing.assert_array_equal(constant.lr, np.full(15, 0.1))
+    assert scheduled.lr.flags.writeable
+    np.testing.assert_array_equal(scheduled.lr, np.repeat([0.1, 0.05, 0.025], 5))
+
+
+def test_a_rate_record_keeps_every_value_when_the_rate_changes_mid_fit():
+    """Two fits of one trainer at different rates, and a pause between calls: the record of the second
+    fit is its own rate, and a fit whose rate changes between epochs keeps both values."""
+    X = np.linspace(-1, 1, 40).reshape(-1, 1)
+    net = sn.Network.mlp(1, (4,), 1, seed=0)
+    trainer = sn.Trainer(net, lr=0.1, batch_size=8, epochs=2)
+    first = trainer.fit(X, -X)
+    trainer.lr = 0.2
+    second = trainer.fit(X, -X)
+    np.testing.assert_array_equal(first.lr, np.full(10, 0.1))
+    np.testing.assert_array_equal(second.lr, np.full(10, 0.2))
+
+    class Changing(sn.schedules.Schedule):
+        per = "epoch"
+
+        def _rate(self, position):
+            return 0.3 if position < 2 else 0.1
+
+    h = sn.Trainer(sn.Network.mlp(1, (4,), 1, seed=0), lr=0.3, batch_size=8, epochs=3,
+                   schedule=Changing()).fit(X, -X)
+    np.testing.assert_array_equal(h.lr, np.repeat([0.3, 0.3, 0.1], 5))
