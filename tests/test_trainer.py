@@ -193,8 +193,8 @@ def test_a_constant_rate_is_recorded_as_one_value_seen_at_every_step(fused):
 
 
 def test_a_rate_record_keeps_every_value_when_the_rate_changes_mid_fit():
-    """Two fits of one trainer at different rates, and a pause between calls: the record of the second
-    fit is its own rate, and a fit whose rate changes between epochs keeps both values."""
+    """Two fits of one trainer at different rates each record their own rate, and a fit whose rate
+    changes between epochs (a per-epoch schedule) records every step's value."""
     X = np.linspace(-1, 1, 40).reshape(-1, 1)
     net = sn.Network.mlp(1, (4,), 1, seed=0)
     trainer = sn.Trainer(net, lr=0.1, batch_size=8, epochs=2)
