@@ -20,6 +20,7 @@ The source is split into parts glued together with ``include``, so it stays one 
     losses.pxi       l1 / mse / bce-with-logits / cross-entropy: value and gradient in one pass
     optim.pxi        SGD and Adam updates over the flat parameter buffer
     train.pxi        the fused path: whole epochs of training steps in one call (FusedNet)
+    rates.pxi        learning-rate schedules' cosine phases by angle addition (cosine_rates)
 
 Cores take pointers and sizes (``*_ptr``), so the fused epoch runs them on slices of one workspace;
 the ``def`` wrappers take typed memoryviews and serve the per-op path and the tests. Products sum in
@@ -66,6 +67,7 @@ include "activations.pxi"
 include "losses.pxi"
 include "optim.pxi"
 include "train.pxi"
+include "rates.pxi"
 
 
 def loss_diverged(double value, double first, factor):

@@ -196,3 +196,12 @@ def plateau_begins(tail: npt.NDArray[np.float64], window: int, rtol: float,
 
 def loss_diverged(value: float, first: float, factor: float | None) -> bool:
     """The divergence rule of every training loop: value not finite, or factor x first exceeded."""
+
+def cosine_rates(out: npt.NDArray[np.float64], first: int, offset: float, scale: float, theta0: float,
+                 delta: float, block: int) -> None:
+    """out[k] = offset + scale * (1 + cos(theta0 + (first + k) * delta)), by angle addition over blocks
+    of ``block`` steps (csrc/rates.pxi): a schedule's cosine phase at about a nanosecond a step."""
+
+def cosine_rates_at(steps: npt.NDArray[np.int64], out: npt.NDArray[np.float64], offset: float,
+                    scale: float, theta0: float, delta: float, block: int) -> None:
+    """out[i] = cosine_rates' value at step steps[i], bit for bit."""

@@ -106,13 +106,14 @@ def check_items(name: str, value, item_type: type) -> list:
 
 def check_float(name: str, value, *, minimum=None, maximum=None, positive=False,
                 include_min=True) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    try:
-        value = float(value)
-    except OverflowError:  # a Python int beyond the float range
-        value = math.inf if value > 0 else -math.inf
-    if not np.isfinite(value):
+    if type(value) is not float:  # a float passes straight on: settings are checked on every fit
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+        try:
+            value = float(value)
+        except OverflowError:  # a Python int beyond the float range
+            value = math.inf if value > 0 else -math.inf
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if positive and value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")

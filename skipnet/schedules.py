@@ -31,10 +31,11 @@ import numbers
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
+from . import _kernels as K
 from . import _validation as V
 from ._deprecation import keyword_from
 from ._format import fmt
@@ -69,6 +70,33 @@ def _below_one(name: str) -> Callable:
     return check
 
 
+def _block(length: int) -> int:
+    """The block of a cosine phase of ``length`` steps (K.cosine_rates): about its square root, so both
+    tables of the angle addition stay small."""
+    return max(1, math.isqrt(max(1, int(length))))
+
+
+class _CosinePhase(NamedTuple):
+    """``offset + scale * (1 + cos(theta0 + u * delta))`` at a phase's step u (K.cosine_rates)."""
+
+    offset: float
+    scale: float
+    theta0: float
+    delta: float
+    block: int
+
+    def at(self, u: np.ndarray) -> np.ndarray:
+        """The rates at steps u (int64, >= 0) of the phase."""
+        out = np.empty(u.shape)
+        K.cosine_rates_at(np.ascontiguousarray(u, dtype=np.int64), out, self.offset, self.scale, self.theta0,
+                          self.delta, self.block)
+        return out
+
+    def fill(self, out: np.ndarray, first: int) -> None:
+        """out[k] = the rate at step first + k of the phase (out: a contiguous float64 slice)."""
+        K.cosine_rates(out, first, self.offset, self.scale, self.theta0, self.delta, self.block)
+
+
 class Schedule:
     """Base class: ``base_lr`` comes from ``start``; subclasses define ``_rate(position)``.
 
@@ -86,6 +114,12 @@ class Schedule:
     def __init__(self):
         object.__setattr__(self, "base_lr", None)  # until start
         object.__setattr__(self, "_fit", None)  # (steps_per_epoch, epochs) of the last start
+
+    def __copy__(self):
+        """A shallow copy (what a fit records of a schedule whose rates it writes out later)."""
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        return twin
 
     def __setattr__(self, name: str, value) -> None:
         if name in self._fixed:
@@ -159,6 +193,26 @@ class Schedule:
     def _rates(self, positions: np.ndarray) -> np.ndarray:
         """_rate at each position; subclasses with per-step rates compute them as arrays."""
         return np.array([self._rate(int(p)) for p in positions], dtype=np.float64)
+
+    def step_rates(self, out: np.ndarray, first_step: int) -> None:
+        """Write the rates of the consecutive steps ``first_step``, ``first_step + 1``, ... into ``out``
+        (float64, 1-D, writable): what ``lr(step, epoch)`` gives each of them, bit for bit, for a
+        schedule whose rate depends on the step alone (``per == "step"``; ValueError otherwise). A
+        Trainer's fused path fills a kernel call's rates this way, with no per-step arrays of positions."""
+        if self.per != "step":
+            raise ValueError(f"step_rates needs a schedule with per='step', this one is per={self.per!r}")
+        if self.base_lr is None or self._fit is None:
+            self.lr(0, 0)  # raises the not-started error
+        first_step = V.check_int("first_step", first_step, minimum=0, maximum=MAX_COUNT)
+        if not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.ndim == 1
+                and out.flags.writeable):
+            raise TypeError("out must be a writable 1-D float64 numpy array")
+        if out.size:
+            self._fill(first_step, out)
+
+    def _fill(self, first: int, out: np.ndarray) -> None:
+        """out[k] = _rate(first + k); subclasses with a faster way for consecutive positions override it."""
+        out[:] = self._rates(np.arange(first, first + out.size, dtype=np.int64))
 
     def epoch_end(self, epoch: int, loss: float) -> None:
         """Feedback after each epoch; only ReduceLROnPlateau uses it."""
@@ -255,20 +309,36 @@ class CosineLR(Schedule):
                 raise ValueError(f"CosineLR: the fit has {planned} {self.per}s, not more than "
                                  f"warmup={self.warmup}; lower warmup or train longer")
         self._planned = planned
+        # the cosine phase: step t >= warmup is position t - warmup of K.cosine_rates
+        length = planned - self.warmup
+        self._cosine = _CosinePhase(float(self.min_lr), (self.base_lr - self.min_lr) / 2.0, 0.0,
+                                    math.pi / length, _block(length))
 
     def _rate(self, t):
         return float(self._rates(np.array([t]))[0])  # one formula for one step and for many
 
-    def _rates(self, positions):
-        t = positions.astype(np.float64)
-        out = np.full(t.shape, float(self.min_lr))  # t >= total: held
-        warm = t < self.warmup
+    def _warm(self, t: np.ndarray) -> np.ndarray:
         f = self.warmup_start_factor
-        out[warm] = self.base_lr * (f + (1.0 - f) * t[warm] / self.warmup)
-        mid = ~warm & (t < self._planned)
-        progress = (t[mid] - self.warmup) / (self._planned - self.warmup)
-        out[mid] = self.min_lr + (self.base_lr - self.min_lr) * (1.0 + np.cos(np.pi * progress)) / 2.0
+        return self.base_lr * (f + (1.0 - f) * t / self.warmup)
+
+    def _rates(self, positions):
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.full(positions.shape, float(self.min_lr))  # t >= total: held
+        warm = positions < self.warmup
+        out[warm] = self._warm(positions[warm].astype(np.float64))
+        mid = ~warm & (positions < self._planned)
+        out[mid] = self._cosine.at(positions[mid] - self.warmup)
         return out
+
+    def _fill(self, first, out):
+        end = first + out.size
+        warm_end, mid_end = min(end, self.warmup), min(end, self._planned)
+        if first < warm_end:
+            out[:warm_end - first] = self._warm(np.arange(first, warm_end, dtype=np.float64))
+        begin = max(first, self.warmup)
+        if begin < mid_end:
+            self._cosine.fill(out[begin - first:mid_end - first], begin - self.warmup)
+        out[max(first, self._planned) - first:] = self.min_lr
 
 
 class OneCycle(Schedule):
@@ -328,25 +398,55 @@ class OneCycle(Schedule):
         else:
             self._phases = [(rise_end, initial, peak), (total - 1, peak, final)]
         self._planned = total
+        # phase i takes the steps in (begin, end] (the first from 0); its cosine, position 0 at its first step
+        self._cosines = []
+        begin = 0.0
+        for i, (end, first, last) in enumerate(self._phases):
+            start = 0 if i == 0 else math.floor(begin) + 1
+            delta = math.pi / (end - begin)
+            self._cosines.append((start, _CosinePhase(last, (first - last) / 2.0, (start - begin) * delta, delta,
+                                                      _block(math.ceil(end - begin)))))
+            begin = end
 
     def _rate(self, t):
         return float(self._rates(np.array([t]))[0])  # one formula for one step and for many
 
+    def _phase_rates(self, i: int, t: np.ndarray) -> np.ndarray:
+        """The rates of phase i at its steps t (int64)."""
+        end, first, last = self._phases[i]
+        start, cosine = self._cosines[i]
+        if self.anneal == "cos":
+            return cosine.at(t - start)
+        begin = self._phases[i - 1][0] if i else 0.0
+        pct = (t.astype(np.float64) - begin) / (end - begin)
+        return (last - first) * pct + first
+
     def _rates(self, positions):
-        t = np.minimum(positions, self._planned - 1).astype(np.float64)  # hold the final rate past the plan
+        t = np.minimum(np.asarray(positions, dtype=np.int64), self._planned - 1)  # the final rate, held
         out = np.empty(t.shape)
         todo = np.ones(t.shape, bool)
-        begin = 0.0
-        for i, (end, first, last) in enumerate(self._phases):
+        for i, (end, _, _) in enumerate(self._phases):
             here = todo & (t <= end) if i < len(self._phases) - 1 else todo
-            pct = (t[here] - begin) / (end - begin)
-            if self.anneal == "cos":
-                out[here] = last + (first - last) / 2.0 * (np.cos(np.pi * pct) + 1.0)
-            else:
-                out[here] = (last - first) * pct + first
+            out[here] = self._phase_rates(i, t[here])
             todo &= ~here
-            begin = end
         return out
+
+    def _fill(self, first, out):
+        end = min(first + out.size, self._planned)  # steps from the last of the plan on: its rate, held
+        last = len(self._phases) - 1
+        for i, (phase_end, _, _) in enumerate(self._phases):
+            start = self._cosines[i][0]
+            stop = end if i == last else min(end, math.floor(phase_end) + 1)
+            lo = max(first, start)
+            if lo >= stop:
+                continue
+            if self.anneal == "cos":
+                self._cosines[i][1].fill(out[lo - first:stop - first], lo - start)
+            else:
+                out[lo - first:stop - first] = self._phase_rates(i, np.arange(lo, stop, dtype=np.int64))
+        if first + out.size > self._planned:
+            held = max(first, self._planned) - first
+            out[held:] = self._rates(np.array([self._planned - 1]))[0]
 
 
 def _check_best(value) -> float:
@@ -455,20 +555,23 @@ class ReduceLROnPlateau(Schedule):
         if isinstance(loss, (bool, np.bool_)) or not isinstance(loss, numbers.Real):
             raise TypeError(f"loss must be a real number, got {type(loss).__name__} {loss!r}")
         loss = float(loss)
+        # the rule's own updates keep the state valid: set directly, not through the setting checks
+        # (a Trainer calls this after every epoch)
+        state = self.__dict__
         if self._is_better(loss):
-            self.best, self.num_bad_epochs = loss, 0
+            state["best"], state["num_bad_epochs"] = loss, 0
         else:
-            self.num_bad_epochs += 1
+            state["num_bad_epochs"] += 1
         if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.num_bad_epochs = 0
+            state["cooldown_counter"] -= 1
+            state["num_bad_epochs"] = 0
         if self.num_bad_epochs > self.patience:
             new = max(self.current * self.factor, self.min_lr)
             if self.current - new > self.eps:
-                self.current = new
+                state["current"] = new
                 self.reductions.append((epoch, new))
-            self.cooldown_counter = self.cooldown
-            self.num_bad_epochs = 0
+            state["cooldown_counter"] = self.cooldown
+            state["num_bad_epochs"] = 0
 
 
 # ------------------------------------------------------------------------- the learning-rate range test

@@ -58,6 +58,7 @@ fit almost nothing. Other kinds: ``"zero_gradient"`` and ``"divergence"`` (the s
 
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import threading
@@ -68,6 +69,7 @@ import numpy as np
 from . import _kernels as K
 from . import _validation as V
 from ._deprecation import keyword_from
+from ._pool import BytePool
 from ._settings import Checked, Fixed, Setting
 from .diagnostics import PlateauFound, TrainingMonitor
 from .network import Network
@@ -105,10 +107,38 @@ class _ExplainedOnRead(TrainingWarning):
         return self.found.explain()[1]
 
 
+class _Deferred:
+    """A value worked out when first read: ``make()`` returns it."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make):
+        self.make = make
+
+
+class _WrittenOnRead:
+    """A dataclass field that may be given as a _Deferred: its value is made on the first read and kept."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            raise AttributeError(self.slot[1:])  # to dataclass: a field without a default
+        value = obj.__dict__[self.slot]
+        if isinstance(value, _Deferred):
+            value = obj.__dict__[self.slot] = value.make()
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.slot] = value
+
+
 @dataclass
 class History:
     """What one ``fit`` did. Arrays are float64; ``lr[i]`` is the rate used by step i (read-only when
-    every step had the same rate: one value seen at every index, not an array filled per fit).
+    every step had the same rate: one value seen at every index, not an array filled per fit; written
+    out when first read when a built-in schedule set the rates).
 
     ``best_epoch``: index (into ``epoch_loss``, and ``val_loss`` when validated) of the epoch with the
     lowest monitored loss, the validation loss when the fit had validation data, else the training
@@ -117,11 +147,14 @@ class History:
     step_loss: np.ndarray
     epoch_loss: np.ndarray
     val_loss: np.ndarray
-    lr: np.ndarray
+    lr: np.ndarray = _WrittenOnRead()
     warnings: list
     stopped_reason: str | None
     epochs_run: int
     steps_run: int
+
+    def __getstate__(self) -> dict:  # pickle and copy: the rates written out (a deferred record holds a function)
+        return {**self.__dict__, "_lr": self.lr}
 
     @property
     def best_epoch(self) -> int | None:
@@ -460,9 +493,10 @@ class Trainer(Checked):
         orders = run.orders_for(count) if self.shuffle else None
         count = count if orders is None else orders.shape[0]
         steps = count * spe - j0
-        lrs, lr_error = self._fused_lrs(run, steps)
+        rates = self._fused_rates(run, steps)
+        lrs, lr_error = rates.values, rates.error
         if lr_error is not None:
-            steps = len(lrs)
+            steps = rates.steps
             if steps == 0:
                 raise lr_error
         losses = run.step_loss.reserve(steps + 1)  # + 1: the kernel writes a diverging loss there
@@ -483,8 +517,9 @@ class Trainer(Checked):
         if checks and self.restore_best:
             run.best_value = float(stats["best_value"][0])
         run.step_loss.commit(done)
-        # per-step rates are a fresh array of the fit's own (_fused_lrs): it becomes the record
-        run.lr.record(lrs if len(lrs) > 1 else float(lrs[0]), done, owned=True)
+        # the rate of the step that diverged (its loss) or failed (its update), read before the buffer goes
+        failed_lr = rates.at(done if status == "loss" else done - 1) if status in ("loss", "update") else None
+        rates.finish(run.lr, done)
         self.step_count += done
         opt.steps += done
         position = j0 + done  # steps into the epochs of this call
@@ -509,10 +544,10 @@ class Trainer(Checked):
         epoch = self.epoch_count
         if status == "loss":
             value = float(losses[done])
-            lr = float(lrs[done] if len(lrs) > 1 else lrs[0])
-            return run.diverged(self.step_count, epoch, self._divergence(value, run.first_loss), value, lr)
+            return run.diverged(self.step_count, epoch, self._divergence(value, run.first_loss), value,
+                                failed_lr)
         if status == "update":
-            lr = float(lrs[done - 1] if len(lrs) > 1 else lrs[0])
+            lr = failed_lr
             return run.diverged(self.step_count - 1, epoch,
                                 f"the update with lr={lr:g} made a parameter non-finite",
                                 float(losses[done - 1]), lr)
@@ -520,16 +555,25 @@ class Trainer(Checked):
             raise lr_error
         return None
 
-    def _fused_lrs(self, run: _Run, steps: int):
-        """The learning rates of the next ``steps`` steps (one value when constant, else an array the
-        fit owns) and, if the schedule fails on one of them, its exception (the rates then stop before
-        that step)."""
-        if self.schedule is None:
-            return np.array([self.lr]), None
+    def _fused_rates(self, run: _Run, steps: int) -> _CallRates:
+        """The learning rates of the next ``steps`` steps, for one kernel call."""
+        schedule = self.schedule
+        if schedule is None:
+            return _CallRates(np.array([self.lr]), steps, [(steps, float(self.lr))])
+        per = getattr(schedule, "per", None)
+        if type(schedule).__module__ == _SCHEDULES and per == "step":
+            # a built-in schedule's rates are a formula of the step: filled into a reused buffer, and
+            # recorded as that formula (a frozen copy of the schedule), written out if History.lr is read
+            lease = _lease_rates(steps)
+            schedule.step_rates(lease[:steps], self.step_count)
+            frozen, first = copy.copy(schedule), self.step_count
+            return _CallRates(lease[:steps], steps, lambda out: frozen.step_rates(out, first), lease=lease)
+        if per == "epoch":
+            return self._epoch_rates(run, steps)
         lrs = np.empty(steps)
         spe, j0 = run.steps_per_epoch, run.epoch_step
-        rates = getattr(self.schedule, "rates", None)
-        if getattr(self.schedule, "per", None) == "step" and callable(rates):  # many rates in one call
+        rates = getattr(schedule, "rates", None)
+        if per == "step" and callable(rates):  # many rates in one call
             steps_of = np.arange(self.step_count, self.step_count + steps)
             # the epoch of step g is epoch_count + (j0 + g) // spe: each epoch's number spe times (an
             # integer division per step would cost more than the fused step itself on small networks)
@@ -537,25 +581,46 @@ class Trainer(Checked):
                                   spe)[j0:j0 + steps]
             lrs = np.asarray(rates(steps_of, epochs_of), dtype=np.float64)
             if lrs.shape == (steps,) and np.isfinite(lrs).all() and (lrs >= 0).all():
-                # the fit keeps the array (History.lr): a copy unless a built-in schedule made it afresh
-                return (lrs if type(self.schedule).__module__ == _SCHEDULES else lrs.copy()), None
+                lrs = lrs.copy()  # the record keeps it, and the schedule may keep it too
+                return _CallRates(lrs, steps, lrs)
             lrs = np.empty(steps)  # a rate that lr() refuses: step by step, to raise where it does
-        if getattr(self.schedule, "per", None) == "epoch":  # a rate per epoch: asked once per epoch
-            g = 0
-            while g < steps:
-                end = min(steps, g + spe - (j0 + g) % spe)  # the end of the epoch of step g
-                try:
-                    lrs[g:end] = self._scheduled_lr(self.step_count + g, self.epoch_count + (j0 + g) // spe)
-                except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
-                    return lrs[:g], exc
-                g = end
-            return lrs, None
         for g in range(steps):
             try:
                 lrs[g] = self._scheduled_lr(self.step_count + g, self.epoch_count + (j0 + g) // spe)
             except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
-                return lrs[:g], exc
-        return lrs, None
+                return _CallRates(lrs[:g], g, lrs[:g], exc)
+        return _CallRates(lrs, steps, lrs)
+
+    def _epoch_rates(self, run: _Run, steps: int) -> _CallRates:
+        """The rates of a schedule with one rate per epoch: asked once per epoch of the call (with the
+        epoch's first step, as the per-op path asks), given to the kernel as one value per step only when
+        they differ, and recorded as one run per epoch."""
+        spe, j0 = run.steps_per_epoch, run.epoch_step
+        epochs = (j0 + steps - 1) // spe + 1
+        firsts = [self.step_count] + [self.step_count + e * spe - j0 for e in range(1, epochs)]
+        counts = [min(spe - j0, steps)] + [spe] * (epochs - 1)
+        counts[-1] = steps - (spe - j0) - spe * (epochs - 2) if epochs > 1 else steps
+        values, error = [], None
+        # a built-in schedule's rates are finite and >= 0 by its own checks: not checked again here
+        rate = self.schedule.lr if type(self.schedule).__module__ == _SCHEDULES else self._scheduled_lr
+        for step, epoch in zip(firsts, range(self.epoch_count, self.epoch_count + epochs)):
+            try:
+                values.append(rate(step, epoch))
+            except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
+                error = exc
+                break
+        counts = counts[:len(values)]
+        steps = sum(counts)
+        if _all_same(values):
+            return _CallRates(np.array(values[:1]), steps, [(steps, values[0])] if values else [], error)
+        lease = _lease_rates(steps)
+        rates = lease[:steps]
+        # epochs between the first and the last are whole: one row of the buffer each
+        rates[:counts[0]] = values[0]
+        middle = rates[counts[0]:steps - counts[-1]]
+        middle.reshape(len(values) - 2, spe)[...] = np.array(values[1:-1])[:, None]
+        rates[steps - counts[-1]:] = values[-1]
+        return _CallRates(rates, steps, _EpochRuns(values, counts), error, lease)
 
     def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1, level=...,
                    val_losses=None, kernel_checked: bool = False) -> str | None:
@@ -576,7 +641,7 @@ class Trainer(Checked):
         monitored = run.val_loss if Xv is not None else run.epoch_loss  # per epoch, these last
         if self.restore_best and not kernel_checked:
             run.keep_if_best(monitored[-1])
-        if self.schedule is not None and hasattr(self.schedule, "epoch_end"):
+        if self.schedule is not None and hasattr(self.schedule, "epoch_end") and not self._builtin_without_feedback():
             for e in range(first, epoch + 1):
                 self.schedule.epoch_end(e, monitored[e - epoch - 1])
         stuck = run.all_zero and self._stuck(run.X, run.y, run.weight)
@@ -608,6 +673,10 @@ class Trainer(Checked):
             self._monitor = (run, TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every,
                                                   explain_later=True))
         return self._monitor[1]
+
+    def _builtin_without_feedback(self) -> bool:
+        """The schedule is a built-in one whose epoch_end does nothing (its rates take no feedback)."""
+        return type(self.schedule).__module__ == _SCHEDULES and self.schedule.fixed_epochs() is None
 
     def _schedule_horizon(self) -> int:
         """How many epochs from now the schedule's rates stay what they are whatever losses it is fed:
@@ -747,38 +816,116 @@ class _Series:
         return self.data[:self.size]
 
 
-class _RateSeries(_Series):
-    """The learning rate of each step. While every step so far had the same rate, only that rate and the
-    count are kept, and ``array()`` is a read-only view that shows it at every index: filling a fresh
-    array of a fit's steps costs more than a small network's whole fit (each new page of a large array
-    is a page fault)."""
+class _RateSeries:
+    """The learning rate of each step, kept as runs and written out when read: a run of steps at one
+    rate is one number, and a built-in schedule's per-step rates are its formula (a frozen copy of the
+    schedule). Filling a fresh array of a fit's steps costs more than a small network's whole fit (each
+    new page of a large array is a page fault). While every step so far had the same rate, ``array()``
+    is a read-only view that shows it at every index."""
 
-    def __init__(self, capacity: int):
-        self.capacity, self.size = capacity, 0
-        self.data: np.ndarray | None = None  # None while the rate is constant
-        self.constant = 0.0
+    FLUSH_RUNS = 64  # runs kept unwritten at most: the per-op path records one per step
 
-    def record(self, rates, count: int, owned: bool = False) -> None:
-        """Append the rates of ``count`` steps: a float (all of them), or an array of at least ``count``
-        (the first ``count`` are recorded). ``owned``: the array is the caller's own fresh one, which a
-        series with nothing recorded yet takes as its storage instead of copying it."""
-        if self.data is None and isinstance(rates, float) and (self.size == 0 or _same_float(rates, self.constant)):
-            self.constant = rates
-            self.size += count
+    def __init__(self):
+        self.size = 0
+        self.runs: list[tuple[int, object]] = []  # (count, a float | an array of >= count | fill(out))
+        self.written = _Series(0)  # the steps before the runs, written out
+
+    def __len__(self) -> int:
+        return self.size
+
+    def record(self, rates, count: int) -> None:
+        """Append the rates of ``count`` steps: a float (all of them), an array of at least ``count``
+        (the first ``count``; the caller hands it over and never changes it), or ``fill(out)``, which
+        writes the ``count`` rates into ``out`` when they are read."""
+        if count <= 0:
             return
-        if owned and self.size == 0 and isinstance(rates, np.ndarray) and rates.dtype == np.float64:
-            self.data, self.size = rates, count  # a fresh array of page faults is not paid twice
-            return
-        if self.data is None:  # the rate changes: from here on, one value per step
-            self.data = np.empty(max(self.capacity, self.size + count))
-            self.data[:self.size] = self.constant
-        self.reserve(count)[:] = rates[:count] if isinstance(rates, np.ndarray) else rates
         self.size += count
+        if isinstance(rates, float) and self.runs and isinstance(self.runs[-1][1], float) \
+                and _same_float(rates, self.runs[-1][1]):
+            self.runs[-1] = (self.runs[-1][0] + count, rates)
+            return
+        self.runs.append((count, rates))
+        if len(self.runs) > self.FLUSH_RUNS:
+            self._write_out()
+
+    def _write_out(self) -> None:
+        for count, rates in self.runs:
+            out = self.written.reserve(count)
+            if callable(rates):
+                rates(out)
+            else:
+                out[:] = rates[:count] if isinstance(rates, np.ndarray) else rates
+            self.written.commit(count)
+        self.runs.clear()
 
     def array(self) -> np.ndarray:
-        if self.data is None:
-            return np.broadcast_to(np.float64(self.constant), (self.size,))
-        return super().array()
+        if not len(self.written) and len(self.runs) <= 1 and all(isinstance(r, float) for _, r in self.runs):
+            return np.broadcast_to(np.float64(self.runs[0][1] if self.runs else 0.0), (self.size,))
+        self._write_out()
+        return self.written.array()
+
+    def deferred(self) -> np.ndarray | _Deferred:
+        """array(), or the promise of it when that would write out rates nobody has read yet (the
+        series is not recorded into afterwards)."""
+        if not len(self.written) and len(self.runs) <= 1 and all(isinstance(r, float) for _, r in self.runs):
+            return self.array()  # one rate: a view, no writing
+        return _Deferred(self.array) if self.runs else self.array()
+
+
+class _CallRates:
+    """The learning rates of one fused kernel call: ``values`` for the kernel (one rate for all steps or
+    one per step), the ``steps`` they cover (fewer than asked when the schedule refused a rate:
+    ``error``, re-raised after those steps), and their record for History.lr: a list of (count, rate)
+    runs, an array of the rates, or ``fill(out)``. ``lease``: a buffer of the rates pool holding values."""
+
+    def __init__(self, values: np.ndarray, steps: int, record, error: Exception | None = None,
+                 lease: np.ndarray | None = None):
+        self.values, self.steps, self.record, self.error, self.lease = values, steps, record, error, lease
+
+    def at(self, step: int) -> float:
+        """The rate of step ``step`` of the call."""
+        return float(self.values[step] if len(self.values) > 1 else self.values[0])
+
+    def finish(self, series: _RateSeries, done: int) -> None:
+        """Record the rates of the ``done`` steps the kernel ran, and give the buffer back."""
+        if isinstance(self.record, list):
+            for count, rate in self.record:
+                series.record(rate, min(count, done))
+                done -= min(count, done)
+        else:
+            series.record(self.record, done)
+        if self.lease is not None:
+            _RATE_BUFFERS.give(len(self.lease), self.lease)
+            self.lease = None
+
+
+class _EpochRuns:
+    """fill(out): the rates of consecutive epochs, ``values[e]`` for ``counts[e]`` steps each, as many of
+    them as ``out`` holds (the steps a kernel call ran)."""
+
+    def __init__(self, values: list[float], counts: list[int]):
+        self.values, self.counts = values, counts
+
+    def __call__(self, out: np.ndarray) -> None:
+        out[:] = np.repeat(self.values, self.counts)[:len(out)]
+
+
+def _all_same(values: list[float]) -> bool:
+    """Every value is the first, bit for bit (0.0 and -0.0 differ)."""
+    if not values or values.count(values[0]) != len(values):
+        return not values
+    return values[0] != 0 or len({math.copysign(1.0, v) for v in values}) == 1
+
+
+# Buffers for a kernel call's per-step rates, reused across fits and trainers: a fresh one of a long
+# call's steps would page-fault on every page (at most 8 MiB kept).
+_RATE_BUFFERS: BytePool[np.ndarray] = BytePool(8 << 20, lambda a: a.nbytes)
+
+
+def _lease_rates(steps: int) -> np.ndarray:
+    """A float64 buffer of at least ``steps`` entries from the pool (give it back to _RATE_BUFFERS)."""
+    size = max(1024, 1 << max(0, steps - 1).bit_length())
+    return _RATE_BUFFERS.take(size, lambda: np.empty(size))
 
 
 def _same_float(a: float, b: float) -> bool:
@@ -819,7 +966,7 @@ class _Run:
         self.order: np.ndarray | None = None  # its row order (per-op path; fused after a rewind)
         # room for every step of the fit up front (up to a limit; beyond it the series grow)
         capacity = min(max(trainer.epochs, 1) * self.steps_per_epoch + 1, 1 << 20)
-        self.step_loss, self.lr = _Series(capacity), _RateSeries(capacity)
+        self.step_loss, self.lr = _Series(capacity), _RateSeries()
         self.epoch_loss: list[float] = []
         self.val_loss: list[float] = []
         self.warnings: list[TrainingWarning] = []
@@ -939,7 +1086,8 @@ class _Run:
 
     def history(self, copy: bool = True) -> History:
         """The History so far; ``copy=False`` (the final one) hands over the recorded arrays."""
-        step_loss, lr = self.step_loss.array(), self.lr.array()
+        step_loss = self.step_loss.array()
+        lr = self.lr.array() if copy else self.lr.deferred()
         if copy:
             step_loss, lr = step_loss.copy(), lr.copy()
         epoch_loss, val_loss = np.asarray(self.epoch_loss, float), np.asarray(self.val_loss, float)

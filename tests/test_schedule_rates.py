@@ -1,0 +1,168 @@
+"""How a fused fit gets and records a schedule's rates: the cosine phases by angle addition
+(K.cosine_rates), ``Schedule.step_rates`` against ``lr``/``rates`` bit for bit, and History.lr of fused
+and per-op fits, the same bits whichever path ran and whenever it is read."""
+
+import math
+
+import numpy as np
+import pytest
+
+import skipnet as sn
+from skipnet import _kernels as K
+from skipnet import schedules as S
+from skipnet.trainer import _RateSeries
+
+
+# ---------------------------------------------------------------------------------------- the kernel
+@pytest.mark.parametrize("first,n,block", [(0, 1, 1), (0, 500, 22), (37, 1000, 31), (5, 3, 100),
+                                           (999, 64, 8), (0, 4096, 64)])
+def test_cosine_rates_runs_equal_single_steps_bit_for_bit_and_the_cosine(first, n, block):
+    theta0, delta, offset, scale = 0.3, math.pi / 1234.5, 0.001, 0.05
+    run = np.empty(n)
+    K.cosine_rates(run, first, offset, scale, theta0, delta, block)
+    steps = np.arange(first, first + n, dtype=np.int64)
+    single = np.empty(n)
+    K.cosine_rates_at(steps[::-1].copy(), single, offset, scale, theta0, delta, block)  # any order
+    np.testing.assert_array_equal(run, single[::-1])
+    direct = offset + scale * (1.0 + np.cos(theta0 + steps * delta))
+    # the reference's own angle is rounded at its magnitude: an error of a few ulp of the largest angle
+    angle_ulp = np.spacing(theta0 + (first + n) * delta)
+    np.testing.assert_allclose(run, direct, rtol=0, atol=4 * scale * (angle_ulp + np.finfo(float).eps))
+
+
+def test_cosine_rates_never_fall_below_the_offset():
+    n = 2001  # a half turn ending at exactly pi: 1 + cos rounds to either side of 0 there
+    out = np.empty(n)
+    K.cosine_rates(out, 0, 0.0, 0.5, 0.0, math.pi / (n - 1), 7)
+    assert out.min() >= 0.0 and out[-1] < 1e-15 and out[0] == 1.0
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda: K.cosine_rates(np.empty(3), 0, 0.0, 1.0, 0.0, 0.1, 0), ValueError, "block"),
+    (lambda: K.cosine_rates(np.empty(3), -1, 0.0, 1.0, 0.0, 0.1, 4), ValueError, "first"),
+    (lambda: K.cosine_rates(np.empty(3), 0, 0.0, 1.0, 0.0, math.nan, 4), ValueError, "delta"),
+    (lambda: K.cosine_rates_at(np.array([1, -2]), np.empty(2), 0.0, 1.0, 0.0, 0.1, 4), ValueError, "steps"),
+    (lambda: K.cosine_rates_at(np.array([1, 2]), np.empty(3), 0.0, 1.0, 0.0, 0.1, 4), ValueError, "out"),
+    (lambda: K.cosine_rates(np.empty(3, np.float32), 0, 0.0, 1.0, 0.0, 0.1, 4), ValueError, "dtype"),
+])
+def test_cosine_rates_refuse_bad_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# ---------------------------------------------------------------------------------- step_rates
+def _per_step_schedules():
+    return [S.CosineLR(), S.CosineLR(warmup=30, min_lr=0.001), S.CosineLR(warmup=5, total=120, min_lr=0.01),
+            S.OneCycle(), S.OneCycle(pct_start=0.25, anneal="linear"), S.OneCycle(three_phase=True),
+            S.OneCycle(max_lr=0.3, total=77, div_factor=10.0)]
+
+
+@pytest.mark.parametrize("schedule", _per_step_schedules(), ids=repr)
+def test_step_rates_give_lr_and_rates_bit_for_bit(schedule):
+    schedule.start(0.1, steps_per_epoch=17, epochs=9)  # 153 steps: the ranges below run past the plan
+    for first, n in [(0, 153), (0, 1), (5, 40), (100, 90), (152, 3), (400, 5)]:
+        out = np.full(n, np.nan)
+        schedule.step_rates(out, first)
+        steps = np.arange(first, first + n)
+        np.testing.assert_array_equal(out, schedule.rates(steps, steps // 17))
+        assert [schedule.lr(int(s), int(s) // 17) for s in steps[:8]] == out[:8].tolist()
+    assert np.all(np.isfinite(out)) and out.min() >= 0
+
+
+def test_step_rates_follow_the_closed_forms():
+    cosine = S.CosineLR(warmup=10, min_lr=0.001)
+    cosine.start(0.1, steps_per_epoch=10, epochs=10)
+    t = np.arange(100.0)
+    expected = np.where(t < 10, 0.1 * (1 / 3 + (2 / 3) * t / 10),
+                        0.001 + 0.099 * (1 + np.cos(np.pi * (t - 10) / 90)) / 2)
+    out = np.empty(100)
+    cosine.step_rates(out, 0)
+    np.testing.assert_allclose(out, expected, rtol=1e-14)
+
+
+def test_step_rates_are_refused_where_they_mean_nothing():
+    with pytest.raises(RuntimeError, match="start"):
+        S.CosineLR().step_rates(np.empty(3), 0)
+    epoch = S.StepLR(2)
+    epoch.start(0.1, 10, 3)
+    with pytest.raises(ValueError, match="per='step'"):
+        epoch.step_rates(np.empty(3), 0)
+    cosine = S.CosineLR()
+    cosine.start(0.1, 10, 3)
+    for out in (np.empty(3, np.float32), np.empty((3, 1)), [0.0, 0.0], np.empty(3)[::2].copy().reshape(1, -1)):
+        with pytest.raises(TypeError, match="out"):
+            cosine.step_rates(out, 0)
+    with pytest.raises(ValueError, match="first_step"):
+        cosine.step_rates(np.empty(3), -1)
+
+
+# ------------------------------------------------------------------------------- History.lr of fits
+def _fit(schedule, fused, epochs=6, **options):
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(40, 2)), rng.normal(size=(40, 1))
+    net = sn.Network.mlp(2, (6, 6), seed=2)
+    trainer = sn.Trainer(net, loss="mse", lr=0.05, batch_size=4, epochs=epochs, schedule=schedule, seed=1,
+                         fused=fused, **options)
+    return trainer.fit(X, y), net
+
+
+@pytest.mark.parametrize("make", [S.CosineLR, S.OneCycle, lambda: S.StepLR(2, gamma=0.5),
+                                  lambda: S.ExponentialLR(0.8), lambda: S.ReduceLROnPlateau(patience=1, threshold=0.5),
+                                  lambda: S.CosineLR(per="epoch", warmup=2)],
+                         ids=["cosine", "one-cycle", "step", "exponential", "on-plateau", "cosine-per-epoch"])
+@pytest.mark.parametrize("diagnose", [False, True])
+def test_fused_fits_record_the_rates_the_per_op_path_uses(make, diagnose):
+    (fused, net_f), (per_op, net_p) = (_fit(make(), fused, diagnose=diagnose) for fused in (True, False))
+    np.testing.assert_array_equal(fused.lr, per_op.lr)
+    np.testing.assert_array_equal(fused.step_loss, per_op.step_loss)
+    np.testing.assert_array_equal(net_f.internals.params, net_p.internals.params)
+    assert fused.lr.shape == (60,) and len(set(fused.lr.tolist())) > 1
+
+
+def test_a_recorded_schedule_is_frozen_at_the_fit():
+    schedule = S.CosineLR(min_lr=0.01)
+    hist, _ = _fit(schedule, True)
+    expected = np.empty(60)
+    schedule.step_rates(expected, 0)
+    schedule.min_lr = 0.02  # re-plans the schedule: the fit's record must not follow
+    schedule.start(0.5, 3, 3)
+    np.testing.assert_array_equal(hist.lr, expected)
+    assert hist.lr is hist.lr  # written out once
+
+
+def test_a_second_fit_continues_the_schedule_and_the_record():
+    schedule = S.CosineLR(total=200)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 2)), rng.normal(size=(40, 1))
+    trainer = sn.Trainer(sn.Network.mlp(2, (4,), seed=0), loss="mse", lr=0.1, batch_size=8, epochs=4,
+                         schedule=schedule)
+    first, second = trainer.fit(X, y), trainer.fit(X, y)
+    expected = np.empty(40)
+    schedule.step_rates(expected, 0)
+    np.testing.assert_array_equal(np.concatenate([first.lr, second.lr]), expected)
+
+
+# ------------------------------------------------------------------------------------ the record
+def test_rate_series_keeps_runs_and_writes_them_out_in_order():
+    series = _RateSeries()
+    series.record(0.1, 3)
+    series.record(0.1, 2)
+    view = series.array()
+    assert view.shape == (5,) and not view.flags.writeable and set(view.tolist()) == {0.1}
+    series.record(np.array([1.0, 2.0, 3.0, 99.0]), 3)
+    series.record(lambda out: out.__setitem__(slice(None), np.arange(len(out)) + 10.0), 2)
+    series.record(0.5, 0)  # nothing
+    deferred = series.deferred()
+    assert not isinstance(deferred, np.ndarray)
+    expected = [0.1] * 5 + [1.0, 2.0, 3.0, 10.0, 11.0]
+    assert deferred.make().tolist() == expected and len(series) == 10
+    series.record(0.25, 1)
+    assert series.array().tolist() == expected + [0.25]
+
+
+def test_rate_series_writes_out_many_runs_as_they_come():
+    series = _RateSeries()
+    for step in range(3 * _RateSeries.FLUSH_RUNS):
+        series.record(float(step), 1)
+        assert len(series.runs) <= _RateSeries.FLUSH_RUNS
+    np.testing.assert_array_equal(series.array(), np.arange(3.0 * _RateSeries.FLUSH_RUNS))
