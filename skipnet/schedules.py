@@ -552,7 +552,7 @@ class ReduceLROnPlateau(Schedule):
         if self.current is None:
             raise RuntimeError("ReduceLROnPlateau.start() must be called before epoch_end()")
         epoch = V.check_int("epoch", epoch, minimum=0)
-        if isinstance(loss, (bool, np.bool_)) or not isinstance(loss, numbers.Real):
+        if type(loss) is not float and (isinstance(loss, (bool, np.bool_)) or not isinstance(loss, numbers.Real)):
             raise TypeError(f"loss must be a real number, got {type(loss).__name__} {loss!r}")
         loss = float(loss)
         # the rule's own updates keep the state valid: set directly, not through the setting checks

@@ -69,7 +69,6 @@ import numpy as np
 from . import _kernels as K
 from . import _validation as V
 from ._deprecation import keyword_from
-from ._pool import BytePool
 from ._settings import Checked, Fixed, Setting
 from .diagnostics import PlateauFound, TrainingMonitor
 from .network import Network
@@ -876,7 +875,7 @@ class _CallRates:
     """The learning rates of one fused kernel call: ``values`` for the kernel (one rate for all steps or
     one per step), the ``steps`` they cover (fewer than asked when the schedule refused a rate:
     ``error``, re-raised after those steps), and their record for History.lr: a list of (count, rate)
-    runs, an array of the rates, or ``fill(out)``. ``lease``: a buffer of the rates pool holding values."""
+    runs, an array of the rates, or ``fill(out)``. ``lease``: this thread's rates buffer holding values."""
 
     def __init__(self, values: np.ndarray, steps: int, record, error: Exception | None = None,
                  lease: np.ndarray | None = None):
@@ -895,7 +894,7 @@ class _CallRates:
         else:
             series.record(self.record, done)
         if self.lease is not None:
-            _RATE_BUFFERS.give(len(self.lease), self.lease)
+            _return_rates(self.lease)
             self.lease = None
 
 
@@ -917,15 +916,25 @@ def _all_same(values: list[float]) -> bool:
     return values[0] != 0 or len({math.copysign(1.0, v) for v in values}) == 1
 
 
-# Buffers for a kernel call's per-step rates, reused across fits and trainers: a fresh one of a long
-# call's steps would page-fault on every page (at most 8 MiB kept).
-_RATE_BUFFERS: BytePool[np.ndarray] = BytePool(8 << 20, lambda a: a.nbytes)
+# A buffer for a kernel call's per-step rates, kept per thread across fits and trainers: a fresh one of a
+# long call's steps would page-fault on every page. One of at most _RATES_KEPT floats is kept.
+_RATES_KEPT = 1 << 20
+_rate_buffers = threading.local()
 
 
 def _lease_rates(steps: int) -> np.ndarray:
-    """A float64 buffer of at least ``steps`` entries from the pool (give it back to _RATE_BUFFERS)."""
-    size = max(1024, 1 << max(0, steps - 1).bit_length())
-    return _RATE_BUFFERS.take(size, lambda: np.empty(size))
+    """This thread's float64 buffer of at least ``steps`` entries (give it back with _return_rates)."""
+    buffer = getattr(_rate_buffers, "free", None)
+    if buffer is None or len(buffer) < steps:
+        return np.empty(max(1024, 1 << max(0, steps - 1).bit_length()))
+    _rate_buffers.free = None
+    return buffer
+
+
+def _return_rates(buffer: np.ndarray) -> None:
+    """Keep ``buffer`` for this thread's next kernel call, unless it is larger than _RATES_KEPT."""
+    if len(buffer) <= _RATES_KEPT:
+        _rate_buffers.free = buffer
 
 
 def _same_float(a: float, b: float) -> bool:

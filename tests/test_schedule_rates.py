@@ -166,3 +166,15 @@ def test_rate_series_writes_out_many_runs_as_they_come():
         series.record(float(step), 1)
         assert len(series.runs) <= _RateSeries.FLUSH_RUNS
     np.testing.assert_array_equal(series.array(), np.arange(3.0 * _RateSeries.FLUSH_RUNS))
+
+
+def test_fits_in_many_threads_keep_their_own_rates():
+    from concurrent.futures import ThreadPoolExecutor
+
+    makes = [S.CosineLR, S.OneCycle, lambda: S.StepLR(1, gamma=0.7), lambda: S.CosineLR(min_lr=0.02)] * 3
+    expected = [_fit(make(), True)[0] for make in makes]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda make: _fit(make(), True)[0], makes))
+    for a, b in zip(expected, got):
+        np.testing.assert_array_equal(a.lr, b.lr)
+        np.testing.assert_array_equal(a.step_loss, b.step_loss)
