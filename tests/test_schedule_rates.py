@@ -178,3 +178,20 @@ def test_fits_in_many_threads_keep_their_own_rates():
     for a, b in zip(expected, got):
         np.testing.assert_array_equal(a.lr, b.lr)
         np.testing.assert_array_equal(a.step_loss, b.step_loss)
+
+
+@pytest.mark.parametrize("make", [S.CosineLR, lambda: S.StepLR(1, gamma=3.0 ** -0.5)], ids=["cosine", "step"])
+def test_a_diverging_fit_records_the_rates_up_to_the_step_that_diverged(make):
+    runs = []
+    for fused in (True, False):
+        net = sn.Network.mlp(1, (4,), seed=0)
+        X = np.linspace(-1, 1, 16)[:, None]
+        y = np.where(np.arange(16) < 12, 0.5, 1e5)[:, None]  # the rows of step 6 of epoch 0 diverge
+        trainer = sn.Trainer(net, loss="mse", lr=0.1, batch_size=2, epochs=4, schedule=make(), shuffle=False,
+                             fused=fused)
+        runs.append(trainer.fit(X, y))
+    fused, per_op = runs
+    assert fused.stopped_reason.startswith("diverged at step 6")
+    assert fused.stopped_reason == per_op.stopped_reason and fused.steps_run == 6
+    np.testing.assert_array_equal(fused.lr, per_op.lr)
+    assert len(fused.lr) == fused.steps_run
