@@ -154,6 +154,10 @@ class Schedule:
                     object.__setattr__(self, name, value)
             raise
 
+    def _keep(self, **plan) -> None:
+        """Store what ``_plan`` worked out from the settings (not settings: nothing to check)."""
+        self.__dict__.update(plan)
+
     def _check_settings(self) -> None:
         """Checks across settings (each one alone passed its own check); settings not yet set are absent."""
 
@@ -308,11 +312,10 @@ class CosineLR(Schedule):
             if planned <= self.warmup:
                 raise ValueError(f"CosineLR: the fit has {planned} {self.per}s, not more than "
                                  f"warmup={self.warmup}; lower warmup or train longer")
-        self._planned = planned
         # the cosine phase: step t >= warmup is position t - warmup of K.cosine_rates
         length = planned - self.warmup
-        self._cosine = _CosinePhase(float(self.min_lr), (self.base_lr - self.min_lr) / 2.0, 0.0,
-                                    math.pi / length, _block(length))
+        self._keep(_planned=planned, _cosine=_CosinePhase(float(self.min_lr), (self.base_lr - self.min_lr) / 2.0,
+                                                          0.0, math.pi / length, _block(length)))
 
     def _rate(self, t):
         return float(self._rates(np.array([t]))[0])  # one formula for one step and for many
@@ -338,7 +341,8 @@ class CosineLR(Schedule):
         begin = max(first, self.warmup)
         if begin < mid_end:
             self._cosine.fill(out[begin - first:mid_end - first], begin - self.warmup)
-        out[max(first, self._planned) - first:] = self.min_lr
+        if end > self._planned:
+            out[max(first, self._planned) - first:] = self.min_lr
 
 
 class OneCycle(Schedule):
@@ -393,20 +397,20 @@ class OneCycle(Schedule):
             raise ValueError(f"OneCycle: pct_start * total = {self.pct_start * total:g} must exceed 1 "
                              "(the rise needs at least two steps); raise pct_start or train longer")
         if self.three_phase:
-            self._phases = [(rise_end, initial, peak), (2 * self.pct_start * total - 2, peak, initial),
-                            (total - 1, initial, final)]
+            phases = [(rise_end, initial, peak), (2 * self.pct_start * total - 2, peak, initial),
+                      (total - 1, initial, final)]
         else:
-            self._phases = [(rise_end, initial, peak), (total - 1, peak, final)]
-        self._planned = total
+            phases = [(rise_end, initial, peak), (total - 1, peak, final)]
         # phase i takes the steps in (begin, end] (the first from 0); its cosine, position 0 at its first step
-        self._cosines = []
+        cosines = []
         begin = 0.0
-        for i, (end, first, last) in enumerate(self._phases):
+        for i, (end, first, last) in enumerate(phases):
             start = 0 if i == 0 else math.floor(begin) + 1
             delta = math.pi / (end - begin)
-            self._cosines.append((start, _CosinePhase(last, (first - last) / 2.0, (start - begin) * delta, delta,
-                                                      _block(math.ceil(end - begin)))))
+            cosines.append((start, _CosinePhase(last, (first - last) / 2.0, (start - begin) * delta, delta,
+                                                _block(math.ceil(end - begin)))))
             begin = end
+        self._keep(_phases=phases, _planned=total, _cosines=cosines)
 
     def _rate(self, t):
         return float(self._rates(np.array([t]))[0])  # one formula for one step and for many
