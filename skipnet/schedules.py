@@ -200,7 +200,7 @@ class Schedule:
 
     def step_rates(self, out: np.ndarray, first_step: int) -> None:
         """Write the rates of the consecutive steps ``first_step``, ``first_step + 1``, ... into ``out``
-        (float64, 1-D, writable): what ``lr(step, epoch)`` gives each of them, bit for bit, for a
+        (float64, 1-D, contiguous, writable): what ``lr(step, epoch)`` gives each of them, bit for bit, for a
         schedule whose rate depends on the step alone (``per == "step"``; ValueError otherwise). A
         Trainer's fused path fills a kernel call's rates this way, with no per-step arrays of positions."""
         if self.per != "step":
@@ -209,8 +209,8 @@ class Schedule:
             self.lr(0, 0)  # raises the not-started error
         first_step = V.check_int("first_step", first_step, minimum=0, maximum=MAX_COUNT)
         if not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.ndim == 1
-                and out.flags.writeable):
-            raise TypeError("out must be a writable 1-D float64 numpy array")
+                and out.flags.writeable and out.flags.c_contiguous):
+            raise TypeError("out must be a writable, contiguous 1-D float64 numpy array")
         if out.size:
             self._fill(first_step, out)
 

@@ -859,7 +859,11 @@ class _RateSeries:
 
     def array(self) -> np.ndarray:
         if not len(self.written) and len(self.runs) <= 1 and all(isinstance(r, float) for _, r in self.runs):
-            return np.broadcast_to(np.float64(self.runs[0][1] if self.runs else 0.0), (self.size,))
+            # one value seen at every index (np.broadcast_to's view, built at a third of its cost)
+            one = np.array([self.runs[0][1] if self.runs else 0.0])
+            view = np.ndarray((self.size,), np.float64, one, strides=(0,))
+            view.flags.writeable = False
+            return view
         self._write_out()
         return self.written.array()
 

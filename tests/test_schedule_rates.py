@@ -89,7 +89,9 @@ def test_step_rates_are_refused_where_they_mean_nothing():
         epoch.step_rates(np.empty(3), 0)
     cosine = S.CosineLR()
     cosine.start(0.1, 10, 3)
-    for out in (np.empty(3, np.float32), np.empty((3, 1)), [0.0, 0.0], np.empty(3)[::2].copy().reshape(1, -1)):
+    read_only = np.empty(3)
+    read_only.flags.writeable = False
+    for out in (np.empty(3, np.float32), np.empty((3, 1)), [0.0, 0.0], np.empty(6)[::2], read_only):
         with pytest.raises(TypeError, match="out"):
             cosine.step_rates(out, 0)
     with pytest.raises(ValueError, match="first_step"):
