@@ -49,6 +49,10 @@ cdef extern from "elementwise.h" nogil:
     void ew_add_into_d(double* Y, const double* X, Py_ssize_t size, int accumulate)
     void ew_col_sums_f(const float* dZ, float* db, Py_ssize_t n, Py_ssize_t m)
     void ew_col_sums_d(const double* dZ, double* db, Py_ssize_t n, Py_ssize_t m)
+    void ew_relu_bwd_col_sums_f(const float* dH, const float* Z, float* dZ, float* db, Py_ssize_t n,
+                                Py_ssize_t m)
+    void ew_relu_bwd_col_sums_d(const double* dH, const double* Z, double* dZ, double* db, Py_ssize_t n,
+                                Py_ssize_t m)
     int ew_sgd_f(const float* P, float* P_out, const float* G, float* B, Py_ssize_t size, double lr,
                  double momentum, double dampening, double weight_decay, int nesterov, int first_step)
     int ew_sgd_d(const double* P, double* P_out, const double* G, double* B, Py_ssize_t size, double lr,

@@ -17,6 +17,15 @@ cdef inline void relu_bwd_ptr(const floating* dH, const floating* Z, floating* d
         ew_relu_bwd_d(dH, Z, dZ, size)
 
 
+cdef inline void relu_bwd_bias_grad_ptr(const floating* dH, const floating* Z, floating* dZ, floating* db,
+                                        Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    # relu_bwd_ptr, then dense.pxi's bias_grad of its dZ (n x m), in one pass: the same bits
+    if floating is float:
+        ew_relu_bwd_col_sums_f(dH, Z, dZ, db, n, m)
+    else:
+        ew_relu_bwd_col_sums_d(dH, Z, dZ, db, n, m)
+
+
 cdef inline void add_into_ptr(floating* Y, const floating* X, Py_ssize_t size,
                               bint accumulate) noexcept nogil:
     if floating is float:
@@ -37,6 +46,20 @@ def relu_bwd(const floating[::1] dH, const floating[::1] Z, floating[::1] dZ):
     if Z.shape[0]:
         with nogil:
             relu_bwd_ptr(&dH[0], &Z[0], &dZ[0], Z.shape[0])
+
+
+def relu_bwd_bias_grad(const floating[:, ::1] dH, const floating[:, ::1] Z, floating[:, ::1] dZ,
+                       floating[::1] db):
+    """dZ = relu_bwd(dH, Z) and db = dZ.sum(0) (dense_bwd's bias gradient) in one pass, bit for bit the
+    two of them: the fused path's ReLU layers with a bias. dH, Z, dZ (n, m), dZ may be dH; db (m,)."""
+    cdef Py_ssize_t n = dH.shape[0], m = dH.shape[1]
+    if not (Z.shape[0] == dZ.shape[0] == n and Z.shape[1] == dZ.shape[1] == db.shape[0] == m):
+        raise ValueError(f"dH, Z and dZ must have one shape (n, m) and db (m,), got ({n}, {m}), "
+                         f"({Z.shape[0]}, {Z.shape[1]}), ({dZ.shape[0]}, {dZ.shape[1]}) and ({db.shape[0]},)")
+    if db.shape[0]:
+        with nogil:
+            relu_bwd_bias_grad_ptr(&dH[0, 0] if n else NULL, &Z[0, 0] if n else NULL,
+                                   &dZ[0, 0] if n else NULL, &db[0], n, m)
 
 
 def add_into(floating[::1] Y, const floating[::1] X, bint accumulate):

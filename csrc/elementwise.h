@@ -6,6 +6,7 @@
  *   ew_relu_bwd    dZ = dH where Z > 0, else 0 (relu'(0) = 0); dZ may be dH
  *   ew_add_into    Y = X, or Y += X (identity skips)
  *   ew_col_sums    db = dZ.sum(0) in double, row by row per column (the bias gradient)
+ *   ew_relu_bwd_col_sums  ew_relu_bwd, then ew_col_sums of its dZ, in one pass (the same bits)
  *   ew_sgd/ew_adam the optimizer updates over the flat buffer, in double, rounded once; UPDATE_* flags
  *
  * Each is compiled from elementwise_impl.h for every SIMD level of simd.h: the baseline, generic512
@@ -140,6 +141,8 @@ SIMD_TARGET_AVX2 static int ew_sgd_plain_f_avx2(const float *P, float *P_out, co
 #define ew_add_into_d SIMD_PICK(ew_add_into_d)
 #define ew_col_sums_f SIMD_PICK(ew_col_sums_f)
 #define ew_col_sums_d SIMD_PICK(ew_col_sums_d)
+#define ew_relu_bwd_col_sums_f SIMD_PICK(ew_relu_bwd_col_sums_f)
+#define ew_relu_bwd_col_sums_d SIMD_PICK(ew_relu_bwd_col_sums_d)
 #define ew_sgd_f SIMD_PICK(ew_sgd_f)
 #define ew_sgd_d SIMD_PICK(ew_sgd_d)
 #define ew_adam_f SIMD_PICK(ew_adam_f)

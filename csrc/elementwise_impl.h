@@ -65,6 +65,33 @@ EW_TARGET static void EW_FN(ew_relu_bwd)(const EW_T *dH, const EW_T *Z, EW_T *dZ
     }
 }
 
+/* ew_relu_bwd then ew_col_sums of its dZ, row by row: the same values summed in the same order, so the
+   same bits, with each row of dZ summed from L1 (a ReLU layer's bias gradient). */
+EW_TARGET static void EW_FN(ew_relu_bwd_col_sums)(const EW_T *dH, const EW_T *Z, EW_T *dZ, EW_T *db,
+                                                   ptrdiff_t n, ptrdiff_t m)
+{
+    double acc[EW_SUM_BLOCK];
+    for (ptrdiff_t o0 = 0; o0 < m; o0 += EW_SUM_BLOCK) {
+        ptrdiff_t width = m - o0 < EW_SUM_BLOCK ? m - o0 : EW_SUM_BLOCK;
+        for (ptrdiff_t o = 0; o < width; o++)
+            acc[o] = 0.0;
+        for (ptrdiff_t i = 0; i < n; i++) {
+            /* two loops over the row, each of which the compiler vectorizes: the row's dZ is summed
+               while it is still in L1 */
+            const EW_T *dh = dH + i * m + o0, *z = Z + i * m + o0;
+            EW_T *dz = dZ + i * m + o0;
+            for (ptrdiff_t o = 0; o < width; o++) {
+                EW_T d = dh[o];
+                dz[o] = z[o] > 0 ? d : 0;
+            }
+            for (ptrdiff_t o = 0; o < width; o++)
+                acc[o] += dz[o];
+        }
+        for (ptrdiff_t o = 0; o < width; o++)
+            db[o0 + o] = (EW_T)acc[o];
+    }
+}
+
 EW_TARGET static void EW_FN(ew_col_sums)(const EW_T *dZ, EW_T *db, ptrdiff_t n, ptrdiff_t m)
 {
     double acc[EW_SUM_BLOCK];

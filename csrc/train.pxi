@@ -216,7 +216,9 @@ cdef void backward_pass(const Plan* plan, const floating* P, floating* G, const 
         lay = &plan.layers[k]
         m = lay.width
         dz = work + lay.dh
-        if lay.relu:
+        if lay.relu != 0 and lay.bias != 0:  # the bias gradient in the same pass over dz (dense_bwd_ptr skips it)
+            relu_bwd_bias_grad_ptr(dz, work + lay.z, dz, G + lay.b, nb, m)
+        elif lay.relu:
             relu_bwd_ptr(dz, work + lay.z, dz, nb * m)
         for s in range(lay.skip_begin, lay.skip_end):
             sk = &plan.skips[s]
@@ -232,7 +234,7 @@ cdef void backward_pass(const Plan* plan, const floating* P, floating* G, const 
         dense_bwd_ptr(dz, Xb if k == 0 else work + plan.layers[k - 1].h,
                       P + lay.w, G + lay.w, G + lay.b,
                       <floating*>NULL if k == 0 else work + plan.layers[k - 1].dh,
-                      nb, lay.in_width, m, lay.bias, k > 0, lay.dense_acc)
+                      nb, lay.in_width, m, lay.bias != 0 and lay.relu == 0, k > 0, lay.dense_acc)
 
 
 cdef void fold_unit_max(const Plan* plan, const floating* work, Py_ssize_t nb,

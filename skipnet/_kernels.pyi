@@ -205,3 +205,6 @@ def cosine_rates(out: npt.NDArray[np.float64], first: int, offset: float, scale:
 def cosine_rates_at(steps: npt.NDArray[np.int64], out: npt.NDArray[np.float64], offset: float,
                     scale: float, theta0: float, delta: float, block: int) -> None:
     """out[i] = cosine_rates' value at step steps[i], bit for bit."""
+
+def relu_bwd_bias_grad(dH: _Float, Z: _Float, dZ: _Float, db: _Float) -> None:
+    """dZ = relu_bwd(dH, Z) and db = dZ.sum(0), in one pass, bit for bit the two of them."""

@@ -120,6 +120,9 @@ def _elementwise_and_loss_outputs(size, dtype):
     out["bias gradient"] = np.empty(cols, dtype)
     K.dense_bwd(dz, np.zeros((rows, 0), dtype), np.zeros((cols, 0), dtype), np.zeros((cols, 0), dtype),
                 out["bias gradient"], np.zeros((rows, 0), dtype), True, False, False)
+    zz = _with_specials(rng, rows * cols, dtype).reshape(rows, cols)
+    out["relu_bwd + bias gradient"], out["its bias gradient"] = np.empty_like(dz), np.empty(cols, dtype)
+    K.relu_bwd_bias_grad(dz, zz, out["relu_bwd + bias gradient"], out["its bias gradient"])
     for name, momentum, decay, nesterov in [("sgd", 0.0, 0.0, False), ("sgd momentum", 0.9, 1e-2, False),
                                             ("sgd nesterov", 0.9, 1e-2, True)]:
         p, buf = a.copy(), rng.normal(size=size).astype(dtype)
@@ -246,3 +249,33 @@ def test_blas_thresholds_follow_the_level_until_overridden():
     assert K.blas_thresholds() == dict.fromkeys(forms, 1000) and K.get_blas_threshold() == 1000
     K.set_blas_threshold(-5)
     assert K.get_blas_threshold() == -1 and set(K.blas_thresholds().values()) != {1000}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows,cols", [(0, 5), (7, 0), (1, 1), (37, 300), (64, 64), (5, 513)])
+def test_relu_backward_with_the_bias_gradient_is_the_two_loops_bit_for_bit(level, dtype, rows, cols):
+    rng = np.random.default_rng(rows * 1000 + cols)
+    dh = _with_specials(rng, rows * cols, dtype).reshape(rows, cols)
+    z = _with_specials(rng, rows * cols, dtype).reshape(rows, cols)
+    dz, db = np.full_like(dh, 7.0), np.full(cols, 7.0, dtype)
+    K.relu_bwd_bias_grad(dh, z, dz, db)
+    expected = np.empty_like(dh)
+    K.relu_bwd(dh.ravel(), z.ravel(), expected.ravel())
+    expected_db = np.full(cols, 7.0, dtype)
+    empty = np.zeros((cols, 0), dtype)
+    K.dense_bwd(expected, np.zeros((rows, 0), dtype), empty, empty, expected_db, np.zeros((rows, 0), dtype),
+                True, False, False)
+    np.testing.assert_array_equal(dz, expected)
+    np.testing.assert_array_equal(db, expected_db)
+    in_place = dh.copy()
+    K.relu_bwd_bias_grad(in_place, z, in_place, db)  # dZ may be dH
+    np.testing.assert_array_equal(in_place, expected)
+    np.testing.assert_array_equal(db, expected_db)
+
+
+def test_relu_backward_with_the_bias_gradient_refuses_mismatched_shapes():
+    a = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="one shape"):
+        K.relu_bwd_bias_grad(a, a, a, np.zeros(5))
+    with pytest.raises(ValueError, match="one shape"):
+        K.relu_bwd_bias_grad(a, np.zeros((2, 4)), a, np.zeros(4))
