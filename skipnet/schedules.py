@@ -288,6 +288,10 @@ class CosineLR(Schedule):
                "warmup_start_factor": _rate_check("warmup_start_factor", minimum=0.0, include_min=False,
                                                   maximum=1.0)}
 
+    # worked out by _plan: the planned length and the cosine phase after the warm-up
+    _planned: int
+    _cosine: _CosinePhase
+
     def __init__(self, warmup: int = 0, total: int | None = None, min_lr: float = 0.0,
                  warmup_start_factor: float = 1.0 / 3.0, per: str = "step"):
         super().__init__()
@@ -364,6 +368,12 @@ class OneCycle(Schedule):
                "div_factor": _rate_check("div_factor", minimum=1.0),
                "final_div_factor": _rate_check("final_div_factor", minimum=1.0),
                "three_phase": lambda value: V.check_bool("three_phase", value)}
+
+    # worked out by _plan: the planned length, the phases (end step, first rate, last rate) and where each
+    # phase's cosine starts
+    _planned: int
+    _phases: list[tuple[float, float, float]]
+    _cosines: list[tuple[int, _CosinePhase]]
 
     @keyword_from("three_phase")
     def __init__(self, max_lr: float | None = None, total: int | None = None, pct_start: float = 0.3,

@@ -59,7 +59,6 @@ fit almost nothing. Other kinds: ``"zero_gradient"`` and ``"divergence"`` (the s
 from __future__ import annotations
 
 import copy
-import math
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -69,6 +68,15 @@ import numpy as np
 from . import _kernels as K
 from . import _validation as V
 from ._deprecation import keyword_from
+from ._record import (
+    CallRates,
+    EpochRuns,
+    RateRecord,
+    Series,
+    WrittenOnRead,
+    all_same,
+    lease_rates,
+)
 from ._settings import Checked, Fixed, Setting
 from .diagnostics import PlateauFound, TrainingMonitor
 from .network import Network
@@ -106,33 +114,6 @@ class _ExplainedOnRead(TrainingWarning):
         return self.found.explain()[1]
 
 
-class _Deferred:
-    """A value worked out when first read: ``make()`` returns it."""
-
-    __slots__ = ("make",)
-
-    def __init__(self, make):
-        self.make = make
-
-
-class _WrittenOnRead:
-    """A dataclass field that may be given as a _Deferred: its value is made on the first read and kept."""
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.slot = "_" + name
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            raise AttributeError(self.slot[1:])  # to dataclass: a field without a default
-        value = obj.__dict__[self.slot]
-        if isinstance(value, _Deferred):
-            value = obj.__dict__[self.slot] = value.make()
-        return value
-
-    def __set__(self, obj, value) -> None:
-        obj.__dict__[self.slot] = value
-
-
 @dataclass
 class History:
     """What one ``fit`` did. Arrays are float64; ``lr[i]`` is the rate used by step i (read-only when
@@ -146,14 +127,15 @@ class History:
     step_loss: np.ndarray
     epoch_loss: np.ndarray
     val_loss: np.ndarray
-    lr: np.ndarray = _WrittenOnRead()
+    lr: np.ndarray = WrittenOnRead()  # noqa: RUF009 - a descriptor, one for the class: each History keeps its own value
     warnings: list
     stopped_reason: str | None
     epochs_run: int
     steps_run: int
 
     def __getstate__(self) -> dict:  # pickle and copy: the rates written out (a deferred record holds a function)
-        return {**self.__dict__, "_lr": self.lr}
+        _ = self.lr
+        return dict(self.__dict__)
 
     @property
     def best_epoch(self) -> int | None:
@@ -554,19 +536,19 @@ class Trainer(Checked):
             raise lr_error
         return None
 
-    def _fused_rates(self, run: _Run, steps: int) -> _CallRates:
+    def _fused_rates(self, run: _Run, steps: int) -> CallRates:
         """The learning rates of the next ``steps`` steps, for one kernel call."""
         schedule = self.schedule
         if schedule is None:
-            return _CallRates(np.array([self.lr]), steps, [(steps, float(self.lr))])
+            return CallRates(np.array([self.lr]), steps, [(steps, float(self.lr))])
         per = getattr(schedule, "per", None)
         if type(schedule).__module__ == _SCHEDULES and per == "step":
             # a built-in schedule's rates are a formula of the step: filled into a reused buffer, and
             # recorded as that formula (a frozen copy of the schedule), written out if History.lr is read
-            lease = _lease_rates(steps)
+            lease = lease_rates(steps)
             schedule.step_rates(lease[:steps], self.step_count)
             frozen, first = copy.copy(schedule), self.step_count
-            return _CallRates(lease[:steps], steps, lambda out: frozen.step_rates(out, first), lease=lease)
+            return CallRates(lease[:steps], steps, lambda out: frozen.step_rates(out, first), lease=lease)
         if per == "epoch":
             return self._epoch_rates(run, steps)
         lrs = np.empty(steps)
@@ -581,16 +563,16 @@ class Trainer(Checked):
             lrs = np.asarray(rates(steps_of, epochs_of), dtype=np.float64)
             if lrs.shape == (steps,) and np.isfinite(lrs).all() and (lrs >= 0).all():
                 lrs = lrs.copy()  # the record keeps it, and the schedule may keep it too
-                return _CallRates(lrs, steps, lrs)
+                return CallRates(lrs, steps, lrs)
             lrs = np.empty(steps)  # a rate that lr() refuses: step by step, to raise where it does
         for g in range(steps):
             try:
                 lrs[g] = self._scheduled_lr(self.step_count + g, self.epoch_count + (j0 + g) // spe)
             except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
-                return _CallRates(lrs[:g], g, lrs[:g], exc)
-        return _CallRates(lrs, steps, lrs)
+                return CallRates(lrs[:g], g, lrs[:g], exc)
+        return CallRates(lrs, steps, lrs)
 
-    def _epoch_rates(self, run: _Run, steps: int) -> _CallRates:
+    def _epoch_rates(self, run: _Run, steps: int) -> CallRates:
         """The rates of a schedule with one rate per epoch: asked once per epoch of the call (with the
         epoch's first step, as the per-op path asks), given to the kernel as one value per step only when
         they differ, and recorded as one run per epoch."""
@@ -610,16 +592,16 @@ class Trainer(Checked):
                 break
         counts = counts[:len(values)]
         steps = sum(counts)
-        if _all_same(values):
-            return _CallRates(np.array(values[:1]), steps, [(steps, values[0])] if values else [], error)
-        lease = _lease_rates(steps)
+        if all_same(values):
+            return CallRates(np.array(values[:1]), steps, [(steps, values[0])] if values else [], error)
+        lease = lease_rates(steps)
         rates = lease[:steps]
         # epochs between the first and the last are whole: one row of the buffer each
         rates[:counts[0]] = values[0]
         middle = rates[counts[0]:steps - counts[-1]]
         middle.reshape(len(values) - 2, spe)[...] = np.array(values[1:-1])[:, None]
         rates[steps - counts[-1]:] = values[-1]
-        return _CallRates(rates, steps, _EpochRuns(values, counts), error, lease)
+        return CallRates(rates, steps, EpochRuns(values, counts), error, lease)
 
     def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1, level=...,
                    val_losses=None, kernel_checked: bool = False) -> str | None:
@@ -780,172 +762,6 @@ PAUSE_SECONDS = 0.05
 _ORDER_BUDGET = 1 << 17
 
 
-class _Series:
-    """A float64 series that grows by doubling: recording a step allocates nothing (amortised)."""
-
-    def __init__(self, capacity: int):
-        self.data = np.empty(capacity)
-        self.size = 0
-
-    def __len__(self) -> int:
-        return self.size
-
-    def reserve(self, count: int) -> np.ndarray:
-        """A writable view of the next ``count`` slots (filled by the caller, then ``commit``)."""
-        need = self.size + count
-        if need > len(self.data):
-            grown = np.empty(max(need, 2 * len(self.data)))
-            grown[:self.size] = self.data[:self.size]
-            self.data = grown
-        return self.data[self.size:need]
-
-    def commit(self, count: int) -> None:
-        self.size += count
-
-    def append(self, value: float) -> None:
-        self.reserve(1)[0] = value
-        self.size += 1
-
-    def extend(self, values) -> None:
-        self.reserve(len(values))[:] = values
-        self.size += len(values)
-
-    def array(self) -> np.ndarray:
-        """The values so far (a view: a new fit records into a new series)."""
-        return self.data[:self.size]
-
-
-class _RateSeries:
-    """The learning rate of each step, kept as runs and written out when read: a run of steps at one
-    rate is one number, and a built-in schedule's per-step rates are its formula (a frozen copy of the
-    schedule). Filling a fresh array of a fit's steps costs more than a small network's whole fit (each
-    new page of a large array is a page fault). While every step so far had the same rate, ``array()``
-    is a read-only view that shows it at every index."""
-
-    FLUSH_RUNS = 64  # runs kept unwritten at most: the per-op path records one per step
-
-    def __init__(self):
-        self.size = 0
-        self.runs: list[tuple[int, object]] = []  # (count, a float | an array of >= count | fill(out))
-        self.written = _Series(0)  # the steps before the runs, written out
-
-    def __len__(self) -> int:
-        return self.size
-
-    def record(self, rates, count: int) -> None:
-        """Append the rates of ``count`` steps: a float (all of them), an array of at least ``count``
-        (the first ``count``; the caller hands it over and never changes it), or ``fill(out)``, which
-        writes the ``count`` rates into ``out`` when they are read."""
-        if count <= 0:
-            return
-        self.size += count
-        if isinstance(rates, float) and self.runs and isinstance(self.runs[-1][1], float) \
-                and _same_float(rates, self.runs[-1][1]):
-            self.runs[-1] = (self.runs[-1][0] + count, rates)
-            return
-        self.runs.append((count, rates))
-        if len(self.runs) > self.FLUSH_RUNS:
-            self._write_out()
-
-    def _write_out(self) -> None:
-        for count, rates in self.runs:
-            out = self.written.reserve(count)
-            if callable(rates):
-                rates(out)
-            else:
-                out[:] = rates[:count] if isinstance(rates, np.ndarray) else rates
-            self.written.commit(count)
-        self.runs.clear()
-
-    def array(self) -> np.ndarray:
-        if not len(self.written) and len(self.runs) <= 1 and all(isinstance(r, float) for _, r in self.runs):
-            # one value seen at every index (np.broadcast_to's view, built at a third of its cost)
-            one = np.array([self.runs[0][1] if self.runs else 0.0])
-            view = np.ndarray((self.size,), np.float64, one, strides=(0,))
-            view.flags.writeable = False
-            return view
-        self._write_out()
-        return self.written.array()
-
-    def deferred(self) -> np.ndarray | _Deferred:
-        """array(), or the promise of it when that would write out rates nobody has read yet (the
-        series is not recorded into afterwards)."""
-        if not len(self.written) and len(self.runs) <= 1 and all(isinstance(r, float) for _, r in self.runs):
-            return self.array()  # one rate: a view, no writing
-        return _Deferred(self.array) if self.runs else self.array()
-
-
-class _CallRates:
-    """The learning rates of one fused kernel call: ``values`` for the kernel (one rate for all steps or
-    one per step), the ``steps`` they cover (fewer than asked when the schedule refused a rate:
-    ``error``, re-raised after those steps), and their record for History.lr: a list of (count, rate)
-    runs, an array of the rates, or ``fill(out)``. ``lease``: this thread's rates buffer holding values."""
-
-    def __init__(self, values: np.ndarray, steps: int, record, error: Exception | None = None,
-                 lease: np.ndarray | None = None):
-        self.values, self.steps, self.record, self.error, self.lease = values, steps, record, error, lease
-
-    def at(self, step: int) -> float:
-        """The rate of step ``step`` of the call."""
-        return float(self.values[step] if len(self.values) > 1 else self.values[0])
-
-    def finish(self, series: _RateSeries, done: int) -> None:
-        """Record the rates of the ``done`` steps the kernel ran, and give the buffer back."""
-        if isinstance(self.record, list):
-            for count, rate in self.record:
-                series.record(rate, min(count, done))
-                done -= min(count, done)
-        else:
-            series.record(self.record, done)
-        if self.lease is not None:
-            _return_rates(self.lease)
-            self.lease = None
-
-
-class _EpochRuns:
-    """fill(out): the rates of consecutive epochs, ``values[e]`` for ``counts[e]`` steps each, as many of
-    them as ``out`` holds (the steps a kernel call ran)."""
-
-    def __init__(self, values: list[float], counts: list[int]):
-        self.values, self.counts = values, counts
-
-    def __call__(self, out: np.ndarray) -> None:
-        out[:] = np.repeat(self.values, self.counts)[:len(out)]
-
-
-def _all_same(values: list[float]) -> bool:
-    """Every value is the first, bit for bit (0.0 and -0.0 differ)."""
-    if not values or values.count(values[0]) != len(values):
-        return not values
-    return values[0] != 0 or len({math.copysign(1.0, v) for v in values}) == 1
-
-
-# A buffer for a kernel call's per-step rates, kept per thread across fits and trainers: a fresh one of a
-# long call's steps would page-fault on every page. One of at most _RATES_KEPT floats is kept.
-_RATES_KEPT = 1 << 20
-_rate_buffers = threading.local()
-
-
-def _lease_rates(steps: int) -> np.ndarray:
-    """This thread's float64 buffer of at least ``steps`` entries (give it back with _return_rates)."""
-    buffer = getattr(_rate_buffers, "free", None)
-    if buffer is None or len(buffer) < steps:
-        return np.empty(max(1024, 1 << max(0, steps - 1).bit_length()))
-    _rate_buffers.free = None
-    return buffer
-
-
-def _return_rates(buffer: np.ndarray) -> None:
-    """Keep ``buffer`` for this thread's next kernel call, unless it is larger than _RATES_KEPT."""
-    if len(buffer) <= _RATES_KEPT:
-        _rate_buffers.free = buffer
-
-
-def _same_float(a: float, b: float) -> bool:
-    """a and b are the same float, bit for bit (0.0 and -0.0 differ)."""
-    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-
-
 def _draw_orders(rng: np.random.Generator, out: np.ndarray) -> None:
     """Fill each row of ``out`` (k, n) int64 with a permutation of 0..n-1: the very draws, and the
     generator state after them, of k calls of ``rng.permutation(n)`` (the per-op path's one draw per
@@ -979,7 +795,7 @@ class _Run:
         self.order: np.ndarray | None = None  # its row order (per-op path; fused after a rewind)
         # room for every step of the fit up front (up to a limit; beyond it the series grow)
         capacity = min(max(trainer.epochs, 1) * self.steps_per_epoch + 1, 1 << 20)
-        self.step_loss, self.lr = _Series(capacity), _RateSeries()
+        self.step_loss, self.lr = Series(capacity), RateRecord()
         self.epoch_loss: list[float] = []
         self.val_loss: list[float] = []
         self.warnings: list[TrainingWarning] = []

@@ -10,7 +10,7 @@ import pytest
 import skipnet as sn
 from skipnet import _kernels as K
 from skipnet import schedules as S
-from skipnet.trainer import _RateSeries
+from skipnet._record import RateRecord
 
 
 # ---------------------------------------------------------------------------------------- the kernel
@@ -146,7 +146,7 @@ def test_a_second_fit_continues_the_schedule_and_the_record():
 
 # ------------------------------------------------------------------------------------ the record
 def test_rate_series_keeps_runs_and_writes_them_out_in_order():
-    series = _RateSeries()
+    series = RateRecord()
     series.record(0.1, 3)
     series.record(0.1, 2)
     view = series.array()
@@ -163,11 +163,11 @@ def test_rate_series_keeps_runs_and_writes_them_out_in_order():
 
 
 def test_rate_series_writes_out_many_runs_as_they_come():
-    series = _RateSeries()
-    for step in range(3 * _RateSeries.FLUSH_RUNS):
+    series = RateRecord()
+    for step in range(3 * RateRecord.FLUSH_RUNS):
         series.record(float(step), 1)
-        assert len(series.runs) <= _RateSeries.FLUSH_RUNS
-    np.testing.assert_array_equal(series.array(), np.arange(3.0 * _RateSeries.FLUSH_RUNS))
+        assert len(series.runs) <= RateRecord.FLUSH_RUNS
+    np.testing.assert_array_equal(series.array(), np.arange(3.0 * RateRecord.FLUSH_RUNS))
 
 
 def test_fits_in_many_threads_keep_their_own_rates():
@@ -197,3 +197,15 @@ def test_a_diverging_fit_records_the_rates_up_to_the_step_that_diverged(make):
     assert fused.stopped_reason == per_op.stopped_reason and fused.steps_run == 6
     np.testing.assert_array_equal(fused.lr, per_op.lr)
     assert len(fused.lr) == fused.steps_run
+
+
+def test_a_history_with_deferred_rates_pickles_and_copies_with_them():
+    import copy
+    import pickle
+
+    hist, _ = _fit(S.OneCycle(), True)
+    twin = pickle.loads(pickle.dumps(hist))
+    np.testing.assert_array_equal(twin.lr, hist.lr)
+    fresh, _ = _fit(S.OneCycle(), True)  # not read before the copy
+    np.testing.assert_array_equal(copy.deepcopy(fresh).lr, hist.lr)
+    np.testing.assert_array_equal(twin.step_loss, hist.step_loss)
