@@ -209,3 +209,28 @@ def test_a_history_with_deferred_rates_pickles_and_copies_with_them():
     fresh, _ = _fit(S.OneCycle(), True)  # not read before the copy
     np.testing.assert_array_equal(copy.deepcopy(fresh).lr, hist.lr)
     np.testing.assert_array_equal(twin.step_loss, hist.step_loss)
+
+
+@pytest.mark.parametrize("bad", [ArithmeticError("no rate for epoch 2"), -0.5, float("nan")], ids=repr)
+def test_a_per_epoch_schedule_that_fails_mid_fit_stops_where_the_per_op_path_does(bad):
+    class Fails:
+        per = "epoch"
+
+        def lr(self, step, epoch):
+            if epoch < 2:
+                return 0.05 / (1 + epoch)
+            if isinstance(bad, Exception):
+                raise bad
+            return bad
+
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 1))
+    states = []
+    for fused in (True, False):
+        net = sn.Network.mlp(2, (5, 5), seed=1)
+        trainer = sn.Trainer(net, loss="l1", lr=0.01, batch_size=4, epochs=5, schedule=Fails(), fused=fused)
+        with pytest.raises((ArithmeticError, ValueError)) as caught:
+            trainer.fit(X, y)
+        states.append((str(caught.value), net.internals.params.copy(), trainer.step_count, trainer.optimizer.steps))
+    assert states[0][0] == states[1][0] and states[0][2:] == states[1][2:] == (16, 16)
+    np.testing.assert_array_equal(states[0][1], states[1][1])
