@@ -46,7 +46,7 @@ typedef struct {
 
 static void run_tile(const product *p, tile_sgemm_fn f)
 {
-    f(p->m, p->n, p->k, p->A, p->a_rs, p->a_cs, p->B, p->b_rs, p->b_cs, p->C, p->ldc, 0, NULL, NULL, 0);
+    f(p->m, p->n, p->k, p->A, p->a_rs, p->a_cs, p->B, p->b_rs, p->b_cs, p->C, p->ldc, 0, NULL, NULL, 0, NULL, 0);
 }
 
 static void run_blas(const product *p)

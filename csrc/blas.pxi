@@ -7,10 +7,10 @@ cdef extern from "tile.h" nogil:
     # entry points that run the version of the SIMD level in use (simd.h)
     void tile_sgemm(int m, int n, int k, const float* A, ptrdiff_t a_rs, ptrdiff_t a_cs, const float* B,
                     ptrdiff_t b_rs, ptrdiff_t b_cs, float* C, ptrdiff_t ldc, int accumulate,
-                    const float* bias, float* H, ptrdiff_t ldh)
+                    const float* bias, const float* res, ptrdiff_t ldres, float* H, ptrdiff_t ldh)
     void tile_dgemm(int m, int n, int k, const double* A, ptrdiff_t a_rs, ptrdiff_t a_cs, const double* B,
                     ptrdiff_t b_rs, ptrdiff_t b_cs, double* C, ptrdiff_t ldc, int accumulate,
-                    const double* bias, double* H, ptrdiff_t ldh)
+                    const double* bias, const double* res, ptrdiff_t ldres, double* H, ptrdiff_t ldh)
 
 cdef extern from "simd.h" nogil:
     enum simd_level:
@@ -168,17 +168,20 @@ cdef void matmul(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
 
     A[i, p] is A[i*a_rs + p*a_cs] and B[p, j] is B[p*b_rs + j*b_cs]: one of each operand's strides
     is 1 (a row-major array or its transpose). Sums over p run in the data's dtype, as in BLAS."""
-    matmul_bias_relu(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, NULL, NULL, 0)
+    matmul_bias_relu(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, NULL, NULL, 0, NULL, 0)
 
 
 cdef void matmul_bias_relu(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                            const floating* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
                            const floating* B, Py_ssize_t b_rs, Py_ssize_t b_cs,
                            floating* C, Py_ssize_t ldc, bint accumulate,
-                           const floating* bias, floating* H, Py_ssize_t ldh) noexcept nogil:
-    """matmul, then + bias (n,) in every row of C when bias is not NULL (and not accumulate), and
-    H (m x n, row stride ldh) = relu(C) when H is not NULL: the tiles do both in their epilogue, a
-    BLAS product as a prefill of C and a pass after. The same bits either way: C = (A @ B) + bias."""
+                           const floating* bias, const floating* res, Py_ssize_t ldres,
+                           floating* H, Py_ssize_t ldh) noexcept nogil:
+    """matmul, then + bias (n,) in every row of C when bias is not NULL (and not accumulate), then
+    + res (m x n, row stride ldres: a residual) when res is not NULL, and H (m x n, row stride ldh) =
+    relu(C) when H is not NULL: the tiles do all three in their epilogue, a BLAS product the bias as a
+    prefill of C and the rest in a pass after. The same bits either way: C = ((A @ B) + bias) + res,
+    what the product, ew_add_into and ew_relu_fwd one after the other give."""
     cdef char ta, tb
     cdef int lda, ldb
     cdef Py_ssize_t i
@@ -193,13 +196,17 @@ cdef void matmul_bias_relu(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
             accumulate = True
         gemm_rowmajor(ta, tb, <int>m, <int>n, <int>k, <floating>1, A, lda, B, ldb,
                       <floating>(1 if accumulate else 0), C, <int>ldc)
-        if H != NULL:
-            for i in range(m):
+        for i in range(m):
+            if res != NULL:
+                add_into_ptr(C + i * ldc, res + i * ldres, n, True)
+            if H != NULL:
                 relu_fwd_ptr(C + i * ldc, H + i * ldh, n)
     elif floating is float:
-        tile_sgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh)
+        tile_sgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, res, ldres,
+                   H, ldh)
     else:
-        tile_dgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh)
+        tile_dgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, res, ldres,
+                   H, ldh)
 
 
 def matmul_views(const floating[:, :] A, const floating[:, :] B, floating[:, ::1] C, bint accumulate):

@@ -9,7 +9,8 @@ cdef void dense_fwd_ptr(const floating* X,    # IN  (n, k)
                         floating* Z,          # OUT (n, m)
                         Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
                         bint has_bias, bint accumulate,
-                        floating* H=NULL) noexcept nogil:   # OUT (n, m) relu(Z), written if not NULL
+                        floating* H=NULL,                 # OUT (n, m) relu(Z), written if not NULL
+                        const floating* R=NULL) noexcept nogil:  # IN (n, m) added to Z before the relu
     if n == 0 or m == 0:
         return
     if has_bias and accumulate:  # Z += b first, then the product: (Z + b) + X @ W.T
@@ -18,8 +19,8 @@ cdef void dense_fwd_ptr(const floating* X,    # IN  (n, k)
         else:
             ew_bias_rows_d(Z, b, n, m, True)
         has_bias = False
-    # Z = X @ W.T (+ b): B[p, o] = W[o, p]
-    matmul_bias_relu(n, m, k, X, k, 1, W, 1, k, Z, m, accumulate, b if has_bias else NULL, H, m)
+    # Z = X @ W.T (+ b) (+ R): B[p, o] = W[o, p]
+    matmul_bias_relu(n, m, k, X, k, 1, W, 1, k, Z, m, accumulate, b if has_bias else NULL, R, m, H, m)
 
 
 cdef inline void bias_grad(const floating* dZ, floating* db, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
@@ -63,15 +64,21 @@ def dense_fwd(const floating[:, ::1] X, const floating[:, ::1] W, const floating
 
 
 def dense_fwd_relu(const floating[:, ::1] X, const floating[:, ::1] W, const floating[::1] b,
-                   floating[:, ::1] Z, floating[:, ::1] H, bint has_bias):
-    """Z = X @ W.T (+ b) and H = relu(Z), in one pass over Z. Shapes as dense_fwd; H (n, m)."""
+                   floating[:, ::1] Z, floating[:, ::1] H, bint has_bias, const floating[:, ::1] R=None):
+    """Z = X @ W.T (+ b) (+ R) and H = relu(Z), in one pass over Z: what dense_fwd, add_into(Z, R) and
+    relu_fwd give one after the other. Shapes as dense_fwd; H and R (a residual, optional) (n, m)."""
+    cdef const floating* residual = NULL
+    if R is not None:
+        if R.shape[0] != Z.shape[0] or R.shape[1] != Z.shape[1]:
+            raise ValueError(f"R must have Z's shape ({Z.shape[0]}, {Z.shape[1]}), got ({R.shape[0]}, {R.shape[1]})")
+        residual = &R[0, 0] if R.shape[0] * R.shape[1] else NULL
     with nogil:
         dense_fwd_ptr(&X[0, 0] if X.shape[0] * X.shape[1] else NULL,
                       &W[0, 0] if W.shape[0] * W.shape[1] else NULL,
                       &b[0] if has_bias else NULL,
                       &Z[0, 0] if Z.shape[0] * Z.shape[1] else NULL,
                       X.shape[0], X.shape[1], W.shape[0], has_bias, False,
-                      &H[0, 0] if H.shape[0] * H.shape[1] else NULL)
+                      &H[0, 0] if H.shape[0] * H.shape[1] else NULL, residual)
 
 
 def dense_bwd(const floating[:, ::1] dZ, const floating[:, ::1] X, const floating[:, ::1] W,

@@ -1,6 +1,7 @@
 /* Small dense products in registers, for the sizes where a BLAS call costs more than the arithmetic.
  *
- *   tile_sgemm / tile_dgemm (m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh)
+ *   tile_sgemm / tile_dgemm (m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, res, ldres,
+ *                            H, ldh)
  *       C (m x n, row stride ldc) = A @ B  (+ C when accumulate, else + bias (n,) in every row when
  *       bias is not NULL), with A[i, p] = A[i*a_rs + p*a_cs] and B[p, j] = B[p*b_rs + j*b_cs]; then
  *       H (m x n, row stride ldh) = relu(C) when H is not NULL. See tile_impl.h for the method.
@@ -21,11 +22,11 @@
 #include "simd.h"
 
 typedef void (*tile_sgemm_fn)(int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *,
-                              ptrdiff_t, ptrdiff_t, float *, ptrdiff_t, int, const float *, float *,
-                              ptrdiff_t);
+                              ptrdiff_t, ptrdiff_t, float *, ptrdiff_t, int, const float *, const float *,
+                              ptrdiff_t, float *, ptrdiff_t);
 typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_t, const double *,
-                              ptrdiff_t, ptrdiff_t, double *, ptrdiff_t, int, const double *, double *,
-                              ptrdiff_t);
+                              ptrdiff_t, ptrdiff_t, double *, ptrdiff_t, int, const double *, const double *,
+                              ptrdiff_t, double *, ptrdiff_t);
 
 #ifdef SIMD_HAVE_X86 /* GCC or clang on x86: vector types and target attributes */
 

@@ -73,12 +73,13 @@ typedef TILE_T TILE_FN(_vec) __attribute__((vector_size(TILE_VBYTES)));
 
 /* One mr x (nv vectors) block of C over p in [0, kc); mr (<= TILE_MR) and nv (<= TILE_NV) are constants
    after inlining. B points at row 0 of the panel, rows b_rs apart; nr (<= nv vectors) columns of C are
-   written. bias (the panel's nr entries, or NULL) is added when not accumulating; H (or NULL), rows ldh
-   apart, gets the ReLU of the block. */
+   written. bias (the panel's nr entries, or NULL) is added when not accumulating; then res (or NULL,
+   rows ldres apart: a residual, the block's own rows) is added; H (or NULL), rows ldh apart, gets the
+   ReLU of the block. */
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
                 const TILE_T *B, ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate,
-                const TILE_T *bias, TILE_T *H, ptrdiff_t ldh)
+                const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh)
 {
     typedef TILE_FN(_vec) vec;
     vec acc[TILE_MR][TILE_NV];
@@ -101,8 +102,8 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
         A += a_cs;
         B += b_rs;
     }
-    /* the epilogue: C = acc (+ C when accumulate, else + bias when given), and H = relu(C) when given
-       (as ew_relu_fwd: +0 for C <= 0 and NaN) */
+    /* the epilogue: C = acc (+ C when accumulate, else + bias when given) (+ res when given), and
+       H = relu(C) when given (as ew_relu_fwd: +0 for C <= 0 and NaN) */
     if (nr == nv * TILE_VW) {
         /* each case its own fully unrolled loop: with the branches inside, GCC kept the loops */
         if (accumulate) {
@@ -125,6 +126,16 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
                 for (int v = 0; v < nv; v++)
                     acc[i][v] += bv[v];
         }
+        if (res) {
+            TILE_UNROLL(TILE_MR)
+            for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+                for (int v = 0; v < nv; v++) {
+                    vec r;
+                    memcpy(&r, res + i * ldres + v * TILE_VW, sizeof(vec));
+                    acc[i][v] += r;
+                }
+        }
         TILE_UNROLL(TILE_MR)
         for (int i = 0; i < mr; i++)
 #pragma GCC unroll 2
@@ -146,6 +157,8 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
             TILE_T *c = C + i * ldc;
             for (int j = 0; j < nr; j++) {
                 TILE_T z = accumulate ? c[j] + tmp[j] : bias ? tmp[j] + bias[j] : tmp[j];
+                if (res)
+                    z = z + res[i * ldres + j];
                 c[j] = z;
                 if (H)
                     H[i * ldh + j] = z > 0 ? z : 0;
@@ -158,14 +171,16 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_FN(_micro_any)(int mr, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const TILE_T *B,
                     ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate, const TILE_T *bias,
-                    TILE_T *H, ptrdiff_t ldh)
+                    const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh)
 {
 #define TILE_MICRO_CASE(R)                                                                           \
     case R:                                                                                          \
         if (nr > TILE_VW)                                                                            \
-            TILE_FN(_micro)(R, 2, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate, bias, H, ldh); \
+            TILE_FN(_micro)(R, 2, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate, bias, res, ldres, \
+                            H, ldh);                                                                 \
         else                                                                                         \
-            TILE_FN(_micro)(R, 1, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate, bias, H, ldh); \
+            TILE_FN(_micro)(R, 1, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate, bias, res, ldres, \
+                            H, ldh);                                                                 \
         break;
     /* a case for each row count up to TILE_MR */
     switch (mr) {
@@ -229,22 +244,25 @@ TILE_FN(_micro_any)(int mr, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a
 static TILE_TARGET void
 TILE_FN(_block)(int m, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const TILE_T *B,
                 ptrdiff_t b_rs, ptrdiff_t panel_stride, int ncols, TILE_T *C, ptrdiff_t ldc,
-                int accumulate, const TILE_T *bias, TILE_T *H, ptrdiff_t ldh)
+                int accumulate, const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H,
+                ptrdiff_t ldh)
 {
     for (int i = 0; i < m; i += TILE_MR) {
         int mr = m - i < TILE_MR ? m - i : TILE_MR;
         const TILE_T *Ai = A + i * a_rs;
         TILE_T *Ci = C + i * ldc, *Hi = H ? H + i * ldh : NULL;
+        const TILE_T *Ri = res ? res + i * ldres : NULL;
         for (int j = 0, q = 0; j < ncols; j += TILE_NR, q++) {
             int nr = ncols - j < TILE_NR ? ncols - j : TILE_NR;
             const TILE_T *bj = bias ? bias + j : NULL;
             TILE_T *Hij = Hi ? Hi + j : NULL;
+            const TILE_T *Rij = Ri ? Ri + j : NULL;
             if (mr == TILE_MR && nr == TILE_NR)
                 TILE_FN(_micro)(TILE_MR, TILE_NV, kc, Ai, a_rs, a_cs, B + q * panel_stride, b_rs,
-                                Ci + j, ldc, TILE_NR, accumulate, bj, Hij, ldh);
+                                Ci + j, ldc, TILE_NR, accumulate, bj, Rij, ldres, Hij, ldh);
             else
                 TILE_FN(_micro_any)(mr, kc, Ai, a_rs, a_cs, B + q * panel_stride, b_rs, Ci + j, ldc, nr,
-                                    accumulate, bj, Hij, ldh);
+                                    accumulate, bj, Rij, ldres, Hij, ldh);
         }
     }
 }
@@ -418,11 +436,11 @@ TILE_FN(_dot_rows)(int m, int k, const TILE_T *A, ptrdiff_t a_rs, const TILE_T *
 }
 
 /* The blocked product: loops over blocks of kc rows and nc columns of B (see the top of this file).
-   The bias goes into the first block of kc (when not accumulating), H into the last. */
+   The bias goes into the first block of kc (when not accumulating), res and H into the last. */
 static TILE_TARGET void
 TILE_FN(_blocked)(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
                   const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate,
-                  const TILE_T *bias, TILE_T *H, ptrdiff_t ldh)
+                  const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh)
 {
     TILE_T packed[TILE_BUF] __attribute__((aligned(64)));
     for (int p0 = 0; p0 < k; p0 += TILE_KC) {
@@ -430,6 +448,7 @@ TILE_FN(_blocked)(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_
         int acc = accumulate || p0 > 0;
         const TILE_T *bias_p = acc ? NULL : bias;
         TILE_T *H_p = p0 + kc >= k ? H : NULL;
+        const TILE_T *res_p = p0 + kc >= k ? res : NULL;
         int nc = TILE_BUF / kc / TILE_NR * TILE_NR;
         const TILE_T *Ap = A + p0 * a_cs;
         for (int j0 = 0; j0 < n; j0 += nc) {
@@ -437,38 +456,39 @@ TILE_FN(_blocked)(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_
             const TILE_T *Bp = B + p0 * b_rs + j0 * b_cs;
             const TILE_T *bias_j = bias_p ? bias_p + j0 : NULL;
             TILE_T *H_j = H_p ? H_p + j0 : NULL;
+            const TILE_T *res_j = res_p ? res_p + j0 : NULL;
             if (b_cs == 1) {
                 /* whole panels in place, a last narrow one packed */
                 int full = ncols / TILE_NR * TILE_NR;
                 if (full > 0)
                     TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, Bp, b_rs, TILE_NR, full, C + j0, ldc, acc, bias_j,
-                                    H_j, ldh);
+                                    res_j, ldres, H_j, ldh);
                 if (full < ncols) {
                     TILE_FN(_pack_b)(kc, ncols - full, Bp + full, b_rs, 1, packed);
                     TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, packed, TILE_NR, kc * TILE_NR, ncols - full,
                                     C + j0 + full, ldc, acc, bias_j ? bias_j + full : NULL,
-                                    H_j ? H_j + full : NULL, ldh);
+                                    res_j ? res_j + full : NULL, ldres, H_j ? H_j + full : NULL, ldh);
                 }
             } else {
                 TILE_FN(_pack_b)(kc, ncols, Bp, b_rs, b_cs, packed);
                 TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, packed, TILE_NR, kc * TILE_NR, ncols, C + j0, ldc,
-                                acc, bias_j, H_j, ldh);
+                                acc, bias_j, res_j, ldres, H_j, ldh);
             }
         }
     }
 }
 
-/* C (m x n, row stride ldc) = A @ B (+ C when accumulate; else + bias in every row when bias is given);
-   then H (rows ldh apart) = relu(C) when H is given. */
+/* C (m x n, row stride ldc) = A @ B (+ C when accumulate; else + bias in every row when bias is given)
+   (+ res, rows ldres apart, when given); then H (rows ldh apart) = relu(C) when H is given. */
 static TILE_TARGET void
 TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
           const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate,
-          const TILE_T *bias, TILE_T *H, ptrdiff_t ldh)
+          const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh)
 {
     if (m <= 0 || n <= 0)
         return;
     if (k > 0 && n > 1) {
-        TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, H, ldh);
+        TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, res, ldres, H, ldh);
         return;
     }
     /* no product (k = 0) or one column: the bias is written first and the product added to it, and
@@ -487,10 +507,14 @@ TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
     } else if (m > 1 && ldc == 1) {
         /* A matrix-vector product: as C.T = B.T @ A.T (the same memory when C is a column), one row
            of C.T runs across full vectors instead of one lane of each tile. */
-        TILE_FN(_blocked)(1, m, k, B, 0, b_rs, A, a_cs, a_rs, C, 0, accumulate, NULL, NULL, 0);
+        TILE_FN(_blocked)(1, m, k, B, 0, b_rs, A, a_cs, a_rs, C, 0, accumulate, NULL, NULL, 0, NULL, 0);
     } else {
-        TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, NULL, NULL, 0);
+        TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, NULL, NULL, 0, NULL, 0);
     }
+    if (res)
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                C[i * ldc + j] = C[i * ldc + j] + res[i * ldres + j];
     if (H)
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {

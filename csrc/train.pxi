@@ -183,6 +183,7 @@ cdef void forward_pass(const Plan* plan, const floating* P, const floating* Xb, 
     cdef const plan_skip* sk
     cdef const floating* x
     cdef const floating* src
+    cdef const floating* residual
     cdef floating* z
     cdef bint fused_relu
     for k in range(plan.n_layers):
@@ -190,11 +191,16 @@ cdef void forward_pass(const Plan* plan, const floating* P, const floating* Xb, 
         m = lay.width
         x = Xb if k == 0 else work + plan.layers[k - 1].h
         z = work + lay.z
-        # with no skip into the layer, the ReLU comes out of the product's epilogue
-        fused_relu = lay.relu != 0 and lay.skip_begin == lay.skip_end
+        # with no skip into the layer, or one identity skip (a residual), the skip's addition and the
+        # ReLU come out of the product's epilogue
+        residual = NULL
+        if lay.skip_end - lay.skip_begin == 1 and plan.skips[lay.skip_begin].weight < 0:
+            sk = &plan.skips[lay.skip_begin]
+            residual = Xb if sk.src < 0 else work + plan.layers[sk.src].h
+        fused_relu = lay.relu != 0 and (lay.skip_begin == lay.skip_end or residual != NULL)
         dense_fwd_ptr(x, P + lay.w, P + lay.b, z, nb, lay.in_width, m, lay.bias, False,
-                      work + lay.h if fused_relu else <floating*>NULL)
-        for s in range(lay.skip_begin, lay.skip_end):
+                      work + lay.h if fused_relu else <floating*>NULL, residual)
+        for s in range(lay.skip_begin if residual == NULL else lay.skip_end, lay.skip_end):
             sk = &plan.skips[s]
             src = Xb if sk.src < 0 else work + plan.layers[sk.src].h
             if sk.weight < 0:

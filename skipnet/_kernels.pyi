@@ -83,8 +83,10 @@ def add_into(Y: _Float, X: _Float, accumulate: bool) -> None:
 def dense_fwd(X: _Float, W: _Float, b: _Float, Z: _Float, has_bias: bool, accumulate: bool) -> None:
     """Z = X @ W.T (+ b) (+ Z when accumulate). X (n, k), W (m, k), b (m,) or empty, Z (n, m)."""
 
-def dense_fwd_relu(X: _Float, W: _Float, b: _Float, Z: _Float, H: _Float, has_bias: bool) -> None:
-    """Z = X @ W.T (+ b) and H = relu(Z), in one pass over Z. Shapes as dense_fwd; H (n, m)."""
+def dense_fwd_relu(X: _Float, W: _Float, b: _Float, Z: _Float, H: _Float, has_bias: bool,
+                   R: _Float | None = None) -> None:
+    """Z = X @ W.T (+ b) (+ R) and H = relu(Z), in one pass over Z: what dense_fwd, add_into(Z, R) and
+    relu_fwd give one after the other. Shapes as dense_fwd; H and R (a residual, optional) (n, m)."""
 
 def dense_bwd(dZ: _Float, X: _Float, W: _Float, dW: _Float, db: _Float, dX: _Float, has_bias: bool,
               need_dx: bool, accumulate_dx: bool) -> None:

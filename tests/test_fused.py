@@ -474,3 +474,13 @@ def test_orders_drawn_together_are_the_per_op_paths_draws(n, k):
     _draw_orders(together, out)
     np.testing.assert_array_equal(out, expected)
     assert together.bit_generator.state == one_by_one.bit_generator.state
+
+
+@pytest.mark.parametrize("width", [5, 16, 37])
+def test_residual_networks_fused_are_the_per_op_path_bit_for_bit(width, dtype, blas_path, simd):
+    """A residual block's identity skip and ReLU come out of the product's epilogue in the fused path."""
+    rng = np.random.default_rng(width)
+    X, y = rng.normal(size=(45, 6)), rng.normal(size=(45, 2))
+    runs = _fit_both(lambda: sn.Network.mlp(6, (width,) * 4, 2, skip="residual", dtype=dtype, seed=width), X, y,
+                     loss="mse", lr=0.01, batch_size=16, epochs=3)
+    _assert_same_run(*runs)

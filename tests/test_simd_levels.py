@@ -68,6 +68,33 @@ def test_tile_products_at_every_level(n, k, m, accumulate, dtype, level, tiles_o
     if not accumulate:  # the epilogue's bias and ReLU: the same bits as the plain forward
         np.testing.assert_array_equal(Zr, Z)
         np.testing.assert_array_equal(H, np.where(Z > 0, Z, 0))
+        _assert_residual_epilogue(X, W, b, Z, rng)
+
+
+def _assert_residual_epilogue(X, W, b, Z, rng):
+    """dense_fwd_relu with a residual R: the bits of the plain forward Z, then add_into(Z, R), then relu."""
+    R = _with_specials(rng, Z.size, Z.dtype).reshape(Z.shape)
+    expected = Z.copy()
+    K.add_into(expected.ravel(), R.ravel(), True)
+    Zr, H = np.full_like(Z, np.nan), np.full_like(Z, np.nan)
+    K.dense_fwd_relu(X, W, b, Zr, H, True, R)
+    np.testing.assert_array_equal(Zr, expected)
+    relu = np.empty_like(Z)
+    K.relu_fwd(expected.ravel(), relu.ravel())
+    np.testing.assert_array_equal(H, relu)
+
+
+@pytest.mark.parametrize("n,k,m", [(5, 17, 3), (40, 1, 23), (17, 300, 45), (64, 64, 64)])
+def test_the_residual_epilogue_through_blas(n, k, m, dtype):
+    rng = np.random.default_rng(n * k * m)
+    X, W = rng.normal(size=(n, k)).astype(dtype), rng.normal(size=(m, k)).astype(dtype)
+    b = rng.normal(size=m).astype(dtype)
+    K.set_blas_threshold(1)  # every product through gemm: the bias as a prefill, R and the ReLU after
+    Z = np.empty((n, m), dtype)
+    K.dense_fwd(X, W, b, Z, True, False)
+    _assert_residual_epilogue(X, W, b, Z, rng)
+    with pytest.raises(ValueError, match="R must have Z's shape"):
+        K.dense_fwd_relu(X, W, b, Z, np.empty_like(Z), True, np.empty((n, m + 1), dtype))
 
 
 @pytest.mark.parametrize("m,n,k", [(16, 16, 16), (9, 33, 32), (3, 17, 48), (40, 1, 23), (1, 37, 5)])
