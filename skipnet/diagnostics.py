@@ -616,13 +616,14 @@ def explain_plateau(net, X, y, loss: str, losses, window: int = 5, rtol: float =
 class PlateauFound:
     """A plateau found by a TrainingMonitor after ``epoch`` (the epoch losses up to it kept): its extent
     (detect_plateau) and cause (diagnose: a forward and backward pass) are worked out when ``explain()``
-    is first called, from the weights of that epoch, kept here, and the monitor's training data."""
+    is first called, from the weights of that epoch, kept here (a copy of ``params``, by default the
+    network's current weights), and the monitor's training data."""
 
-    def __init__(self, monitor: TrainingMonitor, epoch_losses, epoch: int, index: int):
+    def __init__(self, monitor: TrainingMonitor, epoch_losses, epoch: int, index: int, params=None):
         self.losses, self.window, self.rtol = np.array(epoch_losses, dtype=np.float64), monitor.window, monitor.rtol
         self.epoch, self.index = epoch, index
         self.net, self.X, self.y, self.loss = monitor.net, monitor.X, monitor.y, monitor.loss
-        self.params = monitor.net.internals.params.copy()
+        self.params = (monitor.net.internals.params if params is None else params).copy()
         self._explained: tuple[str, dict] | None = None
 
     def explain(self) -> tuple[str, dict]:
@@ -658,20 +659,28 @@ class TrainingMonitor:
     ReLU unit, layer by layer, the largest z over the epoch's training steps, which its kernels keep as
     they go), so those checks cost nothing; other checks (``dead_check``, on a stop), or checks without
     statistics, are one forward pass over the training data with the epoch's weights. A plateau costs a
-    forward and backward pass when found (or when first read, with ``explain_later``). The plateau rule is the kernels' (skipnet._kernels.
-    plateau_begins), so a fused fit can run on until the epoch where one begins. ``rtol`` and
-    ``explain_later`` are taken by keyword (positionally: deprecated, FutureWarning).
+    forward and backward pass when found (or when first read, with ``explain_later``). The plateau rule
+    is the kernels' (skipnet._kernels.plateau_begins), so a fused fit applies it as it trains and tells
+    ``end_epochs`` where plateaus began, with the weights of those epochs. ``rtol`` and
+    ``explain_later`` are taken by keyword (positionally: deprecated, FutureWarning). ``restart``
+    watches a new fit of the same network with the same settings.
     """
 
     @keyword_from("rtol")
     def __init__(self, net, X, y, loss: str, every: int = 5, window: int = 5, rtol: float = 1e-3,
                  explain_later: bool = False):
-        self.net, self.X, self.y, self.loss = net, X, y, loss
+        self.net = net
         # a plateau's cause worked out when first read, from its epoch's weights (PlateauFound)
         self.explain_later = V.check_bool("explain_later", explain_later)
         self.every = V.check_int("every", every, minimum=1)
         self.window = V.check_int("window", window, minimum=2, maximum=K.PLATEAU_MAX_WINDOW)
         self.rtol = V.check_float("rtol", rtol, minimum=0.0)
+        self.restart(X, y, loss)
+
+    def restart(self, X, y, loss: str) -> None:
+        """Watch a new fit (training data X, y, loss) of the same network with the same settings: what
+        was reported before is forgotten."""
+        self.X, self.y, self.loss = X, y, loss
         self.reported: dict[int, set] = {}
         self.last_check: int | None = None
         self.level: float | None = None  # the level of the last plateau reported
@@ -681,45 +690,50 @@ class TrainingMonitor:
         """Checks after ``epoch`` given this fit's epoch losses so far (and the epoch's dead-unit
         statistics ``unit_max``, see the class docstring); returns new warnings. ``dead_check``: check
         the dead units even if not due."""
-        out = []
-        index = len(epoch_losses) - 1
-        tail = np.asarray(epoch_losses[-self.window:], dtype=np.float64)
-        begins, self.level = K.plateau_begins(tail, self.window, self.rtol, self.level)
-        found = PlateauFound(self, epoch_losses, epoch, index) if begins else None
-        if index % self.every == 0 or dead_check:
-            warning = self._dead_units(epoch, unit_max if index % self.every == 0 else None)
-            if warning:
-                out.append(warning)
-        if found is not None:
-            out.append(("plateau", found, None) if self.explain_later else ("plateau", *found.explain()))
-        return out
+        return [warning[1:] for warning in self.end_epochs(
+            epoch, epoch_losses, 1, None if unit_max is None else unit_max[None], dead_check)]
 
     def end_epochs(self, epoch: int, epoch_losses, count: int, unit_epochs: np.ndarray | None = None,
-                   dead_check: bool = False, level=...) -> list[tuple[int, str, str, dict]]:
-        """end_epoch for the last ``count`` epochs of ``epoch_losses``, the last being ``epoch``, where
-        no plateau began before the last (a fused call stops where one begins): their dead-unit checks
-        and the plateau level they may leave, then the last epoch's checks. ``unit_epochs``: their
-        dead-unit statistics, (count, n_units), or None; ``dead_check`` as end_epoch's, for the last;
-        ``level``: the plateau level before the last epoch, when the kernel that applied the rule to these
-        epochs says (FusedNet.watch_level), else the rule is applied here. Returns (epoch, kind, message,
-        data) tuples."""
-        out = []
-        first = len(epoch_losses) - count
-        if level is not ...:
+                   dead_check: bool = False, level=..., plateaus=()) -> list[tuple[int, str, str, dict]]:
+        """end_epoch for each of the last ``count`` epochs of ``epoch_losses``, the last being ``epoch``.
+        ``unit_epochs``: their dead-unit statistics, (count, n_units) (the rows of epochs due for a
+        check are read), or None; ``dead_check`` as end_epoch's, for the last. The plateau rule is
+        applied here to each epoch, unless a kernel applied it as it trained: then ``level`` is the
+        plateau level after the last epoch (FusedNet.watch_level) and ``plateaus`` the epochs where one
+        began, as (index among the ``count``, 0 the first; the weights at that epoch's end, or None: the
+        network's current ones). Returns (epoch, kind, message, data) tuples."""
+        first = len(epoch_losses) - count  # the index of the first of them in epoch_losses
+        due = (-first) % self.every  # the first of them due for a dead-unit check
+        if level is not ... and not plateaus and not dead_check and unit_epochs is not None:
+            # the common case in a few microseconds: no plateau began and nothing is dead
             self.level = level
-        for back, index in enumerate(range(first, len(epoch_losses) - 1)):
-            if self.level is not None and level is ...:  # only the level can change: is it left?
+            if due >= count:
+                return []
+            rows = unit_epochs[due:count:self.every]
+            if not (rows <= 0).any():
+                self.last_check = epoch - count + 1 + due + (rows.shape[0] - 1) * self.every
+                return []
+        kernel = level is not ...
+        found = dict(plateaus)
+        out = []
+        for back, index in enumerate(range(first, first + count)):
+            at = epoch - count + 1 + back
+            if kernel:
+                begins = back in found
+            else:
                 tail = np.asarray(epoch_losses[max(0, index + 1 - self.window):index + 1], dtype=np.float64)
-                _, self.level = K.plateau_begins(tail, self.window, self.rtol, self.level)
-            if index % self.every == 0:
-                at = epoch - count + 1 + back
-                warning = self._dead_units(at, None if unit_epochs is None else unit_epochs[back])
+                begins, self.level = K.plateau_begins(tail, self.window, self.rtol, self.level)
+            plateau = PlateauFound(self, epoch_losses[:index + 1], at, index, found.get(back)) if begins else None
+            checked = back >= due and (back - due) % self.every == 0
+            if checked or (dead_check and back == count - 1):
+                warning = self._dead_units(at, unit_epochs[back] if checked and unit_epochs is not None else None)
                 if warning:
                     out.append((at, *warning))
-        if count:
-            last = self.end_epoch(epoch, epoch_losses, None if unit_epochs is None else unit_epochs[count - 1],
-                                  dead_check)
-            out.extend((epoch, *warning) for warning in last)
+            if plateau is not None:
+                out.append((at, "plateau", plateau, None) if self.explain_later
+                           else (at, "plateau", *plateau.explain()))
+        if kernel:
+            self.level = level
         return out
 
     def _dead_units(self, epoch: int, unit_max: np.ndarray | None = None):

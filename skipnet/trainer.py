@@ -21,7 +21,8 @@ Execution: on the cython backend ``fit`` runs the fused path by default (``fused
 of steps in one kernel call without the GIL (skipnet._kernels.FusedNet), several epochs per call unless
 callbacks need the weights of each epoch: the kernel computes the validation loss and keeps the best
 weights (``restore_best``) at each epoch's end itself, with the per-op path's bits. The diagnostics read
-statistics the kernel keeps as it trains, and the kernel stops where a plateau begins; a schedule with
+statistics the kernel keeps as it trains, and the kernel applies the plateau rule, keeping a copy of the
+weights of the epoch where a plateau begins (a second plateau in one call ends it); a schedule with
 feedback says through ``fixed_epochs()`` how many epochs its rates hold whatever the losses (one call
 may take that many; its ``epoch_end`` is fed their losses afterwards). It follows the per-op path
 (``fused=False``, one kernel call per layer) step for step, with the same results, guards, warnings,
@@ -258,6 +259,7 @@ class Trainer(Checked):
         self.fused = fused
         self.restore_best = restore_best
         self._monitor = None  # (run, TrainingMonitor) of the current fit
+        self._snapshot: np.ndarray | None = None  # a fused call's weights where a plateau began
         # what a fit holds in all, in parameter-sized buffers: the network's weights and gradients, the
         # optimizer state (SGD 1, Adam 2) and the last good weights (fused: the spare; per-op: a copy)
         params = net.internals.params
@@ -432,8 +434,8 @@ class Trainer(Checked):
             # (when its chunked validation pass gives _evaluate's bits: FusedNet.validates_exactly).
             # Otherwise one call takes several epochs, bounded so the row orders and dead-unit
             # statistics stay small, and by the epochs a schedule's rates stay fixed whatever the losses.
-            # The diagnostics read statistics the kernel keeps, and the kernel stops where a plateau
-            # begins, so they are explained with that epoch's weights.
+            # The diagnostics read statistics the kernel keeps; the kernel copies the weights of the
+            # epoch where a plateau begins, so it is explained with them (a second plateau ends the call).
             in_kernel = not self.callbacks and (Xv is None or fused.validates_exactly(Xv.shape[0]))
             if in_kernel and Xv is not None:
                 fused.bind_validation(Xv, None if classes else yv, yv if classes else None,
@@ -470,11 +472,14 @@ class Trainer(Checked):
         opt = self.optimizer
         stats = {}
         if self.diagnose:
+            # the kernel keeps the dead-unit statistics of the epochs due for a check, applies the plateau
+            # rule, and copies the weights of the first epoch where a plateau begins (then runs on)
             monitor = self._monitor_for(run)
-            tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64)
+            tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64) if run.epoch_loss else _NO_LOSSES
             stats = {"unit_max": run.unit_max, "unit_epochs": run.unit_epochs(count),
                      "stats_every": monitor.every, "stats_epoch": len(run.epoch_loss),
-                     "watch": (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail)}
+                     "watch": (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail),
+                     "plateau_params": self._plateau_snapshot()}
         if checks:
             stats.update(run.epoch_checks(count, Xv is not None, self.restore_best))
         done, status, run.first_loss, zero_epoch, epoch_total, epoch_zero = fused.run(
@@ -500,9 +505,16 @@ class Trainer(Checked):
             run.epoch_loss.extend([total / run.weight_total for total in totals[:completed].tolist()])
             run.all_zero = zero_epoch  # of the epoch just completed (the kernel stops after such a one)
             unit_epochs, val_losses = stats.get("unit_epochs"), stats.get("val_losses")
+            level, plateaus = ..., []
+            if "watch" in stats:  # where the kernel found plateaus beginning, with those epochs' weights
+                level = fused.watch_level
+                if 0 <= fused.plateau_epoch < completed:
+                    plateaus.append((fused.plateau_epoch, stats["plateau_params"]))
+                if status == "plateau":
+                    plateaus.append((completed - 1, None))
             reason = self._end_epoch(run, Xv, yv, None if unit_epochs is None else unit_epochs[:completed],
-                                     completed, fused.watch_level if "watch" in stats else ...,
-                                     None if val_losses is None else val_losses[:completed], checks)
+                                     completed, level, None if val_losses is None else val_losses[:completed],
+                                     checks, plateaus)
             run.all_zero = epoch_zero  # of the epoch in progress
             if reason:
                 return reason
@@ -558,13 +570,14 @@ class Trainer(Checked):
         return lrs, None
 
     def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1, level=...,
-                   val_losses=None, kernel_checked: bool = False) -> str | None:
+                   val_losses=None, kernel_checked: bool = False, plateaus=()) -> str | None:
         """Checks after the last ``count`` epochs (recorded in run.epoch_loss; count > 1 only without
         callbacks, and with validation or restore_best only when the fused kernel did their part):
         validation loss (``val_losses``: the kernel's, one per epoch, else evaluated here), the best
         weights (``kernel_checked``: the kernel kept them), schedule feedback, the zero-gradient stop
-        (the last epoch), diagnostics (``unit_epochs``: their dead-unit statistics; ``level``: the
-        plateau level before the last, from the fused kernel), callbacks."""
+        (the last epoch), diagnostics (``unit_epochs``: their dead-unit statistics; ``level`` and
+        ``plateaus``: the fused kernel's plateau level after the last and the plateaus it found, see
+        TrainingMonitor.end_epochs), callbacks."""
         first = self.epoch_count
         epoch = first + count - 1  # the last
         self.epoch_count += count
@@ -583,7 +596,7 @@ class Trainer(Checked):
         if self.diagnose:  # a stuck epoch always checks its dead units: they explain the stop
             monitor = self._monitor_for(run)
             for e, kind, message, data in monitor.end_epochs(epoch, run.epoch_loss, count, unit_epochs,
-                                                             dead_check=stuck, level=level):
+                                                             dead_check=stuck, level=level, plateaus=plateaus):
                 run.warnings.append(_ExplainedOnRead(kind, None, e, message) if isinstance(message, PlateauFound)
                                     else TrainingWarning(kind, message, None, e, data))
         if stuck:
@@ -603,11 +616,24 @@ class Trainer(Checked):
 
     # ------------------------------------------------------------------ helpers
     def _monitor_for(self, run: _Run) -> TrainingMonitor:
-        """The diagnostics' monitor of this fit (made at its first use)."""
-        if self._monitor is None or self._monitor[0] is not run:
-            self._monitor = (run, TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every,
-                                                  explain_later=True))
-        return self._monitor[1]
+        """The diagnostics' monitor of this fit: the trainer's, restarted at the fit's first use (made
+        anew only when ``diagnose_every`` changed)."""
+        if self._monitor is not None and self._monitor[0] is run:
+            return self._monitor[1]
+        monitor = None if self._monitor is None else self._monitor[1]
+        if monitor is None or monitor.every != self.diagnose_every:
+            monitor = TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every, explain_later=True)
+        else:
+            monitor.restart(run.X, run.y, self.loss)
+        self._monitor = (run, monitor)
+        return monitor
+
+    def _plateau_snapshot(self) -> np.ndarray:
+        """Where a fused call copies the weights of an epoch where a plateau begins: one buffer of the
+        trainer's, reused (the monitor copies what it keeps)."""
+        if self._snapshot is None:
+            self._snapshot = np.empty_like(self.net.internals.params)
+        return self._snapshot
 
     def _schedule_horizon(self) -> int:
         """How many epochs from now the schedule's rates stay what they are whatever losses it is fed:
@@ -710,6 +736,9 @@ PAUSE_SECONDS = 0.05
 
 # Row orders of the epochs of one fused call: at most this many entries (epochs x samples).
 _ORDER_BUDGET = 1 << 17
+
+# The plateau rule's tail before a fit's first epoch (the kernel only reads it).
+_NO_LOSSES = np.empty(0)
 
 
 class _Series:
