@@ -65,6 +65,8 @@ typedef struct {
     void *plateau_params;    /* IN  n_params in the network's type, or NULL: the weights at the end of the
                                     first epoch where a plateau begins are copied there and the chunk runs on */
     ptrdiff_t plateau_epoch; /* IN/OUT -1, or the epoch of the chunk whose weights plateau_params holds */
+    int dead_seen;           /* IN/OUT set when an epoch that keeps statistics ends with a unit whose largest
+                                    z is <= 0 (a dead unit; NaN is not), so the monitor need not look */
 } fused_chunk;
 
 enum { FUSED_OK = 0, FUSED_LOSS_DIVERGED = 1, FUSED_NONFINITE_UPDATE = 2, FUSED_PAUSED = 3 };

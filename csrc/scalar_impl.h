@@ -256,8 +256,11 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         }
         if (j == spe) {  /* the epoch is complete */
             c->totals[e] = total;
-            if (stats)
+            if (stats) {
                 SCALAR_FN(_units_out)(L, lay, zmax, unit_epochs + e * c->n_units);
+                for (int k = 0; k < L - 1; k++)
+                    c->dead_seen |= lay[k].relu && zmax[k] <= 0;
+            }
             c->plateau = c->watch && plateau_watch_epoch(c->watch, total);
             if (c->plateau && c->plateau_params && c->plateau_epoch < 0) {
                 /* the first plateau of the chunk: its epoch's weights kept, and on */

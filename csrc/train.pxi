@@ -96,6 +96,7 @@ cdef extern from "scalar.h" nogil:
         int plateau                 # OUT stopped after an epoch where a plateau began
         void* plateau_params        # IN  where the weights of the first such epoch go (then on), or NULL
         Py_ssize_t plateau_epoch    # IN/OUT -1, or that epoch of the chunk
+        int dead_seen               # IN/OUT set when a kept epoch ended with a unit's largest z <= 0
     ctypedef struct fused_clock:
         Py_ssize_t next
     ctypedef struct scalar_net:
@@ -445,6 +446,10 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
                 check_epoch(plan, check, e, total, cur, work)
             if collect:
                 memcpy(unit_epochs + e * c.n_units, unit_max, c.n_units * sizeof(floating))
+                for i in range(c.n_units):
+                    if unit_max[i] <= 0:  # a dead unit (NaN is not one)
+                        c.dead_seen = True
+                        break
             c.plateau = c.watch != NULL and plateau_watch_epoch(c.watch, total)
             if c.plateau and c.plateau_params != NULL and c.plateau_epoch < 0:
                 # the first plateau of the call: its epoch's weights kept for the monitor, and on
@@ -508,6 +513,7 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
             seg.status = FUSED_PAUSED
             break
     c.done, c.status, c.zero_epoch, c.plateau = done, seg.status, seg.zero_epoch, seg.plateau
+    c.dead_seen = seg.dead_seen  # carried from segment to segment
     c.first_loss, c.have_first = seg.first_loss, seg.have_first
     c.epoch_total, c.epoch_all_zero = 0.0, True  # a stop mid-epoch ends the fit: nothing carries over
 
@@ -555,6 +561,7 @@ cdef class FusedNet:
     cdef bint f32
     cdef public object watch_level  # after run() with a watch: the plateau level after its last epoch
     cdef public Py_ssize_t plateau_epoch  # after run(): the epoch whose weights plateau_params got, or -1
+    cdef public bint dead_seen  # after run(): a row of unit_epochs it wrote has a unit <= 0 (dead)
     cdef plan_layer* layer_plan  # the plan's arrays (owned: freed with the object)
     cdef plan_skip* skip_plan
     cdef object params, grads, spare, work, twork, wwork  # owners of the memory used
@@ -624,6 +631,7 @@ cdef class FusedNet:
         self.validation = None
         self.watch_level = None
         self.plateau_epoch = -1
+        self.dead_seen = False
 
     def __dealloc__(self):
         PyMem_Free(self.layer_plan)
@@ -784,7 +792,8 @@ cdef class FusedNet:
         copied there and ``plateau_epoch`` becomes its index in the call; status "plateau" then means a
         second plateau began in the last completed epoch. After the call, ``plateau_epoch`` is -1 when
         nothing was copied, and ``watch_level`` the plateau level after the last completed epoch (None:
-        none is being reported).
+        none is being reported); ``dead_seen`` says whether a row it wrote into unit_epochs has a unit
+        whose largest z is <= 0 (a dead unit; NaN is not).
 
         At the end of each completed epoch e of the call, with the weights at its end: val_losses
         (>= epochs, float64; needs bind_validation) gets the validation loss in val_losses[e]; best
@@ -841,7 +850,7 @@ cdef class FusedNet:
             c.watch = &w
         self.watch_level = None
         self.plateau_epoch = -1
-        c.plateau_params, c.plateau_epoch = NULL, -1
+        c.plateau_params, c.plateau_epoch, c.dead_seen = NULL, -1, False
         if plateau_params is not None:
             if watch is None or plateau_params.dtype != self.params.dtype \
                     or plateau_params.shape != (self.plan.n_params,):
@@ -869,6 +878,7 @@ cdef class FusedNet:
         if c.watch != NULL:
             self.watch_level = None if w.level != w.level else w.level
             self.plateau_epoch = c.plateau_epoch
+        self.dead_seen = c.dead_seen
         status = ("ok", "loss", "update", "paused")[c.status]
         return (c.done, "plateau" if c.plateau and status == "ok" else status,
                 (c.first_loss if c.have_first else None), bool(c.zero_epoch), c.epoch_total,

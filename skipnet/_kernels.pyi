@@ -160,6 +160,8 @@ class FusedNet:
     """After run() with a watch: the plateau level after the last epoch it watched (None: none)."""
     plateau_epoch: int
     """After run() with plateau_params: the epoch of the call whose weights it holds (-1: none)."""
+    dead_seen: bool
+    """After run(): a row it wrote into unit_epochs has a unit whose largest z is <= 0 (dead)."""
     def run(self, orders: _Index | None, lrs: npt.NDArray[np.float64], losses: npt.NDArray[np.float64],
             totals: npt.NDArray[np.float64], n_steps: int, steps_per_epoch: int, opt_step: int,
             first_loss: float | None, first_step: int = ..., epoch_total: float = ...,

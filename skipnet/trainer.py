@@ -70,7 +70,7 @@ from . import _kernels as K
 from . import _validation as V
 from ._deprecation import keyword_from
 from ._settings import Checked, Fixed, Setting
-from .diagnostics import PlateauFound, TrainingMonitor
+from .diagnostics import DeadUnitsFound, PlateauFound, TrainingMonitor
 from .network import Network
 from .optimizers import make_optimizer
 
@@ -92,9 +92,10 @@ class TrainingWarning:
 
 class _ExplainedOnRead(TrainingWarning):
     """A TrainingWarning whose message and data are worked out when first read (a plateau's cause, from
-    the weights of its epoch kept with it), so that finding a plateau costs a fit nothing."""
+    the weights of its epoch kept with it; the dead units' report), so that finding them costs a fit
+    almost nothing."""
 
-    def __init__(self, kind: str, step: int | None, epoch: int | None, found: PlateauFound):
+    def __init__(self, kind: str, step: int | None, epoch: int | None, found: PlateauFound | DeadUnitsFound):
         self.kind, self.step, self.epoch, self.found = kind, step, epoch, found
 
     @property
@@ -260,6 +261,7 @@ class Trainer(Checked):
         self.restore_best = restore_best
         self._monitor = None  # (run, TrainingMonitor) of the current fit
         self._snapshot: np.ndarray | None = None  # a fused call's weights where a plateau began
+        self._unit_rows: np.ndarray | None = None  # a fused call's dead-unit statistics per epoch
         # what a fit holds in all, in parameter-sized buffers: the network's weights and gradients, the
         # optimizer state (SGD 1, Adam 2) and the last good weights (fused: the spare; per-op: a copy)
         params = net.internals.params
@@ -476,7 +478,7 @@ class Trainer(Checked):
             # rule, and copies the weights of the first epoch where a plateau begins (then runs on)
             monitor = self._monitor_for(run)
             tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64) if run.epoch_loss else _NO_LOSSES
-            stats = {"unit_max": run.unit_max, "unit_epochs": run.unit_epochs(count),
+            stats = {"unit_max": run.unit_max, "unit_epochs": self._unit_epochs(count, run.unit_max),
                      "stats_every": monitor.every, "stats_epoch": len(run.epoch_loss),
                      "watch": (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail),
                      "plateau_params": self._plateau_snapshot()}
@@ -512,9 +514,10 @@ class Trainer(Checked):
                     plateaus.append((fused.plateau_epoch, stats["plateau_params"]))
                 if status == "plateau":
                     plateaus.append((completed - 1, None))
-            reason = self._end_epoch(run, Xv, yv, None if unit_epochs is None else unit_epochs[:completed],
-                                     completed, level, None if val_losses is None else val_losses[:completed],
-                                     checks, plateaus)
+            # unit_epochs: the rows of this call's epochs (the buffer may hold more)
+            reason = self._end_epoch(run, Xv, yv, unit_epochs, completed, level,
+                                     None if val_losses is None else val_losses[:completed], checks, plateaus,
+                                     fused.dead_seen if "watch" in stats else None)
             run.all_zero = epoch_zero  # of the epoch in progress
             if reason:
                 return reason
@@ -570,14 +573,14 @@ class Trainer(Checked):
         return lrs, None
 
     def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1, level=...,
-                   val_losses=None, kernel_checked: bool = False, plateaus=()) -> str | None:
+                   val_losses=None, kernel_checked: bool = False, plateaus=(), dead_seen=None) -> str | None:
         """Checks after the last ``count`` epochs (recorded in run.epoch_loss; count > 1 only without
         callbacks, and with validation or restore_best only when the fused kernel did their part):
         validation loss (``val_losses``: the kernel's, one per epoch, else evaluated here), the best
         weights (``kernel_checked``: the kernel kept them), schedule feedback, the zero-gradient stop
         (the last epoch), diagnostics (``unit_epochs``: their dead-unit statistics; ``level`` and
-        ``plateaus``: the fused kernel's plateau level after the last and the plateaus it found, see
-        TrainingMonitor.end_epochs), callbacks."""
+        ``plateaus``, ``dead_seen``: the fused kernel's plateau level after the last, the plateaus it
+        found and whether it saw dead units, see TrainingMonitor.end_epochs), callbacks."""
         first = self.epoch_count
         epoch = first + count - 1  # the last
         self.epoch_count += count
@@ -596,8 +599,10 @@ class Trainer(Checked):
         if self.diagnose:  # a stuck epoch always checks its dead units: they explain the stop
             monitor = self._monitor_for(run)
             for e, kind, message, data in monitor.end_epochs(epoch, run.epoch_loss, count, unit_epochs,
-                                                             dead_check=stuck, level=level, plateaus=plateaus):
-                run.warnings.append(_ExplainedOnRead(kind, None, e, message) if isinstance(message, PlateauFound)
+                                                             dead_check=stuck, level=level, plateaus=plateaus,
+                                                             dead_seen=dead_seen):
+                run.warnings.append(_ExplainedOnRead(kind, None, e, message)
+                                    if isinstance(message, (PlateauFound, DeadUnitsFound))
                                     else TrainingWarning(kind, message, None, e, data))
         if stuck:
             reason = ("zero gradient: the loss gradient over the whole training set is exactly 0 and the "
@@ -627,6 +632,14 @@ class Trainer(Checked):
             monitor.restart(run.X, run.y, self.loss)
         self._monitor = (run, monitor)
         return monitor
+
+    def _unit_epochs(self, epochs: int, unit_max: np.ndarray) -> np.ndarray:
+        """A buffer of at least ``epochs`` rows of dead-unit statistics (one per hidden ReLU unit) for a
+        fused call, the trainer's, reused from fit to fit (the monitor reads its rows during the call's
+        checks only)."""
+        if self._unit_rows is None or self._unit_rows.shape[0] < epochs or self._unit_rows.dtype != unit_max.dtype:
+            self._unit_rows = np.empty((epochs, unit_max.shape[0]), unit_max.dtype)
+        return self._unit_rows
 
     def _plateau_snapshot(self) -> np.ndarray:
         """Where a fused call copies the weights of an epoch where a plateau begins: one buffer of the
@@ -857,10 +870,9 @@ class _Run:
         self.validation = (None, None)
         self._totals = None
         # the diagnostics' dead-unit statistics: per hidden ReLU unit, the largest z of the epoch in
-        # progress (the kernels keep it), and of each epoch of a fused call
+        # progress (the kernels keep it; those of each epoch of a fused call go to the trainer's buffer)
         self.unit_max = np.empty(trainer.net.internals.hidden_relu_units, trainer.net.dtype)
         self.unit_max.fill(-np.inf)
-        self._unit_epochs = None
         # fused path: row orders drawn ahead in batches; rows [start, end) of _orders are the epoch in
         # progress (or the next) and those after it; rows before `begun` have been begun; the batch
         # drawn last starts at row `batch_row`, drawn from generator state `batch_state`
@@ -918,12 +930,6 @@ class _Run:
         if self._totals is None or self._totals.shape[0] < epochs:
             self._totals = np.empty(epochs)
         return self._totals[:epochs]
-
-    def unit_epochs(self, epochs: int) -> np.ndarray:
-        """A (epochs, n_units) buffer for the dead-unit statistics of a fused call's epochs, reused."""
-        if self._unit_epochs is None or self._unit_epochs.shape[0] < epochs:
-            self._unit_epochs = np.empty((epochs, self.unit_max.shape[0]), self.unit_max.dtype)
-        return self._unit_epochs[:epochs]
 
     def diverged(self, step: int, epoch: int, reason: str, loss: float, lr: float) -> str:
         """Restore the last good weights (the fused kernel has done so already), reset the optimizer

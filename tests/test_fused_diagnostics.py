@@ -258,3 +258,34 @@ def test_a_loss_that_leaves_its_plateau_can_plateau_again_alike_on_both_paths():
                               epochs=30, schedule=Bump())
     _assert_same_fit(fused, per_op)
     assert [w.epoch for w in fused[0].warnings if w.kind == "plateau"] == [4, 15]
+
+
+@pytest.mark.parametrize("make", [lambda: sn.Network.mlp(1, (1, 1), seed=3, skip="first-to-output"),  # scalar
+                                  lambda: sn.Network.mlp(3, (5, 4), seed=8, dtype="float32")])      # batch
+@pytest.mark.parametrize("dead", [False, True])
+def test_the_kernel_says_whether_a_kept_epoch_saw_a_dead_unit(make, dead):
+    """FusedNet.dead_seen: a row the call wrote into unit_epochs has a unit whose largest z is <= 0, so
+    the monitor need not read the rows when it is False."""
+    net = make()
+    # every hidden unit alive (a large bias, positive weights after layer 0), or every unit of the first
+    # hidden layer dead
+    net.set_parameters({"layers.1.weight": np.abs(net.parameters()["layers.1.weight"]),
+                        **{f"layers.{k}.bias": np.full(net.layers[k].units, 10.0) for k in (0, 1)}})
+    if dead:
+        net.set_parameters({"layers.0.weight": np.zeros_like(net.parameters()["layers.0.weight"]),
+                            "layers.0.bias": -np.ones(net.layers[0].units)})
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(12, net.n_inputs)).astype(net.dtype)
+    y = rng.normal(size=(12, 1)).astype(net.dtype)
+    n_units, epochs, spe = net.internals.hidden_relu_units, 4, 4
+    fused = net.internals.engine.make_fused(3)
+    fused.bind(X, y, None, loss="l1", **sn.Trainer(net, lr=0.05).optimizer.fused_arguments())
+    unit_epochs = np.full((epochs, n_units), np.nan, net.dtype)
+    done, status, *_ = fused.run(None, np.array([1e-4]), np.zeros(epochs * spe + 1), np.zeros(epochs),
+                                 epochs * spe, spe, 0, None, unit_max=np.zeros(n_units, net.dtype),
+                                 unit_epochs=unit_epochs, stats_every=2, stats_epoch=1)
+    fused.unbind()
+    assert (done, status) == (epochs * spe, "ok")
+    kept = unit_epochs[1::2]  # epochs 1 and 3 of the call are due
+    assert not np.isnan(kept).any()
+    assert fused.dead_seen == dead == bool((kept <= 0).any())
