@@ -259,7 +259,7 @@ class Trainer(Checked):
         self.diagnose_every = diagnose_every
         self.fused = fused
         self.restore_best = restore_best
-        self._monitor = None  # (run, TrainingMonitor) of the current fit
+        self._monitor: TrainingMonitor | None = None  # the diagnostics' monitor, restarted for each fit
         self._snapshot: np.ndarray | None = None  # a fused call's weights where a plateau began
         self._unit_rows: np.ndarray | None = None  # a fused call's dead-unit statistics per epoch
         # what a fit holds in all, in parameter-sized buffers: the network's weights and gradients, the
@@ -478,7 +478,7 @@ class Trainer(Checked):
             # rule, and copies the weights of the first epoch where a plateau begins (then runs on)
             monitor = self._monitor_for(run)
             tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64) if run.epoch_loss else _NO_LOSSES
-            stats = {"unit_max": run.unit_max, "unit_epochs": self._unit_epochs(count, run.unit_max),
+            stats = {"unit_max": run.unit_max, "unit_epochs": self._unit_epochs(count, len(run.unit_max)),
                      "stats_every": monitor.every, "stats_epoch": len(run.epoch_loss),
                      "watch": (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail),
                      "plateau_params": self._plateau_snapshot()}
@@ -622,23 +622,25 @@ class Trainer(Checked):
     # ------------------------------------------------------------------ helpers
     def _monitor_for(self, run: _Run) -> TrainingMonitor:
         """The diagnostics' monitor of this fit: the trainer's, restarted at the fit's first use (made
-        anew only when ``diagnose_every`` changed)."""
-        if self._monitor is not None and self._monitor[0] is run:
-            return self._monitor[1]
-        monitor = None if self._monitor is None else self._monitor[1]
-        if monitor is None or monitor.every != self.diagnose_every:
-            monitor = TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every, explain_later=True)
-        else:
-            monitor.restart(run.X, run.y, self.loss)
-        self._monitor = (run, monitor)
+        anew only when ``diagnose_every`` changed). Kept on the run: a Trainer attribute written per fit
+        would go through the settings' checks."""
+        monitor = run.monitor
+        if monitor is None:
+            monitor = self._monitor
+            if monitor is None or monitor.every != self.diagnose_every:
+                monitor = self._monitor = TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every,
+                                                          explain_later=True)
+            else:
+                monitor.restart(run.X, run.y, self.loss)
+            run.monitor = monitor
         return monitor
 
-    def _unit_epochs(self, epochs: int, unit_max: np.ndarray) -> np.ndarray:
-        """A buffer of at least ``epochs`` rows of dead-unit statistics (one per hidden ReLU unit) for a
-        fused call, the trainer's, reused from fit to fit (the monitor reads its rows during the call's
-        checks only)."""
-        if self._unit_rows is None or self._unit_rows.shape[0] < epochs or self._unit_rows.dtype != unit_max.dtype:
-            self._unit_rows = np.empty((epochs, unit_max.shape[0]), unit_max.dtype)
+    def _unit_epochs(self, epochs: int, n_units: int) -> np.ndarray:
+        """A buffer of at least ``epochs`` rows of dead-unit statistics (one per hidden ReLU unit, of the
+        network's dtype) for a fused call, the trainer's, reused from fit to fit (the monitor reads its
+        rows during the call's checks only)."""
+        if self._unit_rows is None or len(self._unit_rows) < epochs:
+            self._unit_rows = np.empty((epochs, n_units), self.net.dtype)
         return self._unit_rows
 
     def _plateau_snapshot(self) -> np.ndarray:
@@ -869,6 +871,7 @@ class _Run:
         self.interrupt = None
         self.validation = (None, None)
         self._totals = None
+        self.monitor = None  # the trainer's diagnostics monitor, once restarted for this fit
         # the diagnostics' dead-unit statistics: per hidden ReLU unit, the largest z of the epoch in
         # progress (the kernels keep it; those of each epoch of a fused call go to the trainer's buffer)
         self.unit_max = np.empty(trainer.net.internals.hidden_relu_units, trainer.net.dtype)
