@@ -60,8 +60,13 @@ typedef struct {
     ptrdiff_t stats_every, stats_epoch;  /* IN epoch e of the chunk keeps statistics when (stats_epoch + e)
                                     is a multiple of stats_every (the epochs the monitor checks) */
     plateau_watch *watch;    /* IN/OUT the plateau rule over the epoch losses; the chunk stops after an
-                                    epoch where a plateau begins */
+                                    epoch where a plateau begins (the second, with plateau_params) */
     int plateau;             /* OUT the chunk stopped there */
+    void *plateau_params;    /* IN  n_params in the network's type, or NULL: the weights at the end of the
+                                    first epoch where a plateau begins are copied there and the chunk runs on */
+    ptrdiff_t plateau_epoch; /* IN/OUT -1, or the epoch of the chunk whose weights plateau_params holds */
+    int dead_seen;           /* IN/OUT set when an epoch that keeps statistics ends with a unit whose largest
+                                    z is <= 0 (a dead unit; NaN is not), so the monitor need not look */
 } fused_chunk;
 
 enum { FUSED_OK = 0, FUSED_LOSS_DIVERGED = 1, FUSED_NONFINITE_UPDATE = 2, FUSED_PAUSED = 3 };

@@ -153,8 +153,8 @@ static inline void SCALAR_FN(_units_out)(int L, const plan_layer *lay, const SCA
    the update fused into the step. Since the update is written before the step's loss is checked, the
    weights rotate through three buffers: the last good ones (prev), the current ones (cur) and the
    next ones (next, the scalar_net's scratch); a rejected step leaves prev and cur untouched.
-   With ``stats`` (a constant: c->unit_max is set), the diagnostics' statistics and plateau watch of
-   fused_chunk are kept too. */
+   With ``stats`` (a constant: c->unit_max is set), the diagnostics' statistics are kept too; the
+   plateau watch (and its snapshot) runs when c->watch is set. */
 static inline __attribute__((always_inline)) void
 SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, const int one_row,
                     const int stats, const scalar_net *net, fused_chunk *c, plan_layer *lay,
@@ -256,9 +256,25 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
         }
         if (j == spe) {  /* the epoch is complete */
             c->totals[e] = total;
-            if (stats)
+            if (stats) {
                 SCALAR_FN(_units_out)(L, lay, zmax, unit_epochs + e * c->n_units);
+                for (int k = 0; k < L - 1; k++)
+                    c->dead_seen |= lay[k].relu && zmax[k] <= 0;
+            }
             c->plateau = c->watch && plateau_watch_epoch(c->watch, total);
+            if (c->plateau && c->plateau_params && c->plateau_epoch < 0) {
+                /* the first plateau of the chunk: its epoch's weights kept, and on */
+                SCALAR_T *snapshot = (SCALAR_T *)c->plateau_params;
+                if (known) {
+#pragma GCC unroll 8
+                    for (int i = 0; i < known->n_params; i++)
+                        snapshot[i] = kcur[i];
+                } else {
+                    memcpy(snapshot, cur, (size_t)np * sizeof(SCALAR_T));
+                }
+                c->plateau_epoch = e;
+                c->plateau = 0;
+            }
             if (all_zero || c->plateau) {
                 c->zero_epoch = all_zero;
                 break;

@@ -34,7 +34,7 @@
 cdef extern from "watch.h" nogil:
     ctypedef struct plateau_watch:
         int window, n_tail
-        double rtol, level, level_before, weight_total
+        double rtol, level, weight_total
         double tail[64]
     enum:
         WATCH_MAX_WINDOW
@@ -94,6 +94,9 @@ cdef extern from "scalar.h" nogil:
         Py_ssize_t stats_every, stats_epoch  # IN the epochs with statistics
         plateau_watch* watch        # IN/OUT the plateau rule (watch.h), or NULL
         int plateau                 # OUT stopped after an epoch where a plateau began
+        void* plateau_params        # IN  where the weights of the first such epoch go (then on), or NULL
+        Py_ssize_t plateau_epoch    # IN/OUT -1, or that epoch of the chunk
+        int dead_seen               # IN/OUT set when a kept epoch ended with a unit's largest z <= 0
     ctypedef struct fused_clock:
         Py_ssize_t next
     ctypedef struct scalar_net:
@@ -451,7 +454,16 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
                 check_epoch(plan, check, e, total, cur, work)
             if collect:
                 memcpy(unit_epochs + e * c.n_units, unit_max, c.n_units * sizeof(floating))
+                for i in range(c.n_units):
+                    if unit_max[i] <= 0:  # a dead unit (NaN is not one)
+                        c.dead_seen = True
+                        break
             c.plateau = c.watch != NULL and plateau_watch_epoch(c.watch, total)
+            if c.plateau and c.plateau_params != NULL and c.plateau_epoch < 0:
+                # the first plateau of the call: its epoch's weights kept for the monitor, and on
+                memcpy(c.plateau_params, cur, plan.n_params * sizeof(floating))
+                c.plateau_epoch = e
+                c.plateau = False
             if all_zero or c.plateau:
                 c.zero_epoch = all_zero
                 break
@@ -498,6 +510,9 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
             scalar_sgd_chunk_f(snet, &seg)
         else:
             scalar_sgd_chunk_d(snet, &seg)
+        if seg.plateau_epoch >= 0:  # the snapshot is taken: a further plateau stops the call
+            c.plateau_epoch = epochs + seg.plateau_epoch
+            seg.plateau_params, seg.plateau_epoch = NULL, -1
         done += seg.done
         epochs += seg.done // spe
         if seg.status != FUSED_OK or seg.zero_epoch or seg.plateau or done == c.n_steps:
@@ -506,6 +521,7 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
             seg.status = FUSED_PAUSED
             break
     c.done, c.status, c.zero_epoch, c.plateau = done, seg.status, seg.zero_epoch, seg.plateau
+    c.dead_seen = seg.dead_seen  # carried from segment to segment
     c.first_loss, c.have_first = seg.first_loss, seg.have_first
     c.epoch_total, c.epoch_all_zero = 0.0, True  # a stop mid-epoch ends the fit: nothing carries over
 
@@ -551,7 +567,9 @@ cdef class FusedNet:
     cdef Bound bound
     cdef scalar_net snet        # the scalar path's view of plan and bound (plain SGD only)
     cdef bint f32
-    cdef public object watch_level  # after run() with a watch: the plateau level before its last epoch
+    cdef public object watch_level  # after run() with a watch: the plateau level after its last epoch
+    cdef public Py_ssize_t plateau_epoch  # after run(): the epoch whose weights plateau_params got, or -1
+    cdef public bint dead_seen  # after run(): a row of unit_epochs it wrote has a unit <= 0 (dead)
     cdef plan_layer* layer_plan  # the plan's arrays (owned: freed with the object)
     cdef plan_skip* skip_plan
     cdef object params, grads, spare, work, twork, wwork  # owners of the memory used
@@ -619,6 +637,9 @@ cdef class FusedNet:
         self.bound.wwork = <double*>buffer_ptr(self.wwork, False)
         self.data = None
         self.validation = None
+        self.watch_level = None
+        self.plateau_epoch = -1
+        self.dead_seen = False
 
     def __dealloc__(self):
         PyMem_Free(self.layer_plan)
@@ -750,7 +771,7 @@ cdef class FusedNet:
             Py_ssize_t first_step=0, double epoch_total=0.0, bint epoch_all_zero=True,
             double time_budget=0.0, unit_max=None, unit_epochs=None, Py_ssize_t stats_every=1,
             Py_ssize_t stats_epoch=0, watch=None, val_losses=None, best=None, best_value=None,
-            weight_total=None):
+            weight_total=None, plateau_params=None):
         """Train up to n_steps steps without the GIL, from step ``first_step`` of an epoch.
 
         orders: None (rows in order) or int64 (epochs, n) with each epoch's row order, row 0 the
@@ -774,7 +795,13 @@ cdef class FusedNet:
         watch = (window, rtol, level or None, weight_total, tail): the
         plateau rule over the epoch losses (total / weight_total), tail the fit's last epoch losses
         (float64, at most window - 1 used). Status "plateau": stopped after an epoch where a plateau
-        began (as "ok" otherwise).
+        began (as "ok" otherwise). With plateau_params ((n_params,) in the network's dtype, needs
+        watch), the first epoch of the call where a plateau begins does not stop it: its weights are
+        copied there and ``plateau_epoch`` becomes its index in the call; status "plateau" then means a
+        second plateau began in the last completed epoch. After the call, ``plateau_epoch`` is -1 when
+        nothing was copied, and ``watch_level`` the plateau level after the last completed epoch (None:
+        none is being reported); ``dead_seen`` says whether a row it wrote into unit_epochs has a unit
+        whose largest z is <= 0 (a dead unit; NaN is not).
 
         At the end of each completed epoch e of the call, with the weights at its end: val_losses
         (>= epochs, float64; needs bind_validation) gets the validation loss in val_losses[e]; best
@@ -824,12 +851,20 @@ cdef class FusedNet:
             if not 2 <= window <= WATCH_MAX_WINDOW:
                 raise ValueError(f"window must lie in [2, {WATCH_MAX_WINDOW}], got {window}")
             w.window, w.rtol, w.weight_total = window, rtol, weight_total
-            w.level = w.level_before = float("nan") if level is None else level
+            w.level = float("nan") if level is None else level
             w.n_tail = <int>min(tail.shape[0], w.window - 1)
             for i in range(w.n_tail):
                 w.tail[i] = tail[tail.shape[0] - w.n_tail + i]
             c.watch = &w
         self.watch_level = None
+        self.plateau_epoch = -1
+        c.plateau_params, c.plateau_epoch, c.dead_seen = NULL, -1, False
+        if plateau_params is not None:
+            if watch is None or plateau_params.dtype != self.params.dtype \
+                    or plateau_params.shape != (self.plan.n_params,):
+                raise ValueError(f"plateau_params must be a ({self.plan.n_params},) array of the network's "
+                                 "dtype, given with watch")
+            c.plateau_params = buffer_ptr(plateau_params, self.f32)
         cdef EpochCheck* check = self.epoch_check(val_losses, best, best_value, weight_total)
         # width-1 networks with plain SGD from an epoch's start: the whole loop in scalar.h
         cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD and check == NULL
@@ -849,7 +884,9 @@ cdef class FusedNet:
         if check != NULL and best is not None:
             best_value[0] = check.best_value
         if c.watch != NULL:
-            self.watch_level = None if w.level_before != w.level_before else w.level_before
+            self.watch_level = None if w.level != w.level else w.level
+            self.plateau_epoch = c.plateau_epoch
+        self.dead_seen = c.dead_seen
         status = ("ok", "loss", "update", "paused")[c.status]
         return (c.done, "plateau" if c.plateau and status == "ok" else status,
                 (c.first_loss if c.have_first else None), bool(c.zero_epoch), c.epoch_total,

@@ -9,8 +9,10 @@
  *       than 10 rtol (relative), and set when a plateau begins.
  *       The Python monitor calls this rule too (skipnet._kernels.plateau_begins): it is written once.
  *   plateau_watch
- *       the rule applied by a chunk to each epoch it completes; the chunk stops after the epoch where
- *       a plateau begins, so the monitor explains it with that epoch's weights.
+ *       the rule applied by a chunk to each epoch it completes. The monitor explains a plateau with the
+ *       weights of the epoch where it begins: the chunk copies them into a snapshot buffer (fused_chunk's
+ *       plateau_params) and runs on, and stops after the epoch where a second one begins (or, without a
+ *       snapshot buffer, the first).
  *
  * The dead-unit statistics (the largest pre-activation z of every hidden ReLU unit over an epoch's
  * training steps) are kept by the loops themselves (train.pxi, scalar_impl.h).
@@ -53,7 +55,7 @@ static inline int plateau_begins(const double *tail, int n, int window, double r
    epoch loss = the epoch's total / weight_total, as the Trainer computes it. */
 typedef struct {
     int window, n_tail;
-    double rtol, level, level_before;  /* the level now, and before the last epoch seen */
+    double rtol, level;  /* the level of the plateau being reported (NaN: none), after the last epoch seen */
     double weight_total;
     double tail[WATCH_MAX_WINDOW];
 } plateau_watch;
@@ -61,7 +63,6 @@ typedef struct {
 /* After an epoch with sum of loss x rows ``total``: true when a plateau begins with it. */
 static inline int plateau_watch_epoch(plateau_watch *w, double total)
 {
-    w->level_before = w->level;
     const double loss = total / w->weight_total;
     if (w->n_tail == w->window) {
         for (int i = 1; i < w->n_tail; i++)

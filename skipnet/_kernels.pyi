@@ -159,7 +159,11 @@ class FusedNet:
     def n_units(self) -> int:
         """Hidden ReLU units (layers before the output, layer by layer): the length of run()'s unit_max."""
     watch_level: float | None
-    """After run() with a watch: the plateau level before the last epoch it watched (None: none)."""
+    """After run() with a watch: the plateau level after the last epoch it watched (None: none)."""
+    plateau_epoch: int
+    """After run() with plateau_params: the epoch of the call whose weights it holds (-1: none)."""
+    dead_seen: bool
+    """After run(): a row it wrote into unit_epochs has a unit whose largest z is <= 0 (dead)."""
     def run(self, orders: _Index | None, lrs: npt.NDArray[np.float64], losses: npt.NDArray[np.float64],
             totals: npt.NDArray[np.float64], n_steps: int, steps_per_epoch: int, opt_step: int,
             first_loss: float | None, first_step: int = ..., epoch_total: float = ...,
@@ -167,12 +171,15 @@ class FusedNet:
             unit_epochs: _Float | None = ..., stats_every: int = ..., stats_epoch: int = ...,
             watch: tuple | None = ..., val_losses: npt.NDArray[np.float64] | None = ...,
             best: _Float | None = ..., best_value: npt.NDArray[np.float64] | None = ...,
-            weight_total: float | None = ...) -> tuple[int, str, float | None, bool, float, bool]:
+            weight_total: float | None = ..., plateau_params: _Float | None = ...
+            ) -> tuple[int, str, float | None, bool, float, bool]:
         """Train up to n_steps steps without the GIL from step first_step of an epoch: (steps_done,
         "ok" | "loss" | "update" | "paused" | "plateau", first_loss, zero_epoch, epoch_total,
         epoch_all_zero); with unit_max/unit_epochs, the dead-unit statistics of the epochs due
         (stats_every, stats_epoch); with watch = (window, rtol, level, weight_total, tail), the plateau
-        rule (csrc/watch.h), stopping after the epoch where a plateau begins. At each completed epoch e's
+        rule (csrc/watch.h), stopping after the epoch where a plateau begins (with plateau_params
+        (n_params,), the first such epoch's weights are copied there, plateau_epoch says which, and the
+        call stops at a second). At each completed epoch e's
         end, with its weights: val_losses[e] = the validation loss (needs bind_validation); with best
         (n_params,) and best_value (1,) float64 IN/OUT, the weights are copied into best when the
         monitored value (the validation loss with val_losses, else totals[e] / weight_total) is strictly

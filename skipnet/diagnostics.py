@@ -616,13 +616,14 @@ def explain_plateau(net, X, y, loss: str, losses, window: int = 5, rtol: float =
 class PlateauFound:
     """A plateau found by a TrainingMonitor after ``epoch`` (the epoch losses up to it kept): its extent
     (detect_plateau) and cause (diagnose: a forward and backward pass) are worked out when ``explain()``
-    is first called, from the weights of that epoch, kept here, and the monitor's training data."""
+    is first called, from the weights of that epoch, kept here (a copy of ``params``, by default the
+    network's current weights), and the monitor's training data."""
 
-    def __init__(self, monitor: TrainingMonitor, epoch_losses, epoch: int, index: int):
+    def __init__(self, monitor: TrainingMonitor, epoch_losses, epoch: int, index: int, params=None):
         self.losses, self.window, self.rtol = np.array(epoch_losses, dtype=np.float64), monitor.window, monitor.rtol
         self.epoch, self.index = epoch, index
         self.net, self.X, self.y, self.loss = monitor.net, monitor.X, monitor.y, monitor.loss
-        self.params = monitor.net.internals.params.copy()
+        self.params = (monitor.net.internals.params if params is None else params).copy()
         self._explained: tuple[str, dict] | None = None
 
     def explain(self) -> tuple[str, dict]:
@@ -658,20 +659,29 @@ class TrainingMonitor:
     ReLU unit, layer by layer, the largest z over the epoch's training steps, which its kernels keep as
     they go), so those checks cost nothing; other checks (``dead_check``, on a stop), or checks without
     statistics, are one forward pass over the training data with the epoch's weights. A plateau costs a
-    forward and backward pass when found (or when first read, with ``explain_later``). The plateau rule is the kernels' (skipnet._kernels.
-    plateau_begins), so a fused fit can run on until the epoch where one begins. ``rtol`` and
-    ``explain_later`` are taken by keyword (positionally: deprecated, FutureWarning).
+    forward and backward pass when found (or when first read, with ``explain_later``). The plateau rule
+    is the kernels' (skipnet._kernels.plateau_begins), so a fused fit applies it as it trains and tells
+    ``end_epochs`` where plateaus began, with the weights of those epochs. ``rtol`` and
+    ``explain_later`` are taken by keyword (positionally: deprecated, FutureWarning). ``restart``
+    watches a new fit of the same network with the same settings.
     """
 
     @keyword_from("rtol")
     def __init__(self, net, X, y, loss: str, every: int = 5, window: int = 5, rtol: float = 1e-3,
                  explain_later: bool = False):
-        self.net, self.X, self.y, self.loss = net, X, y, loss
+        self.net = net
         # a plateau's cause worked out when first read, from its epoch's weights (PlateauFound)
         self.explain_later = V.check_bool("explain_later", explain_later)
         self.every = V.check_int("every", every, minimum=1)
         self.window = V.check_int("window", window, minimum=2, maximum=K.PLATEAU_MAX_WINDOW)
         self.rtol = V.check_float("rtol", rtol, minimum=0.0)
+        self._layers: list[tuple[int, int, int]] | None = None  # the network's hidden ReLU layers
+        self.restart(X, y, loss)
+
+    def restart(self, X, y, loss: str) -> None:
+        """Watch a new fit (training data X, y, loss) of the same network with the same settings: what
+        was reported before is forgotten."""
+        self.X, self.y, self.loss = X, y, loss
         self.reported: dict[int, set] = {}
         self.last_check: int | None = None
         self.level: float | None = None  # the level of the last plateau reported
@@ -681,72 +691,144 @@ class TrainingMonitor:
         """Checks after ``epoch`` given this fit's epoch losses so far (and the epoch's dead-unit
         statistics ``unit_max``, see the class docstring); returns new warnings. ``dead_check``: check
         the dead units even if not due."""
-        out = []
-        index = len(epoch_losses) - 1
-        tail = np.asarray(epoch_losses[-self.window:], dtype=np.float64)
-        begins, self.level = K.plateau_begins(tail, self.window, self.rtol, self.level)
-        found = PlateauFound(self, epoch_losses, epoch, index) if begins else None
-        if index % self.every == 0 or dead_check:
-            warning = self._dead_units(epoch, unit_max if index % self.every == 0 else None)
-            if warning:
-                out.append(warning)
-        if found is not None:
-            out.append(("plateau", found, None) if self.explain_later else ("plateau", *found.explain()))
-        return out
+        return [warning[1:] for warning in self.end_epochs(
+            epoch, epoch_losses, 1, None if unit_max is None else unit_max[None], dead_check)]
 
     def end_epochs(self, epoch: int, epoch_losses, count: int, unit_epochs: np.ndarray | None = None,
-                   dead_check: bool = False, level=...) -> list[tuple[int, str, str, dict]]:
-        """end_epoch for the last ``count`` epochs of ``epoch_losses``, the last being ``epoch``, where
-        no plateau began before the last (a fused call stops where one begins): their dead-unit checks
-        and the plateau level they may leave, then the last epoch's checks. ``unit_epochs``: their
-        dead-unit statistics, (count, n_units), or None; ``dead_check`` as end_epoch's, for the last;
-        ``level``: the plateau level before the last epoch, when the kernel that applied the rule to these
-        epochs says (FusedNet.watch_level), else the rule is applied here. Returns (epoch, kind, message,
-        data) tuples."""
-        out = []
-        first = len(epoch_losses) - count
-        if level is not ...:
+                   dead_check: bool = False, level=..., plateaus=(), dead_seen: bool | None = None
+                   ) -> list[tuple[int, str, str, dict]]:
+        """end_epoch for each of the last ``count`` epochs of ``epoch_losses``, the last being ``epoch``.
+        ``unit_epochs``: their dead-unit statistics, (count, n_units) (the rows of epochs due for a
+        check are read), or None; ``dead_check`` as end_epoch's, for the last. The plateau rule is
+        applied here to each epoch, unless a kernel applied it as it trained: then ``level`` is the
+        plateau level after the last epoch (FusedNet.watch_level) and ``plateaus`` the epochs where one
+        began, as (index among the ``count``, 0 the first; the weights at that epoch's end, or None: the
+        network's current ones), and ``dead_seen`` False when it saw no dead unit in the rows of
+        ``unit_epochs`` due for a check (None: they are looked at here). Returns (epoch, kind, message,
+        data) tuples; with ``explain_later``, message is a PlateauFound or DeadUnitsFound (data None)."""
+        first = len(epoch_losses) - count  # the index of the first of them in epoch_losses
+        due = (-first) % self.every  # the first of them due for a dead-unit check
+        if dead_seen is False and not plateaus and not dead_check and level is not ... and unit_epochs is not None:
+            # the common case of a fused call: nothing to report (the last due check is the last check)
             self.level = level
-        for back, index in enumerate(range(first, len(epoch_losses) - 1)):
-            if self.level is not None and level is ...:  # only the level can change: is it left?
+            self._checked_clean(epoch, count, due)
+            return []
+        kernel = level is not ...
+        found = dict(plateaus)
+        dead_free = kernel and dead_seen is False and unit_epochs is not None  # the due rows hold no dead unit
+        if kernel:
+            # only the epochs with something to do: where plateaus began, the dead-unit checks due (none
+            # when the kernel saw nothing dead: the last of them is the last check) and the last, if asked
+            self.level = level
+            todo = set(found)
+            if dead_free:
+                self._checked_clean(epoch, count, due)
+            else:
+                todo.update(range(due, count, self.every))
+            if dead_check:
+                todo.add(count - 1)
+            backs = sorted(todo)
+        else:
+            backs = range(count)
+        out = []
+        for back in backs:
+            index, at = first + back, epoch - count + 1 + back
+            if kernel:
+                begins = back in found
+            else:
                 tail = np.asarray(epoch_losses[max(0, index + 1 - self.window):index + 1], dtype=np.float64)
-                _, self.level = K.plateau_begins(tail, self.window, self.rtol, self.level)
-            if index % self.every == 0:
-                at = epoch - count + 1 + back
-                warning = self._dead_units(at, None if unit_epochs is None else unit_epochs[back])
+                begins, self.level = K.plateau_begins(tail, self.window, self.rtol, self.level)
+            plateau = PlateauFound(self, epoch_losses[:index + 1], at, index, found.get(back)) if begins else None
+            checked = back >= due and (back - due) % self.every == 0
+            if (checked and not dead_free) or (dead_check and back == count - 1 and not checked):
+                warning = self._dead_units(at, unit_epochs[back] if checked and unit_epochs is not None else None)
                 if warning:
                     out.append((at, *warning))
-        if count:
-            last = self.end_epoch(epoch, epoch_losses, None if unit_epochs is None else unit_epochs[count - 1],
-                                  dead_check)
-            out.extend((epoch, *warning) for warning in last)
+            if plateau is not None:
+                out.append((at, "plateau", plateau, None) if self.explain_later
+                           else (at, "plateau", *plateau.explain()))
         return out
 
+    def _checked_clean(self, epoch: int, count: int, due: int) -> None:
+        """The dead-unit checks due among the last ``count`` epochs (the first at ``due``), the last being
+        ``epoch``, found nothing dead: the last of them is the last check."""
+        if due < count:
+            self.last_check = epoch - count + 1 + due + (count - 1 - due) // self.every * self.every
+
     def _dead_units(self, epoch: int, unit_max: np.ndarray | None = None):
-        if unit_max is not None and not (unit_max <= 0).any():
-            self.last_check = epoch  # nothing dead: the common case, without a report
-            return None
-        report = (_dead_units(self.net, self.X) if unit_max is None
-                  else _dead_from_maxima(self.net, split_units(self.net, unit_max), self.X.shape[0]))
+        """The dead-unit check after ``epoch``: ``unit_max`` the largest z of every hidden ReLU unit
+        (layer by layer) over the epoch, or None: a forward pass over the training data. Returns the
+        warning (kind, DeadUnitsFound or message, None or data) when units not reported before are dead."""
+        if unit_max is None:
+            maxima = [d.max_preactivation for d in _dead_units(self.net, self.X).layers.values()]
+            unit_max = np.concatenate(maxima) if maxima else np.empty(0)
+        dead = (unit_max <= 0).nonzero()[0].tolist()  # 1-D: half the cost of np.flatnonzero
         previous, self.last_check = self.last_check, epoch
-        new = {k: [u for u in d.units if u not in self.reported.get(k, set())] for k, d in report.layers.items()}
-        if not any(new.values()):
+        if not dead:
+            return None  # nothing dead: the common case, without a report
+        layers = self._hidden_layers()
+        by_layer: dict[int, list[int]] = {}
+        at = 0
+        for u in dead:  # flat index -> (layer, unit), ascending
+            while at + 1 < len(layers) and layers[at + 1][2] <= u:
+                at += 1
+            k, _, start = layers[at]
+            by_layer.setdefault(k, []).append(u - start)
+        new = {}
+        for k, units in by_layer.items():
+            seen = self.reported.setdefault(k, set())
+            fresh = [u for u in units if u not in seen]
+            if fresh:
+                seen.update(fresh)
+                new[k] = fresh
+        if not new:
             return None
-        layers = {}
-        parts = []
-        for k, units in new.items():
-            if not units:
-                continue
-            d = report.layers[k]
-            self.reported.setdefault(k, set()).update(units)
-            layers[k] = {"units": d.units, "new": units, "fraction": d.fraction, "width": d.width}
-            whole = " (the whole layer: the output no longer depends on the input)" if len(d.units) == d.width \
-                else ""
-            parts.append(f"layer {k}: {len(d.units)}/{d.width} dead ({d.fraction:.0%}), "
-                         f"{len(units)} new{whole}")
-        when = "after epoch 0" if previous is None else f"between epochs {previous} and {epoch}"
-        message = (f"dead ReLU units found {when}: " + "; ".join(parts) + ". A dead unit has z <= 0 on every "
-                   "training sample: it outputs 0 and gets no gradient, so it stays dead unless the layers "
-                   "before it change (fixes: a lower learning rate, init='he', a skip connection)")
-        return ("dead_units", message, {"layers": layers, "fraction": report.fraction,
-                                        "dead_layers": report.dead_layers, "previous_check": previous})
+        found = DeadUnitsFound(epoch, previous, layers, by_layer, new)
+        return ("dead_units", found, None) if self.explain_later else ("dead_units", *found.explain())
+
+    def _hidden_layers(self) -> list[tuple[int, int, int]]:
+        """(layer index, width, first flat unit) of each hidden ReLU layer of the network, worked out once."""
+        if self._layers is None:
+            layers, start = [], 0
+            for k in hidden_relu_layers(self.net.layers):
+                layers.append((k, self.net.layers[k].units, start))
+                start += self.net.layers[k].units
+            self._layers = layers
+        return self._layers
+
+
+class DeadUnitsFound:
+    """Dead ReLU units found by a TrainingMonitor's check after ``epoch`` (``previous``: the check before,
+    or None), some not reported before: the warning's message and data, worked out when ``explain()``
+    is first called. ``layers``: (layer index, width, first flat unit) of every hidden ReLU layer;
+    ``dead``: layer index -> its dead units (ascending); ``new``: the same for the units not reported
+    before, only for the layers that have some."""
+
+    def __init__(self, epoch: int, previous: int | None, layers, dead: dict[int, list[int]],
+                 new: dict[int, list[int]]):
+        self.epoch, self.previous, self.layers, self.dead, self.new = epoch, previous, layers, dead, new
+        self._explained: tuple[str, dict] | None = None
+
+    def explain(self) -> tuple[str, dict]:
+        """(message, data) of the dead_units warning, worked out once."""
+        if self._explained is None:
+            widths = {k: width for k, width, _ in self.layers}
+            n_units = sum(widths.values())
+            layers, parts = {}, []
+            for k, units in self.new.items():
+                dead, width = self.dead[k], widths[k]
+                fraction = len(dead) / width
+                layers[k] = {"units": dead, "new": units, "fraction": fraction, "width": width}
+                whole = " (the whole layer: the output no longer depends on the input)" if len(dead) == width \
+                    else ""
+                parts.append(f"layer {k}: {len(dead)}/{width} dead ({fraction:.0%}), {len(units)} new{whole}")
+            when = "after epoch 0" if self.previous is None else f"between epochs {self.previous} and {self.epoch}"
+            message = (f"dead ReLU units found {when}: " + "; ".join(parts) + ". A dead unit has z <= 0 on every "
+                       "training sample: it outputs 0 and gets no gradient, so it stays dead unless the layers "
+                       "before it change (fixes: a lower learning rate, init='he', a skip connection)")
+            n_dead = sum(len(units) for units in self.dead.values())
+            data = {"layers": layers, "fraction": n_dead / n_units if n_units else 0.0,
+                    "dead_layers": [k for k, width, _ in self.layers if len(self.dead.get(k, ())) == width],
+                    "previous_check": self.previous}
+            self._explained = (message, data)
+        return self._explained

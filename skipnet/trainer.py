@@ -21,7 +21,8 @@ Execution: on the cython backend ``fit`` runs the fused path by default (``fused
 of steps in one kernel call without the GIL (skipnet._kernels.FusedNet), several epochs per call unless
 callbacks need the weights of each epoch: the kernel computes the validation loss and keeps the best
 weights (``restore_best``) at each epoch's end itself, with the per-op path's bits. The diagnostics read
-statistics the kernel keeps as it trains, and the kernel stops where a plateau begins; a schedule with
+statistics the kernel keeps as it trains, and the kernel applies the plateau rule, keeping a copy of the
+weights of the epoch where a plateau begins (a second plateau in one call ends it); a schedule with
 feedback says through ``fixed_epochs()`` how many epochs its rates hold whatever the losses (one call
 may take that many; its ``epoch_end`` is fed their losses afterwards). It follows the per-op path
 (``fused=False``, one kernel call per layer) step for step, with the same results, guards, warnings,
@@ -78,7 +79,7 @@ from ._record import (
     lease_rates,
 )
 from ._settings import Checked, Fixed, Setting
-from .diagnostics import PlateauFound, TrainingMonitor
+from .diagnostics import DeadUnitsFound, PlateauFound, TrainingMonitor
 from .network import Network
 from .optimizers import make_optimizer
 
@@ -100,9 +101,10 @@ class TrainingWarning:
 
 class _ExplainedOnRead(TrainingWarning):
     """A TrainingWarning whose message and data are worked out when first read (a plateau's cause, from
-    the weights of its epoch kept with it), so that finding a plateau costs a fit nothing."""
+    the weights of its epoch kept with it; the dead units' report), so that finding them costs a fit
+    almost nothing."""
 
-    def __init__(self, kind: str, step: int | None, epoch: int | None, found: PlateauFound):
+    def __init__(self, kind: str, step: int | None, epoch: int | None, found: PlateauFound | DeadUnitsFound):
         self.kind, self.step, self.epoch, self.found = kind, step, epoch, found
 
     @property
@@ -271,7 +273,9 @@ class Trainer(Checked):
         self.diagnose_every = diagnose_every
         self.fused = fused
         self.restore_best = restore_best
-        self._monitor = None  # (run, TrainingMonitor) of the current fit
+        self._monitor: TrainingMonitor | None = None  # the diagnostics' monitor, restarted for each fit
+        self._snapshot: np.ndarray | None = None  # a fused call's weights where a plateau began
+        self._unit_rows: np.ndarray | None = None  # a fused call's dead-unit statistics per epoch
         # what a fit holds in all, in parameter-sized buffers: the network's weights and gradients, the
         # optimizer state (SGD 1, Adam 2) and the last good weights (fused: the spare; per-op: a copy)
         params = net.internals.params
@@ -446,8 +450,8 @@ class Trainer(Checked):
             # (when its chunked validation pass gives _evaluate's bits: FusedNet.validates_exactly).
             # Otherwise one call takes several epochs, bounded so the row orders and dead-unit
             # statistics stay small, and by the epochs a schedule's rates stay fixed whatever the losses.
-            # The diagnostics read statistics the kernel keeps, and the kernel stops where a plateau
-            # begins, so they are explained with that epoch's weights.
+            # The diagnostics read statistics the kernel keeps; the kernel copies the weights of the
+            # epoch where a plateau begins, so it is explained with them (a second plateau ends the call).
             in_kernel = not self.callbacks and (Xv is None or fused.validates_exactly(Xv.shape[0]))
             if in_kernel and Xv is not None:
                 fused.bind_validation(Xv, None if classes else yv, yv if classes else None,
@@ -485,11 +489,14 @@ class Trainer(Checked):
         opt = self.optimizer
         stats = {}
         if self.diagnose:
+            # the kernel keeps the dead-unit statistics of the epochs due for a check, applies the plateau
+            # rule, and copies the weights of the first epoch where a plateau begins (then runs on)
             monitor = self._monitor_for(run)
-            tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64)
-            stats = {"unit_max": run.unit_max, "unit_epochs": run.unit_epochs(count),
+            tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64) if run.epoch_loss else _NO_LOSSES
+            stats = {"unit_max": run.unit_max, "unit_epochs": self._unit_epochs(count, len(run.unit_max)),
                      "stats_every": monitor.every, "stats_epoch": len(run.epoch_loss),
-                     "watch": (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail)}
+                     "watch": (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail),
+                     "plateau_params": self._plateau_snapshot()}
         if checks:
             stats.update(run.epoch_checks(count, Xv is not None, self.restore_best))
         done, status, run.first_loss, zero_epoch, epoch_total, epoch_zero = fused.run(
@@ -516,9 +523,17 @@ class Trainer(Checked):
             run.epoch_loss.extend([total / run.weight_total for total in totals[:completed].tolist()])
             run.all_zero = zero_epoch  # of the epoch just completed (the kernel stops after such a one)
             unit_epochs, val_losses = stats.get("unit_epochs"), stats.get("val_losses")
-            reason = self._end_epoch(run, Xv, yv, None if unit_epochs is None else unit_epochs[:completed],
-                                     completed, fused.watch_level if "watch" in stats else ...,
-                                     None if val_losses is None else val_losses[:completed], checks)
+            level, plateaus = ..., []
+            if "watch" in stats:  # where the kernel found plateaus beginning, with those epochs' weights
+                level = fused.watch_level
+                if 0 <= fused.plateau_epoch < completed:
+                    plateaus.append((fused.plateau_epoch, stats["plateau_params"]))
+                if status == "plateau":
+                    plateaus.append((completed - 1, None))
+            # unit_epochs: the rows of this call's epochs (the buffer may hold more)
+            reason = self._end_epoch(run, Xv, yv, unit_epochs, completed, level,
+                                     None if val_losses is None else val_losses[:completed], checks, plateaus,
+                                     fused.dead_seen if "watch" in stats else None)
             run.all_zero = epoch_zero  # of the epoch in progress
             if reason:
                 return reason
@@ -604,13 +619,14 @@ class Trainer(Checked):
         return CallRates(rates, steps, EpochRuns(values, counts), error, lease)
 
     def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1, level=...,
-                   val_losses=None, kernel_checked: bool = False) -> str | None:
+                   val_losses=None, kernel_checked: bool = False, plateaus=(), dead_seen=None) -> str | None:
         """Checks after the last ``count`` epochs (recorded in run.epoch_loss; count > 1 only without
         callbacks, and with validation or restore_best only when the fused kernel did their part):
         validation loss (``val_losses``: the kernel's, one per epoch, else evaluated here), the best
         weights (``kernel_checked``: the kernel kept them), schedule feedback, the zero-gradient stop
-        (the last epoch), diagnostics (``unit_epochs``: their dead-unit statistics; ``level``: the
-        plateau level before the last, from the fused kernel), callbacks."""
+        (the last epoch), diagnostics (``unit_epochs``: their dead-unit statistics; ``level`` and
+        ``plateaus``, ``dead_seen``: the fused kernel's plateau level after the last, the plateaus it
+        found and whether it saw dead units, see TrainingMonitor.end_epochs), callbacks."""
         first = self.epoch_count
         epoch = first + count - 1  # the last
         self.epoch_count += count
@@ -629,8 +645,10 @@ class Trainer(Checked):
         if self.diagnose:  # a stuck epoch always checks its dead units: they explain the stop
             monitor = self._monitor_for(run)
             for e, kind, message, data in monitor.end_epochs(epoch, run.epoch_loss, count, unit_epochs,
-                                                             dead_check=stuck, level=level):
-                run.warnings.append(_ExplainedOnRead(kind, None, e, message) if isinstance(message, PlateauFound)
+                                                             dead_check=stuck, level=level, plateaus=plateaus,
+                                                             dead_seen=dead_seen):
+                run.warnings.append(_ExplainedOnRead(kind, None, e, message)
+                                    if isinstance(message, (PlateauFound, DeadUnitsFound))
                                     else TrainingWarning(kind, message, None, e, data))
         if stuck:
             reason = ("zero gradient: the loss gradient over the whole training set is exactly 0 and the "
@@ -649,11 +667,34 @@ class Trainer(Checked):
 
     # ------------------------------------------------------------------ helpers
     def _monitor_for(self, run: _Run) -> TrainingMonitor:
-        """The diagnostics' monitor of this fit (made at its first use)."""
-        if self._monitor is None or self._monitor[0] is not run:
-            self._monitor = (run, TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every,
-                                                  explain_later=True))
-        return self._monitor[1]
+        """The diagnostics' monitor of this fit: the trainer's, restarted at the fit's first use (made
+        anew only when ``diagnose_every`` changed). Kept on the run: a Trainer attribute written per fit
+        would go through the settings' checks."""
+        monitor = run.monitor
+        if monitor is None:
+            monitor = self._monitor
+            if monitor is None or monitor.every != self.diagnose_every:
+                monitor = self._monitor = TrainingMonitor(self.net, run.X, run.y, self.loss, self.diagnose_every,
+                                                          explain_later=True)
+            else:
+                monitor.restart(run.X, run.y, self.loss)
+            run.monitor = monitor
+        return monitor
+
+    def _unit_epochs(self, epochs: int, n_units: int) -> np.ndarray:
+        """A buffer of at least ``epochs`` rows of dead-unit statistics (one per hidden ReLU unit, of the
+        network's dtype) for a fused call, the trainer's, reused from fit to fit (the monitor reads its
+        rows during the call's checks only)."""
+        if self._unit_rows is None or len(self._unit_rows) < epochs:
+            self._unit_rows = np.empty((epochs, n_units), self.net.dtype)
+        return self._unit_rows
+
+    def _plateau_snapshot(self) -> np.ndarray:
+        """Where a fused call copies the weights of an epoch where a plateau begins: one buffer of the
+        trainer's, reused (the monitor copies what it keeps)."""
+        if self._snapshot is None:
+            self._snapshot = np.empty_like(self.net.internals.params)
+        return self._snapshot
 
     def _builtin_without_feedback(self) -> bool:
         """The schedule is a built-in one whose epoch_end does nothing (its rates take no feedback)."""
@@ -761,6 +802,9 @@ PAUSE_SECONDS = 0.05
 # Row orders of the epochs of one fused call: at most this many entries (epochs x samples).
 _ORDER_BUDGET = 1 << 17
 
+# The plateau rule's tail before a fit's first epoch (the kernel only reads it).
+_NO_LOSSES = np.empty(0)
+
 
 def _draw_orders(rng: np.random.Generator, out: np.ndarray) -> None:
     """Fill each row of ``out`` (k, n) int64 with a permutation of 0..n-1: the very draws, and the
@@ -803,11 +847,11 @@ class _Run:
         self.interrupt = None
         self.validation = (None, None)
         self._totals = None
+        self.monitor = None  # the trainer's diagnostics monitor, once restarted for this fit
         # the diagnostics' dead-unit statistics: per hidden ReLU unit, the largest z of the epoch in
-        # progress (the kernels keep it), and of each epoch of a fused call
+        # progress (the kernels keep it; those of each epoch of a fused call go to the trainer's buffer)
         self.unit_max = np.empty(trainer.net.internals.hidden_relu_units, trainer.net.dtype)
         self.unit_max.fill(-np.inf)
-        self._unit_epochs = None
         # fused path: row orders drawn ahead in batches; rows [start, end) of _orders are the epoch in
         # progress (or the next) and those after it; rows before `begun` have been begun; the batch
         # drawn last starts at row `batch_row`, drawn from generator state `batch_state`
@@ -865,12 +909,6 @@ class _Run:
         if self._totals is None or self._totals.shape[0] < epochs:
             self._totals = np.empty(epochs)
         return self._totals[:epochs]
-
-    def unit_epochs(self, epochs: int) -> np.ndarray:
-        """A (epochs, n_units) buffer for the dead-unit statistics of a fused call's epochs, reused."""
-        if self._unit_epochs is None or self._unit_epochs.shape[0] < epochs:
-            self._unit_epochs = np.empty((epochs, self.unit_max.shape[0]), self.unit_max.dtype)
-        return self._unit_epochs[:epochs]
 
     def diverged(self, step: int, epoch: int, reason: str, loss: float, lr: float) -> str:
         """Restore the last good weights (the fused kernel has done so already), reset the optimizer

@@ -111,3 +111,31 @@ def examples(per_hundred: int) -> int:
     from hypothesis import settings
 
     return max(1, per_hundred * settings().max_examples // 100)
+
+
+class CountingFused:
+    """Wraps the engine's fused lease to count kernel calls (FusedNet.run)."""
+
+    def __init__(self, engine):
+        self.engine, self.original, self.calls = engine, engine.fused, 0
+        engine.fused = self
+
+    def __call__(self, batch):
+        lease, counter = self.original(batch), self
+
+        class Lease:
+            def __enter__(self):
+                fused = lease.__enter__()
+
+                class Proxy:
+                    def __getattr__(self, name):
+                        return getattr(fused, name)
+
+                    def run(self, *args, **kwargs):
+                        counter.calls += 1
+                        return fused.run(*args, **kwargs)
+                return Proxy()
+
+            def __exit__(self, *exc):
+                return lease.__exit__(*exc)
+        return Lease()

@@ -254,3 +254,27 @@ def test_results_have_html_views():
     for view in (d._repr_html_(), d.dead._repr_html_(), d.flow._repr_html_()):
         assert view.startswith("<div") and "<table" in view
     assert "dead_layer" in d._repr_html_() and "1/1 dead" in d.dead._repr_html_()
+
+
+def test_monitor_reports_dead_units_per_layer_once_and_alike_now_or_later():
+    net = sn.Network.mlp(2, (3, 4), seed=0)
+    X, y = np.ones((5, 2)), np.zeros((5, 1))
+    reports = []
+    for later in (False, True):
+        monitor = D.TrainingMonitor(net, X, y, "mse", every=1, explain_later=later)
+        first = np.array([-1.0, 2.0, 0.0, 3.0, -0.5, 1.0, np.nan])  # layer 0: units 0, 2; layer 1: unit 1
+        second = np.array([-1.0, -2.0, 0.0, -3.0, -0.5, -1.0, -1.0])  # then all of layer 1, and unit 1
+        out = monitor.end_epochs(1, [1.0, 0.9], 2, np.stack([first, second]), level=None, dead_seen=True)
+        assert [(epoch, kind) for epoch, kind, _, _ in out] == [(0, "dead_units"), (1, "dead_units")]
+        reports.append([found.explain() if later else (found, data) for _, _, found, data in out])
+    assert reports[0] == reports[1]
+    (message0, data0), (message1, data1) = reports[0]
+    assert data0 == {"layers": {0: {"units": [0, 2], "new": [0, 2], "fraction": 2 / 3, "width": 3},
+                                1: {"units": [1], "new": [1], "fraction": 0.25, "width": 4}},
+                     "fraction": 3 / 7, "dead_layers": [], "previous_check": None}
+    assert message0.startswith("dead ReLU units found after epoch 0: layer 0: 2/3 dead (67%), 2 new; "
+                               "layer 1: 1/4 dead (25%), 1 new. A dead unit")
+    assert data1["layers"] == {0: {"units": [0, 1, 2], "new": [1], "fraction": 1.0, "width": 3},
+                               1: {"units": [0, 1, 2, 3], "new": [0, 2, 3], "fraction": 1.0, "width": 4}}
+    assert data1["dead_layers"] == [0, 1] and data1["previous_check"] == 0 and data1["fraction"] == 1.0
+    assert "between epochs 0 and 1: layer 0: 3/3 dead (100%), 1 new (the whole layer" in message1

@@ -1,11 +1,12 @@
 """Diagnostics and schedules that cost the fused path nothing: the dead-unit statistics the kernels keep
-(per hidden ReLU unit, the largest z over an epoch's steps), the plateau rule the kernel applies to stop
-where a plateau begins (csrc/watch.h), and schedules whose rates hold for several epochs.
+(per hidden ReLU unit, the largest z over an epoch's steps), the plateau rule the kernel applies as it
+trains (csrc/watch.h; tests/test_fused_plateaus.py), and schedules whose rates hold for several epochs.
 
 Whatever the calls' lengths, a fused fit must give the per-op path's warnings, rates and weights."""
 
 import numpy as np
 import pytest
+from _helpers import CountingFused
 
 import skipnet as sn
 from skipnet import _kernels as K
@@ -29,34 +30,6 @@ def _assert_same_fit(fused, per_op):
     assert hf.stopped_reason == hp.stopped_reason
     assert [(w.kind, w.epoch, w.message) for w in hf.warnings] == \
         [(w.kind, w.epoch, w.message) for w in hp.warnings]
-
-
-class _CountingFused:
-    """Wraps the engine's fused lease to count kernel calls (FusedNet.run)."""
-
-    def __init__(self, engine):
-        self.engine, self.original, self.calls = engine, engine.fused, 0
-        engine.fused = self
-
-    def __call__(self, batch):
-        lease, counter = self.original(batch), self
-
-        class Lease:
-            def __enter__(self):
-                fused = lease.__enter__()
-
-                class Proxy:
-                    def __getattr__(self, name):
-                        return getattr(fused, name)
-
-                    def run(self, *args, **kwargs):
-                        counter.calls += 1
-                        return fused.run(*args, **kwargs)
-                return Proxy()
-
-            def __exit__(self, *exc):
-                return lease.__exit__(*exc)
-        return Lease()
 
 
 # ------------------------------------------------------------------ the statistics the kernels keep
@@ -148,7 +121,7 @@ def test_dying_units_are_reported_alike_in_calls_of_many_epochs():
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_a_plateau_stops_the_call_where_it_begins(shuffle):
+def test_a_plateau_is_found_without_ending_the_call(shuffle):
     rng = np.random.default_rng(7)
     X, y = rng.normal(size=(32, 2)), (rng.random((32, 1)) > 0.5).astype(float)
     make = lambda: sn.Network.mlp(2, (4, 4), seed=1)
@@ -157,9 +130,9 @@ def test_a_plateau_stops_the_call_where_it_begins(shuffle):
     plateaus = [w for w in fused[0].warnings if w.kind == "plateau"]
     assert len(plateaus) == 1 and plateaus[0].epoch == 4 and plateaus[0].data["start_epoch"] == 0
     net = make()
-    counter = _CountingFused(net.internals.engine)
+    counter = CountingFused(net.internals.engine)
     sn.Trainer(net, loss="bce", lr=1e-9, batch_size=8, epochs=30, shuffle=shuffle).fit(X, y)
-    assert counter.calls == 2  # to the plateau's epoch, then the rest
+    assert counter.calls == 1  # the kernel keeps the plateau epoch's weights and runs on
 
 
 def test_a_stuck_fit_reports_its_dead_units_with_the_stop():
@@ -196,11 +169,11 @@ def test_defaults_train_in_one_call(make_schedule):
     rng = np.random.default_rng(3)
     X, y = rng.normal(size=(64, 4)), rng.normal(size=(64, 1))
     net = sn.Network.mlp(4, (16, 16), seed=0, dtype="float32")
-    counter = _CountingFused(net.internals.engine)
+    counter = CountingFused(net.internals.engine)
     schedule = make_schedule() if make_schedule else None
     history = sn.Trainer(net, loss="l1", lr=0.01, batch_size=16, epochs=20, schedule=schedule).fit(X, y)
-    plateaus = sum(w.kind == "plateau" for w in history.warnings)  # a call ends where one begins
-    assert counter.calls == 1 + plateaus and plateaus <= 1
+    assert sum(w.kind == "plateau" for w in history.warnings) <= 1
+    assert counter.calls == 1  # a plateau's weights are copied in the kernel, which runs on
 
 
 def test_reduce_on_plateau_holds_its_rate_for_the_epochs_it_says():
@@ -285,3 +258,34 @@ def test_a_loss_that_leaves_its_plateau_can_plateau_again_alike_on_both_paths():
                               epochs=30, schedule=Bump())
     _assert_same_fit(fused, per_op)
     assert [w.epoch for w in fused[0].warnings if w.kind == "plateau"] == [4, 15]
+
+
+@pytest.mark.parametrize("make", [lambda: sn.Network.mlp(1, (1, 1), seed=3, skip="first-to-output"),  # scalar
+                                  lambda: sn.Network.mlp(3, (5, 4), seed=8, dtype="float32")])      # batch
+@pytest.mark.parametrize("dead", [False, True])
+def test_the_kernel_says_whether_a_kept_epoch_saw_a_dead_unit(make, dead):
+    """FusedNet.dead_seen: a row the call wrote into unit_epochs has a unit whose largest z is <= 0, so
+    the monitor need not read the rows when it is False."""
+    net = make()
+    # every hidden unit alive (a large bias, positive weights after layer 0), or every unit of the first
+    # hidden layer dead
+    net.set_parameters({"layers.1.weight": np.abs(net.parameters()["layers.1.weight"]),
+                        **{f"layers.{k}.bias": np.full(net.layers[k].units, 10.0) for k in (0, 1)}})
+    if dead:
+        net.set_parameters({"layers.0.weight": np.zeros_like(net.parameters()["layers.0.weight"]),
+                            "layers.0.bias": -np.ones(net.layers[0].units)})
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(12, net.n_inputs)).astype(net.dtype)
+    y = rng.normal(size=(12, 1)).astype(net.dtype)
+    n_units, epochs, spe = net.internals.hidden_relu_units, 4, 4
+    fused = net.internals.engine.make_fused(3)
+    fused.bind(X, y, None, loss="l1", **sn.Trainer(net, lr=0.05).optimizer.fused_arguments())
+    unit_epochs = np.full((epochs, n_units), np.nan, net.dtype)
+    done, status, *_ = fused.run(None, np.array([1e-4]), np.zeros(epochs * spe + 1), np.zeros(epochs),
+                                 epochs * spe, spe, 0, None, unit_max=np.zeros(n_units, net.dtype),
+                                 unit_epochs=unit_epochs, stats_every=2, stats_epoch=1)
+    fused.unbind()
+    assert (done, status) == (epochs * spe, "ok")
+    kept = unit_epochs[1::2]  # epochs 1 and 3 of the call are due
+    assert not np.isnan(kept).any()
+    assert fused.dead_seen == dead == bool((kept <= 0).any())
