@@ -2,6 +2,7 @@
 fit without it: W0-W4, fits of 2 and of 20 epochs, on one CPU.
 
     python bench/defaults_cost.py [--workloads W0,W1,W2,W3,W4] [--repeats 3] [--epochs 2,20] [--block 0.1]
+    python bench/defaults_cost.py --fit-by-fit 1000 --workloads W0 --epochs 2
 
 Variants, each a Trainer(net, loss="l1", optimizer="sgd", lr, batch_size, epochs) of the workload
 (skipnet/_bench/workloads.py) from its fixed start, every fit as a first fit:
@@ -13,6 +14,8 @@ Variants, each a Trainer(net, loss="l1", optimizer="sgd", lr, batch_size, epochs
 Each repeat times one block of whole fits (at least --block seconds) of every variant, in an order that
 rotates from repeat to repeat (skipnet/_bench/timing.py); reported are the median time per fit and the
 paired ratio to diagnose=False (the median over repeats of the ratio of the two times of one repeat).
+With --fit-by-fit ROUNDS, each round times one fit of every variant instead (rotating order), and the
+ratios are medians over rounds: on a machine whose speed comes in bursts, steadier for short fits.
 The process runs on one CPU (os.sched_setaffinity where there is one) with BLAS held to one thread.
 By default about 5 minutes on a 2-core AMD EPYC (Zen 3), two-thirds of it W3's fits of 20 epochs
 (7 s each); on a shared machine a single repeat can be twice as slow, so quote figures of --repeats 5 or
@@ -25,6 +28,7 @@ import argparse
 import contextlib
 import inspect
 import os
+import statistics
 import sys
 
 from skipnet import schedules
@@ -114,6 +118,36 @@ def measure(name: str, epochs: list[int], repeats: int, block: float, log=print)
     return out
 
 
+def measure_fit_by_fit(name: str, epochs: list[int], rounds: int, log=print) -> dict:
+    """As measure, but each round times one fit of every variant, in an order that rotates from round
+    to round, and the ratio is the median over rounds of the two fits' times of one round: no blocks,
+    so a burst of other work on the machine spoils a round, not a variant's whole block."""
+    w = WORKLOADS[name]
+    X, y = w.data()
+    impls = [SkipnetFit(w, X, y, options=options, name=variant, fit_epochs=epochs[0], whole_fits=True)
+             for variant, options in variants().items()]
+    out = {}
+    for count in epochs:
+        times = {impl.name: [] for impl in impls}
+        order = list(impls)
+        for impl in impls:  # a warm-up fit each
+            impl.fit_epochs = count
+            impl.block(impl.steps_per_epoch * count)
+        for _ in range(rounds):
+            order = order[1:] + order[:1]
+            for impl in order:
+                elapsed, _ = impl.block(impl.steps_per_epoch * count)
+                times[impl.name].append(elapsed)
+        base = times[BASELINE]
+        out[count] = {v: (statistics.median(t), statistics.median(a / b for a, b in zip(t, base)))
+                      for v, t in times.items()}
+        log(f"\n{name} ({w.description}), fits of {count} epochs, fit by fit, {rounds} rounds:")
+        log(f"  {'variant':<42} {'median/fit':>11}   ÷ {BASELINE} (paired)")
+        for v, (seconds, ratio) in out[count].items():
+            log(f"  {v:<42} {fmt_seconds(seconds):>11}   {ratio:.3g}")
+    return out
+
+
 def summary(results: dict) -> str:
     """One Markdown row per workload and fit length: the baseline's time per fit and every ratio."""
     first = next(iter(next(iter(results.values())).values()))
@@ -134,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", default="2,20", help="fit lengths in epochs, comma-separated (default 2,20)")
     parser.add_argument("--block", type=float, default=0.1, help="seconds of fits per variant and repeat, at "
                         "least one fit (default 0.1)")
+    parser.add_argument("--fit-by-fit", type=int, default=0, metavar="ROUNDS",
+                        help="instead of blocks: ROUNDS rounds of one fit of every variant each, in a rotating "
+                        "order (ratios per round)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
     unknown = [n for n in names if n not in WORKLOADS]
@@ -149,12 +186,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if not args.block > 0:
         parser.error(f"--block must be > 0 seconds, got {args.block}")
+    if args.fit_by_fit < 0:
+        parser.error(f"--fit-by-fit must be >= 1 rounds (0: blocks), got {args.fit_by_fit}")
     with one_cpu() as how:
         for line in host_lines(describe()):
             print(line)
-        print(f"{how}; {args.repeats} repeats, blocks of >= {args.block:g} s")
-        results = {name: measure(name, epochs, args.repeats, args.block) for name in names}
-    print("\nPaired ratios to diagnose=False (medians over repeats):\n")
+        if args.fit_by_fit:
+            print(f"{how}; fit by fit, {args.fit_by_fit} rounds")
+            results = {name: measure_fit_by_fit(name, epochs, args.fit_by_fit) for name in names}
+        else:
+            print(f"{how}; {args.repeats} repeats, blocks of >= {args.block:g} s")
+            results = {name: measure(name, epochs, args.repeats, args.block) for name in names}
+    print(f"\nPaired ratios to diagnose=False (medians over {'rounds' if args.fit_by_fit else 'repeats'}):\n")
     print(summary(results))
     return 0
 

@@ -107,6 +107,15 @@ def test_defaults_cost_script_reports_the_host_and_every_variant(tmp_path):
     bad = subprocess.run([sys.executable, script, "--workloads", "W9"], capture_output=True, text=True,
                          cwd=tmp_path, env=env, check=False)
     assert bad.returncode == 2 and "--workloads: unknown ['W9']" in bad.stderr and "Traceback" not in bad.stderr
+    by_fit = subprocess.run([sys.executable, script, "--workloads", "W0", "--epochs", "1", "--fit-by-fit", "2"],
+                            capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
+    assert by_fit.returncode == 0, by_fit.stderr
+    assert "fit by fit, 2 rounds" in by_fit.stdout and "medians over rounds" in by_fit.stdout
+    table = by_fit.stdout[by_fit.stdout.index("| workload | epochs |"):].splitlines()
+    assert table[2].startswith("| W0 | 1 | ") and table[2].count("|") == len(table[0].split("|")) - 1
+    negative = subprocess.run([sys.executable, script, "--fit-by-fit", "-1"], capture_output=True, text=True,
+                              cwd=tmp_path, env=env, check=False)
+    assert negative.returncode == 2 and "--fit-by-fit must be >= 1" in negative.stderr
 
 
 def test_an_implementation_can_take_the_block_size_of_another():
