@@ -58,7 +58,7 @@ def dense_fwd(const floating[:, ::1] X, const floating[:, ::1] W, const floating
     with nogil:
         dense_fwd_ptr(&X[0, 0] if X.shape[0] * X.shape[1] else NULL,
                       &W[0, 0] if W.shape[0] * W.shape[1] else NULL,
-                      &b[0] if has_bias else NULL,
+                      &b[0] if has_bias and b.shape[0] else NULL,
                       &Z[0, 0] if Z.shape[0] * Z.shape[1] else NULL,
                       X.shape[0], X.shape[1], W.shape[0], has_bias, accumulate)
 
@@ -75,7 +75,7 @@ def dense_fwd_relu(const floating[:, ::1] X, const floating[:, ::1] W, const flo
     with nogil:
         dense_fwd_ptr(&X[0, 0] if X.shape[0] * X.shape[1] else NULL,
                       &W[0, 0] if W.shape[0] * W.shape[1] else NULL,
-                      &b[0] if has_bias else NULL,
+                      &b[0] if has_bias and b.shape[0] else NULL,
                       &Z[0, 0] if Z.shape[0] * Z.shape[1] else NULL,
                       X.shape[0], X.shape[1], W.shape[0], has_bias, False,
                       &H[0, 0] if H.shape[0] * H.shape[1] else NULL, residual)
@@ -90,6 +90,6 @@ def dense_bwd(const floating[:, ::1] dZ, const floating[:, ::1] X, const floatin
                       &X[0, 0] if X.shape[0] * X.shape[1] else NULL,
                       &W[0, 0] if W.shape[0] * W.shape[1] else NULL,
                       &dW[0, 0] if dW.shape[0] * dW.shape[1] else NULL,
-                      &db[0] if has_bias else NULL,
+                      &db[0] if has_bias and db.shape[0] else NULL,
                       &dX[0, 0] if need_dx and dX.shape[0] * dX.shape[1] else NULL,
                       X.shape[0], X.shape[1], W.shape[0], has_bias, need_dx, accumulate_dx)
