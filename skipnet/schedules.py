@@ -172,7 +172,20 @@ class Schedule:
         """Called by the Trainer at the start of every fit with its ``lr`` and the fit's length."""
         fit = (V.check_int("steps_per_epoch", steps_per_epoch, minimum=1, maximum=MAX_COUNT),
                V.check_int("epochs", epochs, minimum=0, maximum=MAX_COUNT))
-        self._commit({"base_lr": self._checks["base_lr"](base_lr), "_fit": fit})
+        self._begin(self._checks["base_lr"](base_lr), fit)
+
+    def _begin(self, base_lr: float, fit: tuple[int, int]) -> None:
+        """start() with arguments that passed its checks (a Trainer's lr and fit length pass the same
+        ones): the settings, each checked when assigned, are consistent already, so only the plan is
+        made (on failure, the previous start is kept)."""
+        state = self.__dict__
+        old = state["base_lr"], state["_fit"]
+        state["base_lr"], state["_fit"] = base_lr, fit
+        try:
+            self._plan(*fit)
+        except BaseException:
+            state["base_lr"], state["_fit"] = old
+            raise
 
     def lr(self, step: int, epoch: int) -> float:
         """The learning rate for mini-batch ``step`` (counted over the whole run) in ``epoch``."""
@@ -213,6 +226,19 @@ class Schedule:
             raise TypeError("out must be a writable, contiguous 1-D float64 numpy array")
         if out.size:
             self._fill(first_step, out)
+
+    def epoch_rates(self, first_epoch: int, count: int) -> list[float]:
+        """The rates of the ``count`` epochs from ``first_epoch`` on: what ``lr(step, epoch)`` gives in each
+        of them, bit for bit, for a schedule whose rate depends on the epoch alone (``per == "epoch"``;
+        ValueError otherwise). A Trainer's fused path asks a kernel call's rates this way."""
+        if self.per != "epoch":
+            raise ValueError(f"epoch_rates needs a schedule with per='epoch', this one is per={self.per!r}")
+        if self.base_lr is None or self._fit is None:
+            self.lr(0, 0)  # raises the not-started error
+        first_epoch = V.check_int("first_epoch", first_epoch, minimum=0, maximum=MAX_COUNT)
+        count = V.check_int("count", count, minimum=0, maximum=MAX_COUNT)
+        rate = self._rate
+        return [float(rate(epoch)) for epoch in range(first_epoch, first_epoch + count)]
 
     def _fill(self, first: int, out: np.ndarray) -> None:
         """out[k] = _rate(first + k); subclasses with a faster way for consecutive positions override it."""
@@ -540,10 +566,10 @@ class ReduceLROnPlateau(Schedule):
         if name == "mode":  # a best loss of the other direction means nothing in this one
             object.__setattr__(self, "best", self._worst())
 
-    def start(self, base_lr, steps_per_epoch, epochs):
-        super().start(base_lr, steps_per_epoch, epochs)
-        if self.current is None:
-            self.current = self.base_lr
+    def _begin(self, base_lr, fit):
+        super()._begin(base_lr, fit)
+        if self.current is None:  # the rate carries over between fits
+            self.__dict__["current"] = base_lr
 
     def _rate(self, epoch):
         return self.current

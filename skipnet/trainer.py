@@ -60,6 +60,7 @@ fit almost nothing. Other kinds: ``"zero_gradient"`` and ``"divergence"`` (the s
 from __future__ import annotations
 
 import copy
+import functools
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -560,10 +561,10 @@ class Trainer(Checked):
         if type(schedule).__module__ == _SCHEDULES and per == "step":
             # a built-in schedule's rates are a formula of the step: filled into a reused buffer, and
             # recorded as that formula (a frozen copy of the schedule), written out if History.lr is read
-            lease = lease_rates(steps)
-            schedule.step_rates(lease[:steps], self.step_count)
-            frozen, first = copy.copy(schedule), self.step_count
-            return CallRates(lease[:steps], steps, lambda out: frozen.step_rates(out, first), lease=lease)
+            lease, first = lease_rates(steps), self.step_count
+            schedule.step_rates(lease[:steps], first)
+            return CallRates(lease[:steps], steps, functools.partial(copy.copy(schedule).step_rates, first_step=first),
+                             lease=lease)
         if per == "epoch":
             return self._epoch_rates(run, steps)
         lrs = np.empty(steps)
@@ -591,30 +592,31 @@ class Trainer(Checked):
         """The rates of a schedule with one rate per epoch: asked once per epoch of the call (with the
         epoch's first step, as the per-op path asks), given to the kernel as one value per step only when
         they differ, and recorded as one run per epoch."""
-        spe, j0 = run.steps_per_epoch, run.epoch_step
+        spe, j0, first = run.steps_per_epoch, run.epoch_step, self.epoch_count
         epochs = (j0 + steps - 1) // spe + 1
-        firsts = [self.step_count] + [self.step_count + e * spe - j0 for e in range(1, epochs)]
-        counts = [min(spe - j0, steps)] + [spe] * (epochs - 1)
-        counts[-1] = steps - (spe - j0) - spe * (epochs - 2) if epochs > 1 else steps
-        values, error = [], None
-        # a built-in schedule's rates are finite and >= 0 by its own checks: not checked again here
-        rate = self.schedule.lr if type(self.schedule).__module__ == _SCHEDULES else self._scheduled_lr
-        for step, epoch in zip(firsts, range(self.epoch_count, self.epoch_count + epochs)):
-            try:
-                values.append(rate(step, epoch))
-            except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
-                error = exc
-                break
-        counts = counts[:len(values)]
-        steps = sum(counts)
+        error = None
+        if type(self.schedule).__module__ == _SCHEDULES:
+            # a built-in schedule's rate is a formula of the epoch, finite and >= 0 by its own checks
+            values = self.schedule.epoch_rates(first, epochs)
+        else:
+            values = []
+            for epoch in range(first, first + epochs):
+                step = self.step_count if epoch == first else self.step_count + (epoch - first) * spe - j0
+                try:
+                    values.append(self._scheduled_lr(step, epoch))
+                except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
+                    error = exc
+                    break
+            if len(values) < epochs:  # the steps of the epochs before the refused rate
+                steps = min(steps, len(values) * spe - j0) if values else 0
         if all_same(values):
             return CallRates(np.array(values[:1]), steps, [(steps, values[0])] if values else [], error)
+        # the first epoch from step j0, the ones between whole, the last up to the call's end
+        counts = [spe - j0] + [spe] * (len(values) - 2) + [steps - (len(values) - 1) * spe + j0]
         lease = lease_rates(steps)
         rates = lease[:steps]
-        # epochs between the first and the last are whole: one row of the buffer each
         rates[:counts[0]] = values[0]
-        middle = rates[counts[0]:steps - counts[-1]]
-        middle.reshape(len(values) - 2, spe)[...] = np.array(values[1:-1])[:, None]
+        rates[counts[0]:steps - counts[-1]].reshape(len(values) - 2, spe)[...] = np.array(values[1:-1])[:, None]
         rates[steps - counts[-1]:] = values[-1]
         return CallRates(rates, steps, EpochRuns(values, counts), error, lease)
 

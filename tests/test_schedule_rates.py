@@ -98,6 +98,39 @@ def test_step_rates_are_refused_where_they_mean_nothing():
         cosine.step_rates(np.empty(3), -1)
 
 
+def _per_epoch_schedules():
+    return [S.StepLR(3), S.StepLR(step_size=1, gamma=0.9), S.ExponentialLR(0.8),
+            S.CosineLR(per="epoch"), S.CosineLR(warmup=2, total=7, min_lr=0.01, per="epoch"),
+            S.ReduceLROnPlateau(patience=0)]
+
+
+@pytest.mark.parametrize("schedule", _per_epoch_schedules(), ids=repr)
+def test_epoch_rates_give_lr_bit_for_bit(schedule):
+    schedule.start(0.1, steps_per_epoch=4, epochs=9)
+    if isinstance(schedule, S.ReduceLROnPlateau):  # a reduced rate, held
+        schedule.epoch_end(0, 1.0)
+        schedule.epoch_end(1, 2.0)
+    for first, count in [(0, 9), (0, 1), (4, 3), (8, 5), (30, 2), (3, 0)]:
+        got = schedule.epoch_rates(first, count)
+        assert type(got) is list and all(type(r) is float for r in got)
+        assert got == [schedule.lr(4 * e, e) for e in range(first, first + count)]
+
+
+def test_epoch_rates_are_refused_where_they_mean_nothing():
+    with pytest.raises(RuntimeError, match="start"):
+        S.StepLR(2).epoch_rates(0, 3)
+    cosine = S.CosineLR()
+    cosine.start(0.1, 10, 3)
+    with pytest.raises(ValueError, match="per='epoch'"):
+        cosine.epoch_rates(0, 3)
+    step = S.StepLR(2)
+    step.start(0.1, 10, 3)
+    for args, error, match in [((-1, 3), ValueError, "first_epoch"), ((0, -1), ValueError, "count"),
+                               ((0.5, 3), TypeError, "first_epoch"), ((0, "3"), TypeError, "count")]:
+        with pytest.raises(error, match=match):
+            step.epoch_rates(*args)
+
+
 # ------------------------------------------------------------------------------- History.lr of fits
 def _fit(schedule, fused, epochs=6, **options):
     rng = np.random.default_rng(3)
