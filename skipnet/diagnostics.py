@@ -22,6 +22,7 @@ from . import _validation as V
 from ._core import NetworkInternals
 from ._deprecation import keyword_from
 from ._engine import hidden_relu_layers
+from ._settings import Checked, Fixed, Setting
 from .network import Network
 from .reference import LN2
 
@@ -613,18 +614,40 @@ def explain_plateau(net, X, y, loss: str, losses, window: int = 5, rtol: float =
 
 
 # ------------------------------------------------------------------------------ during training
-class PlateauFound:
+class _Finding:
+    """A finding of a TrainingMonitor: a record, read-only once made (its message is worked out from
+    what it holds, when first asked)."""
+
+    __slots__ = ()
+    _explained: tuple[str, dict] | None  # (message, data), once worked out
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"{type(self).__name__} is a read-only record of what a TrainingMonitor found; "
+                             f"{name!r} cannot be assigned")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is a read-only record; {name!r} cannot be deleted")
+
+    def _keep(self, **values) -> None:
+        """The constructor's writes (and the explanation's, once)."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+
+class PlateauFound(_Finding):
     """A plateau found by a TrainingMonitor after ``epoch`` (the epoch losses up to it kept): its extent
     (detect_plateau) and cause (diagnose: a forward and backward pass) are worked out when ``explain()``
     is first called, from the weights of that epoch, kept here (a copy of ``params``, by default the
     network's current weights), and the monitor's training data."""
 
     def __init__(self, monitor: TrainingMonitor, epoch_losses, epoch: int, index: int, params=None):
-        self.losses, self.window, self.rtol = np.array(epoch_losses, dtype=np.float64), monitor.window, monitor.rtol
-        self.epoch, self.index = epoch, index
-        self.net, self.X, self.y, self.loss = monitor.net, monitor.X, monitor.y, monitor.loss
-        self.params = (monitor.net.internals.params if params is None else params).copy()
-        self._explained: tuple[str, dict] | None = None
+        losses = np.array(epoch_losses, dtype=np.float64)
+        losses.flags.writeable = False
+        params = (monitor.net.internals.params if params is None else params).copy()
+        params.flags.writeable = False
+        self._keep(losses=losses, window=monitor.window, rtol=monitor.rtol, epoch=epoch, index=index,
+                   net=monitor.net, X=monitor.X, y=monitor.y, loss=monitor.loss, params=params,
+                   _explained=None)
 
     def explain(self) -> tuple[str, dict]:
         """(message, data) of the plateau warning, worked out once."""
@@ -640,11 +663,20 @@ class PlateauFound:
             data = {"level": plateau.level, "start_epoch": self.epoch - self.index + plateau.start,
                     "relative_change": plateau.relative_change, **plateau.details}
             message = f"loss flat at {plateau.level:.6g} since epoch {data['start_epoch']}: {plateau.explanation}"
-            self._explained = (message, data)
+            self._keep(_explained=(message, data))
         return self._explained
 
 
-class TrainingMonitor:
+def _window(name: str, value) -> int:
+    return V.check_int(name, value, minimum=2, maximum=K.PLATEAU_MAX_WINDOW)
+
+
+def _level(name: str, value) -> float | None:
+    """None (no plateau reported) or the level of the last plateau reported: a finite float."""
+    return None if value is None else V.check_float(name, value)
+
+
+class TrainingMonitor(Checked):
     """Cheap checks between a Trainer's epochs, turned into structured warnings (kind, message, data).
 
     - ``plateau``: once per flat stretch of the epoch losses (the last ``window`` within ``rtol``), with
@@ -663,28 +695,42 @@ class TrainingMonitor:
     is the kernels' (skipnet._kernels.plateau_begins), so a fused fit applies it as it trains and tells
     ``end_epochs`` where plateaus began, with the weights of those epochs. ``rtol`` and
     ``explain_later`` are taken by keyword (positionally: deprecated, FutureWarning). ``restart``
-    watches a new fit of the same network with the same settings.
+    watches a new fit of the same network with the same settings. The settings are checked whenever
+    assigned; the training data are checked where a check reads them.
     """
+
+    net = Fixed("a monitor watches one network (its hidden layers are worked out once); make a new "
+                "TrainingMonitor for another", "The Network watched.")
+    every = Setting(lambda name, value: V.check_int(name, value, minimum=1), "Epochs between dead-unit checks.")
+    window = Setting(_window, "Epochs of the plateau rule's window.")
+    rtol = Setting(lambda name, value: V.check_float(name, value, minimum=0.0),
+                   "Relative spread within which the window's losses are flat.")
+    explain_later = Setting(V.check_bool, "Findings worked out when first read (PlateauFound, DeadUnitsFound).")
+    level = Setting(_level, "The level of the last plateau reported, or None (state of the plateau rule).")
 
     @keyword_from("rtol")
     def __init__(self, net, X, y, loss: str, every: int = 5, window: int = 5, rtol: float = 1e-3,
                  explain_later: bool = False):
-        self.net = net
-        # a plateau's cause worked out when first read, from its epoch's weights (PlateauFound)
-        self.explain_later = V.check_bool("explain_later", explain_later)
-        self.every = V.check_int("every", every, minimum=1)
-        self.window = V.check_int("window", window, minimum=2, maximum=K.PLATEAU_MAX_WINDOW)
-        self.rtol = V.check_float("rtol", rtol, minimum=0.0)
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be a skipnet.Network, got {type(net).__name__}")
+        TrainingMonitor.net.init(self, net)
+        self.explain_later = explain_later
+        self.every = every
+        self.window = window
+        self.rtol = rtol
         self._layers: list[tuple[int, int, int]] | None = None  # the network's hidden ReLU layers
         self.restart(X, y, loss)
 
     def restart(self, X, y, loss: str) -> None:
         """Watch a new fit (training data X, y, loss) of the same network with the same settings: what
         was reported before is forgotten."""
-        self.X, self.y, self.loss = X, y, loss
-        self.reported: dict[int, set] = {}
-        self.last_check: int | None = None
-        self.level: float | None = None  # the level of the last plateau reported
+        # the monitor's own state is written past Checked.__setattr__ (a Python call per write; a Trainer
+        # restarts its monitor every fit): state = self.__dict__
+        state = self.__dict__
+        state["X"], state["y"], state["loss"] = X, y, loss
+        state["reported"] = {}  # layer index -> its units reported dead
+        state["last_check"] = None  # the epoch of the last dead-unit check
+        state["level"] = None
 
     def end_epoch(self, epoch: int, epoch_losses, unit_max: np.ndarray | None = None, dead_check: bool = False
                   ) -> list[tuple[str, str, dict]]:
@@ -710,7 +756,7 @@ class TrainingMonitor:
         due = (-first) % self.every  # the first of them due for a dead-unit check
         if dead_seen is False and not plateaus and not dead_check and level is not ... and unit_epochs is not None:
             # the common case of a fused call: nothing to report (the last due check is the last check)
-            self.level = level
+            self.__dict__["level"] = level  # the kernel's: None or a float
             self._checked_clean(epoch, count, due)
             return []
         kernel = level is not ...
@@ -719,7 +765,7 @@ class TrainingMonitor:
         if kernel:
             # only the epochs with something to do: where plateaus began, the dead-unit checks due (none
             # when the kernel saw nothing dead: the last of them is the last check) and the last, if asked
-            self.level = level
+            self.__dict__["level"] = level  # the kernel's: None or a float
             todo = set(found)
             if dead_free:
                 self._checked_clean(epoch, count, due)
@@ -737,7 +783,7 @@ class TrainingMonitor:
                 begins = back in found
             else:
                 tail = np.asarray(epoch_losses[max(0, index + 1 - self.window):index + 1], dtype=np.float64)
-                begins, self.level = K.plateau_begins(tail, self.window, self.rtol, self.level)
+                begins, self.__dict__["level"] = K.plateau_begins(tail, self.window, self.rtol, self.level)
             plateau = PlateauFound(self, epoch_losses[:index + 1], at, index, found.get(back)) if begins else None
             checked = back >= due and (back - due) % self.every == 0
             if (checked and not dead_free) or (dead_check and back == count - 1 and not checked):
@@ -753,17 +799,17 @@ class TrainingMonitor:
         """The dead-unit checks due among the last ``count`` epochs (the first at ``due``), the last being
         ``epoch``, found nothing dead: the last of them is the last check."""
         if due < count:
-            self.last_check = epoch - count + 1 + due + (count - 1 - due) // self.every * self.every
+            self.__dict__["last_check"] = epoch - count + 1 + due + (count - 1 - due) // self.every * self.every
 
     def _dead_units(self, epoch: int, unit_max: np.ndarray | None = None):
         """The dead-unit check after ``epoch``: ``unit_max`` the largest z of every hidden ReLU unit
         (layer by layer) over the epoch, or None: a forward pass over the training data. Returns the
         warning (kind, DeadUnitsFound or message, None or data) when units not reported before are dead."""
         if unit_max is None:
-            maxima = [d.max_preactivation for d in _dead_units(self.net, self.X).layers.values()]
+            maxima = [d.max_preactivation for d in dead_units(self.net, self.X).layers.values()]
             unit_max = np.concatenate(maxima) if maxima else np.empty(0)
         dead = (unit_max <= 0).nonzero()[0].tolist()  # 1-D: half the cost of np.flatnonzero
-        previous, self.last_check = self.last_check, epoch
+        previous, self.__dict__["last_check"] = self.last_check, epoch
         if not dead:
             return None  # nothing dead: the common case, without a report
         layers = self._hidden_layers()
@@ -797,7 +843,7 @@ class TrainingMonitor:
         return self._layers
 
 
-class DeadUnitsFound:
+class DeadUnitsFound(_Finding):
     """Dead ReLU units found by a TrainingMonitor's check after ``epoch`` (``previous``: the check before,
     or None), some not reported before: the warning's message and data, worked out when ``explain()``
     is first called. ``layers``: (layer index, width, first flat unit) of every hidden ReLU layer;
@@ -806,8 +852,7 @@ class DeadUnitsFound:
 
     def __init__(self, epoch: int, previous: int | None, layers, dead: dict[int, list[int]],
                  new: dict[int, list[int]]):
-        self.epoch, self.previous, self.layers, self.dead, self.new = epoch, previous, layers, dead, new
-        self._explained: tuple[str, dict] | None = None
+        self._keep(epoch=epoch, previous=previous, layers=layers, dead=dead, new=new, _explained=None)
 
     def explain(self) -> tuple[str, dict]:
         """(message, data) of the dead_units warning, worked out once."""
@@ -830,5 +875,5 @@ class DeadUnitsFound:
             data = {"layers": layers, "fraction": n_dead / n_units if n_units else 0.0,
                     "dead_layers": [k for k, width, _ in self.layers if len(self.dead.get(k, ())) == width],
                     "previous_check": self.previous}
-            self._explained = (message, data)
+            self._keep(_explained=(message, data))
         return self._explained

@@ -315,6 +315,63 @@ CASES["SkipGradient"] = Case(make=lambda: _flow().by_skip[0], calls=RECORD_CALLS
                                  sn.Network.exercise(), [[1.0]], [[-3.0]]).by_skip[0])
 
 
+# ------------------------------------------------------------------------ the training monitor
+def _monitor_data(n=16):
+    X = np.linspace(-1, 1, 2 * n).reshape(n, 2)
+    return X, np.abs(X[:, :1]) - 0.5
+
+
+def _monitor(explain_later=False, **settings):
+    net = sn.Network.mlp(2, (4, 3), skip="first-to-output", seed=0)
+    weight, bias = net.parameters()["layers.0.weight"], net.parameters()["layers.0.bias"]
+    weight[1], bias[1] = 0.0, -1.0  # a unit dead on the data: a dead-unit warning to write
+    net.set_parameters({"layers.0.weight": weight, "layers.0.bias": bias})
+    return sn.diagnostics.TrainingMonitor(net, *_monitor_data(), "mse", every=1, window=3,
+                                          explain_later=explain_later, **settings)
+
+
+def _warnings_are_sane(warnings):
+    for kind, message, data in warnings:
+        if data is None:  # explain_later: a finding, explained when read
+            message, data = message.explain()
+        assert kind in ("plateau", "dead_units") and isinstance(message, str) and message, (kind, message)
+        assert isinstance(data, dict), data
+
+
+FLAT = [0.5] * 6
+MONITOR_CALLS = [
+    ("end_epoch", lambda m: _warnings_are_sane(m.end_epoch(0, [0.9]))),
+    ("end_epoch plateau", lambda m: _warnings_are_sane(m.end_epoch(5, FLAT, dead_check=True))),
+    ("end_epochs", lambda m: [found.explain() if not isinstance(found, str) else found
+                              for _, _, found, _ in m.end_epochs(9, FLAT + [0.7, 0.6, 0.6, 0.6], 4)]),
+    ("restart", lambda m: m.restart(*_monitor_data(8), "l1")),
+    ("end_epoch after restart", lambda m: _warnings_are_sane(m.end_epoch(5, FLAT, dead_check=True))),
+    ("repr", repr),
+]
+CASES["TrainingMonitor"] = Case(make=_monitor, calls=MONITOR_CALLS,
+                                other=lambda: sn.diagnostics.TrainingMonitor(
+                                    sn.Network.exercise(), [[1.0]], [[-3.0]], "l1", every=3, window=7, rtol=0.5))
+CASES["TrainingMonitor explain_later"] = Case(make=lambda: _monitor(explain_later=True), calls=MONITOR_CALLS)
+
+
+def _found(kind):
+    monitor = _monitor(explain_later=True)
+    for _, found_kind, found, _ in monitor.end_epochs(5, FLAT, 6, dead_check=True):
+        if found_kind == kind:
+            return found
+    raise AssertionError(f"no {kind} found")
+
+
+def _explains(found):
+    message, data = found.explain()
+    assert isinstance(message, str) and message and isinstance(data, dict), (message, data)
+
+
+FOUND_CALLS = [("explain", _explains), ("repr", repr)]
+CASES["PlateauFound"] = Case(make=lambda: _found("plateau"), calls=FOUND_CALLS)
+CASES["DeadUnitsFound"] = Case(make=lambda: _found("dead_units"), calls=FOUND_CALLS)
+
+
 # ------------------------------------------------------------------------------------------ tests
 def _assert_clean(names):
     failures = run_cases(__file__, names)
@@ -343,6 +400,11 @@ def test_callbacks_survive_attribute_writes():
 def test_diagnostics_records_survive_attribute_writes():
     """GradientFlow.by_layer / by_skip records are frozen: every assignment is refused, cleanly."""
     _assert_clean(["LayerGradient", "SkipGradient"])
+
+
+def test_training_monitor_and_its_findings_survive_attribute_writes():
+    """Before: monitor.every = 0 divided by zero, monitor.window = 1 or rtol = -1 were taken as given."""
+    _assert_clean(["TrainingMonitor", "TrainingMonitor explain_later", "PlateauFound", "DeadUnitsFound"])
 
 
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])

@@ -278,3 +278,34 @@ def test_monitor_reports_dead_units_per_layer_once_and_alike_now_or_later():
                                1: {"units": [0, 1, 2, 3], "new": [0, 2, 3], "fraction": 1.0, "width": 4}}
     assert data1["dead_layers"] == [0, 1] and data1["previous_check"] == 0 and data1["fraction"] == 1.0
     assert "between epochs 0 and 1: layer 0: 3/3 dead (100%), 1 new (the whole layer" in message1
+
+
+def test_monitor_settings_are_checked_when_assigned_and_findings_are_read_only():
+    net = sn.Network.mlp(2, (3,), seed=0)
+    X, y = np.ones((5, 2)), np.zeros((5, 1))
+    monitor = D.TrainingMonitor(net, X, y, "mse", every=2, window=3, explain_later=True)
+    for name, value, error in [("every", 0, ValueError), ("window", 1, ValueError),
+                               ("window", sn._kernels.PLATEAU_MAX_WINDOW + 1, ValueError),
+                               ("rtol", -1.0, ValueError), ("rtol", math.nan, ValueError),
+                               ("explain_later", "yes", TypeError), ("level", "flat", TypeError),
+                               ("level", math.inf, ValueError)]:
+        with pytest.raises(error, match=name):
+            setattr(monitor, name, value)
+    with pytest.raises(AttributeError, match="net"):
+        monitor.net = sn.Network.exercise()
+    with pytest.raises(TypeError, match="net"):
+        D.TrainingMonitor("a network", X, y, "mse")
+    assert (monitor.every, monitor.window, monitor.rtol, monitor.net) == (2, 3, 1e-3, net)
+    monitor.window = 4  # a valid one is taken
+    out = monitor.end_epochs(3, [1.0, 1.0, 1.0, 1.0], 4, np.full((4, 3), -1.0), dead_check=True)
+    found = {kind: finding for _, kind, finding, _ in out}
+    assert set(found) == {"plateau", "dead_units"}
+    for finding in found.values():
+        with pytest.raises(AttributeError, match="read-only"):
+            finding.epoch = 99
+        with pytest.raises(AttributeError, match="read-only"):
+            del finding.epoch
+        message, data = finding.explain()
+        assert message and isinstance(data, dict) and finding.explain() == (message, data)
+    with pytest.raises(ValueError, match="read-only"):
+        found["plateau"].losses[0] = 5.0
