@@ -115,8 +115,12 @@ class RateRecord:
             self.written.commit(count)
         self.runs.clear()
 
+    def _one_rate(self) -> bool:
+        """Every step so far had the same rate, kept as one number (or there is no step)."""
+        return not len(self.written) and len(self.runs) <= 1 and all(isinstance(r, float) for _, r in self.runs)
+
     def array(self) -> np.ndarray:
-        if not len(self.written) and len(self.runs) <= 1 and all(isinstance(r, float) for _, r in self.runs):
+        if self._one_rate():
             # one value seen at every index (np.broadcast_to's view, built at a third of its cost)
             one = np.array([self.runs[0][1] if self.runs else 0.0])
             view = np.ndarray((self.size,), np.float64, one, strides=(0,))
@@ -128,16 +132,16 @@ class RateRecord:
     def deferred(self) -> np.ndarray | Deferred:
         """array(), or the promise of it when that would write out rates nobody has read yet (the
         series is not recorded into afterwards)."""
-        if not len(self.written) and len(self.runs) <= 1 and all(isinstance(r, float) for _, r in self.runs):
-            return self.array()  # one rate: a view, no writing
+        if self._one_rate():
+            return self.array()  # a view, no writing
         return Deferred(self.array) if self.runs else self.array()
 
 
 class CallRates:
     """The learning rates of one fused kernel call: ``values`` for the kernel (one rate for all steps or
     one per step), the ``steps`` they cover (fewer than asked when the schedule refused a rate:
-    ``error``, re-raised after those steps), and their record for History.lr: a list of (count, rate)
-    runs, an array of the rates, or ``fill(out)``. ``lease``: this thread's rates buffer holding values."""
+    ``error``, re-raised after those steps), and their record for History.lr: (count, rates) runs, the
+    rates of each as RateRecord.record takes them. ``lease``: this thread's rates buffer holding values."""
 
     def __init__(self, values: np.ndarray, steps: int, record, error: Exception | None = None,
                  lease: np.ndarray | None = None):
@@ -149,12 +153,9 @@ class CallRates:
 
     def finish(self, series: RateRecord, done: int) -> None:
         """Record the rates of the ``done`` steps the kernel ran, and give the buffer back."""
-        if isinstance(self.record, list):
-            for count, rate in self.record:
-                series.record(rate, min(count, done))
-                done -= min(count, done)
-        else:
-            series.record(self.record, done)
+        for count, rates in self.record:
+            series.record(rates, min(count, done))
+            done -= min(count, done)
         if self.lease is not None:
             return_rates(self.lease)
             self.lease = None

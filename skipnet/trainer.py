@@ -563,8 +563,8 @@ class Trainer(Checked):
             # recorded as that formula (a frozen copy of the schedule), written out if History.lr is read
             lease, first = lease_rates(steps), self.step_count
             schedule.step_rates(lease[:steps], first)
-            return CallRates(lease[:steps], steps, functools.partial(copy.copy(schedule).step_rates, first_step=first),
-                             lease=lease)
+            fill = functools.partial(copy.copy(schedule).step_rates, first_step=first)
+            return CallRates(lease[:steps], steps, [(steps, fill)], lease=lease)
         if per == "epoch":
             return self._epoch_rates(run, steps)
         lrs = np.empty(steps)
@@ -579,14 +579,14 @@ class Trainer(Checked):
             lrs = np.asarray(rates(steps_of, epochs_of), dtype=np.float64)
             if lrs.shape == (steps,) and np.isfinite(lrs).all() and (lrs >= 0).all():
                 lrs = lrs.copy()  # the record keeps it, and the schedule may keep it too
-                return CallRates(lrs, steps, lrs)
+                return CallRates(lrs, steps, [(steps, lrs)])
             lrs = np.empty(steps)  # a rate that lr() refuses: step by step, to raise where it does
         for g in range(steps):
             try:
                 lrs[g] = self._scheduled_lr(self.step_count + g, self.epoch_count + (j0 + g) // spe)
             except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
-                return CallRates(lrs[:g], g, lrs[:g], exc)
-        return CallRates(lrs, steps, lrs)
+                return CallRates(lrs[:g], g, [(g, lrs[:g])], exc)
+        return CallRates(lrs, steps, [(steps, lrs)])
 
     def _epoch_rates(self, run: _Run, steps: int) -> CallRates:
         """The rates of a schedule with one rate per epoch: asked once per epoch of the call (with the
@@ -618,7 +618,7 @@ class Trainer(Checked):
         rates[:counts[0]] = values[0]
         rates[counts[0]:steps - counts[-1]].reshape(len(values) - 2, spe)[...] = np.array(values[1:-1])[:, None]
         rates[steps - counts[-1]:] = values[-1]
-        return CallRates(rates, steps, EpochRuns(values, counts), error, lease)
+        return CallRates(rates, steps, [(steps, EpochRuns(values, counts))], error, lease)
 
     def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1, level=...,
                    val_losses=None, kernel_checked: bool = False, plateaus=(), dead_seen=None) -> str | None:

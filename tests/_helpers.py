@@ -69,6 +69,34 @@ def random_targets(rng, loss, n, n_outputs):
     return rng.normal(size=(n, n_outputs))
 
 
+def failed_fit_states(schedule_class: type, errors) -> list[tuple]:
+    """A fit of 5 epochs (30 rows, batches of 4) that a schedule of ``schedule_class`` breaks, run fused and
+    per-op from the same start: per path (message of the exception raised, one of ``errors``; weights;
+    trainer.step_count; optimizer steps; the shuffling generator's state), to be compared."""
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 1))
+    states = []
+    for fused in (True, False):
+        net = sn.Network.mlp(2, (5, 5), seed=1)
+        trainer = sn.Trainer(net, loss="l1", lr=0.01, batch_size=4, epochs=5, schedule=schedule_class(),
+                             fused=fused)
+        try:
+            trainer.fit(X, y)
+        except errors as caught:
+            states.append((str(caught), net.internals.params.copy(), trainer.step_count,
+                           trainer.optimizer.steps, trainer.rng.bit_generator.state))
+        else:
+            raise AssertionError(f"the fit (fused={fused}) raised none of {errors}")
+    return states
+
+
+def assert_same_states(states: list[tuple]) -> None:
+    """The fused and the per-op failed_fit_states agree: the message, the weights bit for bit, the counters."""
+    (message, params, *counters), (message_op, params_op, *counters_op) = states
+    assert message == message_op and counters == counters_op
+    np.testing.assert_array_equal(params, params_op)
+
+
 def run_python(code: str, cwd, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run ``python -c code`` in a fresh interpreter outside the source tree, importing the package under
     test; raises on a non-zero exit (with its stderr)."""

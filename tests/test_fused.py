@@ -11,7 +11,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from _helpers import assert_close, random_architecture, random_targets
+from _helpers import assert_close, assert_same_states, failed_fit_states, random_architecture, random_targets
 
 import skipnet as sn
 from skipnet import _kernels as K
@@ -248,18 +248,9 @@ def test_schedule_error_mid_epoch_leaves_the_per_op_state():
                 raise ArithmeticError("no rate for step 11")
             return 0.01
 
-    rng = np.random.default_rng(8)
-    X, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 1))
-    states = []
-    for fused in (True, False):
-        net = sn.Network.mlp(2, (5, 5), seed=1)
-        trainer = sn.Trainer(net, loss="l1", lr=0.01, batch_size=4, epochs=5, schedule=Breaks(), fused=fused)
-        with pytest.raises(ArithmeticError, match="step 11"):
-            trainer.fit(X, y)
-        states.append((net.internals.params.copy(), trainer.step_count, trainer.optimizer.steps,
-                       trainer.rng.bit_generator.state))
-    np.testing.assert_array_equal(states[0][0], states[1][0])
-    assert states[0][1:] == states[1][1:] and states[0][1] == 11
+    states = failed_fit_states(Breaks, ArithmeticError)
+    assert_same_states(states)
+    assert states[0][0] == "no rate for step 11" and states[0][2] == 11
 
 
 def test_second_fit_continues_across_paths():
