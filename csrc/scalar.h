@@ -27,6 +27,7 @@
 #include "loss_terms.h"
 #include "plan.h"
 #include "watch.h"
+#include "rate_rule.h"
 
 /* scalar_sgd_chunk's limits (deeper or more connected chains go through run_chunk) */
 enum { SCALAR_MAX_LAYERS = 16, SCALAR_MAX_SKIPS = 32, SCALAR_MAX_PARAMS = 2 * 16 + 32 };
@@ -67,6 +68,8 @@ typedef struct {
     ptrdiff_t plateau_epoch; /* IN/OUT -1, or the epoch of the chunk whose weights plateau_params holds */
     int dead_seen;           /* IN/OUT set when an epoch that keeps statistics ends with a unit whose largest
                                     z is <= 0 (a dead unit; NaN is not), so the monitor need not look */
+    rate_rule *rule;         /* IN/OUT ReduceLROnPlateau's rule at each completed epoch (rate_rule.h), or
+                                    NULL; lrs then points at rule->current */
 } fused_chunk;
 
 enum { FUSED_OK = 0, FUSED_LOSS_DIVERGED = 1, FUSED_NONFINITE_UPDATE = 2, FUSED_PAUSED = 3 };

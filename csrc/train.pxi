@@ -46,6 +46,7 @@ cdef extern from "watch.h" nogil:
 
 
 PLATEAU_MAX_WINDOW = WATCH_MAX_WINDOW  # the longest window plateau_begins takes
+MAX_RULE_COUNT = 2**62  # reduce_on_plateau's patience, cooldown and counters (epochs: a fit never reaches more)
 
 
 def plateau_begins(const double[::1] tail, int window, double rtol, level):
@@ -69,6 +70,18 @@ cdef extern from "plan.h" nogil:
         ptrdiff_t src, weight
         int acc
         ptrdiff_t width
+
+cdef extern from "rate_rule.h" nogil:
+    ctypedef struct rate_rule:
+        int mode_max, rel
+        double threshold, factor, min_lr, eps
+        Py_ssize_t patience, cooldown
+        double current, best
+        Py_ssize_t num_bad, cooldown_counter
+        double weight_total
+        double* reduced
+    void rate_rule_epoch(rate_rule* r, Py_ssize_t e, double loss)
+    Py_ssize_t rate_rule_fixed_epochs(const rate_rule* r)
 
 cdef extern from "scalar.h" nogil:
     ctypedef struct fused_chunk:
@@ -97,6 +110,7 @@ cdef extern from "scalar.h" nogil:
         void* plateau_params        # IN  where the weights of the first such epoch go (then on), or NULL
         Py_ssize_t plateau_epoch    # IN/OUT -1, or that epoch of the chunk
         int dead_seen               # IN/OUT set when a kept epoch ended with a unit's largest z <= 0
+        rate_rule* rule             # IN/OUT ReduceLROnPlateau's rule at each completed epoch, or NULL
     ctypedef struct fused_clock:
         Py_ssize_t next
     ctypedef struct scalar_net:
@@ -452,6 +466,9 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
             c.totals[e] = total
             if check != NULL:
                 check_epoch(plan, check, e, total, cur, work)
+            if c.rule != NULL:  # the rate of the next epoch (the steps read it through c.lrs)
+                rate_rule_epoch(c.rule, e, check.val_losses[e] if check != NULL and check.val_losses != NULL
+                                else total / c.rule.weight_total)
             if collect:
                 memcpy(unit_epochs + e * c.n_units, unit_max, c.n_units * sizeof(floating))
                 for i in range(c.n_units):
@@ -485,7 +502,7 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
     20 ns a row: 50 ms is 2.5 million rows)."""
     cdef fused_chunk seg = c[0]
     cdef fused_clock clock = fused_clock_start(c.time_budget)
-    cdef Py_ssize_t done = 0, epochs = 0, spe = c.steps_per_epoch, want, phase
+    cdef Py_ssize_t done = 0, epochs = 0, spe = c.steps_per_epoch, want, phase, completed, k
     seg.time_budget = 0.0
     while True:
         if c.time_budget > 0:  # to the clock's next reading, rounded up to whole epochs
@@ -499,6 +516,8 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
             seg.stats_epoch, seg.stats_every = 0, 1
             seg.n_steps = min(seg.n_steps, (1 if phase == 0 and c.stats_every > 1 else
                                             c.stats_every - phase if phase else seg.n_steps // spe + 1) * spe)
+        if c.rule != NULL:  # up to the epoch whose end may lower the rate
+            seg.n_steps = min(seg.n_steps, rate_rule_fixed_epochs(c.rule) * spe)
         seg.orders = c.orders + epochs * snet.n_rows if c.orders != NULL else NULL
         seg.lrs = c.lrs + done if c.n_lrs > 1 else c.lrs
         seg.losses = c.losses + done
@@ -514,6 +533,10 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
             c.plateau_epoch = epochs + seg.plateau_epoch
             seg.plateau_params, seg.plateau_epoch = NULL, -1
         done += seg.done
+        completed = (seg.done if seg.status != FUSED_NONFINITE_UPDATE else seg.done - 1) // spe
+        if c.rule != NULL:
+            for k in range(completed):
+                rate_rule_epoch(c.rule, epochs + k, seg.totals[k] / c.rule.weight_total)
         epochs += seg.done // spe
         if seg.status != FUSED_OK or seg.zero_epoch or seg.plateau or done == c.n_steps:
             break
@@ -569,6 +592,7 @@ cdef class FusedNet:
     cdef bint f32
     cdef public object watch_level  # after run() with a watch: the plateau level after its last epoch
     cdef public Py_ssize_t plateau_epoch  # after run(): the epoch whose weights plateau_params got, or -1
+    cdef public object rule_state  # after run() with reduce_on_plateau: (current, best, num_bad, cooldown_counter)
     cdef public bint dead_seen  # after run(): a row of unit_epochs it wrote has a unit <= 0 (dead)
     cdef plan_layer* layer_plan  # the plan's arrays (owned: freed with the object)
     cdef plan_skip* skip_plan
@@ -771,7 +795,7 @@ cdef class FusedNet:
             Py_ssize_t first_step=0, double epoch_total=0.0, bint epoch_all_zero=True,
             double time_budget=0.0, unit_max=None, unit_epochs=None, Py_ssize_t stats_every=1,
             Py_ssize_t stats_epoch=0, watch=None, val_losses=None, best=None, best_value=None,
-            weight_total=None, plateau_params=None):
+            weight_total=None, plateau_params=None, reduce_on_plateau=None):
         """Train up to n_steps steps without the GIL, from step ``first_step`` of an epoch.
 
         orders: None (rows in order) or int64 (epochs, n) with each epoch's row order, row 0 the
@@ -809,9 +833,18 @@ cdef class FusedNet:
         so far (+inf: none yet), gets those weights when the monitored value is strictly below
         best_value[0], which becomes that value: the validation loss when val_losses is given, else the
         epoch loss totals[e] / weight_total. Such calls do not take the scalar path's register loop
-        (width-1 networks run the batch loop's scalar step)."""
+        (width-1 networks run the batch loop's scalar step).
+
+        reduce_on_plateau = (mode, threshold_mode, threshold, factor, min_lr, eps, patience, cooldown, current,
+        best, num_bad_epochs, cooldown_counter, weight_total, reduced): ReduceLROnPlateau's settings and
+        state (csrc/rate_rule.h), applied at the end of each completed epoch e of the call to its
+        monitored loss (val_losses[e] when given, else totals[e] / weight_total); the steps run at the
+        rate in use (lrs is not read) and reduced (float64, >= epochs) gets the new rate after epoch e,
+        or NaN. After the call, ``rule_state`` is (current, best, num_bad_epochs, cooldown_counter); without
+        reduce_on_plateau, None."""
         cdef fused_chunk c
         cdef plateau_watch w
+        cdef rate_rule rule
         cdef const double[::1] tail
         cdef int i
         if self.data is None:
@@ -859,6 +892,11 @@ cdef class FusedNet:
         self.watch_level = None
         self.plateau_epoch = -1
         c.plateau_params, c.plateau_epoch, c.dead_seen = NULL, -1, False
+        c.rule = NULL
+        self.rule_state = None
+        if reduce_on_plateau is not None:
+            self.set_rate_rule(&rule, reduce_on_plateau, (first_step + n_steps - 1) // steps_per_epoch + 1)
+            c.rule, c.lrs, c.n_lrs = &rule, &rule.current, 1
         if plateau_params is not None:
             if watch is None or plateau_params.dtype != self.params.dtype \
                     or plateau_params.shape != (self.plan.n_params,):
@@ -887,10 +925,36 @@ cdef class FusedNet:
             self.watch_level = None if w.level != w.level else w.level
             self.plateau_epoch = c.plateau_epoch
         self.dead_seen = c.dead_seen
+        if c.rule != NULL:
+            self.rule_state = (rule.current, rule.best, rule.num_bad, rule.cooldown_counter)
         status = ("ok", "loss", "update", "paused")[c.status]
         return (c.done, "plateau" if c.plateau and status == "ok" else status,
                 (c.first_loss if c.have_first else None), bool(c.zero_epoch), c.epoch_total,
                 bool(c.epoch_all_zero))
+
+    cdef int set_rate_rule(self, rate_rule* rule, args, Py_ssize_t epochs) except -1:
+        """run()'s reduce_on_plateau tuple (validated) into ``rule``; ``epochs``: the most the call may complete."""
+        (mode, threshold_mode, threshold, factor, min_lr, eps, patience, cooldown, current, best, num_bad,
+         cooldown_counter, weight_total, reduced) = args
+        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"reduce_on_plateau: mode must be 'min' or 'max' and threshold_mode 'rel' or 'abs', got "
+                             f"{mode!r}, {threshold_mode!r}")
+        counts = (patience, cooldown, num_bad, cooldown_counter)
+        if not all(0 <= n <= MAX_RULE_COUNT for n in counts):
+            raise ValueError(f"reduce_on_plateau: patience, cooldown and the counters must lie in [0, {MAX_RULE_COUNT}], "
+                             f"got {counts}")
+        if not (0 < factor < 1 and threshold >= 0 and min_lr >= 0 and eps >= 0 and current >= 0
+                and weight_total > 0 and best == best):
+            raise ValueError("reduce_on_plateau: needs 0 < factor < 1, threshold, min_lr, eps, current >= 0, "
+                             "weight_total > 0 and a best that is not NaN")
+        if reduced.dtype.kind != "f" or reduced.dtype.itemsize != 8 or reduced.ndim != 1 or reduced.shape[0] < epochs:
+            raise ValueError(f"reduce_on_plateau: reduced must be a 1-D float64 array of at least {epochs} entries")
+        rule.mode_max, rule.rel = mode == "max", threshold_mode == "rel"
+        rule.threshold, rule.factor, rule.min_lr, rule.eps = threshold, factor, min_lr, eps
+        rule.patience, rule.cooldown, rule.num_bad, rule.cooldown_counter = counts
+        rule.current, rule.best, rule.weight_total = current, best, weight_total
+        rule.reduced = <double*>buffer_ptr(reduced, False)
+        return 0
 
     cdef EpochCheck* epoch_check(self, val_losses, best, best_value, weight_total) except? NULL:
         """run()'s epoch-end checks from its arguments (validated), or NULL when it has none."""

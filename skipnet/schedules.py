@@ -491,6 +491,8 @@ class OneCycle(Schedule):
 
 def _check_best(value) -> float:
     """The best loss so far: a real number, +-inf before the first epoch, never NaN."""
+    if type(value) is float and not math.isnan(value):
+        return value  # the common case: the rule's own state, handed back after every fused call
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"best must be a real number, got {type(value).__name__} {value!r}")
     try:
@@ -587,6 +589,30 @@ class ReduceLROnPlateau(Schedule):
         if self.cooldown_counter > 0:
             return self.cooldown_counter + self.patience + 1
         return self.patience - self.num_bad_epochs + 1
+
+    def rule_state(self) -> tuple:
+        """The rule and its state as a fused kernel applies it at each epoch's end (csrc/rate_rule.h,
+        FusedNet.run's ``reduce_on_plateau``): (mode, threshold_mode, threshold, factor, min_lr, eps,
+        patience, cooldown, current, best, num_bad_epochs, cooldown_counter). After ``start``."""
+        if self.current is None:
+            raise RuntimeError("ReduceLROnPlateau.start() must be called before rule_state()")
+        return (self.mode, self.threshold_mode, self.threshold, self.factor, self.min_lr, self.eps, self.patience,
+                self.cooldown, self.current, self.best, self.num_bad_epochs, self.cooldown_counter)
+
+    def take_rule_state(self, state, reductions) -> None:
+        """Continue from where a fused kernel's application of the rule left it: ``state`` (current, best,
+        num_bad_epochs, cooldown_counter) after the epochs it fed, which made ``reductions`` ((epoch,
+        new_lr) pairs, appended to ``self.reductions``): the state ``epoch_end`` of those epochs leaves."""
+        if self.current is None:
+            raise RuntimeError("ReduceLROnPlateau.start() must be called before take_rule_state()")
+        checks = self._checks
+        current, best, num_bad_epochs, cooldown_counter = state
+        values = {"current": checks["current"](current), "best": checks["best"](best),
+                  "num_bad_epochs": checks["num_bad_epochs"](num_bad_epochs),
+                  "cooldown_counter": checks["cooldown_counter"](cooldown_counter)}
+        added = checks["reductions"](reductions) if reductions else ()
+        self.__dict__.update(values)  # the rule's own state: consistent by its checks alone
+        self.reductions.extend(added)
 
     def epoch_end(self, epoch: int, loss: float) -> None:
         if self.current is None:

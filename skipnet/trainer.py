@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -459,9 +460,13 @@ class Trainer(Checked):
                                       run.validation_weight)
             checks = in_kernel and (Xv is not None or self.restore_best)
             most = 1 if not in_kernel else max(1, _ORDER_BUDGET // max(run.X.shape[0], run.unit_max.shape[0]))
+            # a built-in schedule whose feedback rule the kernel applies (ReduceLROnPlateau) bounds no call
+            run.rule_in_kernel = in_kernel and type(self.schedule).__module__ == _SCHEDULES \
+                and callable(getattr(self.schedule, "rule_state", None))
+            horizon = MAX_COUNT if run.rule_in_kernel else None
             try:
                 while self.epoch_count < run.end_epoch and not run.stopped:
-                    count = min(run.end_epoch - self.epoch_count, most, self._schedule_horizon())
+                    count = min(run.end_epoch - self.epoch_count, most, horizon or self._schedule_horizon())
                     run.stopped = self._run_epochs_fused(run, fused, count, Xv, yv, checks)
                     self._honour_interrupt(run)
             finally:  # however the fit ends here (an exception too), orders drawn ahead are given back
@@ -479,12 +484,17 @@ class Trainer(Checked):
         orders = run.orders_for(count) if self.shuffle else None
         count = count if orders is None else orders.shape[0]
         steps = count * spe - j0
-        rates = self._fused_rates(run, steps)
-        lrs, lr_error = rates.values, rates.error
-        if lr_error is not None:
-            steps = rates.steps
-            if steps == 0:
-                raise lr_error
+        if run.rule_in_kernel:  # the kernel applies the schedule's rule: its rates are known afterwards
+            rule = self.schedule.rule_state()
+            reduced = run.reduced(count)
+            lrs, lr_error, rates = rule[8:9], None, None
+        else:
+            rates = self._fused_rates(run, steps)
+            lrs, lr_error = rates.values, rates.error
+            if lr_error is not None:
+                steps = rates.steps
+                if steps == 0:
+                    raise lr_error
         losses = run.step_loss.reserve(steps + 1)  # + 1: the kernel writes a diverging loss there
         totals = run.totals(count)
         opt = self.optimizer
@@ -500,12 +510,17 @@ class Trainer(Checked):
                      "plateau_params": self._plateau_snapshot()}
         if checks:
             stats.update(run.epoch_checks(count, Xv is not None, self.restore_best))
+        if rates is None:
+            stats["reduce_on_plateau"] = (*rule, run.weight_total, reduced)
+            lrs = np.array(lrs)
         done, status, run.first_loss, zero_epoch, epoch_total, epoch_zero = fused.run(
             orders, lrs, losses, totals, steps, spe, opt.steps, run.first_loss, j0, run.epoch_total,
             run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0, **stats)
         if checks and self.restore_best:
             run.best_value = float(stats["best_value"][0])
         run.step_loss.commit(done)
+        if rates is None:
+            rates = self._rule_rates(run, rule[8], reduced, done, status, fused.rule_state)
         # the rate of the step that diverged (its loss) or failed (its update), read before the buffer goes
         failed_lr = rates.at(done if status == "loss" else done - 1) if status in ("loss", "update") else None
         rates.finish(run.lr, done)
@@ -609,16 +624,25 @@ class Trainer(Checked):
                     break
             if len(values) < epochs:  # the steps of the epochs before the refused rate
                 steps = min(steps, len(values) * spe - j0) if values else 0
-        if all_same(values):
-            return CallRates(np.array(values[:1]), steps, [(steps, values[0])] if values else [], error)
-        # the first epoch from step j0, the ones between whole, the last up to the call's end
-        counts = [spe - j0] + [spe] * (len(values) - 2) + [steps - (len(values) - 1) * spe + j0]
-        lease = lease_rates(steps)
-        rates = lease[:steps]
-        rates[:counts[0]] = values[0]
-        rates[counts[0]:steps - counts[-1]].reshape(len(values) - 2, spe)[...] = np.array(values[1:-1])[:, None]
-        rates[steps - counts[-1]:] = values[-1]
-        return CallRates(rates, steps, [(steps, EpochRuns(values, counts))], error, lease)
+        return _epoch_call_rates(values, steps, spe, j0, error)
+
+    def _rule_rates(self, run: _Run, first: float, reduced: np.ndarray, done: int, status: str,
+                    state: tuple) -> CallRates:
+        """After a kernel call that applied the schedule's rule (ReduceLROnPlateau) to the epochs it
+        completed: the rates of its steps (``first`` until the rule lowered it, ``reduced[e]`` not NaN:
+        after epoch e of the call), which the rule's state and reductions are handed back to."""
+        spe, j0 = run.steps_per_epoch, run.epoch_step
+        covered = done + (status == "loss")  # the steps ran, and the one whose loss diverged
+        fed = (j0 + done - (status == "update")) // spe  # the epochs whose end the rule saw
+        lowered = [(e, new) for e, new in enumerate(reduced[:fed].tolist()) if not math.isnan(new)]
+        if fed:
+            self.schedule.take_rule_state(state, [(self.epoch_count + e, new) for e, new in lowered])
+        if not lowered:
+            return CallRates(np.array([first]), covered, [(covered, first)])
+        values = [first] * ((j0 + covered - 1) // spe + 1)  # one per epoch with a step covered
+        for e, new in lowered:
+            values[e + 1:] = [new] * (len(values) - e - 1)
+        return _epoch_call_rates(values, covered, spe, j0, None)
 
     def _end_epoch(self, run: _Run, Xv, yv, unit_epochs=None, count: int = 1, level=...,
                    val_losses=None, kernel_checked: bool = False, plateaus=(), dead_seen=None) -> str | None:
@@ -640,7 +664,8 @@ class Trainer(Checked):
         monitored = run.val_loss if Xv is not None else run.epoch_loss  # per epoch, these last
         if self.restore_best and not kernel_checked:
             run.keep_if_best(monitored[-1])
-        if self.schedule is not None and hasattr(self.schedule, "epoch_end") and not self._builtin_without_feedback():
+        if self.schedule is not None and not run.rule_in_kernel and hasattr(self.schedule, "epoch_end") \
+                and not self._builtin_without_feedback():
             for e in range(first, epoch + 1):
                 self.schedule.epoch_end(e, monitored[e - epoch - 1])
         stuck = run.all_zero and self._stuck(run.X, run.y, run.weight)
@@ -804,6 +829,22 @@ PAUSE_SECONDS = 0.05
 # Row orders of the epochs of one fused call: at most this many entries (epochs x samples).
 _ORDER_BUDGET = 1 << 17
 
+def _epoch_call_rates(values: list[float], steps: int, spe: int, j0: int, error) -> CallRates:
+    """CallRates of ``steps`` steps from step ``j0`` of an epoch, ``values[e]`` the rate of the call's
+    epoch e: one value for the kernel when they are all the same, else one per step in this thread's
+    buffer; recorded as one run per epoch."""
+    if all_same(values):
+        return CallRates(np.array(values[:1]), steps, [(steps, values[0])] if values else [], error)
+    # the first epoch from step j0, the ones between whole, the last up to the call's end
+    counts = [spe - j0] + [spe] * (len(values) - 2) + [steps - (len(values) - 1) * spe + j0]
+    lease = lease_rates(steps)
+    rates = lease[:steps]
+    rates[:counts[0]] = values[0]
+    rates[counts[0]:steps - counts[-1]].reshape(len(values) - 2, spe)[...] = np.array(values[1:-1])[:, None]
+    rates[steps - counts[-1]:] = values[-1]
+    return CallRates(rates, steps, [(steps, EpochRuns(values, counts))], error, lease)
+
+
 # The plateau rule's tail before a fit's first epoch (the kernel only reads it).
 _NO_LOSSES = np.empty(0)
 
@@ -848,6 +889,8 @@ class _Run:
         self.stopped: str | None = None
         self.interrupt = None
         self.validation = (None, None)
+        self.rule_in_kernel = False  # the fused kernel applies the schedule's feedback rule (_fit_fused)
+        self._reduced = None
         self._totals = None
         self.monitor = None  # the trainer's diagnostics monitor, once restarted for this fit
         # the diagnostics' dead-unit statistics: per hidden ReLU unit, the largest z of the epoch in
@@ -911,6 +954,13 @@ class _Run:
         if self._totals is None or self._totals.shape[0] < epochs:
             self._totals = np.empty(epochs)
         return self._totals[:epochs]
+
+    def reduced(self, epochs: int) -> np.ndarray:
+        """A float64 buffer for the rates a kernel-applied schedule rule lowered to after each epoch of a
+        call (NaN: kept), reused across the calls of a fit."""
+        if self._reduced is None or self._reduced.shape[0] < epochs:
+            self._reduced = np.empty(epochs)
+        return self._reduced[:epochs]
 
     def diverged(self, step: int, epoch: int, reason: str, loss: float, lr: float) -> str:
         """Restore the last good weights (the fused kernel has done so already), reset the optimizer
