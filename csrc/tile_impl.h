@@ -71,6 +71,22 @@ typedef TILE_T TILE_FN(_vec) __attribute__((vector_size(TILE_VBYTES)));
    (vec){0} + x would stay an addition since +0 + -0 is +0 */
 #define TILE_SPLAT(x) ((x) - (TILE_FN(_vec)){0})
 
+/* acc[i][v] += the vector at row i, column block v of M (rows ld apart), for mr rows of nv vectors
+   (constants after inlining): a full-width block's epilogue adding C (accumulate) or a residual. */
+static inline __attribute__((always_inline)) TILE_TARGET void
+TILE_FN(_add_rows)(TILE_FN(_vec) acc[TILE_MR][TILE_NV], const int mr, const int nv, const TILE_T *M,
+                   ptrdiff_t ld)
+{
+    TILE_UNROLL(TILE_MR)
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+        for (int v = 0; v < nv; v++) {
+            TILE_FN(_vec) row;
+            memcpy(&row, M + i * ld + v * TILE_VW, sizeof(row));
+            acc[i][v] += row;
+        }
+}
+
 /* One mr x (nv vectors) block of C over p in [0, kc); mr (<= TILE_MR) and nv (<= TILE_NV) are constants
    after inlining. B points at row 0 of the panel, rows b_rs apart; nr (<= nv vectors) columns of C are
    written. bias (the panel's nr entries, or NULL) is added when not accumulating; then res (or NULL,
@@ -107,14 +123,7 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
     if (nr == nv * TILE_VW) {
         /* each case its own fully unrolled loop: with the branches inside, GCC kept the loops */
         if (accumulate) {
-            TILE_UNROLL(TILE_MR)
-            for (int i = 0; i < mr; i++)
-#pragma GCC unroll 2
-                for (int v = 0; v < nv; v++) {
-                    vec old;
-                    memcpy(&old, C + i * ldc + v * TILE_VW, sizeof(vec));
-                    acc[i][v] += old;
-                }
+            TILE_FN(_add_rows)(acc, mr, nv, C, ldc);
         } else if (bias) {
             vec bv[TILE_NV];
 #pragma GCC unroll 2
@@ -126,16 +135,8 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
                 for (int v = 0; v < nv; v++)
                     acc[i][v] += bv[v];
         }
-        if (res) {
-            TILE_UNROLL(TILE_MR)
-            for (int i = 0; i < mr; i++)
-#pragma GCC unroll 2
-                for (int v = 0; v < nv; v++) {
-                    vec r;
-                    memcpy(&r, res + i * ldres + v * TILE_VW, sizeof(vec));
-                    acc[i][v] += r;
-                }
-        }
+        if (res)
+            TILE_FN(_add_rows)(acc, mr, nv, res, ldres);
         TILE_UNROLL(TILE_MR)
         for (int i = 0; i < mr; i++)
 #pragma GCC unroll 2
