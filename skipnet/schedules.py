@@ -175,9 +175,8 @@ class Schedule:
         self._begin(self._checks["base_lr"](base_lr), fit)
 
     def _begin(self, base_lr: float, fit: tuple[int, int]) -> None:
-        """start() with arguments that passed its checks (a Trainer's lr and fit length pass the same
-        ones): the settings, each checked when assigned, are consistent already, so only the plan is
-        made (on failure, the previous start is kept)."""
+        """start() after its argument checks: the settings, each checked when assigned, are consistent
+        already, so only the plan is made (on failure, the previous start is kept)."""
         state = self.__dict__
         old = state["base_lr"], state["_fit"]
         state["base_lr"], state["_fit"] = base_lr, fit
@@ -605,6 +604,8 @@ class ReduceLROnPlateau(Schedule):
         new_lr) pairs, appended to ``self.reductions``): the state ``epoch_end`` of those epochs leaves."""
         if self.current is None:
             raise RuntimeError("ReduceLROnPlateau.start() must be called before take_rule_state()")
+        if isinstance(state, (str, bytes)) or not isinstance(state, (tuple, list)) or len(state) != 4:
+            raise ValueError(f"state must be (current, best, num_bad_epochs, cooldown_counter), got {state!r}")
         checks = self._checks
         current, best, num_bad_epochs, cooldown_counter = state
         values = {"current": checks["current"](current), "best": checks["best"](best),

@@ -485,9 +485,9 @@ class Trainer(Checked):
         count = count if orders is None else orders.shape[0]
         steps = count * spe - j0
         if run.rule_in_kernel:  # the kernel applies the schedule's rule: its rates are known afterwards
-            rule = self.schedule.rule_state()
-            reduced = run.reduced(count)
-            lrs, lr_error, rates = rule[8:9], None, None
+            rule = self.schedule.rule_state()  # (mode, ..., cooldown, current, best, counters)
+            current, reduced = rule[8], run.reduced(count)
+            lrs, lr_error, rates = np.array([current]), None, None
         else:
             rates = self._fused_rates(run, steps)
             lrs, lr_error = rates.values, rates.error
@@ -512,7 +512,6 @@ class Trainer(Checked):
             stats.update(run.epoch_checks(count, Xv is not None, self.restore_best))
         if rates is None:
             stats["reduce_on_plateau"] = (*rule, run.weight_total, reduced)
-            lrs = np.array(lrs)
         done, status, run.first_loss, zero_epoch, epoch_total, epoch_zero = fused.run(
             orders, lrs, losses, totals, steps, spe, opt.steps, run.first_loss, j0, run.epoch_total,
             run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0, **stats)
@@ -520,7 +519,7 @@ class Trainer(Checked):
             run.best_value = float(stats["best_value"][0])
         run.step_loss.commit(done)
         if rates is None:
-            rates = self._rule_rates(run, rule[8], reduced, done, status, fused.rule_state)
+            rates = self._rule_rates(run, current, reduced, done, status, fused.rule_state)
         # the rate of the step that diverged (its loss) or failed (its update), read before the buffer goes
         failed_lr = rates.at(done if status == "loss" else done - 1) if status in ("loss", "update") else None
         rates.finish(run.lr, done)
@@ -828,6 +827,7 @@ PAUSE_SECONDS = 0.05
 
 # Row orders of the epochs of one fused call: at most this many entries (epochs x samples).
 _ORDER_BUDGET = 1 << 17
+
 
 def _epoch_call_rates(values: list[float], steps: int, spe: int, j0: int, error) -> CallRates:
     """CallRates of ``steps`` steps from step ``j0`` of an epoch, ``values[e]`` the rate of the call's
