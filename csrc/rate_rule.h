@@ -1,9 +1,10 @@
 /* ReduceLROnPlateau's rule (skipnet/schedules.py) applied by a fused chunk at the end of each epoch it
  * completes, so that a fit with that schedule needs no kernel call per patience window: the chunk's steps
  * read the rate in use (``current``) and the rule lowers it between epochs, as the Python rule would
- * between two calls. The arithmetic is the Python method's, operation for operation (double, no
- * contraction: ``max(current * factor, min_lr)`` keeps the first of equal values, a NaN loss is never
- * better), so the rates and the state after a call are the ones ReduceLROnPlateau.epoch_end gives.
+ * between two calls. The arithmetic is the Python method's, operation for operation (double; no product
+ * feeds an addition, so no FMA contraction can change a bit; ``max(current * factor, min_lr)`` keeps the
+ * first of equal values; a NaN loss is never better), so the rates and the state after a call are the
+ * ones ReduceLROnPlateau.epoch_end gives.
  */
 #ifndef SKIPNET_RATE_RULE_H
 #define SKIPNET_RATE_RULE_H
@@ -21,9 +22,6 @@ typedef struct rate_rule {
     double *reduced;                 /* OUT per completed epoch of the chunk: the new rate after it, or NaN */
 } rate_rule;
 
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("fp-contract=off")))
-#endif
 static inline void rate_rule_epoch(rate_rule *r, ptrdiff_t e, double loss)
 {
     int better;
