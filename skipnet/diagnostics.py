@@ -124,11 +124,6 @@ def _core(net: Network) -> NetworkInternals:
 def dead_units(net, X) -> DeadUnits:
     """Which hidden ReLU units never activate on X (n, n_inputs): z <= 0 for every sample."""
     X = _core(net).check_features(X)
-    return _dead_units(net, X)
-
-
-def _dead_units(net, X) -> DeadUnits:
-    """dead_units on validated X."""
     with net.internals.reading():  # a forward pass: any number of threads at once
         p = net.internals.detailed_pass(X)
     return _dead_from_maxima(net, [p.z[k].max(axis=0) for k in hidden_relu_layers(net.layers)], X.shape[0])

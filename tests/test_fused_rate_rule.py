@@ -136,9 +136,11 @@ def test_callbacks_take_the_rule_back_to_python():
     """A callback ends every kernel call at its epoch: the schedule is fed in Python, the same bits."""
     X, y = _data()
     seen = []
-    fused, per_op = _fit_both(lambda: sn.Network.mlp(2, (5, 5), seed=1), X, y, RULES[0],
+    fused, per_op = _fit_both(lambda: sn.Network.mlp(2, (5, 5), seed=1), X, y, RULES[0], count_calls=True,
                               callbacks=[lambda trainer, epoch, history: seen.append(epoch)])
     _assert_same(fused, per_op)
+    assert fused[3] == 30 and seen == list(range(30)) * 2  # a call per epoch; both fits saw every epoch
+    assert fused[2][4]  # and the rule, fed in Python, lowered the rate
 
 
 def test_rule_state_and_take_rule_state():
