@@ -35,8 +35,10 @@ enum { SCALAR_MAX_LAYERS = 16, SCALAR_MAX_SKIPS = 32, SCALAR_MAX_PARAMS = 2 * 16
 /* One call's worth of steps (train.pxi's run_chunk): what to run, and what happened. */
 typedef struct {
     const int64_t *orders;   /* IN  (epochs x n_rows) row order of each epoch; NULL: in order */
-    const double *lrs;       /* IN  learning rate of each step, or of all steps when n_lrs == 1 */
+    const double *lrs;       /* IN  learning rate of each step, of each epoch of the chunk (lrs_per_epoch;
+                                    0: the epoch of first_step), or of all steps when n_lrs == 1 */
     ptrdiff_t n_lrs;
+    int lrs_per_epoch;       /* IN  lrs holds one rate per epoch (a per-epoch schedule's), not per step */
     double *losses;          /* OUT loss of each step before its update */
     double *totals;          /* OUT per completed epoch: sum of step loss x rows */
     ptrdiff_t n_steps, steps_per_epoch;

@@ -183,7 +183,7 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
     const double wd = net->weight_decay, factor = net->divergence_factor;
     const int64_t *orders = c->orders;
     const double *lrs = c->lrs;
-    const int lr_per_step = c->n_lrs > 1;
+    const int lr_per_step = c->n_lrs > 1 && !c->lrs_per_epoch, lr_per_epoch = c->n_lrs > 1 && c->lrs_per_epoch;
     double *losses = c->losses;
     /* the plan in local copies (the caller's arrays): nothing written in the loop can alias them */
     for (int k = 0; k < L; k++)
@@ -223,7 +223,7 @@ SCALAR_FN(_sgd_run)(const int L, const int fixed, const int ns1, const int ns2, 
             const ptrdiff_t start = j * batch;
             const ptrdiff_t nb = one_row ? 1 : batch < n - start ? batch : n - start;
             const int64_t *rows = orders ? orders + e * n + start : NULL;
-            SCALAR_FN(_update) u = {lrs[lr_per_step ? g : 0], wd, 0, 0.0};
+            SCALAR_FN(_update) u = {lrs[lr_per_step ? g : lr_per_epoch ? e : 0], wd, 0, 0.0};
             const double value = SCALAR_FN(_step)(L, fixed, ns1, ns2, step_layers, step_skips, cur, G,
                                                   rows ? X : X + start,
                                                   rows ? Y : Y + start, rows, nb,

@@ -86,8 +86,9 @@ cdef extern from "rate_rule.h" nogil:
 cdef extern from "scalar.h" nogil:
     ctypedef struct fused_chunk:
         const int64_t* orders       # IN  (epochs x n_rows) row order of each epoch; NULL: in order
-        const double* lrs           # IN  learning rate of each step, or of all steps when n_lrs == 1
+        const double* lrs           # IN  learning rate of each step (of each epoch: lrs_per_epoch), or of all when n_lrs == 1
         Py_ssize_t n_lrs
+        int lrs_per_epoch
         double* losses              # OUT loss of each step before its update
         double* totals              # OUT per completed epoch: sum of step loss x rows
         Py_ssize_t n_steps, steps_per_epoch
@@ -407,7 +408,7 @@ cdef void run_chunk(const Plan* plan, const Bound* b, fused_chunk* c, floating* 
             Yb = Y + start * n_out if Y != NULL else NULL
             Tb = b.T + start if b.T != NULL else NULL
             Wb = b.W + start if weighted else NULL
-        lr = c.lrs[g] if c.n_lrs > 1 else c.lrs[0]
+        lr = c.lrs[0] if c.n_lrs == 1 else c.lrs[e] if c.lrs_per_epoch else c.lrs[g]
 
         if scalar:
             for k in range(plan.n_layers):
@@ -519,7 +520,7 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
         if c.rule != NULL:  # up to the epoch whose end may lower the rate
             seg.n_steps = min(seg.n_steps, rate_rule_fixed_epochs(c.rule) * spe)
         seg.orders = c.orders + epochs * snet.n_rows if c.orders != NULL else NULL
-        seg.lrs = c.lrs + done if c.n_lrs > 1 else c.lrs
+        seg.lrs = c.lrs if c.n_lrs == 1 else c.lrs + epochs if c.lrs_per_epoch else c.lrs + done
         seg.losses = c.losses + done
         seg.totals = c.totals + epochs
         if c.unit_epochs != NULL:
@@ -795,12 +796,13 @@ cdef class FusedNet:
             Py_ssize_t first_step=0, double epoch_total=0.0, bint epoch_all_zero=True,
             double time_budget=0.0, unit_max=None, unit_epochs=None, Py_ssize_t stats_every=1,
             Py_ssize_t stats_epoch=0, watch=None, val_losses=None, best=None, best_value=None,
-            weight_total=None, plateau_params=None, reduce_on_plateau=None):
+            weight_total=None, plateau_params=None, reduce_on_plateau=None, bint lrs_per_epoch=False):
         """Train up to n_steps steps without the GIL, from step ``first_step`` of an epoch.
 
         orders: None (rows in order) or int64 (epochs, n) with each epoch's row order, row 0 the
-        epoch of first_step; lrs: one rate per step, or a single rate for all; losses (>= n_steps) and
-        totals (>= epochs) are written. first_loss: the fit's first loss, or None before its first
+        epoch of first_step; lrs: one rate per step, a single rate for all, or with lrs_per_epoch one
+        per epoch of the call (a per-epoch schedule's, lrs[0] for the epoch of first_step); losses
+        (>= n_steps) and totals (>= epochs) are written. first_loss: the fit's first loss, or None before its first
         step. epoch_total, epoch_all_zero: the epoch in progress so far (when first_step > 0).
         time_budget: seconds after which the chunk pauses after a whole step (0: never).
         Returns (steps_done, status, first_loss, zero_epoch, epoch_total, epoch_all_zero): status
@@ -849,11 +851,23 @@ cdef class FusedNet:
         cdef int i
         if self.data is None:
             raise RuntimeError("FusedNet.run needs bind() first")
-        if not 0 <= first_step < steps_per_epoch:
-            raise ValueError(f"first_step must lie in [0, {steps_per_epoch}), got {first_step}")
+        if not 0 <= first_step < steps_per_epoch or n_steps < 0:
+            raise ValueError(f"first_step must lie in [0, {steps_per_epoch}) and n_steps be >= 0, got {first_step}, "
+                             f"{n_steps}")
+        # the epochs the call may touch (its first: the epoch of first_step): the sizes it reads and writes
+        cdef Py_ssize_t epochs = (first_step + max(n_steps, 1) - 1) // steps_per_epoch + 1
+        if lrs.shape[0] < (epochs if lrs_per_epoch else n_steps) and lrs.shape[0] != 1 \
+                or lrs.shape[0] == 0 or losses.shape[0] < n_steps or totals.shape[0] < epochs:
+            raise ValueError(f"a call of {n_steps} steps over {epochs} epochs needs lrs of 1 or "
+                             f"{epochs if lrs_per_epoch else n_steps}, losses of >= {n_steps} and totals of >= "
+                             f"{epochs}, got {lrs.shape[0]}, {losses.shape[0]}, {totals.shape[0]}")
+        if orders is not None and (orders.ndim != 2 or orders.shape[0] < epochs
+                                   or orders.shape[1] != self.bound.n_rows):
+            raise ValueError(f"orders must be ({epochs}+, {self.bound.n_rows}), got {orders.shape}")
         c.orders = index_ptr(orders) if orders is not None else NULL
         c.lrs = &lrs[0]
         c.n_lrs = lrs.shape[0]
+        c.lrs_per_epoch = lrs_per_epoch
         c.losses = &losses[0]
         c.totals = &totals[0]
         c.n_steps = n_steps
@@ -895,8 +909,8 @@ cdef class FusedNet:
         c.rule = NULL
         self.rule_state = None
         if reduce_on_plateau is not None:
-            self.set_rate_rule(&rule, reduce_on_plateau, (first_step + n_steps - 1) // steps_per_epoch + 1)
-            c.rule, c.lrs, c.n_lrs = &rule, &rule.current, 1
+            self.set_rate_rule(&rule, reduce_on_plateau, epochs)
+            c.rule, c.lrs, c.n_lrs, c.lrs_per_epoch = &rule, &rule.current, 1, False
         if plateau_params is not None:
             if watch is None or plateau_params.dtype != self.params.dtype \
                     or plateau_params.shape != (self.plan.n_params,):

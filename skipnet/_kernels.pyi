@@ -164,6 +164,8 @@ class FusedNet:
     """After run() with plateau_params: the epoch of the call whose weights it holds (-1: none)."""
     dead_seen: bool
     """After run(): a row it wrote into unit_epochs has a unit whose largest z is <= 0 (dead)."""
+    rule_state: tuple[float, float, int, int] | None
+    """After run(reduce_on_plateau=...): (current, best, num_bad_epochs, cooldown_counter); else None."""
     def run(self, orders: _Index | None, lrs: npt.NDArray[np.float64], losses: npt.NDArray[np.float64],
             totals: npt.NDArray[np.float64], n_steps: int, steps_per_epoch: int, opt_step: int,
             first_loss: float | None, first_step: int = ..., epoch_total: float = ...,
@@ -171,11 +173,13 @@ class FusedNet:
             unit_epochs: _Float | None = ..., stats_every: int = ..., stats_epoch: int = ...,
             watch: tuple | None = ..., val_losses: npt.NDArray[np.float64] | None = ...,
             best: _Float | None = ..., best_value: npt.NDArray[np.float64] | None = ...,
-            weight_total: float | None = ..., plateau_params: _Float | None = ...
+            weight_total: float | None = ..., plateau_params: _Float | None = ...,
+            reduce_on_plateau: tuple | None = ..., lrs_per_epoch: bool = ...
             ) -> tuple[int, str, float | None, bool, float, bool]:
         """Train up to n_steps steps without the GIL from step first_step of an epoch: (steps_done,
         "ok" | "loss" | "update" | "paused" | "plateau", first_loss, zero_epoch, epoch_total,
-        epoch_all_zero); with unit_max/unit_epochs, the dead-unit statistics of the epochs due
+        epoch_all_zero); lrs: one rate, one per step, or with lrs_per_epoch one per epoch of the call
+        (lrs[0]: the epoch of first_step); with unit_max/unit_epochs, the dead-unit statistics of the epochs due
         (stats_every, stats_epoch); with watch = (window, rtol, level, weight_total, tail), the plateau
         rule (csrc/watch.h), stopping after the epoch where a plateau begins (with plateau_params
         (n_params,), the first such epoch's weights are copied there, plateau_epoch says which, and the
@@ -184,7 +188,8 @@ class FusedNet:
         (n_params,) and best_value (1,) float64 IN/OUT, the weights are copied into best when the
         monitored value (the validation loss with val_losses, else totals[e] / weight_total) is strictly
         below best_value[0], which becomes it (Trainer's restore_best). Such calls skip the scalar
-        path's register loop."""
+        path's register loop. With reduce_on_plateau (ReduceLROnPlateau.rule_state() + (weight_total,
+        reduced)), the schedule's rule lowers the rate at epoch ends (rule_state: its state after)."""
 
 LOSS_NAMES: tuple[str, ...]
 """The losses' names in the kernels' numbering (csrc/loss_terms.h): ("l1", "mse", "bce", "cross_entropy")."""

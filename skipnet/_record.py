@@ -138,18 +138,31 @@ class RateRecord:
 
 
 class CallRates:
-    """The learning rates of one fused kernel call: ``values`` for the kernel (one rate for all steps or
-    one per step), the ``steps`` they cover (fewer than asked when the schedule refused a rate:
-    ``error``, re-raised after those steps), and their record for History.lr: (count, rates) runs, the
-    rates of each as RateRecord.record takes them. ``lease``: this thread's rates buffer holding values."""
+    """The learning rates of one fused kernel call: ``values`` for the kernel (one rate for all steps, one
+    per step, or with ``epochs`` = (first_step, steps_per_epoch) one per epoch of the call, the first
+    for the epoch of its first step, FusedNet.run's lrs_per_epoch), the ``steps`` they cover (fewer
+    than asked when the schedule refused a rate: ``error``, re-raised after those steps), and their
+    record for History.lr: (count, rates) runs, the rates of each as RateRecord.record takes them.
+    ``lease``: this thread's rates buffer holding values."""
 
     def __init__(self, values: np.ndarray, steps: int, record, error: Exception | None = None,
-                 lease: np.ndarray | None = None):
+                 lease: np.ndarray | None = None, epochs: tuple[int, int] | None = None):
         self.values, self.steps, self.record, self.error, self.lease = values, steps, record, error, lease
+        self.epochs = epochs
+
+    @property
+    def per_epoch(self) -> bool:
+        """values holds one rate per epoch of the call (FusedNet.run's lrs_per_epoch)."""
+        return self.epochs is not None
 
     def at(self, step: int) -> float:
         """The rate of step ``step`` of the call."""
-        return float(self.values[step] if len(self.values) > 1 else self.values[0])
+        if len(self.values) == 1:
+            return float(self.values[0])
+        if self.epochs is not None:
+            first_step, steps_per_epoch = self.epochs
+            return float(self.values[(first_step + step) // steps_per_epoch])
+        return float(self.values[step])
 
     def finish(self, series: RateRecord, done: int) -> None:
         """Record the rates of the ``done`` steps the kernel ran, and give the buffer back."""

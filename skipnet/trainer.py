@@ -512,9 +512,10 @@ class Trainer(Checked):
             stats.update(run.epoch_checks(count, Xv is not None, self.restore_best))
         if rates is None:
             stats["reduce_on_plateau"] = (*rule, run.weight_total, reduced)
+        per_epoch = rates is not None and rates.per_epoch
         done, status, run.first_loss, zero_epoch, epoch_total, epoch_zero = fused.run(
             orders, lrs, losses, totals, steps, spe, opt.steps, run.first_loss, j0, run.epoch_total,
-            run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0, **stats)
+            run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0, lrs_per_epoch=per_epoch, **stats)
         if checks and self.restore_best:
             run.best_value = float(stats["best_value"][0])
         run.step_loss.commit(done)
@@ -831,18 +832,13 @@ _ORDER_BUDGET = 1 << 17
 
 def _epoch_call_rates(values: list[float], steps: int, spe: int, j0: int, error) -> CallRates:
     """CallRates of ``steps`` steps from step ``j0`` of an epoch, ``values[e]`` the rate of the call's
-    epoch e: one value for the kernel when they are all the same, else one per step in this thread's
-    buffer; recorded as one run per epoch."""
+    epoch e (one for each epoch the steps touch): for the kernel one value when they are all the same,
+    else one per epoch; recorded as one run per epoch."""
     if all_same(values):
         return CallRates(np.array(values[:1]), steps, [(steps, values[0])] if values else [], error)
     # the first epoch from step j0, the ones between whole, the last up to the call's end
     counts = [spe - j0] + [spe] * (len(values) - 2) + [steps - (len(values) - 1) * spe + j0]
-    lease = lease_rates(steps)
-    rates = lease[:steps]
-    rates[:counts[0]] = values[0]
-    rates[counts[0]:steps - counts[-1]].reshape(len(values) - 2, spe)[...] = np.array(values[1:-1])[:, None]
-    rates[steps - counts[-1]:] = values[-1]
-    return CallRates(rates, steps, [(steps, EpochRuns(values, counts))], error, lease)
+    return CallRates(np.array(values), steps, [(steps, EpochRuns(values, counts))], error, epochs=(j0, spe))
 
 
 # The plateau rule's tail before a fit's first epoch (the kernel only reads it).

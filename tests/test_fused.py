@@ -317,6 +317,60 @@ def test_no_per_step_allocation_in_a_long_fused_run(make, shuffle):
     assert peak <= recorded + orders + 256 * 1024, (peak, recorded, orders)
 
 
+@pytest.mark.parametrize("make,batch", [(sn.Network.exercise, 1),
+                                        (lambda: sn.Network.mlp(2, (6, 6), skip="first-to-output", seed=3,
+                                                                dtype="float32"), 4)], ids=["scalar", "batch"])
+@pytest.mark.parametrize("first_step", [0, 3])
+def test_per_epoch_rates_give_the_bits_of_the_same_rates_per_step(make, batch, first_step):
+    """FusedNet.run(lrs_per_epoch=True): one rate per epoch of the call (the first for the epoch of
+    first_step) trains as those rates repeated for every step of their epoch, on the scalar loop (the
+    exercise from an epoch's start) and the batch loop."""
+    rng = np.random.default_rng(5)
+    n, epochs = 19, 3
+    dtype = make().dtype
+    X, y = rng.normal(size=(n, make().n_inputs)).astype(dtype), rng.normal(size=(n, 1)).astype(dtype)
+    spe = -(-n // batch)
+    steps = epochs * spe - first_step
+    epoch_rates = np.array([0.05, 0.02, 0.01])
+    orders = np.array([rng.permutation(n) for _ in range(epochs)])
+    runs = []
+    for lrs, per_epoch in ((np.repeat(epoch_rates, spe)[first_step:], False), (epoch_rates, True)):
+        net = make()
+        losses, totals = np.empty(steps + 1), np.empty(epochs)
+        with net.internals.engine.fused(batch) as fused:
+            fused.bind(X, y, None, np.zeros_like(net.internals.params), None, "l1", "sgd")
+            result = fused.run(orders, lrs, losses, totals, steps, spe, 0, None, first_step, lrs_per_epoch=per_epoch)
+            fused.unbind()
+        runs.append((result, losses[:steps], totals, net.internals.params))
+    (result, losses, totals, params), (result_e, losses_e, totals_e, params_e) = runs
+    assert result == result_e and result[:2] == (steps, "ok")
+    np.testing.assert_array_equal(losses, losses_e)
+    np.testing.assert_array_equal(totals, totals_e)
+    np.testing.assert_array_equal(params, params_e)
+
+
+def test_fused_run_refuses_buffers_too_short_for_its_steps():
+    net = sn.Network.mlp(2, (4,), seed=0)
+    X, y = np.ones((10, 2)), np.ones((10, 1))
+    with net.internals.engine.fused(5) as fused:  # 2 steps an epoch: 5 steps from step 1 touch 3 epochs
+        fused.bind(X, y, None, np.zeros_like(net.internals.params), None, "l1", "sgd")
+        ok = {"orders": np.zeros((3, 10), np.int64), "lrs": np.full(5, 0.1), "losses": np.empty(5),
+              "totals": np.empty(3)}
+        short = {"orders": np.zeros((2, 10), np.int64), "lrs": np.full(4, 0.1), "losses": np.empty(4),
+                 "totals": np.empty(2)}
+        for name, value in short.items():
+            args = {**ok, name: value}
+            with pytest.raises(ValueError, match="orders must be" if name == "orders" else "needs lrs"):
+                fused.run(args["orders"], args["lrs"], args["losses"], args["totals"], 5, 2, 0, None, 1)
+        with pytest.raises(ValueError, match="needs lrs of 1 or 3"):  # one rate per epoch: 3 of them
+            fused.run(None, np.full(2, 0.1), ok["losses"], ok["totals"], 5, 2, 0, None, 1, lrs_per_epoch=True)
+        with pytest.raises(ValueError, match="n_steps"):
+            fused.run(None, ok["lrs"], ok["losses"], ok["totals"], -1, 2, 0, None)
+        assert fused.run(ok["orders"], np.full(3, 0.1), ok["losses"], ok["totals"], 5, 2, 0, None, 1,
+                         lrs_per_epoch=True)[:2] == (5, "ok")
+        fused.unbind()
+
+
 def test_fused_net_guards():
     net = sn.Network.mlp(2, (4, 4), seed=0)
     fused = net.internals.engine.make_fused(3)

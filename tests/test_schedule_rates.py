@@ -155,6 +155,21 @@ def test_fused_fits_record_the_rates_the_per_op_path_uses(make, diagnose):
     assert fused.lr.shape == (60,) and len(set(fused.lr.tolist())) > 1
 
 
+@pytest.mark.parametrize("make", [lambda: S.StepLR(1, gamma=0.5), lambda: S.CosineLR(per="epoch", warmup=2)],
+                         ids=["step", "cosine-per-epoch"])
+def test_paused_fused_calls_start_mid_epoch_with_the_per_op_rates(make, monkeypatch):
+    """A kernel call that pauses after a step or two leaves the next one to start mid-epoch, with one
+    rate per epoch of the call from the epoch in progress (FusedNet.run's lrs_per_epoch)."""
+    from skipnet import trainer as T
+
+    monkeypatch.setattr(T, "PAUSE_SECONDS", 1e-9)  # every call pauses after its first clock reading
+    (fused, net_f), (per_op, net_p) = (_fit(make(), fused) for fused in (True, False))
+    np.testing.assert_array_equal(fused.lr, per_op.lr)
+    np.testing.assert_array_equal(fused.step_loss, per_op.step_loss)
+    np.testing.assert_array_equal(net_f.internals.params, net_p.internals.params)
+    assert len(set(fused.lr.tolist())) > 2
+
+
 def test_a_recorded_schedule_is_frozen_at_the_fit():
     schedule = S.CosineLR(min_lr=0.01)
     hist, _ = _fit(schedule, True)
