@@ -624,9 +624,8 @@ class _Finding:
         raise AttributeError(f"{type(self).__name__} is a read-only record; {name!r} cannot be deleted")
 
     def _keep(self, **values) -> None:
-        """The constructor's writes (and the explanation's, once)."""
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
+        """The constructor's writes (and the explanation's, once), past __setattr__."""
+        self.__dict__.update(values)
 
 
 class PlateauFound(_Finding):

@@ -40,8 +40,11 @@ def _beta(name, value):
     return value
 
 
+MAX_STEPS = 2**62  # the kernels take a 64-bit step count
+
+
 def _step_count(name, value):
-    return V.check_int(name, value, minimum=0, maximum=2**62)  # the kernels take a 64-bit step count
+    return V.check_int(name, value, minimum=0, maximum=MAX_STEPS)
 
 
 class StepFlags(NamedTuple):
@@ -63,6 +66,16 @@ class Optimizer(Checked):
         Optimizer.net.init(self, net)
         self.weight_decay = weight_decay
         self.steps = 0
+
+    def count_steps(self, count: int) -> None:
+        """Add ``count`` steps applied to the network (by ``step``, or by a fused kernel outside this
+        object) to ``steps``, which Adam's bias correction reads. ValueError past 2**62. Written past
+        the setting's check (a Python call per write): a count needs only its bound checked."""
+        count = V.check_int("count", count, minimum=0) if type(count) is not int or count < 0 else count
+        steps = self.steps + count
+        if steps > MAX_STEPS:
+            raise ValueError(f"steps must stay <= {MAX_STEPS}: {self.steps} + {count} steps exceeds it")
+        self.__dict__["steps"] = steps
 
     @property
     def _core(self):
@@ -144,7 +157,7 @@ class SGD(Optimizer):
             ref.buffers = self._state_views(self._buffer)
             ref.step(core.param_views, core.grad_views, lr)
             flags = self._numpy_step_flags()
-        self.steps += 1
+        self.count_steps(1)
         return flags
 
     def is_idle(self) -> bool:
@@ -202,7 +215,7 @@ class Adam(Optimizer):
 
     def step(self, lr: float) -> StepFlags:
         core = self._core
-        self.steps += 1
+        self.count_steps(1)
         if self.net.backend == "cython":
             return StepFlags(*K.adam_step(core.params, core.grads, self._exp_avg, self._exp_avg_sq, lr,
                                           self.beta1, self.beta2, self.eps, self.weight_decay, self.steps))

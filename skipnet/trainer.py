@@ -428,7 +428,7 @@ class Trainer(Checked):
             run.epoch_total += value * rows
             flags = opt.step(lr)
             run.all_zero = run.all_zero and not flags.grad_nonzero
-            self.step_count += 1
+            self._advance(steps=1)
             run.epoch_step = j + 1
             if flags.nonfinite:
                 return run.diverged(self.step_count - 1, epoch,
@@ -503,11 +503,15 @@ class Trainer(Checked):
             # the kernel keeps the dead-unit statistics of the epochs due for a check, applies the plateau
             # rule, and copies the weights of the first epoch where a plateau begins (then runs on)
             monitor = self._monitor_for(run)
-            tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64) if run.epoch_loss else _NO_LOSSES
             stats = {"unit_max": run.unit_max, "unit_epochs": self._unit_epochs(count, len(run.unit_max)),
-                     "stats_every": monitor.every, "stats_epoch": len(run.epoch_loss),
-                     "watch": (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail),
-                     "plateau_params": self._plateau_snapshot()}
+                     "stats_every": monitor.every, "stats_epoch": len(run.epoch_loss)}
+            # the rule needs a window of this fit's epoch losses: before that, with no level reported, it
+            # does nothing (a short fit's first call leaves it out)
+            if len(run.epoch_loss) + count >= monitor.window or monitor.level is not None:
+                tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64) if run.epoch_loss \
+                    else _NO_LOSSES
+                stats["watch"] = (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail)
+                stats["plateau_params"] = self._plateau_snapshot()
         if checks:
             stats.update(run.epoch_checks(count, Xv is not None, self.restore_best))
         if rates is None:
@@ -524,8 +528,8 @@ class Trainer(Checked):
         # the rate of the step that diverged (its loss) or failed (its update), read before the buffer goes
         failed_lr = rates.at(done if status == "loss" else done - 1) if status in ("loss", "update") else None
         rates.finish(run.lr, done)
-        self.step_count += done
-        opt.steps += done
+        self._advance(steps=done)
+        opt.count_steps(done)
         position = j0 + done  # steps into the epochs of this call
         # the last step attempted: the one that diverged or failed, else the last one run
         last = position if status == "loss" or lr_error is not None else position - 1
@@ -540,7 +544,7 @@ class Trainer(Checked):
             run.all_zero = zero_epoch  # of the epoch just completed (the kernel stops after such a one)
             unit_epochs, val_losses = stats.get("unit_epochs"), stats.get("val_losses")
             level, plateaus = ..., []
-            if "watch" in stats:  # where the kernel found plateaus beginning, with those epochs' weights
+            if self.diagnose:  # where the kernel found plateaus beginning, with those epochs' weights
                 level = fused.watch_level
                 if 0 <= fused.plateau_epoch < completed:
                     plateaus.append((fused.plateau_epoch, stats["plateau_params"]))
@@ -549,7 +553,7 @@ class Trainer(Checked):
             # unit_epochs: the rows of this call's epochs (the buffer may hold more)
             reason = self._end_epoch(run, Xv, yv, unit_epochs, completed, level,
                                      None if val_losses is None else val_losses[:completed], checks, plateaus,
-                                     fused.dead_seen if "watch" in stats else None)
+                                     fused.dead_seen if self.diagnose else None)
             run.all_zero = epoch_zero  # of the epoch in progress
             if reason:
                 return reason
@@ -655,7 +659,7 @@ class Trainer(Checked):
         found and whether it saw dead units, see TrainingMonitor.end_epochs), callbacks."""
         first = self.epoch_count
         epoch = first + count - 1  # the last
-        self.epoch_count += count
+        self._advance(epochs=count)
         if Xv is not None:
             if val_losses is None:
                 run.val_loss.append(self._evaluate(Xv, yv, run.validation_weight))
@@ -693,6 +697,17 @@ class Trainer(Checked):
         return None
 
     # ------------------------------------------------------------------ helpers
+    def _advance(self, steps: int = 0, epochs: int = 0) -> None:
+        """Count ``steps`` more steps and ``epochs`` more epochs done. The counters are written past the
+        settings' checks (a Python call per write, several per fit): counted here, they need only
+        their bound checked."""
+        step_count, epoch_count = self.step_count + steps, self.epoch_count + epochs
+        if step_count > MAX_COUNT or epoch_count > MAX_COUNT:
+            raise ValueError(f"step_count and epoch_count must stay <= {MAX_COUNT}: {self.step_count} + {steps} "
+                             f"and {self.epoch_count} + {epochs}")
+        state = self.__dict__
+        state["step_count"], state["epoch_count"] = step_count, epoch_count
+
     def _monitor_for(self, run: _Run) -> TrainingMonitor:
         """The diagnostics' monitor of this fit: the trainer's, restarted at the fit's first use (made
         anew only when ``diagnose_every`` changed). Kept on the run: a Trainer attribute written per fit

@@ -88,3 +88,23 @@ def test_reset_zeroes_the_state_and_the_next_step_starts_the_momentum(backend, d
         np.testing.assert_array_equal(opt.buffer, expected)
     else:
         assert_close(opt.buffer, expected, dtype)
+
+
+def test_count_steps_adds_to_steps_within_its_bound():
+    net = sn.Network.mlp(2, (3,), seed=0)
+    opt = sn.optimizers.Adam(net)
+    opt.count_steps(5)
+    opt.count_steps(0)
+    assert opt.steps == 5 and type(opt.steps) is int
+    for bad, error in ((-1, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)):
+        with pytest.raises(error, match="count"):
+            opt.count_steps(bad)
+    assert opt.steps == 5
+    opt.steps = 2**62 - 1
+    with pytest.raises(ValueError, match="steps must stay <= 4611686018427387904"):
+        opt.count_steps(2)
+    assert opt.steps == 2**62 - 1
+    trainer = sn.Trainer(net, epochs=1)
+    trainer.step_count = 2**62
+    with pytest.raises(ValueError, match="step_count and epoch_count must stay"):
+        trainer.fit(np.ones((4, 2)), np.ones((4, 1)))
