@@ -142,3 +142,20 @@ def test_adam_update(benchmark, impl, size, dtype):
             V[...] = 0.999 * V + 0.001 * G * G
             np.subtract(P, (1e-6 / (1 - 0.9**10)) * M / (np.sqrt(V / (1 - 0.999**10)) + 1e-8), out=P)
         benchmark(numpy_version)
+
+
+@pytest.mark.parametrize("impl", ["skipnet", "numpy"])
+@pytest.mark.parametrize("rows", [1000, 100000])
+def test_row_orders(benchmark, impl, rows):
+    """A shuffled epoch's row order: skipnet's draw (K.draw_orders, what every shuffled fit draws per
+    epoch) against Generator.permuted, NumPy's way (the one skipnet drew with before)."""
+    rng = np.random.default_rng(0)
+    out = np.empty((1, rows), np.int64)
+    benchmark.group = f"row order of {rows} rows"
+    if impl == "skipnet":
+        benchmark(K.draw_orders, rng, out)
+    else:
+        def numpy_version():
+            out[...] = np.arange(rows)
+            rng.permuted(out, axis=1, out=out)
+        benchmark(numpy_version)

@@ -21,6 +21,7 @@ The source is split into parts glued together with ``include``, so it stays one 
     optim.pxi        SGD and Adam updates over the flat parameter buffer
     train.pxi        the fused path: whole epochs of training steps in one call (FusedNet)
     rates.pxi        learning-rate schedules' cosine phases by angle addition (cosine_rates)
+    orders.pxi       row orders of shuffled epochs from a NumPy Generator's bit stream (draw_orders)
 
 Cores take pointers and sizes (``*_ptr``), so the fused epoch runs them on slices of one workspace;
 the ``def`` wrappers take typed memoryviews and serve the per-op path and the tests. Products sum in
@@ -72,6 +73,7 @@ include "losses.pxi"
 include "optim.pxi"
 include "train.pxi"
 include "rates.pxi"
+include "orders.pxi"
 
 
 def loss_diverged(double value, double first, factor):

@@ -222,3 +222,11 @@ def cosine_rates_at(steps: npt.NDArray[np.int64], out: npt.NDArray[np.float64], 
 
 def relu_bwd_bias_grad(dH: _Float, Z: _Float, dZ: _Float, db: _Float) -> None:
     """dZ = relu_bwd(dH, Z) and db = dZ.sum(0), in one pass, bit for bit the two of them."""
+
+MAX_ORDER_ROWS: int
+"""The most rows draw_orders permutes (2**32 - 1: its draws are 32-bit)."""
+
+def draw_orders(generator: np.random.Generator, out: _Index) -> None:
+    """Each row of out (k, n) int64, C-contiguous, writable: a uniform permutation of 0..n-1 from the
+    generator's bit stream, row after row (k rows at once draw what k calls of one row draw); the bit
+    generator's lock is held while drawing."""

@@ -393,7 +393,7 @@ class Trainer(Checked):
         # the dead-unit statistics of the epochs the monitor checks (TrainingMonitor)
         unit_max = run.unit_max if self.diagnose and len(run.epoch_loss) % self.diagnose_every == 0 else None
         if run.epoch_step == 0:
-            run.order = self.rng.permutation(n) if self.shuffle else None
+            run.order = _permutation(self.rng, n) if self.shuffle else None
             run.epoch_total, run.all_zero = 0.0, True
             run.unit_max.fill(-np.inf)
         if run.last_good is None:
@@ -861,11 +861,17 @@ _NO_LOSSES = np.empty(0)
 
 
 def _draw_orders(rng: np.random.Generator, out: np.ndarray) -> None:
-    """Fill each row of ``out`` (k, n) int64 with a permutation of 0..n-1: the very draws, and the
-    generator state after them, of k calls of ``rng.permutation(n)`` (the per-op path's one draw per
-    epoch), without a Python loop over the rows."""
-    out[...] = np.arange(out.shape[1])
-    rng.permuted(out, axis=1, out=out)
+    """Fill each row of ``out`` (k, n) int64 with a uniform permutation of 0..n-1 from ``rng``: the very
+    draws, and the generator state after them, of k calls of ``_permutation(rng, n)`` (the per-op path's
+    one draw per epoch), in one kernel call (K.draw_orders: a third of Generator.permutation's time)."""
+    K.draw_orders(rng, out)
+
+
+def _permutation(rng: np.random.Generator, n: int) -> np.ndarray:
+    """One epoch's row order (n,) int64, drawn as _draw_orders draws each row."""
+    order = np.empty((1, n), np.int64)
+    K.draw_orders(rng, order)
+    return order[0]
 
 
 class _Run:

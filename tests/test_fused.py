@@ -510,11 +510,11 @@ def test_compiled_exercise_shapes_keep_the_last_good_weights(biases, dtype_):
 @pytest.mark.parametrize(("n", "k"), [(1, 3), (8, 500), (1000, 7)])
 def test_orders_drawn_together_are_the_per_op_paths_draws(n, k):
     """The fused path draws many epochs' row orders at once; they, and the generator after them, are
-    those of k calls of rng.permutation(n), one per epoch, as the per-op path draws them."""
-    from skipnet.trainer import _draw_orders
+    those of k draws of one order, one per epoch, as the per-op path draws them."""
+    from skipnet.trainer import _draw_orders, _permutation
 
     one_by_one, together = np.random.default_rng(3), np.random.default_rng(3)
-    expected = np.stack([one_by_one.permutation(n) for _ in range(k)])
+    expected = np.stack([_permutation(one_by_one, n) for _ in range(k)])
     out = np.empty((k, n), np.int64)
     _draw_orders(together, out)
     np.testing.assert_array_equal(out, expected)
