@@ -174,6 +174,13 @@ def _seed(name, seed):
     return None if seed is None else V.check_int(name, seed, minimum=0)
 
 
+def _generator(name, rng):
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name} must be a numpy.random.Generator (e.g. numpy.random.default_rng(seed)), got "
+                        f"{type(rng).__name__}")
+    return rng
+
+
 def _divergence_factor(name, factor):
     return None if factor is None else V.check_float(name, factor, minimum=1.0, include_min=False)
 
@@ -251,6 +258,7 @@ class Trainer(Checked):
     fused = Setting(V.check_bool, "On the cython backend, whole epochs per kernel call.")
     step_count = Setting(_count(0), "Mini-batch steps taken by this trainer (the schedules' step).")
     epoch_count = Setting(_count(0), "Epochs completed by this trainer (the schedules' epoch).")
+    rng = Setting(_generator, "The generator the row orders are drawn from (assigning ``seed`` makes a new one).")
 
     @keyword_from("batch_size")
     def __init__(self, net, loss: str = "l1", optimizer: str = "sgd", lr: float = 0.01,

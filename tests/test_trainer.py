@@ -71,6 +71,24 @@ def test_same_seed_is_bit_identical_and_shuffle_depends_on_seed():
     assert not np.array_equal(runs[0], runs[2])
 
 
+def test_the_shuffling_generator_is_checked_when_assigned():
+    """trainer.rng draws the row orders: a Generator of the user's own serves (the same as seed= for
+    default_rng(seed)); anything else is refused when assigned, not deep inside the next fit."""
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(20, 2)), rng.normal(size=(20, 1))
+    runs = []
+    for assign in (False, True):
+        trainer = sn.Trainer(sn.Network.mlp(2, (4,), seed=0), lr=0.05, batch_size=3, epochs=2, seed=0 if assign else 9)
+        if assign:
+            trainer.rng = np.random.default_rng(9)
+        runs.append(trainer.fit(X, y).step_loss)
+    np.testing.assert_array_equal(*runs)
+    for bad in (np.random.RandomState(0), 9, None, "rng"):
+        with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+            trainer.rng = bad
+    assert isinstance(trainer.rng, np.random.Generator)
+
+
 def test_training_reduces_loss_and_records_validation():
     rng = np.random.default_rng(3)
     X = rng.uniform(-2, 2, size=(256, 1))
