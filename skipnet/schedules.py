@@ -179,6 +179,8 @@ class Schedule:
         already, so only the plan is made (on failure, the previous start is kept)."""
         state = self.__dict__
         old = state["base_lr"], state["_fit"]
+        if old == (base_lr, fit):  # as the last start: its plan holds (a setting's change re-plans at once)
+            return
         state["base_lr"], state["_fit"] = base_lr, fit
         try:
             self._plan(*fit)

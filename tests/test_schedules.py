@@ -264,6 +264,29 @@ def test_a_started_schedule_follows_its_new_settings():
                                       [fresh.lr(t, t // 10) for t in range(120)])
 
 
+def test_a_start_like_the_last_keeps_its_plan(monkeypatch):
+    """start with the base rate and fit length of the last start plans nothing (a fit again of the same
+    length); a setting changed in between has re-planned already, and another length plans anew."""
+    for make, name, value in [(S.OneCycle, "max_lr", 2.0), (S.CosineLR, "min_lr", 0.01)]:
+        schedule, fresh = make(), make()
+        plans = []
+        original = type(schedule)._plan
+        monkeypatch.setattr(type(schedule), "_plan", lambda self, *fit, plans=plans, original=original:
+                            (plans.append(fit), original(self, *fit)))
+        schedule.start(0.1, 10, 10)
+        schedule.start(0.1, 10, 10)
+        assert plans == [(10, 10)]
+        setattr(schedule, name, value)
+        schedule.start(0.1, 10, 10)
+        assert plans == [(10, 10)] * 2
+        schedule.start(0.1, 10, 12)
+        schedule.start(0.2, 10, 12)
+        assert plans == [(10, 10)] * 2 + [(10, 12)] * 2
+        setattr(fresh, name, value)
+        fresh.start(0.2, 10, 12)
+        np.testing.assert_array_equal([schedule.lr(t, 0) for t in range(130)], [fresh.lr(t, 0) for t in range(130)])
+
+
 def test_typos_and_fixed_facts_are_refused():
     with pytest.raises(AttributeError, match="CosineLR has no setting 'warmup_steps'.*warmup"):
         S.CosineLR().warmup_steps = 10
