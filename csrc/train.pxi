@@ -802,8 +802,8 @@ cdef class FusedNet:
         orders: None (rows in order) or int64 (epochs, n) with each epoch's row order, row 0 the
         epoch of first_step; lrs: one rate per step, a single rate for all, or with lrs_per_epoch one
         per epoch of the call (a per-epoch schedule's, lrs[0] for the epoch of first_step); losses
-        (>= n_steps) and totals (>= epochs) are written. first_loss: the fit's first loss, or None before its first
-        step. epoch_total, epoch_all_zero: the epoch in progress so far (when first_step > 0).
+        (>= n_steps) and totals (>= epochs) are written. first_loss: the fit's first loss, or None
+        before its first step. epoch_total, epoch_all_zero: the epoch in progress so far (when first_step > 0).
         time_budget: seconds after which the chunk pauses after a whole step (0: never).
         Returns (steps_done, status, first_loss, zero_epoch, epoch_total, epoch_all_zero): status
         "ok" = ran every step, or stopped after an epoch whose gradients were all exactly zero
@@ -888,8 +888,9 @@ cdef class FusedNet:
         if unit_max is not None:
             if unit_max.dtype != self.params.dtype or unit_max.shape != (self.n_units,) \
                     or unit_epochs.dtype != self.params.dtype or unit_epochs.ndim != 2 \
-                    or unit_epochs.shape[1] != self.n_units:
-                raise ValueError("unit_max and unit_epochs must have the network's dtype and n_units columns")
+                    or unit_epochs.shape[1] != self.n_units or unit_epochs.shape[0] < epochs:
+                raise ValueError(f"unit_max and unit_epochs must have the network's dtype and n_units columns, "
+                                 f"unit_epochs >= {epochs} rows")
             c.n_units = self.n_units
             c.unit_max = buffer_ptr(unit_max, self.f32) if c.n_units else NULL
             c.unit_epochs = buffer_ptr(unit_epochs, self.f32) if c.n_units else NULL
@@ -917,7 +918,7 @@ cdef class FusedNet:
                 raise ValueError(f"plateau_params must be a ({self.plan.n_params},) array of the network's "
                                  "dtype, given with watch")
             c.plateau_params = buffer_ptr(plateau_params, self.f32)
-        cdef EpochCheck* check = self.epoch_check(val_losses, best, best_value, weight_total)
+        cdef EpochCheck* check = self.epoch_check(val_losses, best, best_value, weight_total, epochs)
         # width-1 networks with plain SGD from an epoch's start: the whole loop in scalar.h
         cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD and check == NULL
                                 and self.bound.momentum == 0 and self.bound.W == NULL and first_step == 0)
@@ -970,8 +971,9 @@ cdef class FusedNet:
         rule.reduced = <double*>buffer_ptr(reduced, False)
         return 0
 
-    cdef EpochCheck* epoch_check(self, val_losses, best, best_value, weight_total) except? NULL:
-        """run()'s epoch-end checks from its arguments (validated), or NULL when it has none."""
+    cdef EpochCheck* epoch_check(self, val_losses, best, best_value, weight_total, Py_ssize_t epochs) except? NULL:
+        """run()'s epoch-end checks from its arguments (validated; ``epochs``: the most the call may
+        complete), or NULL when it has none."""
         if val_losses is None and best is None:
             return NULL
         self.check.val_losses = NULL
@@ -979,8 +981,9 @@ cdef class FusedNet:
         if val_losses is not None:
             if self.validation is None:
                 raise RuntimeError("FusedNet.run(val_losses=...) needs bind_validation() first")
-            if val_losses.dtype.itemsize != 8 or val_losses.ndim != 1 or val_losses.dtype.kind != "f":
-                raise ValueError("val_losses must be a 1-D float64 array")
+            if val_losses.dtype.itemsize != 8 or val_losses.ndim != 1 or val_losses.dtype.kind != "f" \
+                    or val_losses.shape[0] < epochs:
+                raise ValueError(f"val_losses must be a 1-D float64 array of at least {epochs} entries")
             self.check.val_losses = <double*>buffer_ptr(val_losses, False)
         if best is not None:
             if best.dtype != self.params.dtype or best.shape != (self.plan.n_params,):

@@ -366,6 +366,13 @@ def test_fused_run_refuses_buffers_too_short_for_its_steps():
             fused.run(None, np.full(2, 0.1), ok["losses"], ok["totals"], 5, 2, 0, None, 1, lrs_per_epoch=True)
         with pytest.raises(ValueError, match="n_steps"):
             fused.run(None, ok["lrs"], ok["losses"], ok["totals"], -1, 2, 0, None)
+        units = fused.n_units
+        with pytest.raises(ValueError, match="unit_epochs >= 3 rows"):
+            fused.run(None, ok["lrs"], ok["losses"], ok["totals"], 5, 2, 0, None, 1, unit_max=np.empty(units),
+                      unit_epochs=np.empty((2, units)))
+        fused.bind_validation(X, y, None)
+        with pytest.raises(ValueError, match="val_losses must be a 1-D float64 array of at least 3 entries"):
+            fused.run(None, ok["lrs"], ok["losses"], ok["totals"], 5, 2, 0, None, 1, val_losses=np.empty(2))
         assert fused.run(ok["orders"], np.full(3, 0.1), ok["losses"], ok["totals"], 5, 2, 0, None, 1,
                          lrs_per_epoch=True)[:2] == (5, "ok")
         fused.unbind()
