@@ -225,9 +225,9 @@ def test_only_temporaries_of_dead_writers_are_removed(tmp_path, net):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="kills forked children (POSIX)")
 def test_saves_killed_mid_write_leave_nothing_after_the_next_save(tmp_path):
-    """A child saves a 2.7 MB network over and over and is killed (SIGKILL) at a random moment, up to
-    20 times; its temporary is left behind when the kill lands inside a write. The next save removes
-    it: afterwards the folder holds the model file alone, and it loads."""
+    """A child saves a 2.7 MB network over and over and is killed (SIGKILL) at a random moment once its
+    first write has begun, up to 20 times; its temporary is left behind when the kill lands inside a
+    write. The next save removes it: afterwards the folder holds the model file alone, and it loads."""
     big = sn.Network.mlp(128, (512, 512), 8, skip="first-to-output", seed=0)
     target = big.save(tmp_path / "m.safetensors")
     started = time.perf_counter()
@@ -243,7 +243,11 @@ def test_saves_killed_mid_write_leave_nothing_after_the_next_save(tmp_path):
                     big.save(target)
             finally:
                 os._exit(1)
-        time.sleep(rng.uniform(save_time, 3 * save_time))
+        # from its first temporary on (a forked child can take longer than a save to start writing)
+        deadline = time.perf_counter() + 20 * save_time + 10
+        while not any(f".{pid}." in name for name in os.listdir(tmp_path)) and time.perf_counter() < deadline:
+            time.sleep(save_time / 100)
+        time.sleep(rng.uniform(0, 2 * save_time))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         leftovers = [n for n in _listing(tmp_path) if n != "m.safetensors"]
