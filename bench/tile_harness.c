@@ -10,15 +10,19 @@
  * libscipy_openblas-*.so with symbol scipy_sgemm_), its sgemm on one thread; "-" for a level the CPU
  * cannot run. Float32, the best of 15
  * rounds of about 2 ms each, the implementations interleaved within each round. No accuracy checks
- * here: tests/test_kernels.py does those.
+ * here: tests/test_kernels.py does those. Then, for the same shapes at the CPU's best level, the input
+ * gradient into a ReLU layer with a bias: the product and a pass after it, against the tiles' epilogue
+ * (tests/test_simd_levels.py checks that both give the same bits).
  */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "tile.h"
+#include "elementwise.h"
 
 typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *,
                          const float *, const float *, const int *, const float *, const int *,
@@ -46,7 +50,8 @@ typedef struct {
 
 static void run_tile(const product *p, tile_sgemm_fn f)
 {
-    f(p->m, p->n, p->k, p->A, p->a_rs, p->a_cs, p->B, p->b_rs, p->b_cs, p->C, p->ldc, 0, NULL, NULL, 0, NULL, 0);
+    f(p->m, p->n, p->k, p->A, p->a_rs, p->a_cs, p->B, p->b_rs, p->b_cs, p->C, p->ldc, 0, NULL, NULL, 0, NULL, 0,
+      NULL, 0, NULL);
 }
 
 static void run_blas(const product *p)
@@ -84,6 +89,52 @@ static float *random_floats(size_t count)
     for (size_t i = 0; i < count; i++)
         x[i] = (float)rand() / RAND_MAX - 0.5f;
     return x;
+}
+
+/* The input gradient into a ReLU layer with a bias, at the CPU's best level: dX = dZ @ W, then the ReLU's
+   backward and the bias gradient as a pass after the product (ew_relu_bwd_col_sums), against both in
+   the tiles' epilogue (mask and colsum); microseconds per call, the best of 15 rounds, interleaved. */
+static void relu_backward_table(const int (*shapes)[3], size_t count)
+{
+    static double colsum[4096];
+    simd_select(simd_cpu_level());
+    printf("\ndX = dZ @ W into a ReLU layer, with its bias gradient (us per call):\n");
+    printf("%5s %5s %5s %12s %12s\n", "n", "k", "m", "then a pass", "epilogue");
+    for (size_t s = 0; s < count; s++) {
+        int n = shapes[s][0], k = shapes[s][1], m = shapes[s][2];
+        if (k > 4096)
+            continue;
+        float *dZ = random_floats((size_t)n * m), *W = random_floats((size_t)m * k);
+        float *Z = random_floats((size_t)n * k), *dX = random_floats((size_t)n * k), *db = random_floats(k);
+        double best[2] = {0, 0};
+        int reps = 0; /* the calls in about 2 ms */
+        for (double t0 = now(); now() - t0 < 2e-3; reps++)
+            tile_sgemm(n, k, m, dZ, m, 1, W, k, 1, dX, k, 0, NULL, NULL, 0, NULL, 0, NULL, 0, NULL);
+        for (int round = 0; round < 15; round++)
+            for (int v = 0; v < 2; v++) {
+                double t0 = now();
+                for (int r = 0; r < reps; r++) {
+                    if (v == 0) {
+                        tile_sgemm(n, k, m, dZ, m, 1, W, k, 1, dX, k, 0, NULL, NULL, 0, NULL, 0, NULL, 0, NULL);
+                        ew_relu_bwd_col_sums_f(dX, Z, dX, db, n, k);
+                    } else {
+                        memset(colsum, 0, (size_t)k * sizeof(double));
+                        tile_sgemm(n, k, m, dZ, m, 1, W, k, 1, dX, k, 0, NULL, NULL, 0, NULL, 0, Z, k, colsum);
+                        for (int j = 0; j < k; j++)
+                            db[j] = (float)colsum[j];
+                    }
+                }
+                double t = (now() - t0) / reps;
+                if (best[v] == 0 || t < best[v])
+                    best[v] = t;
+            }
+        printf("%5d %5d %5d %12.2f %12.2f\n", n, k, m, best[0] * 1e6, best[1] * 1e6);
+        free(dZ);
+        free(W);
+        free(Z);
+        free(dX);
+        free(db);
+    }
 }
 
 int main(int argc, char **argv)
@@ -153,5 +204,6 @@ int main(int argc, char **argv)
         free(dZ);
         free(out);
     }
+    relu_backward_table(shapes, sizeof(shapes) / sizeof(shapes[0]));
     return 0;
 }

@@ -7,10 +7,12 @@ cdef extern from "tile.h" nogil:
     # entry points that run the version of the SIMD level in use (simd.h)
     void tile_sgemm(int m, int n, int k, const float* A, ptrdiff_t a_rs, ptrdiff_t a_cs, const float* B,
                     ptrdiff_t b_rs, ptrdiff_t b_cs, float* C, ptrdiff_t ldc, int accumulate,
-                    const float* bias, const float* res, ptrdiff_t ldres, float* H, ptrdiff_t ldh)
+                    const float* bias, const float* res, ptrdiff_t ldres, float* H, ptrdiff_t ldh,
+                    const float* mask, ptrdiff_t ldmask, double* colsum)
     void tile_dgemm(int m, int n, int k, const double* A, ptrdiff_t a_rs, ptrdiff_t a_cs, const double* B,
                     ptrdiff_t b_rs, ptrdiff_t b_cs, double* C, ptrdiff_t ldc, int accumulate,
-                    const double* bias, const double* res, ptrdiff_t ldres, double* H, ptrdiff_t ldh)
+                    const double* bias, const double* res, ptrdiff_t ldres, double* H, ptrdiff_t ldh,
+                    const double* mask, ptrdiff_t ldmask, double* colsum)
 
 cdef extern from "simd.h" nogil:
     enum simd_level:
@@ -203,10 +205,52 @@ cdef void matmul_bias_relu(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                 relu_fwd_ptr(C + i * ldc, H + i * ldh, n)
     elif floating is float:
         tile_sgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, res, ldres,
-                   H, ldh)
+                   H, ldh, NULL, 0, NULL)
     else:
         tile_dgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, res, ldres,
-                   H, ldh)
+                   H, ldh, NULL, 0, NULL)
+
+
+# the widest layer whose bias gradient the tiles sum on the stack as the input gradient leaves them
+cdef enum:
+    TILE_COLSUM_MAX = 1024
+
+
+cdef void matmul_relu_bwd(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                          const floating* A, Py_ssize_t a_rs, Py_ssize_t a_cs,
+                          const floating* B, Py_ssize_t b_rs, Py_ssize_t b_cs,
+                          floating* C, bint accumulate, const floating* Z, floating* db) noexcept nogil:
+    """matmul into C (m x n, contiguous rows), then the backward of the ReLU whose pre-activation is Z
+    (m x n, contiguous rows): C = where(Z > 0, C, +0), and db (n,) = C.sum(0) when db is not NULL. The
+    bits of matmul then relu_bwd_bias_grad_ptr (relu_bwd_ptr without db): the tiles do it as C leaves
+    their registers, after a BLAS product (or for a layer wider than TILE_COLSUM_MAX) a pass follows."""
+    cdef double colsum[TILE_COLSUM_MAX]
+    cdef double* sums = colsum if db != NULL else NULL
+    cdef char ta, tb
+    cdef int lda, ldb
+    cdef Py_ssize_t j
+    if m <= 0 or n <= 0:
+        return
+    if n > TILE_COLSUM_MAX or (k > 0 and use_blas(m, n, k, product_form(a_rs, a_cs, b_rs, b_cs))
+                               and blas_operand(m, k, a_rs, a_cs, &ta, &lda)
+                               and blas_operand(k, n, b_rs, b_cs, &tb, &ldb)):
+        matmul(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, n, accumulate)
+        if db != NULL:
+            relu_bwd_bias_grad_ptr(C, Z, C, db, m, n)
+        else:
+            relu_bwd_ptr(C, Z, C, m * n)
+        return
+    if sums != NULL:
+        memset(sums, 0, n * sizeof(double))
+    if floating is float:
+        tile_sgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, n, accumulate, NULL, NULL, 0,
+                   NULL, 0, Z, n, sums)
+    else:
+        tile_dgemm(<int>m, <int>n, <int>k, A, a_rs, a_cs, B, b_rs, b_cs, C, n, accumulate, NULL, NULL, 0,
+                   NULL, 0, Z, n, sums)
+    if db != NULL:
+        for j in range(n):
+            db[j] = <floating>sums[j]
 
 
 def matmul_views(const floating[:, :] A, const floating[:, :] B, floating[:, ::1] C, bint accumulate):

@@ -31,25 +31,34 @@ cdef inline void bias_grad(const floating* dZ, floating* db, Py_ssize_t n, Py_ss
         ew_col_sums_d(dZ, db, n, m)
 
 
-cdef void dense_bwd_ptr(const floating* dZ,   # IN  (n, m)
+cdef bint dense_bwd_ptr(const floating* dZ,   # IN  (n, m)
                         const floating* X,    # IN  (n, k)
                         const floating* W,    # IN  (m, k)
                         floating* dW,         # OUT (m, k)  overwritten
                         floating* db,         # OUT (m,)    overwritten if has_bias
                         floating* dX,         # OUT (n, k)  written if need_dx
                         Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
-                        bint has_bias, bint need_dx, bint accumulate_dx) noexcept nogil:
+                        bint has_bias, bint need_dx, bint accumulate_dx,
+                        const floating* relu_z=NULL,  # IN  (n, k) z of the ReLU that X is, or NULL
+                        floating* relu_db=NULL) noexcept nogil:  # OUT (k,) that layer's bias gradient
+    """dW = dZ.T @ X, db = dZ.sum(0) when has_bias, dX (+)= dZ @ W when need_dx. With relu_z, dX is the
+    last term of the gradient of X = relu(relu_z) and leaves as that layer's dZ (relu_bwd_ptr, and
+    relu_db = its column sums when not NULL, relu_bwd_bias_grad_ptr's bits): returns whether it did."""
     if m == 0:
-        return
+        return False
     if has_bias:
         bias_grad(dZ, db, n, m)
     if k == 0:
-        return
+        return False
     # dW = dZ.T @ X: A[o, i] = dZ[i, o]
     matmul(m, k, n, dZ, 1, m, X, k, 1, dW, k, False)
     if need_dx and n > 0:
         # dX (+)= dZ @ W
+        if relu_z != NULL:
+            matmul_relu_bwd(n, k, m, dZ, m, 1, W, k, 1, dX, accumulate_dx, relu_z, relu_db)
+            return True
         matmul(n, k, m, dZ, m, 1, W, k, 1, dX, k, accumulate_dx)
+    return False
 
 
 def dense_fwd(const floating[:, ::1] X, const floating[:, ::1] W, const floating[::1] b,
@@ -93,3 +102,33 @@ def dense_bwd(const floating[:, ::1] dZ, const floating[:, ::1] X, const floatin
                       &db[0] if has_bias and db.shape[0] else NULL,
                       &dX[0, 0] if need_dx and dX.shape[0] * dX.shape[1] else NULL,
                       X.shape[0], X.shape[1], W.shape[0], has_bias, need_dx, accumulate_dx)
+
+
+def dense_bwd_relu(const floating[:, ::1] dZ, const floating[:, ::1] X, const floating[:, ::1] W,
+                   floating[:, ::1] dW, floating[:, ::1] dX, const floating[:, ::1] Z_below,
+                   floating[::1] db_below, bint accumulate_dx):
+    """dense_bwd without a bias, X being relu(Z_below): dW = dZ.T @ X, dX (+)= dZ @ W, then dX = the
+    layer below's dZ (relu_bwd(dX, Z_below)) and, when db_below is not empty, db_below = dX.sum(0): the
+    bits of dense_bwd then relu_bwd_bias_grad (relu_bwd), as the fused backward pass takes them.
+    dZ (n, m), X (n, k), W (m, k), dW (m, k), dX and Z_below (n, k), db_below (k,) or (0,)."""
+    cdef Py_ssize_t n = dZ.shape[0], m = dZ.shape[1], k = X.shape[1]
+    if not (X.shape[0] == n and W.shape[0] == m and W.shape[1] == k and dW.shape[0] == m and dW.shape[1] == k
+            and dX.shape[0] == n and dX.shape[1] == k and Z_below.shape[0] == n and Z_below.shape[1] == k):
+        shapes = ", ".join(f"{name} ({a.shape[0]}, {a.shape[1]})" for name, a in
+                           (("dZ", dZ), ("X", X), ("W", W), ("dW", dW), ("dX", dX), ("Z_below", Z_below)))
+        raise ValueError(f"dense_bwd_relu needs dZ (n, m), X (n, k), W and dW (m, k), dX and Z_below (n, k); "
+                         f"got {shapes}")
+    if db_below.shape[0] not in (0, k):
+        raise ValueError(f"db_below must have {k} entries (or none), got {db_below.shape[0]}")
+    cdef bint masked
+    with nogil:
+        masked = dense_bwd_ptr(&dZ[0, 0] if n * m else NULL, &X[0, 0] if n * k else NULL,
+                               &W[0, 0] if m * k else NULL, &dW[0, 0] if m * k else NULL, <floating*>NULL,
+                               &dX[0, 0] if n * k else NULL, n, k, m, False, True, accumulate_dx,
+                               &Z_below[0, 0] if n * k else NULL, &db_below[0] if db_below.shape[0] else NULL)
+        if not masked and k:  # no product (n or m = 0): the ReLU's backward as a pass of its own
+            if db_below.shape[0]:
+                relu_bwd_bias_grad_ptr(&dX[0, 0] if n else NULL, &Z_below[0, 0] if n else NULL,
+                                       &dX[0, 0] if n else NULL, &db_below[0], n, k)
+            elif n:
+                relu_bwd_ptr(&dX[0, 0], &Z_below[0, 0], &dX[0, 0], n * k)

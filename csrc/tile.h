@@ -1,10 +1,12 @@
 /* Small dense products in registers, for the sizes where a BLAS call costs more than the arithmetic.
  *
  *   tile_sgemm / tile_dgemm (m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, res, ldres,
- *                            H, ldh)
+ *                            H, ldh, mask, ldmask, colsum)
  *       C (m x n, row stride ldc) = A @ B  (+ C when accumulate, else + bias (n,) in every row when
- *       bias is not NULL), with A[i, p] = A[i*a_rs + p*a_cs] and B[p, j] = B[p*b_rs + j*b_cs]; then
- *       H (m x n, row stride ldh) = relu(C) when H is not NULL. See tile_impl.h for the method.
+ *       bias is not NULL) (+ res), with A[i, p] = A[i*a_rs + p*a_cs] and B[p, j] = B[p*b_rs + j*b_cs];
+ *       then C = where(mask > 0, C, +0) when mask is not NULL (a ReLU's backward, mask its z), H (m x n,
+ *       row stride ldh) = relu(C) when H is not NULL, and colsum (n, double) += C's rows in order when
+ *       colsum is not NULL (the bias gradient). See tile_impl.h for the method.
  *
  * Written with GCC vector types, so one source gives every SIMD level of simd.h: the baseline (16-byte
  * vectors, SSE2, the x86-64 baseline the wheels are built for: tile_sgemm_base), AVX2+FMA (32 bytes:
@@ -23,10 +25,10 @@
 
 typedef void (*tile_sgemm_fn)(int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *,
                               ptrdiff_t, ptrdiff_t, float *, ptrdiff_t, int, const float *, const float *,
-                              ptrdiff_t, float *, ptrdiff_t);
+                              ptrdiff_t, float *, ptrdiff_t, const float *, ptrdiff_t, double *);
 typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_t, const double *,
                               ptrdiff_t, ptrdiff_t, double *, ptrdiff_t, int, const double *, const double *,
-                              ptrdiff_t, double *, ptrdiff_t);
+                              ptrdiff_t, double *, ptrdiff_t, const double *, ptrdiff_t, double *);
 
 #ifdef SIMD_HAVE_X86 /* GCC or clang on x86: vector types and target attributes */
 

@@ -39,6 +39,9 @@
  *   element by element.
  * - The epilogue: the bias is added, and the ReLU taken, as a block of C leaves the registers (the
  *   bias in the first block of kc, the ReLU in the last), so the forward writes Z and H in one pass.
+ *   In the backward, the input gradient dH = dZ @ W leaves as the layer below's dZ (masked where its
+ *   z <= 0) with that layer's bias gradient summed on the way out (in double, row after row, as
+ *   ew_relu_bwd_col_sums sums: the same bits), so no pass over dH follows the product.
  * - A is read in place, either row-contiguous (X, dZ: TILE_MR rows streamed) or transposed (dZ.T:
  *   TILE_MR consecutive scalars per p); its rows stay in L1 across the panels of one B block. Packing A
  *   as well cost more than it gained at the sizes this routine serves (below a few million m*n*k).
@@ -95,7 +98,8 @@ TILE_FN(_add_rows)(TILE_FN(_vec) acc[TILE_MR][TILE_NV], const int mr, const int 
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
                 const TILE_T *B, ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate,
-                const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh)
+                const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh,
+                const TILE_T *mask, ptrdiff_t ldmask, double *colsum)
 {
     typedef TILE_FN(_vec) vec;
     vec acc[TILE_MR][TILE_NV];
@@ -118,8 +122,9 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
         A += a_cs;
         B += b_rs;
     }
-    /* the epilogue: C = acc (+ C when accumulate, else + bias when given) (+ res when given), and
-       H = relu(C) when given (as ew_relu_fwd: +0 for C <= 0 and NaN) */
+    /* the epilogue: C = acc (+ C when accumulate, else + bias when given) (+ res when given), masked
+       where mask <= 0 when given, and H = relu(C) when given (as ew_relu_fwd: +0 for C <= 0 and NaN);
+       colsum += C's rows when given */
     if (nr == nv * TILE_VW) {
         /* each case its own fully unrolled loop: with the branches inside, GCC kept the loops */
         if (accumulate) {
@@ -137,11 +142,33 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
         }
         if (res)
             TILE_FN(_add_rows)(acc, mr, nv, res, ldres);
+        if (mask) /* as ew_relu_bwd: the value where the mask's z > 0, else +0 (z NaN too) */
+            TILE_UNROLL(TILE_MR)
+            for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+                for (int v = 0; v < nv; v++) {
+                    vec z;
+                    memcpy(&z, mask + i * ldmask + v * TILE_VW, sizeof(vec));
+                    acc[i][v] = (vec)((__typeof__(z > 0))acc[i][v] & (z > 0));
+                }
         TILE_UNROLL(TILE_MR)
         for (int i = 0; i < mr; i++)
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++)
                 memcpy(C + i * ldc + v * TILE_VW, &acc[i][v], sizeof(vec));
+        if (colsum) {
+            /* the block's rows added one after the other, in double, as ew_col_sums adds them */
+            typedef double dvec __attribute__((vector_size(TILE_VW * sizeof(double))));
+#pragma GCC unroll 2
+            for (int v = 0; v < nv; v++) {
+                dvec s;
+                memcpy(&s, colsum + v * TILE_VW, sizeof(s));
+                TILE_UNROLL(TILE_MR)
+                for (int i = 0; i < mr; i++)
+                    s += __builtin_convertvector(acc[i][v], dvec);
+                memcpy(colsum + v * TILE_VW, &s, sizeof(s));
+            }
+        }
         if (H) {
             TILE_UNROLL(TILE_MR)
             for (int i = 0; i < mr; i++)
@@ -160,9 +187,13 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
                 TILE_T z = accumulate ? c[j] + tmp[j] : bias ? tmp[j] + bias[j] : tmp[j];
                 if (res)
                     z = z + res[i * ldres + j];
+                if (mask)
+                    z = mask[i * ldmask + j] > 0 ? z : 0;
                 c[j] = z;
                 if (H)
                     H[i * ldh + j] = z > 0 ? z : 0;
+                if (colsum)
+                    colsum[j] += z;
             }
         }
     }
@@ -172,16 +203,17 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_FN(_micro_any)(int mr, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const TILE_T *B,
                     ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate, const TILE_T *bias,
-                    const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh)
+                    const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh, const TILE_T *mask,
+                    ptrdiff_t ldmask, double *colsum)
 {
 #define TILE_MICRO_CASE(R)                                                                           \
     case R:                                                                                          \
         if (nr > TILE_VW)                                                                            \
             TILE_FN(_micro)(R, 2, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate, bias, res, ldres, \
-                            H, ldh);                                                                 \
+                            H, ldh, mask, ldmask, colsum);                                           \
         else                                                                                         \
             TILE_FN(_micro)(R, 1, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate, bias, res, ldres, \
-                            H, ldh);                                                                 \
+                            H, ldh, mask, ldmask, colsum);                                           \
         break;
     /* a case for each row count up to TILE_MR */
     switch (mr) {
@@ -246,24 +278,25 @@ static TILE_TARGET void
 TILE_FN(_block)(int m, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const TILE_T *B,
                 ptrdiff_t b_rs, ptrdiff_t panel_stride, int ncols, TILE_T *C, ptrdiff_t ldc,
                 int accumulate, const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H,
-                ptrdiff_t ldh)
+                ptrdiff_t ldh, const TILE_T *mask, ptrdiff_t ldmask, double *colsum)
 {
     for (int i = 0; i < m; i += TILE_MR) {
         int mr = m - i < TILE_MR ? m - i : TILE_MR;
         const TILE_T *Ai = A + i * a_rs;
         TILE_T *Ci = C + i * ldc, *Hi = H ? H + i * ldh : NULL;
-        const TILE_T *Ri = res ? res + i * ldres : NULL;
+        const TILE_T *Ri = res ? res + i * ldres : NULL, *Mi = mask ? mask + i * ldmask : NULL;
         for (int j = 0, q = 0; j < ncols; j += TILE_NR, q++) {
             int nr = ncols - j < TILE_NR ? ncols - j : TILE_NR;
             const TILE_T *bj = bias ? bias + j : NULL;
             TILE_T *Hij = Hi ? Hi + j : NULL;
-            const TILE_T *Rij = Ri ? Ri + j : NULL;
+            const TILE_T *Rij = Ri ? Ri + j : NULL, *Mij = Mi ? Mi + j : NULL;
+            double *sj = colsum ? colsum + j : NULL;
             if (mr == TILE_MR && nr == TILE_NR)
                 TILE_FN(_micro)(TILE_MR, TILE_NV, kc, Ai, a_rs, a_cs, B + q * panel_stride, b_rs,
-                                Ci + j, ldc, TILE_NR, accumulate, bj, Rij, ldres, Hij, ldh);
+                                Ci + j, ldc, TILE_NR, accumulate, bj, Rij, ldres, Hij, ldh, Mij, ldmask, sj);
             else
                 TILE_FN(_micro_any)(mr, kc, Ai, a_rs, a_cs, B + q * panel_stride, b_rs, Ci + j, ldc, nr,
-                                    accumulate, bj, Rij, ldres, Hij, ldh);
+                                    accumulate, bj, Rij, ldres, Hij, ldh, Mij, ldmask, sj);
         }
     }
 }
@@ -441,7 +474,8 @@ TILE_FN(_dot_rows)(int m, int k, const TILE_T *A, ptrdiff_t a_rs, const TILE_T *
 static TILE_TARGET void
 TILE_FN(_blocked)(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
                   const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate,
-                  const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh)
+                  const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh,
+                  const TILE_T *mask, ptrdiff_t ldmask, double *colsum)
 {
     TILE_T packed[TILE_BUF] __attribute__((aligned(64)));
     for (int p0 = 0; p0 < k; p0 += TILE_KC) {
@@ -449,7 +483,8 @@ TILE_FN(_blocked)(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_
         int acc = accumulate || p0 > 0;
         const TILE_T *bias_p = acc ? NULL : bias;
         TILE_T *H_p = p0 + kc >= k ? H : NULL;
-        const TILE_T *res_p = p0 + kc >= k ? res : NULL;
+        const TILE_T *res_p = p0 + kc >= k ? res : NULL, *mask_p = p0 + kc >= k ? mask : NULL;
+        double *colsum_p = p0 + kc >= k ? colsum : NULL;
         int nc = TILE_BUF / kc / TILE_NR * TILE_NR;
         const TILE_T *Ap = A + p0 * a_cs;
         for (int j0 = 0; j0 < n; j0 += nc) {
@@ -457,39 +492,45 @@ TILE_FN(_blocked)(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_
             const TILE_T *Bp = B + p0 * b_rs + j0 * b_cs;
             const TILE_T *bias_j = bias_p ? bias_p + j0 : NULL;
             TILE_T *H_j = H_p ? H_p + j0 : NULL;
-            const TILE_T *res_j = res_p ? res_p + j0 : NULL;
+            const TILE_T *res_j = res_p ? res_p + j0 : NULL, *mask_j = mask_p ? mask_p + j0 : NULL;
+            double *colsum_j = colsum_p ? colsum_p + j0 : NULL;
             if (b_cs == 1) {
                 /* whole panels in place, a last narrow one packed */
                 int full = ncols / TILE_NR * TILE_NR;
                 if (full > 0)
                     TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, Bp, b_rs, TILE_NR, full, C + j0, ldc, acc, bias_j,
-                                    res_j, ldres, H_j, ldh);
+                                    res_j, ldres, H_j, ldh, mask_j, ldmask, colsum_j);
                 if (full < ncols) {
                     TILE_FN(_pack_b)(kc, ncols - full, Bp + full, b_rs, 1, packed);
                     TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, packed, TILE_NR, kc * TILE_NR, ncols - full,
                                     C + j0 + full, ldc, acc, bias_j ? bias_j + full : NULL,
-                                    res_j ? res_j + full : NULL, ldres, H_j ? H_j + full : NULL, ldh);
+                                    res_j ? res_j + full : NULL, ldres, H_j ? H_j + full : NULL, ldh,
+                                    mask_j ? mask_j + full : NULL, ldmask, colsum_j ? colsum_j + full : NULL);
                 }
             } else {
                 TILE_FN(_pack_b)(kc, ncols, Bp, b_rs, b_cs, packed);
                 TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, packed, TILE_NR, kc * TILE_NR, ncols, C + j0, ldc,
-                                acc, bias_j, res_j, ldres, H_j, ldh);
+                                acc, bias_j, res_j, ldres, H_j, ldh, mask_j, ldmask, colsum_j);
             }
         }
     }
 }
 
 /* C (m x n, row stride ldc) = A @ B (+ C when accumulate; else + bias in every row when bias is given)
-   (+ res, rows ldres apart, when given); then H (rows ldh apart) = relu(C) when H is given. */
+   (+ res, rows ldres apart, when given); then C = where(mask > 0, C, +0) when mask (m x n, rows ldmask
+   apart: the backward of a ReLU whose z is mask) is given; then H (rows ldh apart) = relu(C) when H is
+   given, and colsum[j] += C[i, j] for i = 0, 1, ..., in double, when colsum (n,) is given. */
 static TILE_TARGET void
 TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
           const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *C, ptrdiff_t ldc, int accumulate,
-          const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh)
+          const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh,
+          const TILE_T *mask, ptrdiff_t ldmask, double *colsum)
 {
     if (m <= 0 || n <= 0)
         return;
     if (k > 0 && n > 1) {
-        TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, res, ldres, H, ldh);
+        TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, res, ldres, H, ldh,
+                          mask, ldmask, colsum);
         return;
     }
     /* no product (k = 0) or one column: the bias is written first and the product added to it, and
@@ -508,20 +549,30 @@ TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
     } else if (m > 1 && ldc == 1) {
         /* A matrix-vector product: as C.T = B.T @ A.T (the same memory when C is a column), one row
            of C.T runs across full vectors instead of one lane of each tile. */
-        TILE_FN(_blocked)(1, m, k, B, 0, b_rs, A, a_cs, a_rs, C, 0, accumulate, NULL, NULL, 0, NULL, 0);
+        TILE_FN(_blocked)(1, m, k, B, 0, b_rs, A, a_cs, a_rs, C, 0, accumulate, NULL, NULL, 0, NULL, 0, NULL, 0,
+                          NULL);
     } else {
-        TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, NULL, NULL, 0, NULL, 0);
+        TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, NULL, NULL, 0, NULL, 0, NULL, 0,
+                          NULL);
     }
     if (res)
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
                 C[i * ldc + j] = C[i * ldc + j] + res[i * ldres + j];
+    if (mask)
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                C[i * ldc + j] = mask[i * ldmask + j] > 0 ? C[i * ldc + j] : 0;
     if (H)
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
                 TILE_T z = C[i * ldc + j];
                 H[i * ldh + j] = z > 0 ? z : 0;
             }
+    if (colsum)
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                colsum[j] += C[i * ldc + j];
 }
 
 #undef TILE_HAS_TRANSPOSE

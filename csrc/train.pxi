@@ -234,13 +234,17 @@ cdef void backward_pass(const Plan* plan, const floating* P, floating* G, const 
     """From dL/dyhat in the output layer's dh: every parameter gradient (CythonEngine.backward)."""
     cdef Py_ssize_t k, s, m, src
     cdef const plan_layer* lay
+    cdef const plan_layer* below
     cdef const plan_skip* sk
     cdef floating* dz
+    cdef bint masked = False  # the layer's dh left the layer above's product as its dz already
     for k in range(plan.n_layers - 1, -1, -1):
         lay = &plan.layers[k]
         m = lay.width
         dz = work + lay.dh
-        if lay.relu != 0 and lay.bias != 0:  # the bias gradient in the same pass over dz (dense_bwd_ptr skips it)
+        if masked:
+            pass
+        elif lay.relu != 0 and lay.bias != 0:  # the bias gradient in the same pass over dz (dense_bwd_ptr skips it)
             relu_bwd_bias_grad_ptr(dz, work + lay.z, dz, G + lay.b, nb, m)
         elif lay.relu:
             relu_bwd_ptr(dz, work + lay.z, dz, nb * m)
@@ -255,10 +259,16 @@ cdef void backward_pass(const Plan* plan, const floating* P, floating* G, const 
                               P + sk.weight, G + sk.weight, <floating*>NULL,
                               <floating*>NULL if src < 0 else work + plan.layers[src].dh,
                               nb, sk.width, m, False, src >= 0, sk.acc)
-        dense_bwd_ptr(dz, Xb if k == 0 else work + plan.layers[k - 1].h,
-                      P + lay.w, G + lay.w, G + lay.b,
-                      <floating*>NULL if k == 0 else work + plan.layers[k - 1].dh,
-                      nb, lay.in_width, m, lay.bias != 0 and lay.relu == 0, k > 0, lay.dense_acc)
+        # the product into the layer below's dh is the last term of it (every skip out of that layer
+        # enters a layer above this dense input, whose terms came first): with a ReLU below, its
+        # backward (and bias gradient) is taken as the product leaves the tiles
+        below = &plan.layers[k - 1] if k > 0 else NULL
+        masked = dense_bwd_ptr(dz, Xb if k == 0 else work + below.h,
+                               P + lay.w, G + lay.w, G + lay.b,
+                               <floating*>NULL if k == 0 else work + below.dh,
+                               nb, lay.in_width, m, lay.bias != 0 and lay.relu == 0, k > 0, lay.dense_acc,
+                               work + below.z if below != NULL and below.relu else <floating*>NULL,
+                               G + below.b if below != NULL and below.relu and below.bias else <floating*>NULL)
 
 
 cdef void fold_unit_max(const Plan* plan, const floating* work, Py_ssize_t nb,

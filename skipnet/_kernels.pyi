@@ -92,6 +92,11 @@ def dense_bwd(dZ: _Float, X: _Float, W: _Float, dW: _Float, db: _Float, dX: _Flo
               need_dx: bool, accumulate_dx: bool) -> None:
     """dW = dZ.T @ X, db = dZ.sum(0), dX (+)= dZ @ W. Shapes as dense_fwd; dX (n, k)."""
 
+def dense_bwd_relu(dZ: _Float, X: _Float, W: _Float, dW: _Float, dX: _Float, Z_below: _Float,
+                   db_below: _Float, accumulate_dx: bool) -> None:
+    """dense_bwd without a bias, X being relu(Z_below): dX leaves as the layer below's dZ, with its bias
+    gradient db_below (when not empty): the bits of dense_bwd then relu_bwd_bias_grad (relu_bwd)."""
+
 def l1_loss(yhat: _Float, y: _Float, grad: _Float) -> float:
     """mean |yhat - y|; grad = sign(yhat - y) / N with sign(0) = 0. All (n, m)."""
 

@@ -71,6 +71,60 @@ def test_tile_products_at_every_level(n, k, m, accumulate, dtype, level, tiles_o
         _assert_residual_epilogue(X, W, b, Z, rng)
 
 
+def _bits(a):
+    """The array's bits (NaNs and the sign of zero included), to compare for equality."""
+    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+@pytest.mark.parametrize("n,k,m", EDGE_SHAPES + [(64, 1100, 8), (0, 5, 3), (4, 5, 0)])
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("products", ["tiles", "blas"])
+def test_relu_backward_as_the_input_gradient_leaves_the_product(n, k, m, accumulate, with_bias, products,
+                                                                 dtype, level):
+    """dense_bwd_relu (the backward pass's input gradient into a ReLU layer): the layer below's dZ and
+    bias gradient taken as dX leaves the tiles' registers (or after a BLAS product, or past the tiles'
+    1024-column sum) are the bits of dense_bwd then relu_bwd_bias_grad (relu_bwd), special values in
+    z and in the gradient included."""
+    K.set_blas_threshold(2**62 if products == "tiles" else 0)
+    rng = np.random.default_rng(n + 41 * k + 1681 * m + 7 * accumulate)
+    X, W = rng.normal(size=(n, k)).astype(dtype), rng.normal(size=(m, k)).astype(dtype)
+    dZ, Zb = rng.normal(size=(n, m)).astype(dtype), rng.normal(size=(n, k)).astype(dtype)
+    if n * m:
+        dZ.flat[rng.integers(0, n * m, size=3)] = rng.choice(SPECIALS, size=3)
+    if n * k:
+        Zb.flat[rng.integers(0, n * k, size=min(n * k, 12))] = rng.choice(SPECIALS, size=min(n * k, 12))
+    dX0 = rng.normal(size=(n, k)).astype(dtype)
+    dW, dX, db = np.full((m, k), np.nan, dtype), dX0.copy(), np.full(k if with_bias else 0, np.nan, dtype)
+    K.dense_bwd_relu(dZ, X, W, dW, dX, Zb, db, accumulate)
+    dW_ref, dX_ref, db_ref = np.full((m, k), np.nan, dtype), dX0.copy(), np.full(k, np.nan, dtype)
+    K.dense_bwd(dZ, X, W, dW_ref, np.empty(0, dtype), dX_ref, False, True, accumulate)
+    if with_bias:
+        K.relu_bwd_bias_grad(dX_ref, Zb, dX_ref, db_ref)
+        np.testing.assert_array_equal(_bits(db), _bits(db_ref))
+    else:
+        K.relu_bwd(dX_ref.ravel(), Zb.ravel(), dX_ref.ravel())
+    np.testing.assert_array_equal(_bits(dX), _bits(dX_ref))
+    if m:
+        np.testing.assert_array_equal(_bits(dW), _bits(dW_ref))
+    # the ReLU's backward itself, against NumPy: the gradient passes where z > 0 only
+    if m and k and n:
+        ref = np.where(Zb > 0, (dX0.astype(float) if accumulate else 0) + dZ.astype(float) @ W.astype(float), 0)
+        finite = np.isfinite(ref)
+        assert_close(dX[finite], ref[finite], dtype, np.abs(ref[finite]) + 1)
+        assert np.all(dX[Zb <= 0] == 0) and np.all(dX[np.isnan(Zb)] == 0)
+
+
+def test_dense_bwd_relu_rejects_mismatched_shapes():
+    a = np.zeros((4, 3))
+    with pytest.raises(ValueError, match="Z_below"):
+        K.dense_bwd_relu(np.zeros((4, 2)), a, np.zeros((2, 3)), np.zeros((2, 3)), a.copy(), np.zeros((4, 2)),
+                         np.zeros(0), False)
+    with pytest.raises(ValueError, match="db_below"):
+        K.dense_bwd_relu(np.zeros((4, 2)), a, np.zeros((2, 3)), np.zeros((2, 3)), a.copy(), a.copy(),
+                         np.zeros(2), False)
+
+
 def _assert_residual_epilogue(X, W, b, Z, rng):
     """dense_fwd_relu with a residual R: the bits of the plain forward Z, then add_into(Z, R), then relu."""
     R = _with_specials(rng, Z.size, Z.dtype).reshape(Z.shape)
