@@ -45,8 +45,8 @@
  * - A is read in place, either row-contiguous (X, dZ: TILE_MR rows streamed) or transposed (dZ.T:
  *   TILE_MR consecutive scalars per p); its rows stay in L1 across the panels of one B block. Packing A
  *   as well cost more than it gained at the sizes this routine serves (below a few million m*n*k).
- * - Edges: the last rows run the same kernel with 1 to TILE_MR - 1 rows; a panel of at most one vector
- *   of columns uses one vector per row; narrow panels are stored through a small buffer.
+ * - Edges: the last rows run the same kernel on blocks of 8, 4, 2 or 1 rows (_micro_any); a panel of at
+ *   most one vector of columns uses one vector per row; narrow panels are stored through a small buffer.
  * Sums run over p in order within a block of kc, in the element type, like BLAS; blocks of kc are
  * added into C one after the other.
  */
@@ -88,6 +88,33 @@ TILE_FN(_add_rows)(TILE_FN(_vec) acc[TILE_MR][TILE_NV], const int mr, const int 
             memcpy(&row, M + i * ld + v * TILE_VW, sizeof(row));
             acc[i][v] += row;
         }
+}
+
+/* The epilogue of a panel narrower than its vectors (nr < nv * TILE_VW columns), element by element
+   from the block's values acc (mr x nr, rows TILE_NR apart); the same operations as the full-width
+   epilogue in _micro. Kept out of line: it is an edge, and as one copy per instantiation instead of one
+   per row count it kept the auto-vectoriser (AVX-512's masked loops) from multiplying the build time. */
+static __attribute__((noinline)) TILE_TARGET void
+TILE_FN(_store_narrow)(int mr, int nr, const TILE_T *acc, TILE_T *C, ptrdiff_t ldc, int accumulate,
+                       const TILE_T *bias, const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh,
+                       const TILE_T *mask, ptrdiff_t ldmask, double *colsum)
+{
+    for (int i = 0; i < mr; i++) {
+        const TILE_T *a = acc + i * TILE_NR;
+        TILE_T *c = C + i * ldc;
+        for (int j = 0; j < nr; j++) {
+            TILE_T z = accumulate ? c[j] + a[j] : bias ? a[j] + bias[j] : a[j];
+            if (res)
+                z = z + res[i * ldres + j];
+            if (mask)
+                z = mask[i * ldmask + j] > 0 ? z : 0;
+            c[j] = z;
+            if (H)
+                H[i * ldh + j] = z > 0 ? z : 0;
+            if (colsum)
+                colsum[j] += z;
+        }
+    }
 }
 
 /* One mr x (nv vectors) block of C over p in [0, kc); mr (<= TILE_MR) and nv (<= TILE_NV) are constants
@@ -179,96 +206,57 @@ TILE_FN(_micro)(const int mr, const int nv, int kc, const TILE_T *A, ptrdiff_t a
                 }
         }
     } else {
-        TILE_T tmp[TILE_NR];
-        for (int i = 0; i < mr; i++) {
-            memcpy(tmp, acc[i], (size_t)nv * sizeof(vec));
-            TILE_T *c = C + i * ldc;
-            for (int j = 0; j < nr; j++) {
-                TILE_T z = accumulate ? c[j] + tmp[j] : bias ? tmp[j] + bias[j] : tmp[j];
-                if (res)
-                    z = z + res[i * ldres + j];
-                if (mask)
-                    z = mask[i * ldmask + j] > 0 ? z : 0;
-                c[j] = z;
-                if (H)
-                    H[i * ldh + j] = z > 0 ? z : 0;
-                if (colsum)
-                    colsum[j] += z;
-            }
-        }
+        TILE_T tmp[TILE_MR * TILE_NR];
+        for (int i = 0; i < mr; i++)
+            memcpy(tmp + i * TILE_NR, acc[i], (size_t)nv * sizeof(vec));
+        TILE_FN(_store_narrow)(mr, nr, tmp, C, ldc, accumulate, bias, res, ldres, H, ldh, mask, ldmask,
+                               colsum);
     }
 }
 
-/* The micro-kernel for mr rows (1..TILE_MR) of one panel of nr columns: a constant shape per case. */
+/* The micro-kernel for mr rows (1..TILE_MR) of one panel of nr columns, as blocks of the row counts
+   instantiated: the full tile, then powers of two, largest first (an edge of 5 rows runs as 4 + 1).
+   Each row of C is its own sum, so grouping the rows changes no bit, and colsum still receives the
+   rows in order. Every power-of-two m leaves an edge of 2, 4 or 8 rows, one block; a case for each
+   row count up to TILE_MR (12 for 64-byte vectors) made these instantiations the bulk of the build. */
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_FN(_micro_any)(int mr, int kc, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs, const TILE_T *B,
                     ptrdiff_t b_rs, TILE_T *C, ptrdiff_t ldc, int nr, int accumulate, const TILE_T *bias,
                     const TILE_T *res, ptrdiff_t ldres, TILE_T *H, ptrdiff_t ldh, const TILE_T *mask,
                     ptrdiff_t ldmask, double *colsum)
 {
-#define TILE_MICRO_CASE(R)                                                                           \
-    case R:                                                                                          \
+#define TILE_MICRO_ROWS(R)                                                                           \
+    if (left >= R) {                                                                                 \
         if (nr > TILE_VW)                                                                            \
-            TILE_FN(_micro)(R, 2, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate, bias, res, ldres, \
-                            H, ldh, mask, ldmask, colsum);                                           \
+            TILE_FN(_micro)(R, 2, kc, Ai, a_rs, a_cs, B, b_rs, Ci, ldc, nr, accumulate, bias, Ri, ldres, \
+                            Hi, ldh, Mi, ldmask, colsum);                                            \
         else                                                                                         \
-            TILE_FN(_micro)(R, 1, kc, A, a_rs, a_cs, B, b_rs, C, ldc, nr, accumulate, bias, res, ldres, \
-                            H, ldh, mask, ldmask, colsum);                                           \
-        break;
-    /* a case for each row count up to TILE_MR */
-    switch (mr) {
-#if TILE_MR >= 16
-    TILE_MICRO_CASE(16)
+            TILE_FN(_micro)(R, 1, kc, Ai, a_rs, a_cs, B, b_rs, Ci, ldc, nr, accumulate, bias, Ri, ldres, \
+                            Hi, ldh, Mi, ldmask, colsum);                                            \
+        i += R;                                                                                      \
+        continue;                                                                                    \
+    }
+    for (int i = 0; i < mr;) {
+        const int left = mr - i;
+        const TILE_T *Ai = A + i * a_rs, *Ri = res ? res + i * ldres : NULL;
+        const TILE_T *Mi = mask ? mask + i * ldmask : NULL;
+        TILE_T *Ci = C + i * ldc, *Hi = H ? H + i * ldh : NULL;
+        TILE_MICRO_ROWS(TILE_MR)
+#if TILE_MR > 8
+        TILE_MICRO_ROWS(8)
 #endif
-#if TILE_MR >= 15
-    TILE_MICRO_CASE(15)
+#if TILE_MR > 4
+        TILE_MICRO_ROWS(4)
 #endif
-#if TILE_MR >= 14
-    TILE_MICRO_CASE(14)
+#if TILE_MR > 2
+        TILE_MICRO_ROWS(2)
 #endif
-#if TILE_MR >= 13
-    TILE_MICRO_CASE(13)
-#endif
-#if TILE_MR >= 12
-    TILE_MICRO_CASE(12)
-#endif
-#if TILE_MR >= 11
-    TILE_MICRO_CASE(11)
-#endif
-#if TILE_MR >= 10
-    TILE_MICRO_CASE(10)
-#endif
-#if TILE_MR >= 9
-    TILE_MICRO_CASE(9)
-#endif
-#if TILE_MR >= 8
-    TILE_MICRO_CASE(8)
-#endif
-#if TILE_MR >= 7
-    TILE_MICRO_CASE(7)
-#endif
-#if TILE_MR >= 6
-    TILE_MICRO_CASE(6)
-#endif
-#if TILE_MR >= 5
-    TILE_MICRO_CASE(5)
-#endif
-#if TILE_MR >= 4
-    TILE_MICRO_CASE(4)
-#endif
-#if TILE_MR >= 3
-    TILE_MICRO_CASE(3)
-#endif
-#if TILE_MR >= 2
-    TILE_MICRO_CASE(2)
-#endif
-    TILE_MICRO_CASE(1)
-    default: break;
+        TILE_MICRO_ROWS(1)
     }
 #if TILE_MR > 16
-#error "TILE_MR above 16: add cases to _micro_any"
+#error "TILE_MR above 16: add a block of 16 rows to _micro_any"
 #endif
-#undef TILE_MICRO_CASE
+#undef TILE_MICRO_ROWS
 }
 
 /* C (m x ncols) (+)= A (m x kc) @ one block of B (kc x ncols) laid out as panels of TILE_NR columns,
