@@ -26,6 +26,17 @@ cdef inline void relu_bwd_bias_grad_ptr(const floating* dH, const floating* Z, f
         ew_relu_bwd_col_sums_d(dH, Z, dZ, db, n, m)
 
 
+cdef inline void relu_bwd_pass_ptr(const floating* dH, const floating* Z, floating* dZ, floating* db,
+                                   Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    # A ReLU's backward as a pass of its own over dH (n x m; dZ may be dH), with the layer's bias
+    # gradient db (m,) in the same pass when db is not NULL: for the gradients that did not leave a
+    # product's epilogue already masked (a BLAS product, an empty one, the top layer's dz)
+    if db != NULL:
+        relu_bwd_bias_grad_ptr(dH, Z, dZ, db, n, m)
+    else:
+        relu_bwd_ptr(dH, Z, dZ, n * m)
+
+
 cdef inline void add_into_ptr(floating* Y, const floating* X, Py_ssize_t size,
                               bint accumulate) noexcept nogil:
     if floating is float:

@@ -235,10 +235,7 @@ cdef void matmul_relu_bwd(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                                and blas_operand(m, k, a_rs, a_cs, &ta, &lda)
                                and blas_operand(k, n, b_rs, b_cs, &tb, &ldb)):
         matmul(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, n, accumulate)
-        if db != NULL:
-            relu_bwd_bias_grad_ptr(C, Z, C, db, m, n)
-        else:
-            relu_bwd_ptr(C, Z, C, m * n)
+        relu_bwd_pass_ptr(C, Z, C, db, m, n)
         return
     if sums != NULL:
         memset(sums, 0, n * sizeof(double))

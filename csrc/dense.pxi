@@ -127,8 +127,5 @@ def dense_bwd_relu(const floating[:, ::1] dZ, const floating[:, ::1] X, const fl
                                &dX[0, 0] if n * k else NULL, n, k, m, False, True, accumulate_dx,
                                &Z_below[0, 0] if n * k else NULL, &db_below[0] if db_below.shape[0] else NULL)
         if not masked and k:  # no product (n or m = 0): the ReLU's backward as a pass of its own
-            if db_below.shape[0]:
-                relu_bwd_bias_grad_ptr(&dX[0, 0] if n else NULL, &Z_below[0, 0] if n else NULL,
-                                       &dX[0, 0] if n else NULL, &db_below[0], n, k)
-            elif n:
-                relu_bwd_ptr(&dX[0, 0], &Z_below[0, 0], &dX[0, 0], n * k)
+            relu_bwd_pass_ptr(&dX[0, 0] if n else NULL, &Z_below[0, 0] if n else NULL, &dX[0, 0] if n else NULL,
+                              &db_below[0] if db_below.shape[0] else NULL, n, k)

@@ -242,12 +242,8 @@ cdef void backward_pass(const Plan* plan, const floating* P, floating* G, const 
         lay = &plan.layers[k]
         m = lay.width
         dz = work + lay.dh
-        if masked:
-            pass
-        elif lay.relu != 0 and lay.bias != 0:  # the bias gradient in the same pass over dz (dense_bwd_ptr skips it)
-            relu_bwd_bias_grad_ptr(dz, work + lay.z, dz, G + lay.b, nb, m)
-        elif lay.relu:
-            relu_bwd_ptr(dz, work + lay.z, dz, nb * m)
+        if lay.relu and not masked:  # with the bias gradient in the same pass (dense_bwd_ptr skips it)
+            relu_bwd_pass_ptr(dz, work + lay.z, dz, G + lay.b if lay.bias else NULL, nb, m)
         for s in range(lay.skip_begin, lay.skip_end):
             sk = &plan.skips[s]
             src = sk.src
