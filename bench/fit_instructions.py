@@ -8,7 +8,9 @@ Each variant runs in two processes under ``valgrind --tool=callgrind``, one maki
 the more fits of --fits (every fit from the workload's fixed start, as defaults_cost.py makes them,
 after one fit to warm up); the difference of the two totals over the difference of the fit counts is
 the instructions of one fit, start-up and imports cancelled. What is left of the start-up's own
-variation (a few million instructions from run to run) is divided by that difference of fit counts.
+variation (a few million instructions from run to run) is divided by that difference of fit counts;
+the children's string hashes are fixed (PYTHONHASHSEED=0), since dictionary lookups in every fit
+depend on them.
 The runs share the CPUs (one process each). Needs valgrind. The child mode (--child) is what runs under valgrind.
 """
 
@@ -54,7 +56,7 @@ def instructions(workload: str, variant: str, fits: int, epochs: int, out: Path)
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__, "--child",
          "--workload", workload, "--variants", variant, "--fits", str(fits), "--epochs", str(epochs)],
-        check=False, capture_output=True, text=True)
+        check=False, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     found = re.search(r"Collected : (\d+)", result.stderr)
     if result.returncode or not found:
         raise RuntimeError(f"valgrind failed for {variant}:\n{result.stderr[-2000:]}")
