@@ -34,9 +34,10 @@
  *   tile reads a 16 KiB panel of B and 6 KiB of A per block) and 128 for 64-byte vectors, so that the
  *   12 x 32 float tile's panel (16 KiB) and rows of A (6 KiB) fit a 32 KiB L1 together in the same way
  *   (an estimate: not yet timed on an AVX-512 host, see bench/README.md). Rows of B already contiguous
- *   (b_cs == 1) are read in place instead; only a last narrow panel is packed then. A transposed B (the
- *   forward's W.T) is packed by in-register transposes of TILE_VW x TILE_VW blocks (GCC shuffles), not
- *   element by element.
+ *   (b_cs == 1) are read in place instead, a last panel of exactly one vector too; only a last panel
+ *   of another width is packed then. A transposed B (the forward's W.T) is packed by in-register
+ *   transposes of TILE_VW x TILE_VW blocks (GCC shuffles), not element by element; the last columns
+ *   of a layer narrower than a vector through a zero-padded copy of their rows.
  * - The epilogue: the bias is added, and the ReLU taken, as a block of C leaves the registers (the
  *   bias in the first block of kc, the ReLU in the last), so the forward writes Z and H in one pass.
  *   In the backward, the input gradient dH = dZ @ W leaves as the layer below's dZ (masked where its
@@ -376,12 +377,15 @@ TILE_FN(_transpose)(const TILE_T *src, ptrdiff_t src_rs, TILE_T *dst, ptrdiff_t 
 #define TILE_HAS_TRANSPOSE 1
 #endif
 
-/* Pack columns [0, ncols) of B (kc rows) as panels of kc x TILE_NR, zero-padded to whole panels. */
+/* Pack columns [0, ncols) of B (kc rows) as panels of kc x TILE_NR, zero-padded on the right as far as
+   the micro-kernel reads: a panel of at most one vector of columns is read one vector per row
+   (_micro_any), so only its first TILE_VW columns are written. */
 static TILE_TARGET void
 TILE_FN(_pack_b)(int kc, int ncols, const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b_cs, TILE_T *packed)
 {
     for (int j0 = 0; j0 < ncols; j0 += TILE_NR) {
         int nr = ncols - j0 < TILE_NR ? ncols - j0 : TILE_NR;
+        int width = nr > TILE_VW ? TILE_NR : TILE_VW; /* the columns _micro_any reads */
         TILE_T *panel = packed + (ptrdiff_t)j0 * kc;
         const TILE_T *Bj = B + j0 * b_cs;
         if (b_cs == 1) {
@@ -389,12 +393,12 @@ TILE_FN(_pack_b)(int kc, int ncols, const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b
                 int j = 0;
                 for (; j < nr; j++)
                     panel[p * TILE_NR + j] = Bj[p * b_rs + j];
-                for (; j < TILE_NR; j++)
+                for (; j < width; j++)
                     panel[p * TILE_NR + j] = 0;
             }
             continue;
         }
-        int j = 0, p0 = 0;
+        int j = 0, p_done = 0; /* columns [0, j) are packed, and columns [j, width) of rows [0, p_done) */
 #ifdef TILE_HAS_TRANSPOSE
         if (b_rs == 1) {
             /* a transposed B (the forward's W.T: W's rows are B's columns): blocks of TILE_VW columns x
@@ -403,21 +407,32 @@ TILE_FN(_pack_b)(int kc, int ncols, const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b
             for (; j + TILE_VW <= nr; j += TILE_VW)
                 for (int p = 0; p < p_end; p += TILE_VW)
                     TILE_FN(_transpose)(Bj + j * b_cs + p, b_cs, panel + p * TILE_NR + j, TILE_NR);
-            p0 = p_end;
+            if (j < nr && p_end > 0) {
+                /* the last nr - j < TILE_VW columns (a narrow layer such as a 10-unit output): their rows
+                   of W copied into a block whose other rows are zero, which is transposed as above and
+                   so also writes the panel's zero padding */
+                TILE_T rows[TILE_VW * TILE_VW] __attribute__((aligned(64)));
+                memset(rows, 0, sizeof(rows));
+                for (int p = 0; p < p_end; p += TILE_VW) {
+                    for (int r = 0; r < TILE_VW && r < nr - j; r++)
+                        memcpy(rows + r * TILE_VW, Bj + (j + r) * b_cs + p, TILE_VW * sizeof(TILE_T));
+                    TILE_FN(_transpose)(rows, TILE_VW, panel + p * TILE_NR + j, TILE_NR);
+                }
+                p_done = p_end;
+            }
             /* the rows of the blocked columns that are left (kc not a multiple of TILE_VW) */
             for (int jj = 0; jj < j; jj++)
-                for (int p = p0; p < kc; p++)
+                for (int p = p_end; p < kc; p++)
                     panel[p * TILE_NR + jj] = Bj[jj * b_cs + p];
         }
 #endif
         /* column by column: a transposed B (b_rs == 1) is then read contiguously */
-        for (; j < nr; j++)
-            for (int p = 0; p < kc; p++)
-                panel[p * TILE_NR + j] = Bj[j * b_cs + p * b_rs];
-        for (int p = 0; nr < TILE_NR && p < kc; p++)
-            for (int jj = nr; jj < TILE_NR; jj++)
+        for (int jj = j; jj < nr; jj++)
+            for (int p = p_done; p < kc; p++)
+                panel[p * TILE_NR + jj] = Bj[jj * b_cs + p * b_rs];
+        for (int p = p_done; nr < width && p < kc; p++)
+            for (int jj = nr; jj < width; jj++)
                 panel[p * TILE_NR + jj] = 0;
-        (void)p0;
     }
 }
 
@@ -483,8 +498,11 @@ TILE_FN(_blocked)(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_
             const TILE_T *res_j = res_p ? res_p + j0 : NULL, *mask_j = mask_p ? mask_p + j0 : NULL;
             double *colsum_j = colsum_p ? colsum_p + j0 : NULL;
             if (b_cs == 1) {
-                /* whole panels in place, a last narrow one packed */
+                /* whole panels in place, and a last one of exactly one vector (read one vector per row);
+                   a last narrower or wider one packed */
                 int full = ncols / TILE_NR * TILE_NR;
+                if (ncols - full == TILE_VW)
+                    full = ncols;
                 if (full > 0)
                     TILE_FN(_block)(m, kc, Ap, a_rs, a_cs, Bp, b_rs, TILE_NR, full, C + j0, ldc, acc, bias_j,
                                     res_j, ldres, H_j, ldh, mask_j, ldmask, colsum_j);
