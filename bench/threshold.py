@@ -1,11 +1,13 @@
 """Where BLAS gemm starts to beat the register tiles: time each product form of a dense layer both ways.
 
-    python bench/threshold.py [--threads N] [--simd baseline|generic512|avx2|avx512]
+    python bench/threshold.py [--threads N] [--simd baseline|generic512|avx2|avx512] [--runs R]
 
 For each shape (n, k, m) -- batch n, fan-in k, fan-out m -- and each of the three products of a layer
 (forward X @ W.T, weight gradient dZ.T @ X, input gradient dZ @ W), the best of several runs through
 the tiles (threshold forced high) and through BLAS (threshold 0), float32, each product called on its
-own (skipnet._kernels.matmul_views), tile and BLAS blocks alternating. Prints the
+own (skipnet._kernels.matmul_views), tile and BLAS blocks alternating; with --runs R, each path's best
+over R passes through every shape (a pass takes about 10 s), so that a block that met other work on the
+machine in one pass does not decide a threshold. Prints the
 ratio tile / BLAS against m*n*k, then per product form the threshold (a power of two) that keeps every
 measured product closest to the better of the two paths, with the worst ratio it leaves (1.10: one
 product 10% slower than the better path) and the library's current default for the form
@@ -78,7 +80,11 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads (threadpoolctl)")
     parser.add_argument("--simd", choices=("baseline", "generic512", "avx2", "avx512"), default=None,
                         help="the tiles' level (skipnet._kernels.set_simd; default: the CPU's best)")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="passes through every shape; each path's best time over them (default 1)")
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1, got {args.runs}")
     if args.simd and K.set_simd(args.simd) != args.simd:
         parser.error(f"this CPU cannot run --simd {args.simd} (it runs {', '.join(K.simd_levels())})")
     defaults = K.blas_thresholds()
@@ -89,26 +95,29 @@ def main(argv=None):
         limit = threadpool_limits(args.threads)
     rng = np.random.default_rng(0)
     old = K.get_blas_threshold()
-    rows = []
+    best = {}
     try:
         with limit:
-            for n, k, m in SHAPES:
-                times = measure(n, k, m, rng)
-                for name in ("X@W.T", "dZ.T@X", "dZ@W"):
-                    rows.append((n * k * m, n, k, m, name, times[name, "tile"], times[name, "blas"]))
+            for _ in range(args.runs):
+                for n, k, m in SHAPES:
+                    for key, t in measure(n, k, m, rng).items():
+                        best[(n, k, m, *key)] = min(t, best.get((n, k, m, *key), t))
     finally:
         K.set_blas_threshold(old)
-    print(f"simd {K.get_simd()} (CPU: {K.cpu_simd_level()}), BLAS {K.simd_report()['blas']}")
-    print(f"{'m*n*k':>10} {'n':>4} {'k':>4} {'m':>4} {'product':>7} {'tile':>10} {'blas':>10} {'tile/blas':>9}")
+    rows = [(n * k * m, n, k, m, name, best[n, k, m, name, "tile"], best[n, k, m, name, "blas"])
+            for n, k, m in SHAPES for name in ("X@W.T", "dZ.T@X", "dZ@W")]
+    print(f"simd {K.get_simd()} (CPU: {K.cpu_simd_level()}), BLAS {K.simd_report()['blas']}, "
+          f"best of {args.runs} run{'s' * (args.runs > 1)}")
+    print(f"{'m*n*k':>10} {'n':>4} {'k':>4} {'m':>4} {'product':>12} {'tile':>10} {'blas':>10} {'tile/blas':>9}")
     for size, n, k, m, name, tile, blas in sorted(rows):
-        print(f"{size:>10} {n:>4} {k:>4} {m:>4} {name:>7} {tile * 1e6:>8.2f}us {blas * 1e6:>8.2f}us "
+        print(f"{size:>10} {n:>4} {k:>4} {m:>4} {name:>12} {tile * 1e6:>8.2f}us {blas * 1e6:>8.2f}us "
               f"{tile / blas:>9.2f}")
     print()
-    print(f"{'product':>7} {'best threshold':>14} {'worst ratio':>11} {'default':>9} {'worst at default':>16}")
-    for name in ("X@W.T", "dZ.T@X", "dZ@W"):
+    print(f"{'product':>12} {'best threshold':>14} {'worst ratio':>11} {'default':>9} {'worst at default':>16}")
+    for name in defaults:
         form = [(size, tile, blas) for size, _, _, _, product, tile, blas in rows if product == name]
-        best = min(range(10, 31), key=lambda e: (worst_ratio(form, 1 << e), -e))
-        print(f"{name:>7} {'2^' + str(best):>14} {worst_ratio(form, 1 << best):>11.2f} "
+        exponent = min(range(10, 31), key=lambda e: (worst_ratio(form, 1 << e), -e))
+        print(f"{name:>12} {'2^' + str(exponent):>14} {worst_ratio(form, 1 << exponent):>11.2f} "
               f"{defaults[name]:>9} {worst_ratio(form, defaults[name]):>16.2f}")
 
 

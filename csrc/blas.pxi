@@ -23,6 +23,7 @@ cdef extern from "simd.h" nogil:
     simd_level simd_select(simd_level level)
     simd_level simd_level_in_use()
     simd_level simd_cpu_level()
+    int simd_cpu_is_intel()
     int simd_level_available(simd_level level)
 
 simd_select(simd_cpu_level())  # the best level this CPU has, for every kernel (simd.pxi: set_simd)
@@ -49,12 +50,14 @@ cdef inline ProductForm product_form(Py_ssize_t a_rs, Py_ssize_t a_cs, Py_ssize_
 
 # Products with m*n*k at or above a threshold go to BLAS gemm, smaller ones to the register tiles. The
 # threshold depends on the tiles' level in use, on the CPU's best level (OpenBLAS picks its kernels
-# from the CPU: on an AVX-512 CPU it runs AVX-512 kernels whatever skipnet's level) and on the product
-# form, and on nothing else: one seed on one host gives the same bits from run to run. Each measured
+# from the CPU: on an AVX-512 CPU it runs AVX-512 kernels whatever skipnet's level), on whether an
+# AVX-512 CPU is Intel's (full-width 512-bit units) or AMD's (Zen 4: two 256-bit halves) and on the
+# product form, and on nothing else: one seed on one host gives the same bits from run to run. Each measured
 # one is the power of two that kept every product of bench/threshold.py closest to the better of the
 # two paths (float32, one BLAS thread; bench/README.md, "The BLAS threshold", has the runs per host).
 # set_blas_threshold overrides all of them.
-cdef Py_ssize_t default_blas_min_flops(simd_level level, simd_level cpu, ProductForm form) noexcept nogil:
+cdef Py_ssize_t default_blas_min_flops(simd_level level, simd_level cpu, bint intel,
+                                       ProductForm form) noexcept nogil:
     if level == SIMD_GENERIC512:
         # measured on Zen 3: 64-byte vectors on SSE2 lose to BLAS from a few thousand m*n*k
         return 1 << 11
@@ -67,18 +70,25 @@ cdef Py_ssize_t default_blas_min_flops(simd_level level, simd_level cpu, Product
         # measured on Zen 3 (AVX2 tiles against OpenBLAS's Haswell kernels; worst product 1.10-1.13x
         # the better path): the forward never lost up to 2^28, so BLAS only above the measured range
         return three_forms(form, 1 << 29, 1 << 23, 1 << 26)
-    # An AVX-512 CPU (OpenBLAS's SkylakeX kernels), not timed on this project's machines yet. Figures
-    # of an Intel Xeon with AVX-512 (AVX2 tiles against OpenBLAS sgemm, GFLOP/s): 128x64x64 dZ.T@X 72
-    # vs 160 and X@W.T 78 vs 96, 64x128x128 X@W.T 76 vs 90 and dZ@W 63 vs 68, 256x1024x1024 X@W.T 73
-    # vs 124.
+    if not intel:
+        # measured on AMD Zen 4 (OpenBLAS's SkylakeX kernels, whose 512-bit operations Zen 4 runs as
+        # two 256-bit halves; worst product of a layer of 16 units or more 1.09-1.14x the better path):
+        # the tiles of either level won every such forward up to 2^28
+        if level == SIMD_AVX2:
+            return three_forms(form, 1 << 29, 1 << 23, 1 << 25)
+        return three_forms(form, 1 << 29, 1 << 29, 1 << 26)
+    # An Intel CPU with AVX-512 (full-width 512-bit multiply-adds), not timed on this project's
+    # machines yet. Figures of an Intel Xeon with AVX-512 (AVX2 tiles against OpenBLAS sgemm, GFLOP/s):
+    # 128x64x64 dZ.T@X 72 vs 160 and X@W.T 78 vs 96, 64x128x128 X@W.T 76 vs 90 and dZ@W 63 vs 68,
+    # 256x1024x1024 X@W.T 73 vs 124.
     if level == SIMD_AVX2:
         # BLAS from the smallest measured size where it won (2^19: 1.2x and 2.2x faster); the input
         # gradient, still within 10% at 2^20, from 2^21
         return three_forms(form, 1 << 19, 1 << 18, 1 << 21)
-    # avx512: an estimate until timed on an AVX-512 host. The 12 x 32 tiles do twice the AVX2 tiles'
-    # work per instruction; taken at 1.5x their speed (about 110 GFLOP/s) they stay ahead of OpenBLAS's
-    # forward and input gradient up to sizes where its cache blocking pays (2^24), and lose the weight
-    # gradient (OpenBLAS 160 GFLOP/s at 2^19) as early as the AVX2 tiles do.
+    # avx512: an estimate until timed on an Intel host. The 12 x 32 tiles do twice the AVX2 tiles'
+    # work per instruction there; taken at 1.5x their speed (about 110 GFLOP/s) they stay ahead of
+    # OpenBLAS's forward and input gradient up to sizes where its cache blocking pays (2^24), and lose
+    # the weight gradient (OpenBLAS 160 GFLOP/s at 2^19) as early as the AVX2 tiles do.
     return three_forms(form, 1 << 24, 1 << 18, 1 << 24)
 
 
@@ -100,7 +110,7 @@ cdef void update_blas_threshold() noexcept nogil:
             BLAS_MIN_FLOPS[form] = BLAS_MIN_OVERRIDE
         else:
             BLAS_MIN_FLOPS[form] = default_blas_min_flops(simd_level_in_use(), simd_cpu_level(),
-                                                          <ProductForm>form)
+                                                          simd_cpu_is_intel(), <ProductForm>form)
 
 
 update_blas_threshold()

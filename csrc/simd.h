@@ -59,6 +59,14 @@ static enum simd_level simd_cpu_level(void)
     return SIMD_BASELINE;
 }
 
+/* Whether the CPU is Intel's: its AVX-512 cores run 512-bit multiply-adds at full width, while AMD's
+   Zen 4 splits each into two 256-bit halves, so the BLAS thresholds differ (blas.pxi). */
+static int simd_cpu_is_intel(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel");
+}
+
 /* Whether this build and CPU can run `level`. */
 static int simd_level_available(enum simd_level level)
 {
@@ -75,6 +83,7 @@ static int simd_level_available(enum simd_level level)
 }
 #else
 static enum simd_level simd_cpu_level(void) { return SIMD_BASELINE; }
+static int simd_cpu_is_intel(void) { return 0; }
 static int simd_level_available(enum simd_level level) { return level == SIMD_BASELINE; }
 #endif
 

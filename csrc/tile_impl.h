@@ -33,7 +33,8 @@
  *   block of C is then computed against it. TILE_KC is 256 for 16- and 32-byte vectors (a 6 x 16 float
  *   tile reads a 16 KiB panel of B and 6 KiB of A per block) and 128 for 64-byte vectors, so that the
  *   12 x 32 float tile's panel (16 KiB) and rows of A (6 KiB) fit a 32 KiB L1 together in the same way
- *   (an estimate: not yet timed on an AVX-512 host, see bench/README.md). Rows of B already contiguous
+ *   (chosen by that estimate; on Zen 4 these tiles run at the AVX2 tiles' speed with it, and kc = 256
+ *   was not timed there, see bench/README.md). Rows of B already contiguous
  *   (b_cs == 1) are read in place instead, a last panel of exactly one vector too; only a last panel
  *   of another width is packed then. A transposed B (the forward's W.T) is packed by in-register
  *   transposes of TILE_VW x TILE_VW blocks (GCC shuffles), not element by element; the last columns

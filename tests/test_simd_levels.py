@@ -362,3 +362,4 @@ def test_relu_backward_with_the_bias_gradient_refuses_mismatched_shapes():
         K.relu_bwd_bias_grad(a, a, a, np.zeros(5))
     with pytest.raises(ValueError, match="one shape"):
         K.relu_bwd_bias_grad(a, np.zeros((2, 4)), a, np.zeros(4))
+
