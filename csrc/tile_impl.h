@@ -49,8 +49,11 @@
  *   as well cost more than it gained at the sizes this routine serves (below a few million m*n*k).
  * - Edges: the last rows run the same kernel on blocks of 8, 4, 2 or 1 rows (_micro_any); a panel of at
  *   most one vector of columns uses one vector per row; narrow panels are stored through a small buffer.
+ *   A forward into fewer than 16 units (an output layer) over a k of 8 vectors or more runs as dot
+ *   products along p instead (_dots), as a product into one column always did: a 12 x 16 tile filled
+ *   10 or 1 columns wide ran at 1.5-4x BLAS's time there.
  * Sums run over p in order within a block of kc, in the element type, like BLAS; blocks of kc are
- * added into C one after the other.
+ * added into C one after the other (the dot products: lane by lane along p, the lanes then pairwise).
  */
 
 #define TILE_CAT2(a, b) a##b
@@ -437,40 +440,68 @@ TILE_FN(_pack_b)(int kc, int ncols, const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b
     }
 }
 
-/* C[i] (+)= dot(A row i, b) for a column C, contiguous rows of A and a contiguous b: four rows at a
-   time in vectors along p, each row's lanes summed at the end. */
-static TILE_TARGET void
-TILE_FN(_dot_rows)(int m, int k, const TILE_T *A, ptrdiff_t a_rs, const TILE_T *b, TILE_T *C,
-                   ptrdiff_t ldc, int accumulate)
+/* C[i, j] (+)= dot(A row i, W row j) for R rows of A and NC rows of W (constants after inlining), all
+   contiguous along p: each sum in vectors along p, whose lanes are then added pairwise (halves, short
+   dependency chains), then the scalar tail of p past the last whole vector. */
+static inline __attribute__((always_inline)) TILE_TARGET void
+TILE_FN(_dots_block)(const int R, const int NC, int k, const TILE_T *A, ptrdiff_t a_rs, const TILE_T *W,
+                     ptrdiff_t w_rs, TILE_T *C, ptrdiff_t ldc, int accumulate)
 {
     typedef TILE_FN(_vec) vec;
-    int i = 0;
-    for (; i < m; i += 4) {
-        int rows = m - i < 4 ? m - i : 4;
-        vec acc[4] = {{0}, {0}, {0}, {0}};
-        TILE_T tail[4] = {0, 0, 0, 0};
-        int p = 0;
-        for (; p + TILE_VW <= k; p += TILE_VW) {
-            vec bv, av;
-            memcpy(&bv, b + p, sizeof(vec));
-            for (int r = 0; r < rows; r++) {
-                memcpy(&av, A + (i + r) * a_rs + p, sizeof(vec));
-                acc[r] += av * bv;
-            }
-        }
-        for (; p < k; p++)
-            for (int r = 0; r < rows; r++)
-                tail[r] += A[(i + r) * a_rs + p] * b[p];
-        for (int r = 0; r < rows; r++) {
-            TILE_T lanes[TILE_VW];
-            memcpy(lanes, &acc[r], sizeof(vec));
-            for (int w = TILE_VW / 2; w >= 1; w /= 2)  /* pairwise: short dependency chains */
-                for (int l = 0; l < w; l++)
-                    lanes[l] += lanes[l + w];
-            TILE_T s = lanes[0] + tail[r];
-            C[(i + r) * ldc] = accumulate ? C[(i + r) * ldc] + s : s;
+    vec acc[4][2];
+    TILE_T tail[4][2];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < NC; c++)
+            acc[r][c] = (vec){0}, tail[r][c] = 0;
+    int p = 0;
+    for (; p + TILE_VW <= k; p += TILE_VW) {
+        vec w[2];
+        for (int c = 0; c < NC; c++)
+            memcpy(&w[c], W + c * w_rs + p, sizeof(vec));
+        for (int r = 0; r < R; r++) {
+            vec a;
+            memcpy(&a, A + r * a_rs + p, sizeof(vec));
+            for (int c = 0; c < NC; c++)
+                acc[r][c] += a * w[c];
         }
     }
+    for (; p < k; p++)
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < NC; c++)
+                tail[r][c] += A[r * a_rs + p] * W[c * w_rs + p];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < NC; c++) {
+            TILE_T lanes[TILE_VW];
+            memcpy(lanes, &acc[r][c], sizeof(vec));
+            for (int w = TILE_VW / 2; w >= 1; w /= 2)
+                for (int l = 0; l < w; l++)
+                    lanes[l] += lanes[l + w];
+            TILE_T s = lanes[0] + tail[r][c];
+            C[r * ldc + c] = accumulate ? C[r * ldc + c] + s : s;
+        }
+}
+
+/* C (m x n) (+)= A @ W.T by dot products, for rows of A (a_rs apart) and of W (w_rs apart) contiguous
+   along p: a product into a column (n = 1), or a forward into a layer too narrow to fill the tiles'
+   vectors. Blocks of 4 rows x 2 columns: 8 sums from 6 loads. */
+static TILE_TARGET void
+TILE_FN(_dots)(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, const TILE_T *W, ptrdiff_t w_rs,
+               TILE_T *C, ptrdiff_t ldc, int accumulate)
+{
+    int i = 0;
+    for (; i + 4 <= m; i += 4) {
+        int j = 0;
+        for (; j + 2 <= n; j += 2)
+            TILE_FN(_dots_block)(4, 2, k, A + i * a_rs, a_rs, W + j * w_rs, w_rs, C + i * ldc + j, ldc,
+                                 accumulate);
+        if (j < n)
+            TILE_FN(_dots_block)(4, 1, k, A + i * a_rs, a_rs, W + j * w_rs, w_rs, C + i * ldc + j, ldc,
+                                 accumulate);
+    }
+    for (; i < m; i++)
+        for (int j = 0; j < n; j++)
+            TILE_FN(_dots_block)(1, 1, k, A + i * a_rs, a_rs, W + j * w_rs, w_rs, C + i * ldc + j, ldc,
+                                 accumulate);
 }
 
 /* The blocked product: loops over blocks of kc rows and nc columns of B (see the top of this file).
@@ -535,13 +566,16 @@ TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
 {
     if (m <= 0 || n <= 0)
         return;
-    if (k > 0 && n > 1) {
+    /* a forward into fewer than 16 units over a k of several vectors (an output layer: X @ W.T, both
+       read along p) runs as dot products; a tile would leave most of its lanes empty */
+    const int dots = a_cs == 1 && b_rs == 1 && (n == 1 || (n < 16 && k >= 8 * TILE_VW));
+    if (k > 0 && n > 1 && !dots) {
         TILE_FN(_blocked)(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, bias, res, ldres, H, ldh,
                           mask, ldmask, colsum);
         return;
     }
-    /* no product (k = 0) or one column: the bias is written first and the product added to it, and
-       the ReLU is a pass of its own */
+    /* no product (k = 0), dot products or one column: the bias is written first and the product added
+       to it, and the ReLU is a pass of its own */
     if (bias && !accumulate) {
         for (int i = 0; i < m; i++)
             memcpy(C + i * ldc, bias, (size_t)n * sizeof(TILE_T));
@@ -551,8 +585,8 @@ TILE_NAME(int m, int n, int k, const TILE_T *A, ptrdiff_t a_rs, ptrdiff_t a_cs,
         if (!accumulate)
             for (int i = 0; i < m; i++)
                 memset(C + i * ldc, 0, (size_t)n * sizeof(TILE_T));
-    } else if (a_cs == 1 && b_rs == 1) {
-        TILE_FN(_dot_rows)(m, k, A, a_rs, B, C, ldc, accumulate);
+    } else if (dots) {
+        TILE_FN(_dots)(m, n, k, A, a_rs, B, b_cs, C, ldc, accumulate);
     } else if (m > 1 && ldc == 1) {
         /* A matrix-vector product: as C.T = B.T @ A.T (the same memory when C is a column), one row
            of C.T runs across full vectors instead of one lane of each tile. */

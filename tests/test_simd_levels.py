@@ -48,11 +48,12 @@ def _products(X, W, dZ, b, accumulate, rng):
 
 # m, n, k over 1..40, off the multiples of every tile (6 and 12 rows; 4-32 columns) and of the
 # transposes (4, 8 and 16 lanes), plus a few whole tiles and blocks of kc; a last panel of exactly one
-# vector, read in place (k = 16, 24, 40), and a forward narrower than a vector over several blocks of
-# kc (m = 10, k = 260: its W.T packed through a zero-padded block)
+# vector, read in place (k = 16, 24, 40); forwards into fewer than 16 units over k of 8 vectors or
+# more, as dot products (m = 10 and 3: blocks of 4 rows x 2 columns, their edges, a tail of k), and
+# one below that k (5, 17, 3: the tiles, its W.T packed through a zero-padded block)
 EDGE_SHAPES = [(1, 1, 1), (1, 40, 1), (40, 1, 1), (1, 1, 40), (5, 17, 3), (11, 9, 33), (13, 31, 16),
                (12, 32, 16), (23, 16, 40), (25, 39, 37), (36, 33, 17), (40, 40, 40), (7, 130, 20),
-               (30, 3, 150), (17, 300, 45), (6, 24, 24), (9, 260, 10)]
+               (30, 3, 150), (17, 300, 45), (6, 24, 24), (9, 260, 10), (5, 130, 3)]
 
 
 @pytest.mark.parametrize("n,k,m", EDGE_SHAPES)
