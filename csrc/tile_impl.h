@@ -440,6 +440,46 @@ TILE_FN(_pack_b)(int kc, int ncols, const TILE_T *B, ptrdiff_t b_rs, ptrdiff_t b
     }
 }
 
+/* The lanes of v added pairwise, as lanes[l] += lanes[l + w] for w = TILE_VW / 2, ..., 1 and then
+   lane 0: in registers, one rotation of the vector and one addition per step (the same additions in
+   the same order, so the same bits), where the vector type has shuffles; else through memory. */
+#if TILE_LANES == 16
+#define TILE_ROT(w)                                                                                   \
+    ((TILE_FN(_ivec)){(w) % 16, (1 + (w)) % 16, (2 + (w)) % 16, (3 + (w)) % 16, (4 + (w)) % 16,       \
+                      (5 + (w)) % 16, (6 + (w)) % 16, (7 + (w)) % 16, (8 + (w)) % 16, (9 + (w)) % 16, \
+                      (10 + (w)) % 16, (11 + (w)) % 16, (12 + (w)) % 16, (13 + (w)) % 16,             \
+                      (14 + (w)) % 16, (15 + (w)) % 16})
+#elif TILE_LANES == 8
+#define TILE_ROT(w)                                                                                   \
+    ((TILE_FN(_ivec)){(w) % 8, (1 + (w)) % 8, (2 + (w)) % 8, (3 + (w)) % 8, (4 + (w)) % 8,            \
+                      (5 + (w)) % 8, (6 + (w)) % 8, (7 + (w)) % 8})
+#elif TILE_LANES == 4
+#define TILE_ROT(w) ((TILE_FN(_ivec)){(w) % 4, (1 + (w)) % 4, (2 + (w)) % 4, (3 + (w)) % 4})
+#endif
+static inline __attribute__((always_inline)) TILE_TARGET TILE_T
+TILE_FN(_lane_sum)(TILE_FN(_vec) v)
+{
+#ifdef TILE_ROT
+#if TILE_LANES >= 16
+    v += __builtin_shuffle(v, TILE_ROT(8));
+#endif
+#if TILE_LANES >= 8
+    v += __builtin_shuffle(v, TILE_ROT(4));
+#endif
+    v += __builtin_shuffle(v, TILE_ROT(2));
+    v += __builtin_shuffle(v, TILE_ROT(1));
+    return v[0];
+#undef TILE_ROT
+#else
+    TILE_T lanes[TILE_VW];
+    memcpy(lanes, &v, sizeof(v));
+    for (int w = TILE_VW / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++)
+            lanes[l] += lanes[l + w];
+    return lanes[0];
+#endif
+}
+
 /* C[i, j] (+)= dot(A row i, W row j) for R rows of A and NC rows of W (constants after inlining), all
    contiguous along p: each sum in vectors along p, whose lanes are then added pairwise (halves, short
    dependency chains), then the scalar tail of p past the last whole vector. */
@@ -471,12 +511,7 @@ TILE_FN(_dots_block)(const int R, const int NC, int k, const TILE_T *A, ptrdiff_
                 tail[r][c] += A[r * a_rs + p] * W[c * w_rs + p];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < NC; c++) {
-            TILE_T lanes[TILE_VW];
-            memcpy(lanes, &acc[r][c], sizeof(vec));
-            for (int w = TILE_VW / 2; w >= 1; w /= 2)
-                for (int l = 0; l < w; l++)
-                    lanes[l] += lanes[l + w];
-            TILE_T s = lanes[0] + tail[r][c];
+            TILE_T s = TILE_FN(_lane_sum)(acc[r][c]) + tail[r][c];
             C[r * ldc + c] = accumulate ? C[r * ldc + c] + s : s;
         }
 }
