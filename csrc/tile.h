@@ -77,7 +77,7 @@ typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_
 #define TILE_PUNROLL 4
 #include "tile_impl.h"
 
-/* 64-byte vectors: a 12 x (2 vectors) tile for the 32 zmm registers and kc = 128 (tile_impl.h says
+/* 64-byte vectors: a 12 x (2 vectors) tile for the 32 zmm registers and kc = 256 (tile_impl.h says
    why); the same source once for AVX-512 and once for the baseline target (generic512, simd.h) */
 #define TILE_T float
 #define TILE_IT int
@@ -86,7 +86,7 @@ typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_
 #define TILE_NAME tile_sgemm_avx512
 #define TILE_TARGET SIMD_TARGET_AVX512_FMA
 #define TILE_MR 12
-#define TILE_KC 128
+#define TILE_KC 256
 #define TILE_PUNROLL 4
 #include "tile_impl.h"
 
@@ -97,7 +97,7 @@ typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_
 #define TILE_NAME tile_dgemm_avx512
 #define TILE_TARGET SIMD_TARGET_AVX512_FMA
 #define TILE_MR 12
-#define TILE_KC 128
+#define TILE_KC 256
 #define TILE_PUNROLL 4
 #include "tile_impl.h"
 
@@ -108,7 +108,7 @@ typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_
 #define TILE_NAME tile_sgemm_g512
 #define TILE_TARGET SIMD_TARGET_GENERIC512_TILES
 #define TILE_MR 12
-#define TILE_KC 128
+#define TILE_KC 256
 #define TILE_PUNROLL 1
 #include "tile_impl.h"
 
@@ -119,7 +119,7 @@ typedef void (*tile_dgemm_fn)(int, int, int, const double *, ptrdiff_t, ptrdiff_
 #define TILE_NAME tile_dgemm_g512
 #define TILE_TARGET SIMD_TARGET_GENERIC512_TILES
 #define TILE_MR 12
-#define TILE_KC 128
+#define TILE_KC 256
 #define TILE_PUNROLL 1
 #include "tile_impl.h"
 

@@ -30,15 +30,15 @@
  *   tile on SSE2 (it spills; it is there for tests only).
  * - B is cut into blocks of kc rows (kc <= TILE_KC) and nc columns: a block is packed once, as kc x
  *   TILE_NR panels zero-padded on the right, into a stack buffer of TILE_BUF elements, and every row
- *   block of C is then computed against it. TILE_KC is 256 for 16- and 32-byte vectors (a 6 x 16 float
- *   tile reads a 16 KiB panel of B and 6 KiB of A per block) and 128 for 64-byte vectors, so that the
- *   12 x 32 float tile's panel (16 KiB) and rows of A (6 KiB) fit a 32 KiB L1 together in the same way
- *   (chosen by that estimate; on Zen 4 these tiles run at the AVX2 tiles' speed with it, and kc = 256
- *   was not timed there, see bench/README.md). Rows of B already contiguous
- *   (b_cs == 1) are read in place instead, a last panel of exactly one vector too; only a last panel
- *   of another width is packed then. A transposed B (the forward's W.T) is packed by in-register
- *   transposes of TILE_VW x TILE_VW blocks (GCC shuffles), not element by element; the last columns
- *   of a layer narrower than a vector through a zero-padded copy of their rows.
+ *   block of C is then computed against it. TILE_KC is 256 at every level: a 6 x 16 float tile reads
+ *   a 16 KiB panel of B and 6 KiB of A per block; the 12 x 32 tile's 32 KiB block holds one panel of
+ *   256 rows. kc = 128 (two panels of 128 rows) was the first estimate for 64-byte vectors; on Zen 4,
+ *   256 ran W3's large products 1-5% faster and the others within the noise (bench/README.md).
+ *   Rows of B already contiguous (b_cs == 1) are read in place instead, a last panel of exactly one
+ *   vector too; only a last panel of another width is packed then. A transposed B (the forward's
+ *   W.T) is packed by in-register transposes of TILE_VW x TILE_VW blocks (GCC shuffles), not element
+ *   by element; the last columns of a layer narrower than a vector through a zero-padded copy of
+ *   their rows.
  * - The epilogue: the bias is added, and the ReLU taken, as a block of C leaves the registers (the
  *   bias in the first block of kc, the ReLU in the last), so the forward writes Z and H in one pass.
  *   In the backward, the input gradient dH = dZ @ W leaves as the layer below's dZ (masked where its
