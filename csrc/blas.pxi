@@ -73,10 +73,11 @@ cdef Py_ssize_t default_blas_min_flops(simd_level level, simd_level cpu, bint in
     if not intel:
         # measured on AMD Zen 4 (OpenBLAS's SkylakeX kernels, whose 512-bit operations Zen 4 runs as
         # two 256-bit halves; worst product of a layer of 16 units or more 1.09-1.14x the better path):
-        # the tiles of either level won every such forward up to 2^28
+        # the tiles of either level won every such forward up to 2^28, and the 64-byte tiles every
+        # product of the three forms since rows of A 4 KiB apart run in blocks of 8 (tile_impl.h)
         if level == SIMD_AVX2:
             return three_forms(form, 1 << 29, 1 << 23, 1 << 25)
-        return three_forms(form, 1 << 29, 1 << 29, 1 << 26)
+        return three_forms(form, 1 << 29, 1 << 29, 1 << 29)
     # An Intel CPU with AVX-512 (full-width 512-bit multiply-adds), not timed on this project's
     # machines yet. Figures of an Intel Xeon with AVX-512 (AVX2 tiles against OpenBLAS sgemm, GFLOP/s):
     # 128x64x64 dZ.T@X 72 vs 160 and X@W.T 78 vs 96, 64x128x128 X@W.T 76 vs 90 and dZ@W 63 vs 68,

@@ -74,6 +74,31 @@ def test_tile_products_at_every_level(n, k, m, accumulate, dtype, level, tiles_o
         _assert_residual_epilogue(X, W, b, Z, rng)
 
 
+@pytest.mark.parametrize("rows", [13, 25])
+def test_rows_four_kib_apart_give_the_bits_of_each_row_alone(rows, dtype, level, tiles_only):
+    """A read in place with rows a multiple of 4 KiB apart (X of a 1024-wide float layer, dZ into one)
+    runs in blocks of 8 rows instead of the 64-byte tiles' 12: every row of the forward and of the
+    input gradient is the bits of that row computed alone (one row, one block)."""
+    wide = 4096 // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(rows)
+    X, W = rng.normal(size=(rows, wide)).astype(dtype), rng.normal(size=(40, wide)).astype(dtype)
+    dZ, W2 = rng.normal(size=(rows, wide)).astype(dtype), rng.normal(size=(wide, 40)).astype(dtype)
+    b = rng.normal(size=40).astype(dtype)
+    Z, dX = np.empty((rows, 40), dtype), np.empty((rows, 40), dtype)
+    K.dense_fwd(X, W, b, Z, True, False)
+    K.dense_bwd(dZ, X[:, :40].copy(), W2, np.empty((wide, 40), dtype), np.empty(0, dtype), dX, False, True, False)
+    for i in range(rows):
+        z, dx = np.empty((1, 40), dtype), np.empty((1, 40), dtype)
+        K.dense_fwd(X[i:i + 1], W, b, z, True, False)
+        K.dense_bwd(dZ[i:i + 1], X[i:i + 1, :40].copy(), W2, np.empty((wide, 40), dtype), np.empty(0, dtype), dx,
+                    False, True, False)
+        np.testing.assert_array_equal(_bits(Z[i:i + 1]), _bits(z))
+        np.testing.assert_array_equal(_bits(dX[i:i + 1]), _bits(dx))
+    x, w, dz, w2 = (a.astype(float) for a in (X, W, dZ, W2))
+    assert_close(Z, x @ w.T + b, dtype, np.abs(x) @ np.abs(w).T + np.abs(b) + 1)
+    assert_close(dX, dz @ w2, dtype, np.abs(dz) @ np.abs(w2) + 1)
+
+
 def _bits(a):
     """The array's bits (NaNs and the sign of zero included), to compare for equality."""
     return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
