@@ -99,6 +99,26 @@ def test_rows_four_kib_apart_give_the_bits_of_each_row_alone(rows, dtype, level,
     assert_close(dX, dz @ w2, dtype, np.abs(dz) @ np.abs(w2) + 1)
 
 
+# (batch, fan-in): whole passes of 8 vectors, passes of 4, 2 and 1, columns past the last vector, and
+# a batch over two blocks of kc
+@pytest.mark.parametrize("n,k", [(300, 70), (33, 300), (7, 16), (260, 129), (5, 3)])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_a_one_unit_layers_weight_gradient_is_the_first_row_of_a_two_unit_layers(n, k, accumulate, dtype, level,
+                                                                                   tiles_only):
+    """dW = dZ.T @ X with one row (a layer of one unit) runs several vectors of columns per pass over
+    the batch: the bits of row 0 of the same product with two rows (the tiles), and NumPy's values."""
+    rng = np.random.default_rng(n + 7 * k + accumulate)
+    X, dZ = rng.normal(size=(n, k)).astype(dtype), rng.normal(size=(n, 2)).astype(dtype)
+    dW0 = rng.normal(size=(2, k)).astype(dtype)
+    one, two = dW0[:1].copy(), dW0.copy()
+    for dW, dz in ((one, dZ[:, :1].copy()), (two, dZ)):
+        K.matmul_views(dz.T, X, dW, accumulate)
+    np.testing.assert_array_equal(_bits(one[0]), _bits(two[0]))
+    x, dz = X.astype(float), dZ[:, :1].astype(float)
+    assert_close(one, (dW0[:1] if accumulate else 0) + dz.T @ x, dtype,
+                 (np.abs(dW0[:1]) if accumulate else 0) + np.abs(dz).T @ np.abs(x) + 1)
+
+
 def _bits(a):
     """The array's bits (NaNs and the sign of zero included), to compare for equality."""
     return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
