@@ -603,7 +603,7 @@ static TILE_TARGET void
 TILE_FN(_one_row)(int n, int k, const TILE_T *A, ptrdiff_t a_cs, const TILE_T *B, ptrdiff_t b_rs, TILE_T *C,
                   int accumulate)
 {
-    TILE_T tail[TILE_KC * TILE_VW] __attribute__((aligned(64)));
+    TILE_T tail[TILE_KC * TILE_NR] __attribute__((aligned(64)));
     TILE_T last[TILE_VW] __attribute__((aligned(64)));
     const int full = n / TILE_VW * TILE_VW, narrow = n - full;
     for (int p0 = 0; p0 < k; p0 += TILE_KC) {
@@ -624,13 +624,10 @@ TILE_FN(_one_row)(int n, int k, const TILE_T *A, ptrdiff_t a_cs, const TILE_T *B
         if (j < full)
             TILE_FN(_row_pass)(1, kc, Ap, a_cs, Bp + j, b_rs, C + j, acc);
         if (narrow) {
-            for (int p = 0; p < kc; p++) {
-                memcpy(tail + p * TILE_VW, Bp + p * b_rs + full, (size_t)narrow * sizeof(TILE_T));
-                memset(tail + p * TILE_VW + narrow, 0, (size_t)(TILE_VW - narrow) * sizeof(TILE_T));
-            }
+            TILE_FN(_pack_b)(kc, narrow, Bp + full, b_rs, 1, tail); /* rows TILE_NR apart, zero-padded */
             memset(last, 0, sizeof(last));
             memcpy(last, C + full, (size_t)narrow * sizeof(TILE_T));
-            TILE_FN(_row_pass)(1, kc, Ap, a_cs, tail, TILE_VW, last, acc);
+            TILE_FN(_row_pass)(1, kc, Ap, a_cs, tail, TILE_NR, last, acc);
             memcpy(C + full, last, (size_t)narrow * sizeof(TILE_T));
         }
     }
