@@ -54,6 +54,8 @@ cdef extern from "elementwise.h" nogil:
                                 Py_ssize_t m)
     void ew_relu_bwd_col_sums_d(const double* dH, const double* Z, double* dZ, double* db, Py_ssize_t n,
                                 Py_ssize_t m)
+    void ew_cosine_block_d(double* out, Py_ssize_t n, double offset, double scale, double ca, double sa,
+                           const double* cb, const double* sb)
     int ew_sgd_f(const float* P, float* P_out, const float* G, float* B, Py_ssize_t size, double lr,
                  double momentum, double dampening, double weight_decay, int nesterov, int first_step)
     int ew_sgd_d(const double* P, double* P_out, const double* G, double* B, Py_ssize_t size, double lr,

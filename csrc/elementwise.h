@@ -8,6 +8,7 @@
  *   ew_col_sums    db = dZ.sum(0) in double, row by row per column (the bias gradient)
  *   ew_relu_bwd_col_sums  ew_relu_bwd, then ew_col_sums of its dZ, in one pass (the same bits)
  *   ew_sgd/ew_adam the optimizer updates over the flat buffer, in double, rounded once; UPDATE_* flags
+ *   ew_cosine_block_d  a block of a cosine phase's learning rates (rates.pxi), double only
  *
  * Each is compiled from elementwise_impl.h for every SIMD level of simd.h: the baseline, generic512
  * (the baseline target again: these loops have no 64-byte source of their own), AVX2 without FMA and
@@ -38,8 +39,10 @@ enum { UPDATE_GRAD_NONZERO = 1, UPDATE_NONFINITE = 2 };
 
 #define EW_T double
 #define EW_S d_base
+#define EW_RATES
 #define EW_TARGET
 #include "elementwise_impl.h"
+#undef EW_RATES
 #undef EW_T
 #undef EW_S
 #undef EW_TARGET
@@ -90,8 +93,10 @@ SIMD_TARGET_AVX2 static int ew_sgd_plain_f_avx2(const float *P, float *P_out, co
 
 #define EW_T double
 #define EW_S d_avx2
+#define EW_RATES
 #define EW_TARGET SIMD_TARGET_AVX2
 #include "elementwise_impl.h"
+#undef EW_RATES
 #undef EW_T
 #undef EW_S
 #undef EW_TARGET
@@ -106,8 +111,10 @@ SIMD_TARGET_AVX2 static int ew_sgd_plain_f_avx2(const float *P, float *P_out, co
 
 #define EW_T double
 #define EW_S d_avx512
+#define EW_RATES
 #define EW_TARGET SIMD_TARGET_AVX512
 #include "elementwise_impl.h"
+#undef EW_RATES
 #undef EW_T
 #undef EW_S
 #undef EW_TARGET
@@ -122,8 +129,10 @@ SIMD_TARGET_AVX2 static int ew_sgd_plain_f_avx2(const float *P, float *P_out, co
 
 #define EW_T double
 #define EW_S d_g512
+#define EW_RATES
 #define EW_TARGET
 #include "elementwise_impl.h"
+#undef EW_RATES
 #undef EW_T
 #undef EW_S
 #undef EW_TARGET
@@ -147,5 +156,6 @@ SIMD_TARGET_AVX2 static int ew_sgd_plain_f_avx2(const float *P, float *P_out, co
 #define ew_sgd_d SIMD_PICK(ew_sgd_d)
 #define ew_adam_f SIMD_PICK(ew_adam_f)
 #define ew_adam_d SIMD_PICK(ew_adam_d)
+#define ew_cosine_block_d SIMD_PICK(ew_cosine_block_d)
 
 #endif

@@ -5,6 +5,7 @@
  *   EW_S       suffix of the functions defined: f_base, d_avx2, f_avx512, d_g512, ...
  *   EW_TARGET  function attribute selecting the ISA (empty for the baseline target)
  *   EW_OWN_SGD_PLAIN  (optional) ew_sgd_plain_<EW_S> is written out by the including file instead
+ *   EW_RATES   (optional, with double) the learning-rate loop ew_cosine_block as well
  *
  * See elementwise.h for what each loop computes. No FMA in any ISA: every version computes the same
  * operations in the same order and agrees to the last bit.
@@ -155,6 +156,20 @@ EW_TARGET static int EW_FN(ew_adam)(const EW_T *P, EW_T *P_out, const EW_T *G, E
     }
     return (nonzero ? UPDATE_GRAD_NONZERO : 0) | (nonfinite ? UPDATE_NONFINITE : 0);
 }
+
+#ifdef EW_RATES
+/* out[i] = offset + scale * max(1 + cos(A + B_i), 0) for a block of a cosine phase (rates.pxi): the
+   angle addition cos(A) cos(B_i) - sin(A) sin(B_i) from the tables cb, sb; 1 + cos may round below 0
+   near pi, held at 0 so that a rate never falls below offset. */
+EW_TARGET static void EW_FN(ew_cosine_block)(double *out, ptrdiff_t n, double offset, double scale, double ca,
+                                             double sa, const double *cb, const double *sb)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double rise = 1.0 + (ca * cb[i] - sa * sb[i]);
+        out[i] = offset + scale * (rise > 0.0 ? rise : 0.0);
+    }
+}
+#endif
 
 #undef EW_FN
 #undef EW_CAT

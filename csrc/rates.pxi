@@ -21,6 +21,7 @@ cdef void angle_cos_sin(double angle, double* c, double* s) noexcept nogil:
 
 cdef inline double cosine_rate(double offset, double scale, double ca, double sa, double cb,
                                double sb) noexcept nogil:
+    # ew_cosine_block_d's formula (elementwise.h), operation for operation: the same bits as a run's.
     # 1 + cos may round below 0 near an angle of pi: held at 0, so a rate never falls below offset
     cdef double rise = 1.0 + (ca * cb - sa * sb)
     return offset + scale * (rise if rise > 0.0 else 0.0)
@@ -41,15 +42,8 @@ cdef void cosine_rates_ptr(double* out, Py_ssize_t n, Py_ssize_t first, double o
         l = u - h * block
         angle_cos_sin(theta0 + <double>(h * block) * delta, &ca, &sa)
         stop = min(n - k, block - l)
-        cosine_block(out + k, stop, offset, scale, ca, sa, cb + l, sb + l)
+        ew_cosine_block_d(out + k, stop, offset, scale, ca, sa, cb + l, sb + l)  # elementwise.h
         k += stop
-
-
-cdef void cosine_block(double* out, Py_ssize_t n, double offset, double scale, double ca, double sa,
-                       const double* cb, const double* sb) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):  # no call and no branch: the compiler vectorizes it
-        out[i] = cosine_rate(offset, scale, ca, sa, cb[i], sb[i])
 
 
 def _check_phase(Py_ssize_t block, double delta):
