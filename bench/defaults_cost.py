@@ -5,7 +5,8 @@ fit without it: W0-W4, fits of 2 and of 20 epochs, on one CPU.
     python bench/defaults_cost.py --fit-by-fit 1000 --workloads W0 --epochs 2
 
 Variants, each a Trainer(net, loss="l1", optimizer="sgd", lr, batch_size, epochs) of the workload
-(skipnet/_bench/workloads.py) from its fixed start, every fit as a first fit:
+(skipnet/_bench/workloads.py) from its fixed start, every fit as a first fit, each variant shuffling from a
+seed of its own (see fits()):
   defaults          nothing else set (diagnostics every 10 epochs, shuffling, divergence guard, fused)
   diagnose=False    the same with diagnose=False: the baseline of every ratio
   step only         shuffle=False, divergence_factor=None, diagnose=False: the row "skipnet fused" of
@@ -69,6 +70,18 @@ def variants() -> dict[str, dict]:
     return out
 
 
+def fits(w, X, y, epochs: int) -> list[SkipnetFit]:
+    """One SkipnetFit of every variant, each shuffling from a seed of its own (the defaults' 0, then 1, 2,
+    ...). With one seed, the fits of one round would draw the same row orders; a width-1 network's
+    steps branch on the data (bench/row_orders.py), so a fit right after another with the same orders
+    and the same trajectory (the defaults and diagnose=False train alike) runs on a branch predictor
+    that has learnt them: 10% faster on W0's 2-epoch fits, which made every ratio to diagnose=False
+    about 0.1 too high. A user's fits each draw new orders."""
+    return [SkipnetFit(w, X, y, options={**options, "seed": seed} if seed else options, name=variant,
+                       fit_epochs=epochs, whole_fits=True)
+            for seed, (variant, options) in enumerate(variants().items())]
+
+
 @contextlib.contextmanager
 def one_cpu():
     """The process on its lowest allowed CPU and BLAS on one thread, as far as this platform allows;
@@ -98,8 +111,7 @@ def measure(name: str, epochs: list[int], repeats: int, block: float, log=print)
     reuse that calibration, so that W3's 7-second fits are not run untimed."""
     w = WORKLOADS[name]
     X, y = w.data()
-    impls = [SkipnetFit(w, X, y, options=options, name=variant, fit_epochs=epochs[0], whole_fits=True)
-             for variant, options in variants().items()]
+    impls = fits(w, X, y, epochs[0])
     makers = [(impl.name, lambda impl=impl: impl) for impl in impls]
     out, steps = {}, None
     for count in epochs:
@@ -124,8 +136,7 @@ def measure_fit_by_fit(name: str, epochs: list[int], rounds: int, log=print) -> 
     so a burst of other work on the machine spoils a round, not a variant's whole block."""
     w = WORKLOADS[name]
     X, y = w.data()
-    impls = [SkipnetFit(w, X, y, options=options, name=variant, fit_epochs=epochs[0], whole_fits=True)
-             for variant, options in variants().items()]
+    impls = fits(w, X, y, epochs[0])
     out = {}
     for count in epochs:
         times = {impl.name: [] for impl in impls}

@@ -135,3 +135,25 @@ def test_an_implementation_can_take_the_block_size_of_another():
     assert steps == {"fused": 1024, "defaults": 1024, "alone": 64}  # blocks of 1 s, but the follower's
     assert follower.calls == [1024]  # no calibration of its own, one warm-up block of the leader's size
     assert leader.calls[-1] == 1024 and lone.calls[-1] == 64  # their warm-up blocks
+
+
+def test_defaults_cost_fits_shuffle_from_seeds_of_their_own():
+    """No two variants' fits draw the same row orders (a branch predictor would learn them from the fit
+    before); the defaults' fit keeps the Trainer's default seed."""
+    bench_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+    sys.path.insert(0, bench_dir)
+    try:
+        import defaults_cost
+    finally:
+        sys.path.remove(bench_dir)
+    from skipnet._bench import WORKLOADS
+
+    w = WORKLOADS["W0"]
+    X, y = w.data()
+    impls = defaults_cost.fits(w, X, y, 2)
+    assert [impl.name for impl in impls] == list(defaults_cost.variants())
+    seeds = [impl.trainer.seed for impl in impls]
+    assert len(set(seeds)) == len(seeds) and seeds[0] == 0
+    assert "seed" not in defaults_cost.variants()["defaults"]
+    firsts = {impl.trainer.rng.permutation(len(X)).tobytes() for impl in impls}
+    assert len(firsts) == len(impls)
