@@ -98,8 +98,7 @@ SCALAR_FN(_step)(const int L, const int fixed, const int ns1, const int ns2, con
             h[k] = lay[k].relu ? (zk > 0 ? zk : 0) : zk; /* compiles to a compare-and-mask */
             if (zmax && lay[k].relu && k < L - 1) {
                 /* through memory (volatile): held in registers, the largest z's pushed the step's
-                   weights out of them; this way the statistics cost the exercise's epoch 0.8 µs
-                   instead of 1.75 (rows in order, 1,000 steps) */
+                   weights out of them (bench/README.md, "Figures behind comments in the source") */
                 volatile SCALAR_T *largest = zmax;
                 const SCALAR_T seen = largest[k];
                 largest[k] = zk > seen ? zk : seen;  /* a NaN is passed over, as by maxps */
