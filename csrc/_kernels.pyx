@@ -33,7 +33,7 @@ from cython cimport floating
 from libc.math cimport INFINITY, exp, fabs, log, log1p, sqrt
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
 cdef extern from "elementwise.h" nogil:

@@ -583,6 +583,42 @@ cdef int64_t* index_ptr(object array) except? NULL:
     return <int64_t*>contiguous_ptr(array, 8)
 
 
+cdef struct ArrayView:
+    char* data               # the first element (NULL when empty)
+    Py_ssize_t shape[2]
+
+
+cdef int view_array(object array, str name, char code, int ndim, bint writable, ArrayView* out) except -1:
+    """The address and shape of a C-contiguous ``ndim``-D array (ndim <= 2) whose buffer format is
+    ``code`` ('d': float64, 'f': float32), writable when asked, into ``out``; else a ValueError naming
+    ``name``. The caller keeps the array alive while the address is used. One buffer request checks it
+    all: a typed memoryview costs several times as much to acquire, and so do Python-level checks of
+    dtype and shape (run() takes up to five such arrays per call)."""
+    cdef Py_buffer view
+    cdef const char* fmt
+    cdef int i, flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0)
+    cdef bint got = True
+    try:
+        PyObject_GetBuffer(array, &view, flags)
+    except (BufferError, ValueError, TypeError):  # NumPy raises ValueError for a strided array
+        got = False
+    if got:
+        fmt = view.format
+        if fmt[0] == b'@' or fmt[0] == b'=':  # native byte order and size, said explicitly
+            fmt += 1
+        ok = view.ndim == ndim and fmt[0] == code and fmt[1] == 0
+        if ok:
+            out.data = <char*>view.buf if view.len else NULL
+            for i in range(ndim):
+                out.shape[i] = view.shape[i]
+        PyBuffer_Release(&view)
+        if ok:
+            return 0
+    kind = "float64" if code == b'd' else "float32"
+    raise ValueError(f"{name} must be a {'writable ' if writable else ''}C-contiguous {ndim}-D {kind} array, got "
+                     f"{getattr(array, 'dtype', type(array).__name__)} of shape {getattr(array, 'shape', '?')}")
+
+
 cdef class FusedNet:
     """A network's plan and workspace for fused epochs at one batch size.
 
@@ -601,6 +637,7 @@ cdef class FusedNet:
     cdef public Py_ssize_t plateau_epoch  # after run(): the epoch whose weights plateau_params got, or -1
     cdef public object rule_state  # after run() with reduce_on_plateau: (current, best, num_bad, cooldown_counter)
     cdef public bint dead_seen  # after run(): a row of unit_epochs it wrote has a unit <= 0 (dead)
+    cdef Py_ssize_t units  # hidden ReLU units, layer by layer (n_units)
     cdef plan_layer* layer_plan  # the plan's arrays (owned: freed with the object)
     cdef plan_skip* skip_plan
     cdef object params, grads, spare, work, twork, wwork  # owners of the memory used
@@ -660,6 +697,7 @@ cdef class FusedNet:
         self.plan.layers = self.layer_plan
         self.plan.skips = self.skip_plan
         self.plan.scalar = scalar
+        self.units = sum(widths[k] for k in range(n_layers - 1) if layers[k][1])
         self.bound.params = buffer_ptr(params, self.f32)
         self.bound.grads = buffer_ptr(grads, self.f32)
         self.bound.spare = buffer_ptr(self.spare, self.f32)
@@ -685,8 +723,7 @@ cdef class FusedNet:
     @property
     def n_units(self):
         """Hidden ReLU units (layers before the output, layer by layer): the length of run()'s unit_max."""
-        return int(sum(self.layer_plan[k].width for k in range(self.plan.n_layers - 1)
-                       if self.layer_plan[k].relu))
+        return self.units
 
     @property
     def scalar(self):
@@ -797,7 +834,7 @@ cdef class FusedNet:
         self.bound.T = NULL
         self.bound.W = NULL
 
-    def run(self, orders, const double[::1] lrs, double[::1] losses, double[::1] totals,
+    def run(self, orders, lrs, losses, totals,
             Py_ssize_t n_steps, Py_ssize_t steps_per_epoch, Py_ssize_t opt_step, first_loss,
             Py_ssize_t first_step=0, double epoch_total=0.0, bint epoch_all_zero=True,
             double time_budget=0.0, unit_max=None, unit_epochs=None, Py_ssize_t stats_every=1,
@@ -855,6 +892,8 @@ cdef class FusedNet:
         cdef rate_rule rule
         cdef const double[::1] tail
         cdef int i
+        cdef ArrayView lv, sv, tv, uv, ev
+        cdef char code = b'f' if self.f32 else b'd'  # the network's dtype, as a buffer format
         if self.data is None:
             raise RuntimeError("FusedNet.run needs bind() first")
         if not 0 <= first_step < steps_per_epoch or n_steps < 0:
@@ -862,20 +901,23 @@ cdef class FusedNet:
                              f"{n_steps}")
         # the epochs the call may touch (its first: the epoch of first_step): the sizes it reads and writes
         cdef Py_ssize_t epochs = (first_step + max(n_steps, 1) - 1) // steps_per_epoch + 1
-        if lrs.shape[0] < (epochs if lrs_per_epoch else n_steps) and lrs.shape[0] != 1 \
-                or lrs.shape[0] == 0 or losses.shape[0] < n_steps or totals.shape[0] < epochs:
+        view_array(lrs, "lrs", b'd', 1, False, &lv)
+        view_array(losses, "losses", b'd', 1, True, &sv)
+        view_array(totals, "totals", b'd', 1, True, &tv)
+        if lv.shape[0] < (epochs if lrs_per_epoch else n_steps) and lv.shape[0] != 1 \
+                or lv.shape[0] == 0 or sv.shape[0] < n_steps or tv.shape[0] < epochs:
             raise ValueError(f"a call of {n_steps} steps over {epochs} epochs needs lrs of 1 or "
                              f"{epochs if lrs_per_epoch else n_steps}, losses of >= {n_steps} and totals of >= "
-                             f"{epochs}, got {lrs.shape[0]}, {losses.shape[0]}, {totals.shape[0]}")
+                             f"{epochs}, got {lv.shape[0]}, {sv.shape[0]}, {tv.shape[0]}")
         if orders is not None and (orders.ndim != 2 or orders.shape[0] < epochs
                                    or orders.shape[1] != self.bound.n_rows):
             raise ValueError(f"orders must be ({epochs}+, {self.bound.n_rows}), got {orders.shape}")
         c.orders = index_ptr(orders) if orders is not None else NULL
-        c.lrs = &lrs[0]
-        c.n_lrs = lrs.shape[0]
+        c.lrs = <double*>lv.data
+        c.n_lrs = lv.shape[0]
         c.lrs_per_epoch = lrs_per_epoch
-        c.losses = &losses[0]
-        c.totals = &totals[0]
+        c.losses = <double*>sv.data
+        c.totals = <double*>tv.data
         c.n_steps = n_steps
         c.steps_per_epoch = steps_per_epoch
         c.opt_step = opt_step
@@ -892,14 +934,14 @@ cdef class FusedNet:
             raise ValueError(f"stats_every must be >= 1 and stats_epoch >= 0, got {stats_every}, {stats_epoch}")
         c.stats_every, c.stats_epoch = stats_every, stats_epoch
         if unit_max is not None:
-            if unit_max.dtype != self.params.dtype or unit_max.shape != (self.n_units,) \
-                    or unit_epochs.dtype != self.params.dtype or unit_epochs.ndim != 2 \
-                    or unit_epochs.shape[1] != self.n_units or unit_epochs.shape[0] < epochs:
-                raise ValueError(f"unit_max and unit_epochs must have the network's dtype and n_units columns, "
-                                 f"unit_epochs >= {epochs} rows")
-            c.n_units = self.n_units
-            c.unit_max = buffer_ptr(unit_max, self.f32) if c.n_units else NULL
-            c.unit_epochs = buffer_ptr(unit_epochs, self.f32) if c.n_units else NULL
+            view_array(unit_max, "unit_max", code, 1, True, &uv)
+            view_array(unit_epochs, "unit_epochs", code, 2, True, &ev)
+            if uv.shape[0] != self.units or ev.shape[1] != self.units or ev.shape[0] < epochs:
+                raise ValueError(f"unit_max must have {self.units} entries (the n_units) and unit_epochs >= {epochs} "
+                                 f"rows of as many, got {unit_max.shape} and {unit_epochs.shape}")
+            c.n_units = self.units
+            c.unit_max = uv.data
+            c.unit_epochs = ev.data
         if watch is not None:
             window, rtol, level, weight_total, tail = watch
             if not 2 <= window <= WATCH_MAX_WINDOW:

@@ -378,6 +378,48 @@ def test_fused_run_refuses_buffers_too_short_for_its_steps():
         fused.unbind()
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_run_names_an_array_of_the_wrong_kind(dtype):
+    """Each array of FusedNet.run is checked by one buffer request: the wrong element type, a strided or
+    read-only array where the kernel writes, the wrong number of dimensions or a list get a ValueError
+    naming it; a read-only array the kernel only reads (lrs) is taken."""
+    net = sn.Network.mlp(2, (4, 3), seed=0, dtype=dtype)
+    X, y = np.ones((10, 2), dtype), np.ones((10, 1), dtype)
+    units = net.internals.hidden_relu_units
+    other = "float32" if dtype == "float64" else "float64"
+    with net.internals.engine.fused(5) as fused:
+        fused.bind(X, y, None, np.zeros_like(net.internals.params), None, "l1", "sgd")
+
+        def ok():  # 4 steps, 2 epochs, with the dead-unit statistics
+            return {"lrs": np.full(4, 0.1), "losses": np.zeros(4), "totals": np.zeros(2),
+                    "unit_max": np.zeros(units, dtype), "unit_epochs": np.zeros((2, units), dtype)}
+
+        def run(arrays):
+            return fused.run(None, arrays["lrs"], arrays["losses"], arrays["totals"], 4, 2, 0, None,
+                             unit_max=arrays["unit_max"], unit_epochs=arrays["unit_epochs"])
+
+        def read_only(a):
+            a.flags.writeable = False
+            return a
+
+        for name, value in ok().items():
+            kind = "float64" if name in ("lrs", "losses", "totals") else dtype
+            wrong = {"element type": value.astype("float32" if kind == "float64" else other),
+                     "strided": np.repeat(value, 2, axis=-1)[..., ::2],
+                     "dimensions": value[None],
+                     "list": value.tolist()}
+            if name != "lrs":
+                wrong["read-only"] = read_only(value.copy())
+            for bad in wrong.values():
+                with pytest.raises(ValueError, match=f"^{name} must be a .*C-contiguous {value.ndim}-D {kind} array"):
+                    run({**ok(), name: bad})
+        arrays = ok()
+        arrays["lrs"] = read_only(arrays["lrs"])
+        assert run(arrays)[:2] == (4, "ok")
+        np.testing.assert_array_equal(arrays["unit_epochs"][-1], arrays["unit_max"])
+        fused.unbind()
+
+
 def test_fused_net_guards():
     net = sn.Network.mlp(2, (4, 4), seed=0)
     fused = net.internals.engine.make_fused(3)
