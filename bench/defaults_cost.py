@@ -15,7 +15,8 @@ seed of its own (see fits()):
 Each repeat times one block of whole fits (at least --block seconds) of every variant, in an order that
 rotates from repeat to repeat (skipnet/_bench/timing.py); reported are the median time per fit and the
 paired ratio to diagnose=False (the median over repeats of the ratio of the two times of one repeat).
-With --fit-by-fit ROUNDS, each round times one fit of every variant instead (rotating order), and the
+With --fit-by-fit ROUNDS, each round times one fit of every variant instead (an order shuffled anew each
+round, so that no variant always runs right after the same one: see round_orders), and the
 ratios are medians over rounds: on a machine whose speed comes in bursts, steadier for short fits.
 The process runs on one CPU (os.sched_setaffinity where there is one) with BLAS held to one thread.
 By default about 5 minutes on a 2-core AMD EPYC (Zen 3), two-thirds of it W3's fits of 20 epochs
@@ -29,6 +30,7 @@ import argparse
 import contextlib
 import inspect
 import os
+import random
 import statistics
 import sys
 
@@ -130,22 +132,34 @@ def measure(name: str, epochs: list[int], repeats: int, block: float, log=print)
     return out
 
 
+def round_orders(items: list, rounds: int, seed: int = 0) -> list[list]:
+    """The order of ``items`` in each of ``rounds`` rounds: a new shuffle each round (from ``seed``). A
+    rotating order keeps each item behind the same one in every round, and a fit runs faster or slower
+    after some fits than after others (what the caches and branch predictors hold), so the variant
+    behind which the baseline always ran would move every ratio; shuffled, each runs behind all others."""
+    rng = random.Random(seed)
+    orders = []
+    for _ in range(rounds):
+        order = list(items)
+        rng.shuffle(order)
+        orders.append(order)
+    return orders
+
+
 def measure_fit_by_fit(name: str, epochs: list[int], rounds: int, log=print) -> dict:
-    """As measure, but each round times one fit of every variant, in an order that rotates from round
-    to round, and the ratio is the median over rounds of the two fits' times of one round: no blocks,
-    so a burst of other work on the machine spoils a round, not a variant's whole block."""
+    """As measure, but each round times one fit of every variant, in an order shuffled anew each round
+    (round_orders), and the ratio is the median over rounds of the two fits' times of one round: no
+    blocks, so a burst of other work on the machine spoils a round, not a variant's whole block."""
     w = WORKLOADS[name]
     X, y = w.data()
     impls = fits(w, X, y, epochs[0])
     out = {}
     for count in epochs:
         times = {impl.name: [] for impl in impls}
-        order = list(impls)
         for impl in impls:  # a warm-up fit each
             impl.fit_epochs = count
             impl.block(impl.steps_per_epoch * count)
-        for _ in range(rounds):
-            order = order[1:] + order[:1]
+        for order in round_orders(impls, rounds):
             for impl in order:
                 elapsed, _ = impl.block(impl.steps_per_epoch * count)
                 times[impl.name].append(elapsed)
@@ -180,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block", type=float, default=0.1, help="seconds of fits per variant and repeat, at "
                         "least one fit (default 0.1)")
     parser.add_argument("--fit-by-fit", type=int, default=0, metavar="ROUNDS",
-                        help="instead of blocks: ROUNDS rounds of one fit of every variant each, in a rotating "
-                        "order (ratios per round)")
+                        help="instead of blocks: ROUNDS rounds of one fit of every variant each, in an order "
+                        "shuffled anew each round (ratios per round)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
     unknown = [n for n in names if n not in WORKLOADS]

@@ -157,3 +157,23 @@ def test_defaults_cost_fits_shuffle_from_seeds_of_their_own():
     assert "seed" not in defaults_cost.variants()["defaults"]
     firsts = {impl.trainer.rng.permutation(len(X)).tobytes() for impl in impls}
     assert len(firsts) == len(impls)
+
+
+def test_defaults_cost_rounds_put_every_variant_behind_every_other():
+    """Fit by fit, each round runs every variant once, in an order shuffled anew each round (the same
+    orders from the same seed), so the baseline does not always run right after the same variant."""
+    bench_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+    sys.path.insert(0, bench_dir)
+    try:
+        import defaults_cost
+    finally:
+        sys.path.remove(bench_dir)
+    names = list(defaults_cost.variants())
+    orders = defaults_cost.round_orders(names, 400)
+    assert all(sorted(order) == sorted(names) for order in orders)
+    assert orders == defaults_cost.round_orders(names, 400)
+    behind = {name: set() for name in names}  # name -> the variants it ran right after
+    for order in orders:
+        for before, name in zip(order, order[1:]):
+            behind[name].add(before)
+    assert all(behind[name] == set(names) - {name} for name in names)
