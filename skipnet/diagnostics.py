@@ -634,14 +634,25 @@ class PlateauFound(_Finding):
     is first called, from the weights of that epoch, kept here (a copy of ``params``, by default the
     network's current weights), and the monitor's training data."""
 
+    _losses: tuple | np.ndarray  # the epoch losses: a tuple until first read as ``losses``
+
     def __init__(self, monitor: TrainingMonitor, epoch_losses, epoch: int, index: int, params=None):
-        losses = np.array(epoch_losses, dtype=np.float64)
-        losses.flags.writeable = False
         params = (monitor.net.internals.params if params is None else params).copy()
         params.flags.writeable = False
-        self._keep(losses=losses, window=monitor.window, rtol=monitor.rtol, epoch=epoch, index=index,
+        self._keep(_losses=tuple(epoch_losses), window=monitor.window, rtol=monitor.rtol, epoch=epoch, index=index,
                    net=monitor.net, X=monitor.X, y=monitor.y, loss=monitor.loss, params=params,
                    _explained=None)
+
+    @property
+    def losses(self) -> np.ndarray:
+        """The fit's epoch losses up to the plateau's epoch, (index + 1,) float64, read-only: made when
+        first read (a trainer's finding may never be)."""
+        losses = self._losses
+        if not isinstance(losses, np.ndarray):
+            losses = np.array(losses, dtype=np.float64)
+            losses.flags.writeable = False
+            self._keep(_losses=losses)
+        return losses
 
     def explain(self) -> tuple[str, dict]:
         """(message, data) of the plateau warning, worked out once."""
@@ -742,29 +753,30 @@ class TrainingMonitor(Checked):
         check are read), or None; ``dead_check`` as end_epoch's, for the last. The plateau rule is
         applied here to each epoch, unless a kernel applied it as it trained: then ``level`` is the
         plateau level after the last epoch (FusedNet.watch_level) and ``plateaus`` the epochs where one
-        began, as (index among the ``count``, 0 the first; the weights at that epoch's end, or None: the
-        network's current ones), and ``dead_seen`` False when it saw no dead unit in the rows of
+        began, in order, as (index among the ``count``, 0 the first; the weights at that epoch's end, or
+        None: the network's current ones), and ``dead_seen`` False when it saw no dead unit in the rows of
         ``unit_epochs`` due for a check (None: they are looked at here). Returns (epoch, kind, message,
         data) tuples; with ``explain_later``, message is a PlateauFound or DeadUnitsFound (data None)."""
         first = len(epoch_losses) - count  # the index of the first of them in epoch_losses
         due = (-first) % self.every  # the first of them due for a dead-unit check
-        if dead_seen is False and not plateaus and not dead_check and level is not ... and unit_epochs is not None:
-            # the common case of a fused call: nothing to report (the last due check is the last check)
-            self.__dict__["level"] = level  # the kernel's: None or a float
-            self._checked_clean(epoch, count, due)
-            return []
+        if dead_seen is False and not dead_check and level is not ... and unit_epochs is not None:
+            # the common case of a fused call: nothing dead, so the last check due is the last check, and
+            # the plateaus it found (most often none) are all there is to report
+            state = self.__dict__
+            state["level"] = level  # the kernel's: None or a float
+            if due < count:
+                state["last_check"] = epoch - count + 1 + due + (count - 1 - due) // self.every * self.every
+            return [self._plateau_found(epoch_losses, first + back, epoch - count + 1 + back, params)
+                    for back, params in plateaus] if plateaus else []
         kernel = level is not ...
         found = dict(plateaus)
         dead_free = kernel and dead_seen is False and unit_epochs is not None  # the due rows hold no dead unit
         if kernel:
-            # only the epochs with something to do: where plateaus began, the dead-unit checks due (none
-            # when the kernel saw nothing dead: the last of them is the last check) and the last, if asked
+            # only the epochs with something to do: where plateaus began, the dead-unit checks due and the
+            # last, if asked
             self.__dict__["level"] = level  # the kernel's: None or a float
             todo = set(found)
-            if dead_free:
-                self._checked_clean(epoch, count, due)
-            else:
-                todo.update(range(due, count, self.every))
+            todo.update(range(due, count, self.every))
             if dead_check:
                 todo.add(count - 1)
             backs = sorted(todo)
@@ -778,22 +790,22 @@ class TrainingMonitor(Checked):
             else:
                 tail = np.asarray(epoch_losses[max(0, index + 1 - self.window):index + 1], dtype=np.float64)
                 begins, self.__dict__["level"] = K.plateau_begins(tail, self.window, self.rtol, self.level)
-            plateau = PlateauFound(self, epoch_losses[:index + 1], at, index, found.get(back)) if begins else None
             checked = back >= due and (back - due) % self.every == 0
-            if (checked and not dead_free) or (dead_check and back == count - 1 and not checked):
+            if checked and dead_free:
+                self.__dict__["last_check"] = at  # a check the kernel's statistics passed: nothing dead
+            elif checked or (dead_check and back == count - 1):
                 warning = self._dead_units(at, unit_epochs[back] if checked and unit_epochs is not None else None)
                 if warning:
                     out.append((at, *warning))
-            if plateau is not None:
-                out.append((at, "plateau", plateau, None) if self.explain_later
-                           else (at, "plateau", *plateau.explain()))
+            if begins:
+                out.append(self._plateau_found(epoch_losses, index, at, found.get(back)))
         return out
 
-    def _checked_clean(self, epoch: int, count: int, due: int) -> None:
-        """The dead-unit checks due among the last ``count`` epochs (the first at ``due``), the last being
-        ``epoch``, found nothing dead: the last of them is the last check."""
-        if due < count:
-            self.__dict__["last_check"] = epoch - count + 1 + due + (count - 1 - due) // self.every * self.every
+    def _plateau_found(self, epoch_losses, index: int, at: int, params) -> tuple[int, str, object, object]:
+        """The plateau warning of epoch ``at`` (``index`` in epoch_losses; ``params``: its weights, or None:
+        the network's current ones), as end_epochs returns it."""
+        plateau = PlateauFound(self, epoch_losses[:index + 1], at, index, params)
+        return (at, "plateau", plateau, None) if self.explain_later else (at, "plateau", *plateau.explain())
 
     def _dead_units(self, epoch: int, unit_max: np.ndarray | None = None):
         """The dead-unit check after ``epoch``: ``unit_max`` the largest z of every hidden ReLU unit

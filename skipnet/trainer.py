@@ -506,20 +506,7 @@ class Trainer(Checked):
         losses = run.step_loss.reserve(steps + 1)  # + 1: the kernel writes a diverging loss there
         totals = run.totals(count)
         opt = self.optimizer
-        stats = {}
-        if self.diagnose:
-            # the kernel keeps the dead-unit statistics of the epochs due for a check, applies the plateau
-            # rule, and copies the weights of the first epoch where a plateau begins (then runs on)
-            monitor = self._monitor_for(run)
-            stats = {"unit_max": run.unit_max, "unit_epochs": self._unit_epochs(count, len(run.unit_max)),
-                     "stats_every": monitor.every, "stats_epoch": len(run.epoch_loss)}
-            # the rule needs a window of this fit's epoch losses: before that, with no level reported, it
-            # does nothing (a short fit's first call leaves it out)
-            if len(run.epoch_loss) + count >= monitor.window or monitor.level is not None:
-                tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64) if run.epoch_loss \
-                    else _NO_LOSSES
-                stats["watch"] = (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail)
-                stats["plateau_params"] = self._plateau_snapshot()
+        stats = self._diagnostics_arguments(run, count) if self.diagnose else {}
         if checks:
             stats.update(run.epoch_checks(count, Xv is not None, self.restore_best))
         if rates is None:
@@ -682,7 +669,7 @@ class Trainer(Checked):
                 self.schedule.epoch_end(e, monitored[e - epoch - 1])
         stuck = run.all_zero and self._stuck(run.X, run.y, run.weight)
         if self.diagnose:  # a stuck epoch always checks its dead units: they explain the stop
-            monitor = self._monitor_for(run)
+            monitor = run.monitor or self._monitor_for(run)  # a fused call has restarted it
             for e, kind, message, data in monitor.end_epochs(epoch, run.epoch_loss, count, unit_epochs,
                                                              dead_check=stuck, level=level, plateaus=plateaus,
                                                              dead_seen=dead_seen):
@@ -731,20 +718,28 @@ class Trainer(Checked):
             run.monitor = monitor
         return monitor
 
-    def _unit_epochs(self, epochs: int, n_units: int) -> np.ndarray:
-        """A buffer of at least ``epochs`` rows of dead-unit statistics (one per hidden ReLU unit, of the
-        network's dtype) for a fused call, the trainer's, reused from fit to fit (the monitor reads its
-        rows during the call's checks only)."""
-        if self._unit_rows is None or len(self._unit_rows) < epochs:
-            self._unit_rows = np.empty((epochs, n_units), self.net.dtype)
-        return self._unit_rows
-
-    def _plateau_snapshot(self) -> np.ndarray:
-        """Where a fused call copies the weights of an epoch where a plateau begins: one buffer of the
-        trainer's, reused (the monitor copies what it keeps)."""
-        if self._snapshot is None:
-            self._snapshot = np.empty_like(self.net.internals.params)
-        return self._snapshot
+    def _diagnostics_arguments(self, run: _Run, epochs: int) -> dict:
+        """FusedNet.run's arguments for the diagnostics of a call of up to ``epochs`` epochs: the kernel
+        keeps the dead-unit statistics of the epochs due for a check, applies the plateau rule, and
+        copies the weights of the first epoch where a plateau begins (then runs on). Its buffers are
+        the trainer's, reused from fit to fit (the monitor reads the rows of statistics during the
+        call's checks only, and copies the weights it keeps). One function for all of it: this runs
+        once per fused call, often right after a kernel that has pushed it out of the caches."""
+        monitor = self._monitor_for(run)
+        rows = self._unit_rows
+        if rows is None or len(rows) < epochs:  # (epochs, hidden ReLU units) of the network's dtype
+            rows = self._unit_rows = np.empty((epochs, len(run.unit_max)), self.net.dtype)
+        arguments = {"unit_max": run.unit_max, "unit_epochs": rows, "stats_every": monitor.every,
+                     "stats_epoch": len(run.epoch_loss)}
+        # the rule needs a window of this fit's epoch losses: before that, with no level reported, it
+        # does nothing (a short fit's first call leaves it out)
+        if len(run.epoch_loss) + epochs >= monitor.window or monitor.level is not None:
+            tail = np.asarray(run.epoch_loss[-monitor.window:], dtype=np.float64) if run.epoch_loss else _NO_LOSSES
+            if self._snapshot is None:
+                self._snapshot = np.empty_like(self.net.internals.params)
+            arguments["watch"] = (monitor.window, monitor.rtol, monitor.level, run.weight_total, tail)
+            arguments["plateau_params"] = self._snapshot
+        return arguments
 
     def _builtin_without_feedback(self) -> bool:
         """The schedule is a built-in one whose epoch_end does nothing (its rates take no feedback)."""
