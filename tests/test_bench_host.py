@@ -2,6 +2,7 @@
 known elsewhere, and the SIMD level of each of skipnet's code paths), its "skipnet fit (defaults)" row, and
 bench/defaults_cost.py run as a user would (tiny blocks; no times are checked)."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -174,6 +175,6 @@ def test_defaults_cost_rounds_put_every_variant_behind_every_other():
     assert orders == defaults_cost.round_orders(names, 400)
     behind = {name: set() for name in names}  # name -> the variants it ran right after
     for order in orders:
-        for before, name in zip(order, order[1:]):
+        for before, name in itertools.pairwise(order):
             behind[name].add(before)
     assert all(behind[name] == set(names) - {name} for name in names)
