@@ -619,6 +619,36 @@ cdef int view_array(object array, str name, char code, int ndim, bint writable, 
                      f"{getattr(array, 'dtype', type(array).__name__)} of shape {getattr(array, 'shape', '?')}")
 
 
+def dead_units_of(unit_max) -> list:
+    """The flat indices, ascending, of the units whose largest z in ``unit_max`` is <= 0 (NaN is not):
+    ``(unit_max <= 0).nonzero()[0].tolist()`` in one call. unit_max: the dead-unit statistics, a
+    C-contiguous 1-D float32 or float64 array. The training monitor's check after a fused call that saw
+    a dead unit: NumPy's comparison and nonzero cost several times as much on these few units."""
+    cdef ArrayView v
+    cdef Py_ssize_t i
+    cdef bint f32 = getattr(getattr(unit_max, "dtype", None), "itemsize", 8) == 4
+    view_array(unit_max, "unit_max", b'f' if f32 else b'd', 1, False, &v)
+    dead = []
+    for i in range(v.shape[0]):
+        if ((<float*>v.data)[i] <= 0) if f32 else ((<double*>v.data)[i] <= 0):
+            dead.append(i)
+    return dead
+
+
+def aligned_zeros(Py_ssize_t n, dtype):
+    """A zeroed (n,) array of ``dtype`` whose first element is 64-byte aligned (a cache line, an AVX-512
+    vector). NumPy aligns to 16 bytes; with the workspace at any 16-byte offset, its rows of 16 floats
+    straddle cache lines or not as the allocator happens to place it, and the same fused call took a few
+    percent longer or shorter from one network to the next (bench/README.md, "Figures behind comments
+    in the source")."""
+    import numpy as np
+
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.zeros(n * itemsize + 64, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    return raw[start:start + n * itemsize].view(dtype)
+
+
 cdef class FusedNet:
     """A network's plan and workspace for fused epochs at one batch size.
 
@@ -683,11 +713,11 @@ cdef class FusedNet:
         self.plan.xb = used
         self.plan.yb = used + batch * n_inputs
         used = self.plan.yb + batch * widths[n_layers - 1]
-        self.work = np.zeros(used, params.dtype)
+        self.work = aligned_zeros(used, params.dtype)
         self.twork = np.zeros(batch, np.int64)
         self.wwork = np.zeros(batch, np.float64)
         self.params, self.grads = params, grads
-        self.spare = np.empty_like(params)
+        self.spare = aligned_zeros(params.shape[0], params.dtype)
         self.plan.n_layers = n_layers
         self.plan.n_skips = n_skips
         self.plan.n_inputs = n_inputs

@@ -213,6 +213,12 @@ def plateau_begins(tail: npt.NDArray[np.float64], window: int, rtol: float,
     """The training monitor's plateau rule after an epoch: (a plateau begins with the last of ``tail``,
     the level reported from now on, or None)."""
 
+def aligned_zeros(n: int, dtype: npt.DTypeLike) -> np.ndarray:
+    """A zeroed (n,) array of ``dtype`` whose first element is 64-byte aligned."""
+
+def dead_units_of(unit_max: _Float) -> list[int]:
+    """The flat indices, ascending, of the units whose largest z is <= 0 (NaN is not): the dead ones."""
+
 def loss_diverged(value: float, first: float, factor: float | None) -> bool:
     """The divergence rule of every training loop: value not finite, or factor x first exceeded."""
 

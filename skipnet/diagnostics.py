@@ -733,7 +733,7 @@ class TrainingMonitor(Checked):
         # restarts its monitor every fit): state = self.__dict__
         state = self.__dict__
         state["X"], state["y"], state["loss"] = X, y, loss
-        state["reported"] = {}  # layer index -> its units reported dead
+        state["reported"] = set()  # the units reported dead (flat indices over the hidden ReLU units)
         state["last_check"] = None  # the epoch of the last dead-unit check
         state["level"] = None
 
@@ -814,28 +814,16 @@ class TrainingMonitor(Checked):
         if unit_max is None:
             maxima = [d.max_preactivation for d in dead_units(self.net, self.X).layers.values()]
             unit_max = np.concatenate(maxima) if maxima else np.empty(0)
-        dead = (unit_max <= 0).nonzero()[0].tolist()  # 1-D: half the cost of np.flatnonzero
+        dead = K.dead_units_of(unit_max)  # flat indices, ascending
         previous, self.__dict__["last_check"] = self.last_check, epoch
         if not dead:
             return None  # nothing dead: the common case, without a report
-        layers = self._hidden_layers()
-        by_layer: dict[int, list[int]] = {}
-        at = 0
-        for u in dead:  # flat index -> (layer, unit), ascending
-            while at + 1 < len(layers) and layers[at + 1][2] <= u:
-                at += 1
-            k, _, start = layers[at]
-            by_layer.setdefault(k, []).append(u - start)
-        new = {}
-        for k, units in by_layer.items():
-            seen = self.reported.setdefault(k, set())
-            fresh = [u for u in units if u not in seen]
-            if fresh:
-                seen.update(fresh)
-                new[k] = fresh
+        reported = self.reported
+        new = [u for u in dead if u not in reported] if reported else dead
         if not new:
             return None
-        found = DeadUnitsFound(epoch, previous, layers, by_layer, new)
+        reported.update(new)
+        found = DeadUnitsFound(epoch, previous, self._hidden_layers(), dead, new)
         return ("dead_units", found, None) if self.explain_later else ("dead_units", *found.explain())
 
     def _hidden_layers(self) -> list[tuple[int, int, int]]:
@@ -854,11 +842,39 @@ class DeadUnitsFound(_Finding):
     or None), some not reported before: the warning's message and data, worked out when ``explain()``
     is first called. ``layers``: (layer index, width, first flat unit) of every hidden ReLU layer;
     ``dead``: layer index -> its dead units (ascending); ``new``: the same for the units not reported
-    before, only for the layers that have some."""
+    before, only for the layers that have some (both worked out from flat indices when first read)."""
 
-    def __init__(self, epoch: int, previous: int | None, layers, dead: dict[int, list[int]],
-                 new: dict[int, list[int]]):
-        self._keep(epoch=epoch, previous=previous, layers=layers, dead=dead, new=new, _explained=None)
+    _dead: list[int] | dict[int, list[int]]  # flat indices over the hidden ReLU units until first read
+    _new: list[int] | dict[int, list[int]]
+
+    def __init__(self, epoch: int, previous: int | None, layers, dead: list[int], new: list[int]):
+        """``dead``, ``new``: the units as flat indices (ascending) over the hidden ReLU units."""
+        self._keep(epoch=epoch, previous=previous, layers=layers, _dead=dead, _new=new, _explained=None)
+
+    @property
+    def dead(self) -> dict[int, list[int]]:
+        """Layer index -> its dead units (ascending)."""
+        if isinstance(self._dead, list):
+            self._keep(_dead=self._by_layer(self._dead))
+        return self._dead
+
+    @property
+    def new(self) -> dict[int, list[int]]:
+        """Layer index -> its dead units not reported before (ascending), for the layers that have some."""
+        if isinstance(self._new, list):
+            self._keep(_new=self._by_layer(self._new))
+        return self._new
+
+    def _by_layer(self, flat: list[int]) -> dict[int, list[int]]:
+        """Flat unit indices (ascending) as layer index -> units within the layer."""
+        by_layer: dict[int, list[int]] = {}
+        at = 0
+        for u in flat:
+            while at + 1 < len(self.layers) and self.layers[at + 1][2] <= u:
+                at += 1
+            k, _, start = self.layers[at]
+            by_layer.setdefault(k, []).append(u - start)
+        return by_layer
 
     def explain(self) -> tuple[str, dict]:
         """(message, data) of the dead_units warning, worked out once."""

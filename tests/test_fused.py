@@ -379,6 +379,20 @@ def test_fused_run_refuses_buffers_too_short_for_its_steps():
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_aligned_zeros_start_on_a_cache_line(dtype):
+    """The fused workspace's allocator: zeros of the dtype, C-contiguous and writable, the first element
+    64-byte aligned whatever the length (NumPy alone aligns to 16 bytes; an empty one has no element)."""
+    assert sn._kernels.aligned_zeros(0, dtype).shape == (0,)
+    for n in (1, 3, 16, 1000, 4099):
+        buffers = [sn._kernels.aligned_zeros(n, dtype) for _ in range(8)]
+        for a in buffers:
+            assert a.shape == (n,) and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+            assert a.ctypes.data % 64 == 0 and not a.any()
+        buffers[0][:] = 1  # each its own memory
+        assert not any(b.any() for b in buffers[1:])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_fused_run_names_an_array_of_the_wrong_kind(dtype):
     """Each array of FusedNet.run is checked by one buffer request: the wrong element type, a strided or
     read-only array where the kernel writes, the wrong number of dimensions or a list get a ValueError

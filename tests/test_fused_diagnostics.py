@@ -289,3 +289,19 @@ def test_the_kernel_says_whether_a_kept_epoch_saw_a_dead_unit(make, dead):
     kept = unit_epochs[1::2]  # epochs 1 and 3 of the call are due
     assert not np.isnan(kept).any()
     assert fused.dead_seen == dead == bool((kept <= 0).any())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dead_units_of_is_numpys_nonzero_of_the_units_at_or_below_zero(dtype):
+    """K.dead_units_of, the monitor's check of a row of statistics: the units whose largest z is <= 0,
+    -0.0 and -inf included, NaN not (a NaN z is passed over, so it never made a unit dead)."""
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 5, 33, 300):
+        row = rng.normal(size=n).astype(dtype)
+        row[rng.random(n) < 0.2] = 0.0
+        specials = [-0.0, np.nan, -np.inf, np.inf]
+        row[rng.integers(0, max(n, 1), size=min(n, 4))] = specials[:min(n, 4)] if n else []
+        assert K.dead_units_of(row) == (row <= 0).nonzero()[0].tolist()
+    for bad in (np.zeros((2, 3), dtype), np.zeros(6, dtype)[::2], np.zeros(3, "int64"), [0.0, -1.0]):
+        with pytest.raises(ValueError, match="unit_max must be a C-contiguous 1-D"):
+            K.dead_units_of(bad)
