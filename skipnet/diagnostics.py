@@ -775,11 +775,9 @@ class TrainingMonitor(Checked):
             # only the epochs with something to do: where plateaus began, the dead-unit checks due and the
             # last, if asked
             self.__dict__["level"] = level  # the kernel's: None or a float
-            todo = set(found)
-            todo.update(range(due, count, self.every))
-            if dead_check:
-                todo.add(count - 1)
-            backs = sorted(todo)
+            backs = range(due, count, self.every)
+            if found or dead_check:
+                backs = sorted({*backs, *found, *((count - 1,) if dead_check else ())})
         else:
             backs = range(count)
         out = []
