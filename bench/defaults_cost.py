@@ -48,12 +48,12 @@ REQUIRED = {"step_size": 1, "gamma": 0.9}
 
 
 def builtin_schedules() -> dict[str, schedules.Schedule]:
-    """One instance of every Schedule subclass that skipnet.schedules defines, built with its defaults
+    """One instance of every public Schedule subclass that skipnet.schedules defines, built with its defaults
     and REQUIRED's values for the arguments that have none (RuntimeError for an argument not there)."""
     found = {}
     for name, cls in vars(schedules).items():
         if not (isinstance(cls, type) and issubclass(cls, schedules.Schedule) and cls is not schedules.Schedule
-                and cls.__module__ == schedules.__name__):
+                and cls.__module__ == schedules.__name__ and not name.startswith("_")):
             continue
         needed = [p.name for p in inspect.signature(cls).parameters.values()
                   if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

@@ -20,7 +20,7 @@ The source is split into parts glued together with ``include``, so it stays one 
     losses.pxi       l1 / mse / bce-with-logits / cross-entropy: value and gradient in one pass
     optim.pxi        SGD and Adam updates over the flat parameter buffer
     train.pxi        the fused path: whole epochs of training steps in one call (FusedNet)
-    rates.pxi        learning-rate schedules' cosine phases by angle addition (cosine_rates)
+    rates.pxi        learning-rate schedules' plans as pieces (schedule_rates), cosines by angle addition
     orders.pxi       row orders of shuffled epochs from a NumPy Generator's bit stream (draw_orders)
 
 Cores take pointers and sizes (``*_ptr``), so the fused epoch runs them on slices of one workspace;

@@ -10,7 +10,7 @@
 # values, so a step's rate has the same bits whichever is asked. block ~ sqrt(phase length) keeps both
 # tables small; it is part of the schedule's definition (a pure function of its settings).
 
-from libc.math cimport cos, sin
+from libc.math cimport cos, floor, isfinite, sin
 
 
 cdef void angle_cos_sin(double angle, double* c, double* s) noexcept nogil:
@@ -94,3 +94,156 @@ def cosine_rates_at(const int64_t[::1] steps, double[::1] out, double offset, do
             angle_cos_sin(theta0 + <double>(h * block) * delta, &ca, &sa)
             angle_cos_sin(<double>l * delta, &cb, &sb)
             out[i] = cosine_rate(offset, scale, ca, sa, cb, sb)
+
+
+# A schedule's whole plan as pieces (skipnet.schedules builds them in _plan): a flat tuple of P rows of 7
+# numbers, row i being (begin, kind, a, b, c, d, block): the piece taking the positions from its begin up
+# to the next piece's (the last: on and on). Kinds:
+#     PIECE_CONSTANT  a
+#     PIECE_LINEAR    b * ((t - c) / d) + a
+#     PIECE_COSINE    a + b * (1 + cos(c + u * d)) at u = t - begin, as cosine_rates with block
+#     PIECE_HOLD      the rate of the position before the piece begins (the last piece: a plan's end)
+# One call fills a kernel call's rates (schedule_rates) or evaluates any positions (schedule_rates_at),
+# from the same expressions: the same bits whichever is asked. A tuple, read into a C array per call:
+# cheaper to make, per fit, than any array object.
+cdef enum:
+    ROW = 7  # numbers per piece
+    ROWS_MAX = 8  # pieces at most
+PIECE_COLUMNS, PIECES_MAX = ROW, ROWS_MAX
+PIECE_CONSTANT, PIECE_LINEAR, PIECE_COSINE, PIECE_HOLD = 0, 1, 2, 3
+# positions and blocks stay exact as doubles and as Py_ssize_t below it
+cdef double _PIECE_MAX = 9007199254740992.0  # 2**53
+
+
+cdef double piece_rate(const double* row, Py_ssize_t t) noexcept nogil:
+    """The rate of a constant, linear or cosine piece at position t (>= its begin)."""
+    cdef Py_ssize_t kind = <Py_ssize_t>row[1], block, u, h, l
+    cdef double ca, sa, cb, sb
+    if kind == 0:
+        return row[2]
+    if kind == 1:
+        return row[3] * ((<double>t - row[4]) / row[5]) + row[2]
+    block = <Py_ssize_t>row[6]
+    u = t - <Py_ssize_t>row[0]
+    h = u // block
+    l = u - h * block
+    angle_cos_sin(row[4] + <double>(h * block) * row[5], &ca, &sa)
+    angle_cos_sin(<double>l * row[5], &cb, &sb)
+    return cosine_rate(row[2], row[3], ca, sa, cb, sb)
+
+
+cdef Py_ssize_t piece_at(const double* pieces, Py_ssize_t count, Py_ssize_t t) noexcept nogil:
+    """The index of the piece position t falls in."""
+    cdef Py_ssize_t i = count - 1
+    while i > 0 and <double>t < pieces[i * 7]:
+        i -= 1
+    return i
+
+
+cdef double pieces_rate(const double* pieces, Py_ssize_t count, Py_ssize_t t) noexcept nogil:
+    """The rate at position t."""
+    cdef Py_ssize_t i = piece_at(pieces, count, t)
+    if pieces[i * 7 + 1] == 3:  # held (the last piece, never the first): the rate of the position before it
+        t = <Py_ssize_t>pieces[i * 7] - 1
+        i -= 1
+    return piece_rate(pieces + i * 7, t)
+
+
+cdef bint _whole(double value) noexcept:
+    """value is a whole number in [0, 2**53) (NaN is not)."""
+    return 0 <= value < _PIECE_MAX and value == floor(value)
+
+
+cdef Py_ssize_t read_pieces(tuple pieces, double* out) except -1:
+    """Copy the flat tuple ``pieces`` into out (room for PIECES_MAX rows) and check it; returns P."""
+    cdef Py_ssize_t size = len(pieces), count = size // PIECE_COLUMNS, i, j
+    cdef double kind, begin
+    if size % PIECE_COLUMNS or not 1 <= count <= PIECES_MAX:
+        raise ValueError(f"pieces must be 1 to {PIECES_MAX} rows of {PIECE_COLUMNS} numbers, got {size} numbers")
+    for i in range(size):
+        out[i] = pieces[i]
+    for i in range(count):
+        begin, kind = out[i * 7], out[i * 7 + 1]
+        if not _whole(begin) or (i == 0) != (begin == 0) or (i and begin <= out[i * 7 - 7]):
+            raise ValueError(f"piece {i} begins at {begin}: the first must begin at 0, the others at whole "
+                             "positions after the one before, below 2**53")
+        if not (kind == 0 or kind == 1 or kind == 2 or (kind == 3 and i == count - 1 and i > 0)):
+            raise ValueError(f"piece {i} has kind {kind}: expected 0 (constant), 1 (linear), 2 (cosine) or 3 "
+                             "(held: the last piece, not the first)")
+        for j in range(2, 6):
+            if kind != 3 and not isfinite(out[i * 7 + j]):
+                raise ValueError(f"piece {i} has a value that is not finite: {out[i * 7 + j]}")
+        if kind == 1 and out[i * 7 + 5] == 0:
+            raise ValueError(f"piece {i} is linear over a length (d) of 0")
+        if kind == 2 and not (_whole(out[i * 7 + 6]) and out[i * 7 + 6] >= 1):
+            raise ValueError(f"piece {i} is a cosine with block {out[i * 7 + 6]}: expected a whole number >= 1")
+    return count
+
+
+cdef Py_ssize_t pieces_table_size(const double* pieces, Py_ssize_t count, Py_ssize_t first,
+                                  Py_ssize_t n) noexcept nogil:
+    """Room for the largest cosine table a run of n positions from first needs (cosine_rates_ptr)."""
+    cdef Py_ssize_t i, begin, end, lo, hi, block, size = 0
+    for i in range(count):
+        if pieces[i * 7 + 1] != 2:
+            continue
+        begin = <Py_ssize_t>pieces[i * 7]
+        end = <Py_ssize_t>pieces[i * 7 + 7] if i + 1 < count else first + n
+        lo, hi = max(first, begin), min(first + n, end)
+        if lo < hi:
+            block = <Py_ssize_t>pieces[i * 7 + 6]
+            size = max(size, min(block, hi - lo + (lo - begin) % block))
+    return size
+
+
+def schedule_rates(tuple pieces, Py_ssize_t first, double[::1] out):
+    """out[k] = the rate of the schedule ``pieces`` (this part's head) at position first + k. pieces: a
+    flat tuple of P rows of 7 numbers; first >= 0; out: float64 (n,)."""
+    cdef double rows[ROWS_MAX * ROW]
+    cdef Py_ssize_t n = out.shape[0], count = read_pieces(pieces, rows), i, lo, hi, end, k, size
+    cdef const double* row
+    cdef double* table = NULL
+    cdef double held
+    if first < 0:
+        raise ValueError(f"first must be >= 0, got {first}")
+    if n == 0:
+        return
+    size = pieces_table_size(rows, count, first, n)
+    if size:
+        table = <double*>PyMem_Malloc(2 * size * sizeof(double))
+        if table == NULL:
+            raise MemoryError()
+    with nogil:
+        for i in range(piece_at(rows, count, first), count):
+            row = rows + i * 7
+            lo = max(first, <Py_ssize_t>row[0])
+            end = <Py_ssize_t>row[7] if i + 1 < count else first + n
+            hi = min(first + n, end)
+            if lo >= hi:
+                break
+            if row[1] == 2:
+                cosine_rates_ptr(&out[lo - first], hi - lo, lo - <Py_ssize_t>row[0], row[2], row[3], row[4],
+                                 row[5], <Py_ssize_t>row[6], table, table + size)
+            elif row[1] == 1:
+                for k in range(lo, hi):
+                    out[k - first] = piece_rate(row, k)
+            else:
+                held = row[2] if row[1] == 0 else pieces_rate(rows, i, <Py_ssize_t>row[0] - 1)
+                for k in range(lo, hi):
+                    out[k - first] = held
+    PyMem_Free(table)
+
+
+def schedule_rates_at(tuple pieces, const int64_t[::1] positions, double[::1] out):
+    """out[i] = schedule_rates' value at position positions[i] (each >= 0), bit for bit. positions: int64
+    (n,), out: float64 (n,)."""
+    cdef double rows[ROWS_MAX * ROW]
+    cdef Py_ssize_t i, n = positions.shape[0], count = read_pieces(pieces, rows)
+    if out.shape[0] != n:
+        raise ValueError(f"out must have {n} entries like positions, got {out.shape[0]}")
+    for i in range(n):
+        if positions[i] < 0:
+            raise ValueError(f"positions must be >= 0, got {positions[i]}")
+    with nogil:
+        for i in range(n):
+            out[i] = pieces_rate(rows, count, positions[i])

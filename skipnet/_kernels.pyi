@@ -231,6 +231,24 @@ def cosine_rates_at(steps: npt.NDArray[np.int64], out: npt.NDArray[np.float64], 
                     scale: float, theta0: float, delta: float, block: int) -> None:
     """out[i] = cosine_rates' value at step steps[i], bit for bit."""
 
+PIECE_COLUMNS: int
+"""Numbers per piece of a schedule's plan (schedule_rates): begin, kind, a, b, c, d, block."""
+PIECES_MAX: int
+"""The most pieces a plan may have."""
+PIECE_CONSTANT: int
+PIECE_LINEAR: int
+PIECE_COSINE: int
+PIECE_HOLD: int
+
+def schedule_rates(pieces: tuple[float, ...], first: int, out: npt.NDArray[np.float64]) -> None:
+    """out[k] = the rate of the plan ``pieces`` (a flat tuple of rows (begin, kind, a, b, c, d, block):
+    constant a, linear b * ((t - c) / d) + a, a cosine phase as cosine_rates, or the last rate held) at
+    position first + k (csrc/rates.pxi)."""
+
+def schedule_rates_at(pieces: tuple[float, ...], positions: npt.NDArray[np.int64],
+                      out: npt.NDArray[np.float64]) -> None:
+    """out[i] = schedule_rates' value at position positions[i], bit for bit."""
+
 def relu_bwd_bias_grad(dH: _Float, Z: _Float, dZ: _Float, db: _Float) -> None:
     """dZ = relu_bwd(dH, Z) and db = dZ.sum(0), in one pass, bit for bit the two of them."""
 

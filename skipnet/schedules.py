@@ -31,7 +31,7 @@ import numbers
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 import numpy as np
 
@@ -76,25 +76,10 @@ def _block(length: int) -> int:
     return max(1, math.isqrt(max(1, int(length))))
 
 
-class _CosinePhase(NamedTuple):
-    """``offset + scale * (1 + cos(theta0 + u * delta))`` at a phase's step u (K.cosine_rates)."""
-
-    offset: float
-    scale: float
-    theta0: float
-    delta: float
-    block: int
-
-    def at(self, u: np.ndarray) -> np.ndarray:
-        """The rates at steps u (int64, >= 0) of the phase."""
-        out = np.empty(u.shape)
-        K.cosine_rates_at(np.ascontiguousarray(u, dtype=np.int64), out, self.offset, self.scale, self.theta0,
-                          self.delta, self.block)
-        return out
-
-    def fill(self, out: np.ndarray, first: int) -> None:
-        """out[k] = the rate at step first + k of the phase (out: a contiguous float64 slice)."""
-        K.cosine_rates(out, first, self.offset, self.scale, self.theta0, self.delta, self.block)
+def _cosine_piece(begin: int, offset: float, scale: float, theta0: float, delta: float, length: float) -> tuple:
+    """The piece (K.schedule_rates) ``offset + scale * (1 + cos(theta0 + u * delta))`` at its step u = t -
+    begin, for a phase of about ``length`` steps."""
+    return (begin, K.PIECE_COSINE, offset, scale, theta0, delta, _block(length))
 
 
 class Schedule:
@@ -295,7 +280,28 @@ class ExponentialLR(Schedule):
         return self.base_lr * self.gamma**epoch
 
 
-class CosineLR(Schedule):
+class _Piecewise(Schedule):
+    """A schedule planned as pieces (K.schedule_rates: constant, linear, cosine, the last rate held): the
+    rate of one position, of many, and a run of consecutive ones, all from the same expressions."""
+
+    _pieces: tuple  # worked out by _plan: the rows of K.schedule_rates, one after the other
+
+    def _rate(self, t):
+        out = np.empty(1)
+        K.schedule_rates_at(self._pieces, np.array([t], dtype=np.int64), out)
+        return float(out[0])
+
+    def _rates(self, positions):
+        positions = np.ascontiguousarray(positions, dtype=np.int64)
+        out = np.empty(positions.shape)
+        K.schedule_rates_at(self._pieces, positions.reshape(-1), out.reshape(-1))
+        return out
+
+    def _fill(self, first, out):
+        K.schedule_rates(self._pieces, first, out)
+
+
+class CosineLR(_Piecewise):
     """Linear warm-up, then cosine annealing to ``min_lr``; per step (default) or per epoch.
 
     With ``t`` the position (``per``), ``W = warmup`` and ``T = total``:
@@ -314,10 +320,6 @@ class CosineLR(Schedule):
                "min_lr": _rate_check("min_lr", minimum=0.0),
                "warmup_start_factor": _rate_check("warmup_start_factor", minimum=0.0, include_min=False,
                                                   maximum=1.0)}
-
-    # worked out by _plan: the planned length and the cosine phase after the warm-up
-    _planned: int
-    _cosine: _CosinePhase
 
     def __init__(self, warmup: int = 0, total: int | None = None, min_lr: float = 0.0,
                  warmup_start_factor: float = 1.0 / 3.0, per: str = "step"):
@@ -343,40 +345,15 @@ class CosineLR(Schedule):
             if planned <= self.warmup:
                 raise ValueError(f"CosineLR: the fit has {planned} {self.per}s, not more than "
                                  f"warmup={self.warmup}; lower warmup or train longer")
-        # the cosine phase: step t >= warmup is position t - warmup of K.cosine_rates
-        length = planned - self.warmup
-        self._keep(_planned=planned, _cosine=_CosinePhase(float(self.min_lr), (self.base_lr - self.min_lr) / 2.0,
-                                                          0.0, math.pi / length, _block(length)))
-
-    def _rate(self, t):
-        return float(self._rates(np.array([t]))[0])  # one formula for one step and for many
-
-    def _warm(self, t: np.ndarray) -> np.ndarray:
-        f = self.warmup_start_factor
-        return self.base_lr * (f + (1.0 - f) * t / self.warmup)
-
-    def _rates(self, positions):
-        positions = np.asarray(positions, dtype=np.int64)
-        out = np.full(positions.shape, float(self.min_lr))  # t >= total: held
-        warm = positions < self.warmup
-        out[warm] = self._warm(positions[warm].astype(np.float64))
-        mid = ~warm & (positions < self._planned)
-        out[mid] = self._cosine.at(positions[mid] - self.warmup)
-        return out
-
-    def _fill(self, first, out):
-        end = first + out.size
-        warm_end, mid_end = min(end, self.warmup), min(end, self._planned)
-        if first < warm_end:
-            out[:warm_end - first] = self._warm(np.arange(first, warm_end, dtype=np.float64))
-        begin = max(first, self.warmup)
-        if begin < mid_end:
-            self._cosine.fill(out[begin - first:mid_end - first], begin - self.warmup)
-        if end > self._planned:
-            out[max(first, self._planned) - first:] = self.min_lr
+        # the warm-up's line, the cosine from step warmup on, then min_lr, held
+        warmup, f, base, low = self.warmup, self.warmup_start_factor, self.base_lr, float(self.min_lr)
+        rise = (0, K.PIECE_LINEAR, base * f, base * (1.0 - f), 0.0, warmup, 0) if warmup else ()
+        length = planned - warmup
+        self._keep(_pieces=(*rise, *_cosine_piece(warmup, low, (base - low) / 2.0, 0.0, math.pi / length, length),
+                            planned, K.PIECE_CONSTANT, low, 0.0, 0.0, 0.0, 0))
 
 
-class OneCycle(Schedule):
+class OneCycle(_Piecewise):
     """Per step: the one-cycle policy of torch.optim.lr_scheduler.OneCycleLR (learning rate only).
 
     The peak is ``max_lr`` (default: the trainer's ``lr``); the rate starts at ``max_lr / div_factor``,
@@ -396,12 +373,6 @@ class OneCycle(Schedule):
                "final_div_factor": _rate_check("final_div_factor", minimum=1.0),
                "three_phase": lambda value: V.check_bool("three_phase", value)}
 
-    # worked out by _plan: the planned length, the phases (end step, first rate, last rate) and where each
-    # phase's cosine starts
-    _planned: int
-    _phases: list[tuple[float, float, float]]
-    _cosines: list[tuple[int, _CosinePhase]]
-
     @keyword_from("three_phase")
     def __init__(self, max_lr: float | None = None, total: int | None = None, pct_start: float = 0.3,
                  anneal: str = "cos", div_factor: float = 25.0, final_div_factor: float = 1e4,
@@ -414,7 +385,6 @@ class OneCycle(Schedule):
         self.anneal = anneal
         self.div_factor = div_factor
         self.final_div_factor = final_div_factor
-        self._phases: list[tuple[float, float, float]] = []
 
     def _check_settings(self):
         pct_start = getattr(self, "pct_start", None)
@@ -438,56 +408,21 @@ class OneCycle(Schedule):
                       (total - 1, initial, final)]
         else:
             phases = [(rise_end, initial, peak), (total - 1, peak, final)]
-        # phase i takes the steps in (begin, end] (the first from 0); its cosine, position 0 at its first step
-        cosines = []
+        # phase i takes the steps in (begin, end] (the first from 0, none when that is empty), its cosine
+        # at position 0 on its first step; from total on, the last rate is held
+        pieces = ()
         begin = 0.0
         for i, (end, first, last) in enumerate(phases):
             start = 0 if i == 0 else math.floor(begin) + 1
-            delta = math.pi / (end - begin)
-            cosines.append((start, _CosinePhase(last, (first - last) / 2.0, (start - begin) * delta, delta,
-                                                _block(math.ceil(end - begin)))))
+            if start <= end:
+                if self.anneal == "cos":
+                    delta = math.pi / (end - begin)
+                    pieces += _cosine_piece(start, last, (first - last) / 2.0, (start - begin) * delta, delta,
+                                            math.ceil(end - begin))
+                else:
+                    pieces += (start, K.PIECE_LINEAR, first, last - first, begin, end - begin, 0)
             begin = end
-        self._keep(_phases=phases, _planned=total, _cosines=cosines)
-
-    def _rate(self, t):
-        return float(self._rates(np.array([t]))[0])  # one formula for one step and for many
-
-    def _phase_rates(self, i: int, t: np.ndarray) -> np.ndarray:
-        """The rates of phase i at its steps t (int64)."""
-        end, first, last = self._phases[i]
-        start, cosine = self._cosines[i]
-        if self.anneal == "cos":
-            return cosine.at(t - start)
-        begin = self._phases[i - 1][0] if i else 0.0
-        pct = (t.astype(np.float64) - begin) / (end - begin)
-        return (last - first) * pct + first
-
-    def _rates(self, positions):
-        t = np.minimum(np.asarray(positions, dtype=np.int64), self._planned - 1)  # the final rate, held
-        out = np.empty(t.shape)
-        todo = np.ones(t.shape, bool)
-        for i, (end, _, _) in enumerate(self._phases):
-            here = todo & (t <= end) if i < len(self._phases) - 1 else todo
-            out[here] = self._phase_rates(i, t[here])
-            todo &= ~here
-        return out
-
-    def _fill(self, first, out):
-        end = min(first + out.size, self._planned)  # steps from the last of the plan on: its rate, held
-        last = len(self._phases) - 1
-        for i, (phase_end, _, _) in enumerate(self._phases):
-            start = self._cosines[i][0]
-            stop = end if i == last else min(end, math.floor(phase_end) + 1)
-            lo = max(first, start)
-            if lo >= stop:
-                continue
-            if self.anneal == "cos":
-                self._cosines[i][1].fill(out[lo - first:stop - first], lo - start)
-            else:
-                out[lo - first:stop - first] = self._phase_rates(i, np.arange(lo, stop, dtype=np.int64))
-        if first + out.size > self._planned:
-            held = max(first, self._planned) - first
-            out[held:] = self._rates(np.array([self._planned - 1]))[0]
+        self._keep(_pieces=(*pieces, total, K.PIECE_HOLD, 0.0, 0.0, 0.0, 0.0, 0))
 
 
 def _check_best(value) -> float:

@@ -52,6 +52,72 @@ def test_cosine_rates_refuse_bad_arguments(call, error, match):
         call()
 
 
+def _plan_of_every_kind():
+    """A rise, a cosine, a constant, a second cosine and the last rate held (K.schedule_rates' pieces)."""
+    return (0, K.PIECE_LINEAR, 0.01, 0.09, -0.5, 10.5, 0,
+            10, K.PIECE_COSINE, 0.001, 0.0495, 0.0, math.pi / 90, 9,
+            100, K.PIECE_CONSTANT, 0.001, 0.0, 0.0, 0.0, 0,
+            120, K.PIECE_COSINE, 0.0005, 0.02, 0.4, math.pi / 77, 8,
+            200, K.PIECE_HOLD, 0.0, 0.0, 0.0, 0.0, 0)
+
+
+@pytest.mark.parametrize("first,n", [(0, 260), (0, 1), (9, 3), (95, 30), (150, 51), (199, 2), (240, 7)])
+def test_schedule_rates_runs_equal_single_positions_bit_for_bit_and_the_formulas(first, n, simd):
+    pieces = _plan_of_every_kind()
+    run = np.full(n, np.nan)
+    K.schedule_rates(pieces, first, run)
+    t = np.arange(first, first + n, dtype=np.int64)
+    single = np.full(n, np.nan)
+    K.schedule_rates_at(pieces, t[::-1].copy(), single)  # any order
+    np.testing.assert_array_equal(run, single[::-1])
+    tf = t.astype(float)
+    expected = np.select(
+        [t < 10, t < 100, t < 120, t < 200],
+        [0.09 * ((tf + 0.5) / 10.5) + 0.01, 0.001 + 0.0495 * (1 + np.cos((tf - 10) * math.pi / 90)), 0.001,
+         0.0005 + 0.02 * (1 + np.cos(0.4 + (tf - 120) * math.pi / 77))],
+        0.0005 + 0.02 * (1 + np.cos(0.4 + 79 * math.pi / 77)))  # held: position 199's rate
+    np.testing.assert_allclose(run, expected, rtol=1e-13, atol=1e-17)
+    held = np.empty(2)
+    K.schedule_rates_at(pieces, np.array([199, 10**15]), held)  # held however far past the plan
+    assert held[0] == held[1] and (t[-1] < 200 or held[0] == run[-1])
+
+
+@pytest.mark.parametrize("pieces,match", [
+    ((), "1 to 8 rows"),
+    ((0, 0, 1.0, 0, 0, 0), "1 to 8 rows"),
+    ((0, 0, 1.0, 0, 0, 0, 0) * 9, "1 to 8 rows"),
+    ((1, 0, 1.0, 0, 0, 0, 0), "begin at 0"),
+    ((0, 0, 1.0, 0, 0, 0, 0, 0, 0, 2.0, 0, 0, 0, 0), "after the one before"),
+    ((0, 0, 1.0, 0, 0, 0, 0, 5.5, 0, 2.0, 0, 0, 0, 0), "whole"),
+    ((0, 0, 1.0, 0, 0, 0, 0, math.nan, 0, 2.0, 0, 0, 0, 0), "whole"),
+    ((0, 4, 1.0, 0, 0, 0, 0), "kind"),
+    ((0, 0.5, 1.0, 0, 0, 0, 0), "kind"),
+    ((0, K.PIECE_HOLD, 0, 0, 0, 0, 0), "kind"),
+    ((0, K.PIECE_CONSTANT, 1.0, 0, 0, 0, 0, 5, K.PIECE_HOLD, 0, 0, 0, 0, 0, 9, 0, 1.0, 0, 0, 0, 0), "kind"),
+    ((0, K.PIECE_CONSTANT, math.inf, 0, 0, 0, 0), "not finite"),
+    ((0, K.PIECE_LINEAR, 1.0, 1.0, 0.0, 0.0, 0), "length"),
+    ((0, K.PIECE_COSINE, 1.0, 1.0, 0.0, 0.1, 0), "block"),
+    ((0, K.PIECE_COSINE, 1.0, 1.0, 0.0, math.nan, 3), "not finite"),
+])
+def test_schedule_rates_refuse_a_bad_plan(pieces, match):
+    with pytest.raises(ValueError, match=match):
+        K.schedule_rates(pieces, 0, np.empty(4))
+    with pytest.raises(ValueError, match=match):
+        K.schedule_rates_at(pieces, np.arange(4), np.empty(4))
+
+
+def test_schedule_rates_refuse_bad_positions_and_buffers():
+    plan = (0, K.PIECE_CONSTANT, 1.0, 0, 0, 0, 0)
+    with pytest.raises(ValueError, match="first"):
+        K.schedule_rates(plan, -1, np.empty(2))
+    with pytest.raises(ValueError, match="positions"):
+        K.schedule_rates_at(plan, np.array([0, -3]), np.empty(2))
+    with pytest.raises(ValueError, match="out"):
+        K.schedule_rates_at(plan, np.array([0, 3]), np.empty(3))
+    with pytest.raises(TypeError):
+        K.schedule_rates(list(plan), 0, np.empty(2))
+
+
 # ---------------------------------------------------------------------------------- step_rates
 def _per_step_schedules():
     return [S.CosineLR(), S.CosineLR(warmup=30, min_lr=0.001), S.CosineLR(warmup=5, total=120, min_lr=0.01),
