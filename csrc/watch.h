@@ -22,6 +22,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include "simd.h"
 
 enum { WATCH_MAX_WINDOW = 64 };
 
@@ -73,26 +74,28 @@ static inline int plateau_watch_epoch(plateau_watch *w, double total)
     return plateau_begins(w->tail, w->n_tail, w->window, w->rtol, &w->level);
 }
 
-/* unit_max (m) = the larger of itself and each column of Z (n x m); a NaN in Z is passed over. With
-   SSE2 (every x86-64), four vectors of columns stay in registers down the rows: maxps(z, acc) is
-   exactly z > acc ? z : acc (a NaN z gives acc). */
+/* unit_max (m) = the larger of itself and each column of Z (n x m, rows ld apart); a NaN in Z is passed
+   over. Vectors of columns stay in registers down the rows: max(z, acc) is exactly z > acc ? z : acc
+   at every width (a NaN z gives acc). Four vectors at a time, then one at a time with the even and odd
+   rows in two accumulators (a chain of one max per row would wait on each max's latency), then the
+   columns left to the next narrower width: AVX-512 (16 floats) -> AVX2 (8) -> SSE2 (4) -> scalar. Any
+   order of the maxima gives the same largest value (of +0 and -0, either: both are <= 0). */
 #define WATCH_FOLD_TAIL(T)                                                                           \
     for (ptrdiff_t i = 0; o0 < m && i < n; i++)                                                      \
         for (ptrdiff_t o = o0; o < m; o++) {                                                         \
-            const T z = Z[i * m + o];                                                                \
+            const T z = Z[i * ld + o];                                                               \
             unit_max[o] = z > unit_max[o] ? z : unit_max[o];                                         \
         }
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#define WATCH_FOLD(NAME, T, V, W, LOAD, STORE, MAX)                                                  \
-    static inline void NAME(const T *restrict Z, ptrdiff_t n, ptrdiff_t m, T *restrict unit_max)    \
+#define WATCH_FOLD(NAME, TARGET, T, V, W, LOAD, STORE, MAX, REST)                                    \
+    TARGET static void NAME(const T *restrict Z, ptrdiff_t n, ptrdiff_t m, ptrdiff_t ld,            \
+                            T *restrict unit_max)                                                    \
     {                                                                                                \
         ptrdiff_t o0 = 0;                                                                            \
         for (; o0 + 4 * W <= m; o0 += 4 * W) {                                                       \
             V a0 = LOAD(unit_max + o0), a1 = LOAD(unit_max + o0 + W);                                \
             V a2 = LOAD(unit_max + o0 + 2 * W), a3 = LOAD(unit_max + o0 + 3 * W);                    \
             for (ptrdiff_t i = 0; i < n; i++) {                                                      \
-                const T *z = Z + i * m + o0;                                                         \
+                const T *z = Z + i * ld + o0;                                                        \
                 a0 = MAX(LOAD(z), a0);                                                               \
                 a1 = MAX(LOAD(z + W), a1);                                                           \
                 a2 = MAX(LOAD(z + 2 * W), a2);                                                       \
@@ -104,25 +107,72 @@ static inline int plateau_watch_epoch(plateau_watch *w, double total)
             STORE(unit_max + o0 + 3 * W, a3);                                                        \
         }                                                                                            \
         for (; o0 + W <= m; o0 += W) {                                                               \
-            V a = LOAD(unit_max + o0);                                                               \
-            for (ptrdiff_t i = 0; i < n; i++)                                                        \
-                a = MAX(LOAD(Z + i * m + o0), a);                                                    \
-            STORE(unit_max + o0, a);                                                                 \
+            V even = LOAD(unit_max + o0), odd = even;                                                \
+            ptrdiff_t i = 0;                                                                         \
+            for (; i + 2 <= n; i += 2) {                                                             \
+                even = MAX(LOAD(Z + i * ld + o0), even);                                             \
+                odd = MAX(LOAD(Z + (i + 1) * ld + o0), odd);                                         \
+            }                                                                                        \
+            if (i < n)                                                                               \
+                even = MAX(LOAD(Z + i * ld + o0), even);                                             \
+            STORE(unit_max + o0, MAX(odd, even));                                                    \
         }                                                                                            \
-        WATCH_FOLD_TAIL(T)                                                                           \
+        REST                                                                                         \
     }
-WATCH_FOLD(watch_fold_max_f, float, __m128, 4, _mm_loadu_ps, _mm_storeu_ps, _mm_max_ps)
-WATCH_FOLD(watch_fold_max_d, double, __m128d, 2, _mm_loadu_pd, _mm_storeu_pd, _mm_max_pd)
-#else
-#define WATCH_FOLD(NAME, T)                                                                          \
-    static inline void NAME(const T *restrict Z, ptrdiff_t n, ptrdiff_t m, T *restrict unit_max)    \
+#define WATCH_FOLD_SCALAR(NAME, T)                                                                   \
+    static void NAME(const T *restrict Z, ptrdiff_t n, ptrdiff_t m, ptrdiff_t ld,                   \
+                     T *restrict unit_max)                                                           \
     {                                                                                                \
         ptrdiff_t o0 = 0;                                                                            \
         WATCH_FOLD_TAIL(T)                                                                           \
     }
-WATCH_FOLD(watch_fold_max_f, float)
-WATCH_FOLD(watch_fold_max_d, double)
+#define WATCH_FOLD_NARROWER(NEXT) \
+    if (o0 < m)                   \
+        NEXT(Z + o0, n, m - o0, ld, unit_max + o0);
+#if defined(__SSE2__)
+#include <emmintrin.h>
+WATCH_FOLD(watch_fold_f_base, , float, __m128, 4, _mm_loadu_ps, _mm_storeu_ps, _mm_max_ps, WATCH_FOLD_TAIL(float))
+WATCH_FOLD(watch_fold_d_base, , double, __m128d, 2, _mm_loadu_pd, _mm_storeu_pd, _mm_max_pd,
+           WATCH_FOLD_TAIL(double))
+#else
+WATCH_FOLD_SCALAR(watch_fold_f_base, float)
+WATCH_FOLD_SCALAR(watch_fold_d_base, double)
 #endif
+#ifdef SIMD_HAVE_X86
+WATCH_FOLD(watch_fold_f_avx2, SIMD_TARGET_AVX2, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_max_ps,
+           WATCH_FOLD_NARROWER(watch_fold_f_base))
+WATCH_FOLD(watch_fold_d_avx2, SIMD_TARGET_AVX2, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd,
+           _mm256_max_pd, WATCH_FOLD_NARROWER(watch_fold_d_base))
+WATCH_FOLD(watch_fold_f_avx512, SIMD_TARGET_AVX512, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps,
+           _mm512_max_ps, WATCH_FOLD_NARROWER(watch_fold_f_avx2))
+WATCH_FOLD(watch_fold_d_avx512, SIMD_TARGET_AVX512, double, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd,
+           _mm512_max_pd, WATCH_FOLD_NARROWER(watch_fold_d_avx2))
+#define WATCH_FOLD_PICK(T)                                                                           \
+    if (simd_level == SIMD_AVX512) {                                                                 \
+        watch_fold_##T##_avx512(Z, n, m, m, unit_max);                                               \
+        return;                                                                                      \
+    }                                                                                                \
+    if (simd_level == SIMD_AVX2) {                                                                   \
+        watch_fold_##T##_avx2(Z, n, m, m, unit_max);                                                 \
+        return;                                                                                      \
+    }
+#else
+#define WATCH_FOLD_PICK(T)
+#endif
+/* The folds of the SIMD level in use (generic512: the baseline's). */
+static inline void watch_fold_max_f(const float *Z, ptrdiff_t n, ptrdiff_t m, float *unit_max)
+{
+    WATCH_FOLD_PICK(f)
+    watch_fold_f_base(Z, n, m, m, unit_max);
+}
+static inline void watch_fold_max_d(const double *Z, ptrdiff_t n, ptrdiff_t m, double *unit_max)
+{
+    WATCH_FOLD_PICK(d)
+    watch_fold_d_base(Z, n, m, m, unit_max);
+}
+#undef WATCH_FOLD_PICK
+#undef WATCH_FOLD_NARROWER
+#undef WATCH_FOLD_SCALAR
 #undef WATCH_FOLD_TAIL
 #undef WATCH_FOLD
 

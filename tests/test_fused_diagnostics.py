@@ -53,6 +53,28 @@ def test_unit_statistics_of_one_step_are_the_forward_pass_maxima(dtype):
     np.testing.assert_array_equal(unit_max, expected)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows", [1, 2, 7])
+def test_unit_statistics_at_every_simd_level_and_width(dtype, rows, simd):
+    # widths that take every part of the fold (csrc/watch.h) at each level: groups of four vectors, single
+    # vectors (even and odd rows), the narrower widths left over, scalars
+    rng = np.random.default_rng(rows)
+    net = sn.Network.mlp(3, (70, 37, 16, 9, 1), dtype=dtype, seed=5)
+    X = rng.normal(size=(rows, 3)).astype(dtype)
+    y = rng.normal(size=(rows, 1)).astype(dtype)
+    z = net.internals.detailed_pass(X).z[:-1]
+    expected = np.concatenate([zk.max(axis=0) for zk in z])
+    n_units = expected.size
+    fused = net.internals.engine.make_fused(rows)
+    fused.bind(X, y, None, np.zeros_like(net.internals.params), None, "l1", "sgd")
+    unit_max, unit_epochs = np.full(n_units, -np.inf, dtype), np.zeros((1, n_units), dtype)
+    done, status, *_ = fused.run(None, np.array([0.0]), np.zeros(2), np.zeros(1), 1, 1, 0, None,
+                                 unit_max=unit_max, unit_epochs=unit_epochs)
+    fused.unbind()
+    assert (done, status) == (1, "ok")
+    np.testing.assert_array_equal(unit_epochs[0], expected)
+
+
 @pytest.mark.parametrize("make", [
     lambda: sn.Network.exercise(),                                                   # the scalar path
     lambda: sn.Network.mlp(1, (1, 1, 1), seed=3, skip="first-to-output"),            # scalar, biases
