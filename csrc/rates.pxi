@@ -10,7 +10,7 @@
 # values, so a step's rate has the same bits whichever is asked. block ~ sqrt(phase length) keeps both
 # tables small; it is part of the schedule's definition (a pure function of its settings).
 
-from libc.math cimport cos, floor, isfinite, sin
+from libc.math cimport ceil, cos, floor, isfinite, sin
 
 
 cdef void angle_cos_sin(double angle, double* c, double* s) noexcept nogil:
@@ -109,8 +109,12 @@ def cosine_rates_at(const int64_t[::1] steps, double[::1] out, double offset, do
 cdef enum:
     ROW = 7  # numbers per piece
     ROWS_MAX = 8  # pieces at most
+    CONSTANT = 0
+    LINEAR = 1
+    COSINE = 2
+    HOLD = 3
 PIECE_COLUMNS, PIECES_MAX = ROW, ROWS_MAX
-PIECE_CONSTANT, PIECE_LINEAR, PIECE_COSINE, PIECE_HOLD = 0, 1, 2, 3
+PIECE_CONSTANT, PIECE_LINEAR, PIECE_COSINE, PIECE_HOLD = CONSTANT, LINEAR, COSINE, HOLD
 # positions and blocks stay exact as doubles and as Py_ssize_t below it
 cdef double _PIECE_MAX = 9007199254740992.0  # 2**53
 
@@ -247,3 +251,80 @@ def schedule_rates_at(tuple pieces, const int64_t[::1] positions, double[::1] ou
     with nogil:
         for i in range(n):
             out[i] = pieces_rate(rows, count, positions[i])
+
+
+# The plans of the built-in schedules with pieces (skipnet.schedules.CosineLR, OneCycle, whose docstrings
+# give the formulas): made at the start of every fit, so made here in one call.
+
+cdef double _PI = 3.141592653589793  # math.pi
+
+
+cdef Py_ssize_t phase_block(Py_ssize_t length) noexcept:
+    """The block of a cosine phase of ``length`` steps: the integer square root of max(1, length), so both
+    tables of the angle addition stay small (part of the schedule's definition)."""
+    cdef Py_ssize_t n = max(1, length), r = <Py_ssize_t>sqrt(<double>n)
+    while r * r > n:
+        r -= 1
+    while (r + 1) * (r + 1) <= n:
+        r += 1
+    return r
+
+
+cdef Py_ssize_t plan_length(object steps, str schedule) except -1:
+    """A plan's length in steps (or epochs), within the positions pieces take."""
+    if not 0 <= steps < _PIECE_MAX:
+        raise ValueError(f"{schedule} plans fewer than 2**53 positions, this fit would have {steps}")
+    return steps
+
+
+def cosine_plan(object planned_steps, Py_ssize_t warmup, double base_lr, double min_lr, double start_factor):
+    """CosineLR's pieces: from base_lr * start_factor up to base_lr over ``warmup`` steps, the cosine from
+    base_lr down to min_lr until ``planned_steps`` (> warmup >= 0), then min_lr, held."""
+    cdef Py_ssize_t planned = plan_length(planned_steps, "CosineLR"), length = planned - warmup
+    if not 0 <= warmup < planned:
+        raise ValueError(f"a cosine plan needs 0 <= warmup < planned, got warmup={warmup}, planned={planned}")
+    cosine = (warmup, COSINE, min_lr, (base_lr - min_lr) / 2.0, 0.0, _PI / length, phase_block(length),
+              planned, CONSTANT, min_lr, 0.0, 0.0, 0.0, 0)
+    if warmup == 0:
+        return cosine
+    return (0, LINEAR, base_lr * start_factor, base_lr * (1.0 - start_factor), 0.0, warmup, 0) + cosine
+
+
+def one_cycle_plan(object total_steps, double pct_start, double peak, double div_factor,
+                   double final_div_factor, bint three_phase, bint cosine):
+    """OneCycle's pieces (torch's breakpoints): from peak / div_factor up to peak by step pct_start * total
+    - 1, (three_phase: back down to peak / div_factor by step 2 pct_start total - 2,) then down to peak /
+    div_factor / final_div_factor at step total - 1, by cosine or straight line; that rate held after."""
+    cdef Py_ssize_t total = plan_length(total_steps, "OneCycle")
+    cdef double initial = peak / div_factor, final = initial / final_div_factor
+    cdef double rise_end = pct_start * total - 1, begin = 0.0, end, first, last, delta
+    cdef Py_ssize_t i, start, n_phases = 3 if three_phase else 2
+    cdef double ends[3]
+    cdef double firsts[3]
+    cdef double lasts[3]
+    if total < 2:
+        raise ValueError(f"OneCycle needs at least 2 steps, the fit has {total}")
+    if rise_end <= 0:
+        raise ValueError(f"OneCycle: pct_start * total = {pct_start * total:g} must exceed 1 (the rise needs at "
+                         "least two steps); raise pct_start or train longer")
+    ends[0], firsts[0], lasts[0] = rise_end, initial, peak
+    if three_phase:
+        ends[1], firsts[1], lasts[1] = 2 * pct_start * total - 2, peak, initial
+        ends[2], firsts[2], lasts[2] = total - 1, initial, final
+    else:
+        ends[1], firsts[1], lasts[1] = total - 1, peak, final
+    # phase i takes the steps in (begin, end] (the first from 0, none when that is empty), its cosine at
+    # position 0 on its first step
+    pieces = ()
+    for i in range(n_phases):
+        end, first, last = ends[i], firsts[i], lasts[i]
+        start = 0 if i == 0 else <Py_ssize_t>floor(begin) + 1
+        if start <= end:
+            if cosine:
+                delta = _PI / (end - begin)
+                pieces += (start, COSINE, last, (first - last) / 2.0, (start - begin) * delta, delta,
+                           phase_block(<Py_ssize_t>ceil(end - begin)))
+            else:
+                pieces += (start, LINEAR, first, last - first, begin, end - begin, 0)
+        begin = end
+    return pieces + (total, HOLD, 0.0, 0.0, 0.0, 0.0, 0)

@@ -249,6 +249,14 @@ def schedule_rates_at(pieces: tuple[float, ...], positions: npt.NDArray[np.int64
                       out: npt.NDArray[np.float64]) -> None:
     """out[i] = schedule_rates' value at position positions[i], bit for bit."""
 
+def cosine_plan(planned_steps: int, warmup: int, base_lr: float, min_lr: float,
+                start_factor: float) -> tuple[float, ...]:
+    """CosineLR's pieces (schedule_rates): the warm-up's line, the cosine down to min_lr, min_lr held."""
+
+def one_cycle_plan(total_steps: int, pct_start: float, peak: float, div_factor: float, final_div_factor: float,
+                   three_phase: bool, cosine: bool) -> tuple[float, ...]:
+    """OneCycle's pieces (schedule_rates): torch's phases, then the last rate held."""
+
 def relu_bwd_bias_grad(dH: _Float, Z: _Float, dZ: _Float, db: _Float) -> None:
     """dZ = relu_bwd(dH, Z) and db = dZ.sum(0), in one pass, bit for bit the two of them."""
 

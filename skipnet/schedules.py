@@ -70,18 +70,6 @@ def _below_one(name: str) -> Callable:
     return check
 
 
-def _block(length: int) -> int:
-    """The block of a cosine phase of ``length`` steps (K.cosine_rates): about its square root, so both
-    tables of the angle addition stay small."""
-    return max(1, math.isqrt(max(1, int(length))))
-
-
-def _cosine_piece(begin: int, offset: float, scale: float, theta0: float, delta: float, length: float) -> tuple:
-    """The piece (K.schedule_rates) ``offset + scale * (1 + cos(theta0 + u * delta))`` at its step u = t -
-    begin, for a phase of about ``length`` steps."""
-    return (begin, K.PIECE_COSINE, offset, scale, theta0, delta, _block(length))
-
-
 class Schedule:
     """Base class: ``base_lr`` comes from ``start``; subclasses define ``_rate(position)``.
 
@@ -207,8 +195,9 @@ class Schedule:
         if self.base_lr is None or self._fit is None:
             self.lr(0, 0)  # raises the not-started error
         first_step = V.check_int("first_step", first_step, minimum=0, maximum=MAX_COUNT)
+        flags = getattr(out, "flags", None)
         if not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.ndim == 1
-                and out.flags.writeable and out.flags.c_contiguous):
+                and flags.writeable and flags.c_contiguous):
             raise TypeError("out must be a writable, contiguous 1-D float64 numpy array")
         if out.size:
             self._fill(first_step, out)
@@ -346,11 +335,7 @@ class CosineLR(_Piecewise):
                 raise ValueError(f"CosineLR: the fit has {planned} {self.per}s, not more than "
                                  f"warmup={self.warmup}; lower warmup or train longer")
         # the warm-up's line, the cosine from step warmup on, then min_lr, held
-        warmup, f, base, low = self.warmup, self.warmup_start_factor, self.base_lr, float(self.min_lr)
-        rise = (0, K.PIECE_LINEAR, base * f, base * (1.0 - f), 0.0, warmup, 0) if warmup else ()
-        length = planned - warmup
-        self._keep(_pieces=(*rise, *_cosine_piece(warmup, low, (base - low) / 2.0, 0.0, math.pi / length, length),
-                            planned, K.PIECE_CONSTANT, low, 0.0, 0.0, 0.0, 0))
+        self._keep(_pieces=K.cosine_plan(planned, self.warmup, self.base_lr, self.min_lr, self.warmup_start_factor))
 
 
 class OneCycle(_Piecewise):
@@ -392,37 +377,11 @@ class OneCycle(_Piecewise):
             raise ValueError(f"pct_start must be < 0.5 with three_phase=True, got {pct_start}")
 
     def _plan(self, steps_per_epoch, epochs):
-        """Phases as (end_step, start_lr, end_lr); torch's breakpoints, checked to have length > 0."""
+        """torch's breakpoints, each phase checked to have steps (K.one_cycle_plan)."""
         total = self.total if self.total is not None else steps_per_epoch * epochs
-        if total < 2:
-            raise ValueError(f"OneCycle needs at least 2 steps, the fit has {total}")
         peak = self.max_lr if self.max_lr is not None else self.base_lr
-        initial = peak / self.div_factor
-        final = initial / self.final_div_factor
-        rise_end = self.pct_start * total - 1
-        if rise_end <= 0:
-            raise ValueError(f"OneCycle: pct_start * total = {self.pct_start * total:g} must exceed 1 "
-                             "(the rise needs at least two steps); raise pct_start or train longer")
-        if self.three_phase:
-            phases = [(rise_end, initial, peak), (2 * self.pct_start * total - 2, peak, initial),
-                      (total - 1, initial, final)]
-        else:
-            phases = [(rise_end, initial, peak), (total - 1, peak, final)]
-        # phase i takes the steps in (begin, end] (the first from 0, none when that is empty), its cosine
-        # at position 0 on its first step; from total on, the last rate is held
-        pieces = ()
-        begin = 0.0
-        for i, (end, first, last) in enumerate(phases):
-            start = 0 if i == 0 else math.floor(begin) + 1
-            if start <= end:
-                if self.anneal == "cos":
-                    delta = math.pi / (end - begin)
-                    pieces += _cosine_piece(start, last, (first - last) / 2.0, (start - begin) * delta, delta,
-                                            math.ceil(end - begin))
-                else:
-                    pieces += (start, K.PIECE_LINEAR, first, last - first, begin, end - begin, 0)
-            begin = end
-        self._keep(_pieces=(*pieces, total, K.PIECE_HOLD, 0.0, 0.0, 0.0, 0.0, 0))
+        self._keep(_pieces=K.one_cycle_plan(total, self.pct_start, peak, self.div_factor, self.final_div_factor,
+                                            self.three_phase, self.anneal == "cos"))
 
 
 def _check_best(value) -> float:

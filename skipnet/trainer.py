@@ -576,9 +576,10 @@ class Trainer(Checked):
             # a built-in schedule's rates are a formula of the step: filled into a reused buffer, and
             # recorded as that formula (a frozen copy of the schedule), written out if History.lr is read
             lease, first = lease_rates(steps), self.step_count
-            schedule.step_rates(lease[:steps], first)
+            values = lease[:steps]
+            schedule.step_rates(values, first)
             fill = functools.partial(copy.copy(schedule).step_rates, first_step=first)
-            return CallRates(lease[:steps], steps, [(steps, fill)], lease=lease)
+            return CallRates(values, steps, [(steps, fill)], lease=lease)
         if per == "epoch":
             return self._epoch_rates(run, steps)
         lrs = np.empty(steps)

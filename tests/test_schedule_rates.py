@@ -118,6 +118,14 @@ def test_schedule_rates_refuse_bad_positions_and_buffers():
         K.schedule_rates(list(plan), 0, np.empty(2))
 
 
+@pytest.mark.parametrize("schedule", [S.CosineLR(), S.OneCycle()], ids=repr)
+def test_a_plan_beyond_the_positions_pieces_take_is_refused_at_start(schedule):
+    with pytest.raises(ValueError, match=rf"plans fewer than 2\*\*53 positions, this fit would have {2**60}"):
+        schedule.start(0.1, steps_per_epoch=2**30, epochs=2**30)
+    schedule.start(0.1, steps_per_epoch=2**26, epochs=2**26)  # 2**52 steps: planned
+    assert 0.001 < schedule.lr(2**51, 2**25) < 0.1 and 0 <= schedule.lr(2**52 - 1, 2**26 - 1) < 0.001
+
+
 # ---------------------------------------------------------------------------------- step_rates
 def _per_step_schedules():
     return [S.CosineLR(), S.CosineLR(warmup=30, min_lr=0.001), S.CosineLR(warmup=5, total=120, min_lr=0.01),
