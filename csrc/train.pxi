@@ -1027,26 +1027,28 @@ cdef class FusedNet:
 
     cdef int set_rate_rule(self, rate_rule* rule, args, Py_ssize_t epochs) except -1:
         """run()'s reduce_on_plateau tuple (validated) into ``rule``; ``epochs``: the most the call may complete."""
+        cdef ArrayView rv
         (mode, threshold_mode, threshold, factor, min_lr, eps, patience, cooldown, current, best, num_bad,
          cooldown_counter, weight_total, reduced) = args
         if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
             raise ValueError(f"reduce_on_plateau: mode must be 'min' or 'max' and threshold_mode 'rel' or 'abs', got "
                              f"{mode!r}, {threshold_mode!r}")
-        counts = (patience, cooldown, num_bad, cooldown_counter)
-        if not all(0 <= n <= MAX_RULE_COUNT for n in counts):
+        top = MAX_RULE_COUNT
+        if not (0 <= patience <= top and 0 <= cooldown <= top and 0 <= num_bad <= top and 0 <= cooldown_counter <= top):
             raise ValueError(f"reduce_on_plateau: patience, cooldown and the counters must lie in [0, {MAX_RULE_COUNT}], "
-                             f"got {counts}")
+                             f"got {(patience, cooldown, num_bad, cooldown_counter)}")
         if not (0 < factor < 1 and threshold >= 0 and min_lr >= 0 and eps >= 0 and current >= 0
                 and weight_total > 0 and best == best):
             raise ValueError("reduce_on_plateau: needs 0 < factor < 1, threshold, min_lr, eps, current >= 0, "
                              "weight_total > 0 and a best that is not NaN")
-        if reduced.dtype.kind != "f" or reduced.dtype.itemsize != 8 or reduced.ndim != 1 or reduced.shape[0] < epochs:
+        view_array(reduced, "reduce_on_plateau's reduced", b'd', 1, True, &rv)
+        if rv.shape[0] < epochs:
             raise ValueError(f"reduce_on_plateau: reduced must be a 1-D float64 array of at least {epochs} entries")
         rule.mode_max, rule.rel = mode == "max", threshold_mode == "rel"
         rule.threshold, rule.factor, rule.min_lr, rule.eps = threshold, factor, min_lr, eps
-        rule.patience, rule.cooldown, rule.num_bad, rule.cooldown_counter = counts
+        rule.patience, rule.cooldown, rule.num_bad, rule.cooldown_counter = patience, cooldown, num_bad, cooldown_counter
         rule.current, rule.best, rule.weight_total = current, best, weight_total
-        rule.reduced = <double*>buffer_ptr(reduced, False)
+        rule.reduced = <double*>rv.data
         return 0
 
     cdef EpochCheck* epoch_check(self, val_losses, best, best_value, weight_total, Py_ssize_t epochs) except? NULL:

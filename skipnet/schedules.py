@@ -504,11 +504,17 @@ class ReduceLROnPlateau(Schedule):
             raise ValueError(f"state must be (current, best, num_bad_epochs, cooldown_counter), got {state!r}")
         checks = self._checks
         current, best, num_bad_epochs, cooldown_counter = state
-        values = {"current": checks["current"](current), "best": checks["best"](best),
-                  "num_bad_epochs": checks["num_bad_epochs"](num_bad_epochs),
-                  "cooldown_counter": checks["cooldown_counter"](cooldown_counter)}
+        # what a kernel hands back passes its checks at a glance (a Trainer does this after every fused call)
+        if not (type(current) is float and 0.0 <= current < math.inf and type(best) is float and not math.isnan(best)
+                and type(num_bad_epochs) is int and 0 <= num_bad_epochs <= MAX_COUNT
+                and type(cooldown_counter) is int and 0 <= cooldown_counter <= MAX_COUNT):
+            current, best = checks["current"](current), checks["best"](best)
+            num_bad_epochs = checks["num_bad_epochs"](num_bad_epochs)
+            cooldown_counter = checks["cooldown_counter"](cooldown_counter)
         added = checks["reductions"](reductions) if reductions else ()
-        self.__dict__.update(values)  # the rule's own state: consistent by its checks alone
+        state = self.__dict__  # the rule's own state: consistent by its checks alone
+        state["current"], state["best"] = current, best
+        state["num_bad_epochs"], state["cooldown_counter"] = num_bad_epochs, cooldown_counter
         self.reductions.extend(added)
 
     def epoch_end(self, epoch: int, loss: float) -> None:
