@@ -278,6 +278,15 @@ def schedule_rates(tuple pieces, Py_ssize_t first, double[::1] out):
     PyMem_Free(work)
 
 
+def schedule_rate(tuple pieces, Py_ssize_t position):
+    """schedule_rates' value at one position (>= 0), bit for bit: a step's rate without arrays."""
+    cdef double rows[ROWS_MAX * ROW]
+    cdef Py_ssize_t count = read_pieces(pieces, rows)
+    if position < 0:
+        raise ValueError(f"position must be >= 0, got {position}")
+    return pieces_rate(rows, count, position)
+
+
 def schedule_rates_at(tuple pieces, const int64_t[::1] positions, double[::1] out):
     """out[i] = schedule_rates' value at position positions[i] (each >= 0), bit for bit. positions: int64
     (n,), out: float64 (n,)."""

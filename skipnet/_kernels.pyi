@@ -245,6 +245,9 @@ def schedule_rates(pieces: tuple[float, ...], first: int, out: npt.NDArray[np.fl
     constant a, linear b * ((t - c) / d) + a, a cosine phase as cosine_rates, or the last rate held) at
     position first + k (csrc/rates.pxi)."""
 
+def schedule_rate(pieces: tuple[float, ...], position: int) -> float:
+    """schedule_rates' value at one position, bit for bit."""
+
 def schedule_rates_at(pieces: tuple[float, ...], positions: npt.NDArray[np.int64],
                       out: npt.NDArray[np.float64]) -> None:
     """out[i] = schedule_rates' value at position positions[i], bit for bit."""

@@ -276,9 +276,7 @@ class _Piecewise(Schedule):
     _pieces: tuple  # worked out by _plan: the rows of K.schedule_rates, one after the other
 
     def _rate(self, t):
-        out = np.empty(1)
-        K.schedule_rates_at(self._pieces, np.array([t], dtype=np.int64), out)
-        return float(out[0])
+        return K.schedule_rate(self._pieces, t)
 
     def _rates(self, positions):
         positions = np.ascontiguousarray(positions, dtype=np.int64)

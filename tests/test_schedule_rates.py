@@ -77,6 +77,7 @@ def test_schedule_rates_runs_equal_single_positions_bit_for_bit_and_the_formulas
          0.0005 + 0.02 * (1 + np.cos(0.4 + (tf - 120) * math.pi / 77))],
         0.0005 + 0.02 * (1 + np.cos(0.4 + 79 * math.pi / 77)))  # held: position 199's rate
     np.testing.assert_allclose(run, expected, rtol=1e-13, atol=1e-17)
+    assert [K.schedule_rate(pieces, int(p)) for p in t] == run.tolist()
     held = np.empty(2)
     K.schedule_rates_at(pieces, np.array([199, 10**15]), held)  # held however far past the plan
     assert held[0] == held[1] and (t[-1] < 200 or held[0] == run[-1])
@@ -104,6 +105,8 @@ def test_schedule_rates_refuse_a_bad_plan(pieces, match):
         K.schedule_rates(pieces, 0, np.empty(4))
     with pytest.raises(ValueError, match=match):
         K.schedule_rates_at(pieces, np.arange(4), np.empty(4))
+    with pytest.raises(ValueError, match=match):
+        K.schedule_rate(pieces, 3)
 
 
 def test_schedule_rates_refuse_bad_positions_and_buffers():
@@ -112,6 +115,8 @@ def test_schedule_rates_refuse_bad_positions_and_buffers():
         K.schedule_rates(plan, -1, np.empty(2))
     with pytest.raises(ValueError, match="positions"):
         K.schedule_rates_at(plan, np.array([0, -3]), np.empty(2))
+    with pytest.raises(ValueError, match="position"):
+        K.schedule_rate(plan, -1)
     with pytest.raises(ValueError, match="out"):
         K.schedule_rates_at(plan, np.array([0, 3]), np.empty(3))
     with pytest.raises(TypeError):
