@@ -120,6 +120,24 @@ def test_defaults_cost_script_reports_the_host_and_every_variant(tmp_path):
     assert negative.returncode == 2 and "--fit-by-fit must be >= 1" in negative.stderr
 
 
+def test_schedule_costs_script_times_every_schedule_and_the_cosine_fill(tmp_path):
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "schedule_costs.py")
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
+    run = subprocess.run([sys.executable, script, "--number", "20", "--repeat", "1", "--steps-per-epoch", "50"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"host: {host.cpu_model()}; SIMD flags:")
+    rows = [line.split() for line in run.stdout.splitlines() if line.endswith("µs") and "(" in line]
+    names = [row[0].split("(")[0] for row in rows]
+    assert {"StepLR", "ExponentialLR", "CosineLR", "OneCycle", "ReduceLROnPlateau"} <= set(names)
+    assert all(float(row[-4]) > 0 and float(row[-2]) > 0 for row in rows)  # start and rates, in µs
+    fills = [line for line in run.stdout.splitlines() if "steps (block" in line]
+    assert len(fills) == 5 and all("ns a step" in line for line in fills)
+    bad = subprocess.run([sys.executable, script, "--epochs", "0"], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, check=False)
+    assert bad.returncode == 2 and "--epochs must be >= 1" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_an_implementation_can_take_the_block_size_of_another():
     from skipnet._bench.timing import Impl, calibrate
 
