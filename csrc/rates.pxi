@@ -170,9 +170,9 @@ cdef double _PIECE_MAX = 9007199254740992.0  # 2**53
 cdef double piece_rate(const double* row, Py_ssize_t t) noexcept nogil:
     """The rate of a constant, linear or cosine piece at position t (>= its begin)."""
     cdef Py_ssize_t kind = <Py_ssize_t>row[1]
-    if kind == 0:
+    if kind == CONSTANT:
         return row[2]
-    if kind == 1:
+    if kind == LINEAR:
         return row[3] * ((<double>t - row[4]) / row[5]) + row[2]
     return cosine_at(row[2], row[3], row[4], row[5], <Py_ssize_t>row[6], t - <Py_ssize_t>row[0])
 
@@ -180,7 +180,7 @@ cdef double piece_rate(const double* row, Py_ssize_t t) noexcept nogil:
 cdef Py_ssize_t piece_at(const double* pieces, Py_ssize_t count, Py_ssize_t t) noexcept nogil:
     """The index of the piece position t falls in."""
     cdef Py_ssize_t i = count - 1
-    while i > 0 and <double>t < pieces[i * 7]:
+    while i > 0 and <double>t < pieces[i * ROW]:
         i -= 1
     return i
 
@@ -188,10 +188,10 @@ cdef Py_ssize_t piece_at(const double* pieces, Py_ssize_t count, Py_ssize_t t) n
 cdef double pieces_rate(const double* pieces, Py_ssize_t count, Py_ssize_t t) noexcept nogil:
     """The rate at position t."""
     cdef Py_ssize_t i = piece_at(pieces, count, t)
-    if pieces[i * 7 + 1] == 3:  # held (the last piece, never the first): the rate of the position before it
-        t = <Py_ssize_t>pieces[i * 7] - 1
+    if pieces[i * ROW + 1] == HOLD:  # held (the last piece, never the first): the rate of the position before it
+        t = <Py_ssize_t>pieces[i * ROW] - 1
         i -= 1
-    return piece_rate(pieces + i * 7, t)
+    return piece_rate(pieces + i * ROW, t)
 
 
 cdef bint _whole(double value) noexcept:
@@ -208,20 +208,20 @@ cdef Py_ssize_t read_pieces(tuple pieces, double* out) except -1:
     for i in range(size):
         out[i] = pieces[i]
     for i in range(count):
-        begin, kind = out[i * 7], out[i * 7 + 1]
-        if not _whole(begin) or (i == 0) != (begin == 0) or (i and begin <= out[i * 7 - 7]):
+        begin, kind = out[i * ROW], out[i * ROW + 1]
+        if not _whole(begin) or (i == 0) != (begin == 0) or (i and begin <= out[i * ROW - ROW]):
             raise ValueError(f"piece {i} begins at {begin}: the first must begin at 0, the others at whole "
                              "positions after the one before, below 2**53")
-        if not (kind == 0 or kind == 1 or kind == 2 or (kind == 3 and i == count - 1 and i > 0)):
+        if not (kind == CONSTANT or kind == LINEAR or kind == COSINE or (kind == HOLD and i == count - 1 and i > 0)):
             raise ValueError(f"piece {i} has kind {kind}: expected 0 (constant), 1 (linear), 2 (cosine) or 3 "
                              "(held: the last piece, not the first)")
         for j in range(2, 6):
-            if kind != 3 and not isfinite(out[i * 7 + j]):
-                raise ValueError(f"piece {i} has a value that is not finite: {out[i * 7 + j]}")
-        if kind == 1 and out[i * 7 + 5] == 0:
+            if kind != HOLD and not isfinite(out[i * ROW + j]):
+                raise ValueError(f"piece {i} has a value that is not finite: {out[i * ROW + j]}")
+        if kind == LINEAR and out[i * ROW + 5] == 0:
             raise ValueError(f"piece {i} is linear over a length (d) of 0")
-        if kind == 2 and not (_whole(out[i * 7 + 6]) and out[i * 7 + 6] >= 1):
-            raise ValueError(f"piece {i} is a cosine with block {out[i * 7 + 6]}: expected a whole number >= 1")
+        if kind == COSINE and not (_whole(out[i * ROW + 6]) and out[i * ROW + 6] >= 1):
+            raise ValueError(f"piece {i} is a cosine with block {out[i * ROW + 6]}: expected a whole number >= 1")
     return count
 
 
@@ -230,13 +230,13 @@ cdef Py_ssize_t pieces_work_size(const double* pieces, Py_ssize_t count, Py_ssiz
     """Room for the largest work of a cosine a run of n positions from first reaches (cosine_rates_ptr)."""
     cdef Py_ssize_t i, begin, end, lo, hi, size = 0
     for i in range(count):
-        if pieces[i * 7 + 1] != 2:
+        if pieces[i * ROW + 1] != COSINE:
             continue
-        begin = <Py_ssize_t>pieces[i * 7]
-        end = <Py_ssize_t>pieces[i * 7 + 7] if i + 1 < count else first + n
+        begin = <Py_ssize_t>pieces[i * ROW]
+        end = <Py_ssize_t>pieces[i * ROW + ROW] if i + 1 < count else first + n
         lo, hi = max(first, begin), min(first + n, end)
         if lo < hi:
-            size = max(size, cosine_work_size(<Py_ssize_t>pieces[i * 7 + 6], hi - lo, lo - begin))
+            size = max(size, cosine_work_size(<Py_ssize_t>pieces[i * ROW + 6], hi - lo, lo - begin))
     return size
 
 
@@ -259,20 +259,20 @@ def schedule_rates(tuple pieces, Py_ssize_t first, double[::1] out):
             raise MemoryError()
     with nogil:
         for i in range(piece_at(rows, count, first), count):
-            row = rows + i * 7
+            row = rows + i * ROW
             lo = max(first, <Py_ssize_t>row[0])
-            end = <Py_ssize_t>row[7] if i + 1 < count else first + n
+            end = <Py_ssize_t>row[ROW] if i + 1 < count else first + n
             hi = min(first + n, end)
             if lo >= hi:
                 break
-            if row[1] == 2:
+            if row[1] == COSINE:
                 cosine_rates_ptr(&out[lo - first], hi - lo, lo - <Py_ssize_t>row[0], row[2], row[3], row[4],
                                  row[5], <Py_ssize_t>row[6], work)
-            elif row[1] == 1:
+            elif row[1] == LINEAR:
                 for k in range(lo, hi):
                     out[k - first] = piece_rate(row, k)
             else:
-                held = row[2] if row[1] == 0 else pieces_rate(rows, i, <Py_ssize_t>row[0] - 1)
+                held = row[2] if row[1] == CONSTANT else pieces_rate(rows, i, <Py_ssize_t>row[0] - 1)
                 for k in range(lo, hi):
                     out[k - first] = held
     PyMem_Free(work)
