@@ -14,7 +14,7 @@
 # bits whichever is asked. block ~ sqrt(phase length) keeps the tables small; it is part of the
 # schedule's definition (a pure function of its settings).
 
-from libc.math cimport ceil, cos, floor, isfinite, sin
+from libc.math cimport ceil, cos, floor, isfinite, pow, sin
 
 
 cdef void angle_cos_sin(double angle, double* c, double* s) noexcept nogil:
@@ -151,6 +151,7 @@ def cosine_rates_at(const int64_t[::1] steps, double[::1] out, double offset, do
 #     PIECE_LINEAR    b * ((t - c) / d) + a
 #     PIECE_COSINE    a + b * (1 + cos(c + u * d)) at u = t - begin, as cosine_rates with block
 #     PIECE_HOLD      the rate of the position before the piece begins (the last piece: a plan's end)
+#     PIECE_GEOMETRIC a * b ** ((t - begin) // block): Python's float power (libm pow), the same bits
 # One call fills a kernel call's rates (schedule_rates) or evaluates any positions (schedule_rates_at),
 # from the same expressions: the same bits whichever is asked. A tuple, read into a C array per call:
 # cheaper to make, per fit, than any array object.
@@ -161,19 +162,28 @@ cdef enum:
     LINEAR = 1
     COSINE = 2
     HOLD = 3
+    GEOMETRIC = 4
 PIECE_COLUMNS, PIECES_MAX = ROW, ROWS_MAX
-PIECE_CONSTANT, PIECE_LINEAR, PIECE_COSINE, PIECE_HOLD = CONSTANT, LINEAR, COSINE, HOLD
+PIECE_CONSTANT, PIECE_LINEAR, PIECE_COSINE, PIECE_HOLD, PIECE_GEOMETRIC = CONSTANT, LINEAR, COSINE, HOLD, GEOMETRIC
 # positions and blocks stay exact as doubles and as Py_ssize_t below it
 cdef double _PIECE_MAX = 9007199254740992.0  # 2**53
 
 
+cdef inline double geometric_rate(const double* row, Py_ssize_t t) noexcept nogil:
+    # base * gamma ** (t // step) as Python computes it for a float and an int (the int as a double, then
+    # libm pow), so StepLR and ExponentialLR keep the bits of their formulas
+    return row[2] * pow(row[3], <double>((t - <Py_ssize_t>row[0]) // <Py_ssize_t>row[6]))
+
+
 cdef double piece_rate(const double* row, Py_ssize_t t) noexcept nogil:
-    """The rate of a constant, linear or cosine piece at position t (>= its begin)."""
+    """The rate of a constant, linear, cosine or geometric piece at position t (>= its begin)."""
     cdef Py_ssize_t kind = <Py_ssize_t>row[1]
     if kind == CONSTANT:
         return row[2]
     if kind == LINEAR:
         return row[3] * ((<double>t - row[4]) / row[5]) + row[2]
+    if kind == GEOMETRIC:
+        return geometric_rate(row, t)
     return cosine_at(row[2], row[3], row[4], row[5], <Py_ssize_t>row[6], t - <Py_ssize_t>row[0])
 
 
@@ -212,16 +222,17 @@ cdef Py_ssize_t read_pieces(tuple pieces, double* out) except -1:
         if not _whole(begin) or (i == 0) != (begin == 0) or (i and begin <= out[i * ROW - ROW]):
             raise ValueError(f"piece {i} begins at {begin}: the first must begin at 0, the others at whole "
                              "positions after the one before, below 2**53")
-        if not (kind == CONSTANT or kind == LINEAR or kind == COSINE or (kind == HOLD and i == count - 1 and i > 0)):
-            raise ValueError(f"piece {i} has kind {kind}: expected 0 (constant), 1 (linear), 2 (cosine) or 3 "
-                             "(held: the last piece, not the first)")
+        if not (kind == CONSTANT or kind == LINEAR or kind == COSINE or kind == GEOMETRIC
+                or (kind == HOLD and i == count - 1 and i > 0)):
+            raise ValueError(f"piece {i} has kind {kind}: expected 0 (constant), 1 (linear), 2 (cosine), 3 "
+                             "(held: the last piece, not the first) or 4 (geometric)")
         for j in range(2, 6):
             if kind != HOLD and not isfinite(out[i * ROW + j]):
                 raise ValueError(f"piece {i} has a value that is not finite: {out[i * ROW + j]}")
         if kind == LINEAR and out[i * ROW + 5] == 0:
             raise ValueError(f"piece {i} is linear over a length (d) of 0")
-        if kind == COSINE and not (_whole(out[i * ROW + 6]) and out[i * ROW + 6] >= 1):
-            raise ValueError(f"piece {i} is a cosine with block {out[i * ROW + 6]}: expected a whole number >= 1")
+        if (kind == COSINE or kind == GEOMETRIC) and not (_whole(out[i * ROW + 6]) and out[i * ROW + 6] >= 1):
+            raise ValueError(f"piece {i} has block {out[i * ROW + 6]}: expected a whole number >= 1")
     return count
 
 
@@ -244,7 +255,7 @@ def schedule_rates(tuple pieces, Py_ssize_t first, double[::1] out):
     """out[k] = the rate of the schedule ``pieces`` (this part's head) at position first + k. pieces: a
     flat tuple of P rows of 7 numbers; first >= 0; out: float64 (n,)."""
     cdef double rows[ROWS_MAX * ROW]
-    cdef Py_ssize_t n = out.shape[0], count = read_pieces(pieces, rows), i, lo, hi, end, k, size
+    cdef Py_ssize_t n = out.shape[0], count = read_pieces(pieces, rows), i, lo, hi, end, k, size, stop
     cdef const double* row
     cdef double* work = NULL
     cdef double held
@@ -271,6 +282,14 @@ def schedule_rates(tuple pieces, Py_ssize_t first, double[::1] out):
             elif row[1] == LINEAR:
                 for k in range(lo, hi):
                     out[k - first] = piece_rate(row, k)
+            elif row[1] == GEOMETRIC:  # one power per block of positions
+                k = lo
+                while k < hi:
+                    held = geometric_rate(row, k)
+                    stop = min(hi, k + <Py_ssize_t>row[6] - (k - <Py_ssize_t>row[0]) % <Py_ssize_t>row[6])
+                    while k < stop:
+                        out[k - first] = held
+                        k += 1
             else:
                 held = row[2] if row[1] == CONSTANT else pieces_rate(rows, i, <Py_ssize_t>row[0] - 1)
                 for k in range(lo, hi):

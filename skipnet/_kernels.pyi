@@ -239,11 +239,12 @@ PIECE_CONSTANT: int
 PIECE_LINEAR: int
 PIECE_COSINE: int
 PIECE_HOLD: int
+PIECE_GEOMETRIC: int
 
 def schedule_rates(pieces: tuple[float, ...], first: int, out: npt.NDArray[np.float64]) -> None:
     """out[k] = the rate of the plan ``pieces`` (a flat tuple of rows (begin, kind, a, b, c, d, block):
-    constant a, linear b * ((t - c) / d) + a, a cosine phase as cosine_rates, or the last rate held) at
-    position first + k (csrc/rates.pxi)."""
+    constant a, linear b * ((t - c) / d) + a, a cosine phase as cosine_rates, the last rate held, or
+    geometric a * b ** ((t - begin) // block)) at position first + k (csrc/rates.pxi)."""
 
 def schedule_rate(pieces: tuple[float, ...], position: int) -> float:
     """schedule_rates' value at one position, bit for bit."""

@@ -148,12 +148,7 @@ class CallRates:
     def __init__(self, values: np.ndarray, steps: int, record, error: Exception | None = None,
                  lease: np.ndarray | None = None, epochs: tuple[int, int] | None = None):
         self.values, self.steps, self.record, self.error, self.lease = values, steps, record, error, lease
-        self.epochs = epochs
-
-    @property
-    def per_epoch(self) -> bool:
-        """values holds one rate per epoch of the call (FusedNet.run's lrs_per_epoch)."""
-        return self.epochs is not None
+        self.epochs = epochs  # not None: values holds one rate per epoch (FusedNet.run's lrs_per_epoch)
 
     def at(self, step: int) -> float:
         """The rate of step ``step`` of the call."""

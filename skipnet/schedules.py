@@ -26,6 +26,8 @@ Used on their own, outside a Trainer::
 from __future__ import annotations
 
 import bisect
+import copy
+import functools
 import math
 import numbers
 import warnings
@@ -143,9 +145,13 @@ class Schedule:
 
     def start(self, base_lr: float, steps_per_epoch: int, epochs: int) -> None:
         """Called by the Trainer at the start of every fit with its ``lr`` and the fit's length."""
-        fit = (V.check_int("steps_per_epoch", steps_per_epoch, minimum=1, maximum=MAX_COUNT),
-               V.check_int("epochs", epochs, minimum=0, maximum=MAX_COUNT))
-        self._begin(self._checks["base_lr"](base_lr), fit)
+        if not (type(base_lr) is float and 0.0 < base_lr < math.inf and type(steps_per_epoch) is int
+                and 1 <= steps_per_epoch <= MAX_COUNT and type(epochs) is int and 0 <= epochs <= MAX_COUNT):
+            # what a Trainer passes goes by at a glance (once per fit); anything else through the checks
+            steps_per_epoch = V.check_int("steps_per_epoch", steps_per_epoch, minimum=1, maximum=MAX_COUNT)
+            epochs = V.check_int("epochs", epochs, minimum=0, maximum=MAX_COUNT)
+            base_lr = self._checks["base_lr"](base_lr)
+        self._begin(base_lr, (steps_per_epoch, epochs))
 
     def _begin(self, base_lr: float, fit: tuple[int, int]) -> None:
         """start() after its argument checks: the settings, each checked when assigned, are consistent
@@ -166,8 +172,9 @@ class Schedule:
         if self.base_lr is None or self._fit is None:
             raise RuntimeError(f"{type(self).__name__}.start(base_lr, steps_per_epoch, epochs) must be "
                                "called before lr() (the Trainer does this at the start of fit)")
-        step = V.check_int("step", step, minimum=0)
-        epoch = V.check_int("epoch", epoch, minimum=0)
+        # a trainer's counters stop at MAX_COUNT; positions past it are not exact as floats
+        step = V.check_int("step", step, minimum=0, maximum=MAX_COUNT)
+        epoch = V.check_int("epoch", epoch, minimum=0, maximum=MAX_COUNT)
         return float(self._rate(step if self.per == "step" else epoch))
 
     def rates(self, steps, epochs) -> np.ndarray:
@@ -185,11 +192,15 @@ class Schedule:
         """_rate at each position; subclasses with per-step rates compute them as arrays."""
         return np.array([self._rate(int(p)) for p in positions], dtype=np.float64)
 
-    def step_rates(self, out: np.ndarray, first_step: int) -> None:
+    def step_rates(self, out: np.ndarray, first_step: int) -> Callable[[np.ndarray], None]:
         """Write the rates of the consecutive steps ``first_step``, ``first_step + 1``, ... into ``out``
         (float64, 1-D, contiguous, writable): what ``lr(step, epoch)`` gives each of them, bit for bit, for a
         schedule whose rate depends on the step alone (``per == "step"``; ValueError otherwise). A
-        Trainer's fused path fills a kernel call's rates this way, with no per-step arrays of positions."""
+        Trainer's fused path fills a kernel call's rates this way, with no per-step arrays of positions.
+
+        Returns ``fill(other)``, which writes the same rates into another such array (as many as it
+        holds) whatever is done to the schedule afterwards: how a fit records them, written out only
+        if ``History.lr`` is read."""
         if self.per != "step":
             raise ValueError(f"step_rates needs a schedule with per='step', this one is per={self.per!r}")
         if self.base_lr is None or self._fit is None:
@@ -201,6 +212,7 @@ class Schedule:
             raise TypeError("out must be a writable, contiguous 1-D float64 numpy array")
         if out.size:
             self._fill(first_step, out)
+        return functools.partial(copy.copy(self)._fill, first_step)  # a copy: a later setting re-plans this one
 
     def epoch_rates(self, first_epoch: int, count: int) -> list[float]:
         """The rates of the ``count`` epochs from ``first_epoch`` on: what ``lr(step, epoch)`` gives in each
@@ -237,41 +249,9 @@ class Schedule:
         return f"{type(self).__name__}({fields})"
 
 
-class StepLR(Schedule):
-    """Per epoch: ``base_lr * gamma ** (epoch // step_size)`` (torch.optim.lr_scheduler.StepLR)."""
-
-    per = "epoch"
-    _fixed = ("per",)
-    _checks: ClassVar = {**Schedule._checks, "step_size": _count("step_size", 1),
-               "gamma": _rate_check("gamma", positive=True, maximum=1.0)}
-
-    def __init__(self, step_size: int, gamma: float = 0.1):
-        super().__init__()
-        self.step_size = step_size
-        self.gamma = gamma
-
-    def _rate(self, epoch):
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
-
-
-class ExponentialLR(Schedule):
-    """Per epoch: ``base_lr * gamma ** epoch`` (torch.optim.lr_scheduler.ExponentialLR)."""
-
-    per = "epoch"
-    _fixed = ("per",)
-    _checks: ClassVar = {**Schedule._checks, "gamma": _rate_check("gamma", positive=True, maximum=1.0)}
-
-    def __init__(self, gamma: float):
-        super().__init__()
-        self.gamma = gamma
-
-    def _rate(self, epoch):
-        return self.base_lr * self.gamma**epoch
-
-
 class _Piecewise(Schedule):
-    """A schedule planned as pieces (K.schedule_rates: constant, linear, cosine, the last rate held): the
-    rate of one position, of many, and a run of consecutive ones, all from the same expressions."""
+    """A schedule planned as pieces (K.schedule_rates: constant, linear, cosine, geometric, the last rate
+    held): the rate of one position, of many, and a run of consecutive ones, all from the same expressions."""
 
     _pieces: tuple  # worked out by _plan: the rows of K.schedule_rates, one after the other
 
@@ -286,6 +266,67 @@ class _Piecewise(Schedule):
 
     def _fill(self, first, out):
         K.schedule_rates(self._pieces, first, out)
+
+    # A Trainer asks these once per kernel call, often right after a kernel that pushed them out of the
+    # caches: arguments that are what a Trainer passes go straight to the kernel, which checks the buffer
+    # (anything it refuses is explained by the base class's checks).
+
+    def step_rates(self, out: np.ndarray, first_step: int) -> Callable[[np.ndarray], None]:
+        pieces = self.__dict__.get("_pieces") if self.per == "step" else None  # none before start
+        if pieces is None or type(out) is not np.ndarray or type(first_step) is not int \
+                or not 0 <= first_step <= MAX_COUNT:
+            return super().step_rates(out, first_step)
+        try:
+            K.schedule_rates(pieces, first_step, out)
+        except (TypeError, ValueError, BufferError):
+            super().step_rates(out, first_step)  # raises, saying what out should be
+            raise
+        return functools.partial(K.schedule_rates, pieces, first_step)  # the plan is a tuple: frozen
+
+    step_rates.__doc__ = Schedule.step_rates.__doc__
+
+    def epoch_rates(self, first_epoch: int, count: int) -> list[float]:
+        pieces = self.__dict__.get("_pieces") if self.per == "epoch" else None
+        if pieces is None or type(first_epoch) is not int or type(count) is not int \
+                or not (0 <= first_epoch <= MAX_COUNT and 0 <= count <= MAX_COUNT):
+            return super().epoch_rates(first_epoch, count)
+        out = np.empty(count)
+        K.schedule_rates(pieces, first_epoch, out)
+        return out.tolist()
+
+    epoch_rates.__doc__ = Schedule.epoch_rates.__doc__
+
+
+class StepLR(_Piecewise):
+    """Per epoch: ``base_lr * gamma ** (epoch // step_size)`` (torch.optim.lr_scheduler.StepLR)."""
+
+    per = "epoch"
+    _fixed = ("per",)
+    _checks: ClassVar = {**Schedule._checks, "step_size": _count("step_size", 1),
+               "gamma": _rate_check("gamma", positive=True, maximum=1.0)}
+
+    def __init__(self, step_size: int, gamma: float = 0.1):
+        super().__init__()
+        self.step_size = step_size
+        self.gamma = gamma
+
+    def _plan(self, steps_per_epoch, epochs):
+        self._keep(_pieces=(0, K.PIECE_GEOMETRIC, self.base_lr, self.gamma, 0.0, 0.0, self.step_size))
+
+
+class ExponentialLR(_Piecewise):
+    """Per epoch: ``base_lr * gamma ** epoch`` (torch.optim.lr_scheduler.ExponentialLR)."""
+
+    per = "epoch"
+    _fixed = ("per",)
+    _checks: ClassVar = {**Schedule._checks, "gamma": _rate_check("gamma", positive=True, maximum=1.0)}
+
+    def __init__(self, gamma: float):
+        super().__init__()
+        self.gamma = gamma
+
+    def _plan(self, steps_per_epoch, epochs):
+        self._keep(_pieces=(0, K.PIECE_GEOMETRIC, self.base_lr, self.gamma, 0.0, 0.0, 1))
 
 
 class CosineLR(_Piecewise):

@@ -59,8 +59,6 @@ fit almost nothing. Other kinds: ``"zero_gradient"`` and ``"divergence"`` (the s
 
 from __future__ import annotations
 
-import copy
-import functools
 import math
 import signal
 import threading
@@ -360,6 +358,9 @@ class Trainer(Checked):
     def _train(self, run: _Run, Xv, yv) -> History:
         with _deferred_interrupt() as interrupt:
             run.interrupt, run.validation = interrupt, (Xv, yv)
+            # whether the schedule is fed each epoch's loss: asked once per fit (resumed too), not per epoch
+            run.feedback = self.schedule is not None and hasattr(self.schedule, "epoch_end") \
+                and not self._builtin_without_feedback()
             try:
                 if self.fused and self.net.backend == "cython":
                     self._fit_fused(run, Xv, yv)
@@ -471,7 +472,7 @@ class Trainer(Checked):
             # a built-in schedule whose feedback rule the kernel applies (ReduceLROnPlateau) bounds no call
             run.rule_in_kernel = in_kernel and type(self.schedule).__module__ == _SCHEDULES \
                 and callable(getattr(self.schedule, "rule_state", None))
-            horizon = MAX_COUNT if run.rule_in_kernel else None
+            horizon = MAX_COUNT if run.rule_in_kernel or not run.feedback else None
             try:
                 while self.epoch_count < run.end_epoch and not run.stopped:
                     count = min(run.end_epoch - self.epoch_count, most, horizon or self._schedule_horizon())
@@ -511,7 +512,7 @@ class Trainer(Checked):
             stats.update(run.epoch_checks(count, Xv is not None, self.restore_best))
         if rates is None:
             stats["reduce_on_plateau"] = (*rule, run.weight_total, reduced)
-        per_epoch = rates is not None and rates.per_epoch
+        per_epoch = rates is not None and rates.epochs is not None
         done, status, run.first_loss, zero_epoch, epoch_total, epoch_zero = fused.run(
             orders, lrs, losses, totals, steps, spe, opt.steps, run.first_loss, j0, run.epoch_total,
             run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0, lrs_per_epoch=per_epoch, **stats)
@@ -574,12 +575,10 @@ class Trainer(Checked):
         per = getattr(schedule, "per", None)
         if type(schedule).__module__ == _SCHEDULES and per == "step":
             # a built-in schedule's rates are a formula of the step: filled into a reused buffer, and
-            # recorded as that formula (a frozen copy of the schedule), written out if History.lr is read
-            lease, first = lease_rates(steps), self.step_count
+            # recorded as that formula (frozen), written out if History.lr is read
+            lease = lease_rates(steps)
             values = lease[:steps]
-            schedule.step_rates(values, first)
-            fill = functools.partial(copy.copy(schedule).step_rates, first_step=first)
-            return CallRates(values, steps, [(steps, fill)], lease=lease)
+            return CallRates(values, steps, [(steps, schedule.step_rates(values, self.step_count))], lease=lease)
         if per == "epoch":
             return self._epoch_rates(run, steps)
         lrs = np.empty(steps)
@@ -664,8 +663,7 @@ class Trainer(Checked):
         monitored = run.val_loss if Xv is not None else run.epoch_loss  # per epoch, these last
         if self.restore_best and not kernel_checked:
             run.keep_if_best(monitored[-1])
-        if self.schedule is not None and not run.rule_in_kernel and hasattr(self.schedule, "epoch_end") \
-                and not self._builtin_without_feedback():
+        if run.feedback and not run.rule_in_kernel:
             for e in range(first, epoch + 1):
                 self.schedule.epoch_end(e, monitored[e - epoch - 1])
         stuck = run.all_zero and self._stuck(run.X, run.y, run.weight)
@@ -911,6 +909,7 @@ class _Run:
         self.interrupt = None
         self.validation = (None, None)
         self.rule_in_kernel = False  # the fused kernel applies the schedule's feedback rule (_fit_fused)
+        self.feedback = False  # the schedule is fed each epoch's loss (Trainer._train)
         self._reduced = None
         self._totals = None
         self.monitor = None  # the trainer's diagnostics monitor, once restarted for this fit

@@ -53,15 +53,18 @@ def test_cosine_rates_refuse_bad_arguments(call, error, match):
 
 
 def _plan_of_every_kind():
-    """A rise, a cosine, a constant, a second cosine and the last rate held (K.schedule_rates' pieces)."""
+    """A rise, a cosine, a constant, a second cosine, steps down by 0.9 every 7 positions and the last
+    rate held (K.schedule_rates' pieces)."""
     return (0, K.PIECE_LINEAR, 0.01, 0.09, -0.5, 10.5, 0,
             10, K.PIECE_COSINE, 0.001, 0.0495, 0.0, math.pi / 90, 9,
             100, K.PIECE_CONSTANT, 0.001, 0.0, 0.0, 0.0, 0,
             120, K.PIECE_COSINE, 0.0005, 0.02, 0.4, math.pi / 77, 8,
-            200, K.PIECE_HOLD, 0.0, 0.0, 0.0, 0.0, 0)
+            200, K.PIECE_GEOMETRIC, 0.002, 0.9, 0.0, 0.0, 7,
+            230, K.PIECE_HOLD, 0.0, 0.0, 0.0, 0.0, 0)
 
 
-@pytest.mark.parametrize("first,n", [(0, 260), (0, 1), (9, 3), (95, 30), (150, 51), (199, 2), (240, 7)])
+@pytest.mark.parametrize("first,n", [(0, 260), (0, 1), (9, 3), (95, 30), (150, 51), (199, 2), (203, 20),
+                                     (226, 6), (240, 7)])
 def test_schedule_rates_runs_equal_single_positions_bit_for_bit_and_the_formulas(first, n, simd):
     pieces = _plan_of_every_kind()
     run = np.full(n, np.nan)
@@ -71,16 +74,18 @@ def test_schedule_rates_runs_equal_single_positions_bit_for_bit_and_the_formulas
     K.schedule_rates_at(pieces, t[::-1].copy(), single)  # any order
     np.testing.assert_array_equal(run, single[::-1])
     tf = t.astype(float)
+    # the geometric piece as Python computes StepLR's rate: the same bits
+    steps_down = [0.002 * 0.9 ** ((min(p, 229) - 200) // 7) for p in t.tolist()]  # held: position 229's
     expected = np.select(
         [t < 10, t < 100, t < 120, t < 200],
         [0.09 * ((tf + 0.5) / 10.5) + 0.01, 0.001 + 0.0495 * (1 + np.cos((tf - 10) * math.pi / 90)), 0.001,
-         0.0005 + 0.02 * (1 + np.cos(0.4 + (tf - 120) * math.pi / 77))],
-        0.0005 + 0.02 * (1 + np.cos(0.4 + 79 * math.pi / 77)))  # held: position 199's rate
+         0.0005 + 0.02 * (1 + np.cos(0.4 + (tf - 120) * math.pi / 77))], steps_down)
     np.testing.assert_allclose(run, expected, rtol=1e-13, atol=1e-17)
+    assert run[t >= 200].tolist() == [r for p, r in zip(t.tolist(), steps_down) if p >= 200]
     assert [K.schedule_rate(pieces, int(p)) for p in t] == run.tolist()
     held = np.empty(2)
-    K.schedule_rates_at(pieces, np.array([199, 10**15]), held)  # held however far past the plan
-    assert held[0] == held[1] and (t[-1] < 200 or held[0] == run[-1])
+    K.schedule_rates_at(pieces, np.array([229, 10**15]), held)  # held however far past the plan
+    assert held[0] == held[1] and (t[-1] < 229 or held[0] == run[-1])
 
 
 @pytest.mark.parametrize("pieces,match", [
@@ -91,7 +96,7 @@ def test_schedule_rates_runs_equal_single_positions_bit_for_bit_and_the_formulas
     ((0, 0, 1.0, 0, 0, 0, 0, 0, 0, 2.0, 0, 0, 0, 0), "after the one before"),
     ((0, 0, 1.0, 0, 0, 0, 0, 5.5, 0, 2.0, 0, 0, 0, 0), "whole"),
     ((0, 0, 1.0, 0, 0, 0, 0, math.nan, 0, 2.0, 0, 0, 0, 0), "whole"),
-    ((0, 4, 1.0, 0, 0, 0, 0), "kind"),
+    ((0, 5, 1.0, 0, 0, 0, 0), "kind"),
     ((0, 0.5, 1.0, 0, 0, 0, 0), "kind"),
     ((0, K.PIECE_HOLD, 0, 0, 0, 0, 0), "kind"),
     ((0, K.PIECE_CONSTANT, 1.0, 0, 0, 0, 0, 5, K.PIECE_HOLD, 0, 0, 0, 0, 0, 9, 0, 1.0, 0, 0, 0, 0), "kind"),
@@ -99,6 +104,9 @@ def test_schedule_rates_runs_equal_single_positions_bit_for_bit_and_the_formulas
     ((0, K.PIECE_LINEAR, 1.0, 1.0, 0.0, 0.0, 0), "length"),
     ((0, K.PIECE_COSINE, 1.0, 1.0, 0.0, 0.1, 0), "block"),
     ((0, K.PIECE_COSINE, 1.0, 1.0, 0.0, math.nan, 3), "not finite"),
+    ((0, K.PIECE_GEOMETRIC, 1.0, 0.5, 0.0, 0.0, 0), "block"),
+    ((0, K.PIECE_GEOMETRIC, 1.0, 0.5, 0.0, 0.0, 2.5), "block"),
+    ((0, K.PIECE_GEOMETRIC, 1.0, math.inf, 0.0, 0.0, 2), "not finite"),
 ])
 def test_schedule_rates_refuse_a_bad_plan(pieces, match):
     with pytest.raises(ValueError, match=match):
@@ -177,6 +185,49 @@ def test_step_rates_are_refused_where_they_mean_nothing():
             cosine.step_rates(out, 0)
     with pytest.raises(ValueError, match="first_step"):
         cosine.step_rates(np.empty(3), -1)
+
+
+class _Halving(S.Schedule):
+    """A schedule of a user's own, per step: base_lr halved every 10 steps."""
+
+    per = "step"
+
+    def _rate(self, step):
+        return self.base_lr * 0.5 ** (step // 10)
+
+
+@pytest.mark.parametrize("schedule", [S.CosineLR(warmup=3), S.OneCycle(three_phase=True), _Halving()], ids=repr)
+def test_step_rates_return_a_fill_that_keeps_the_rates_whatever_the_schedule_does_next(schedule):
+    schedule.start(0.1, steps_per_epoch=10, epochs=3)
+    out = np.full(25, np.nan)
+    fill = schedule.step_rates(out, 4)
+    schedule.start(0.5, steps_per_epoch=7, epochs=5)  # a new plan
+    again, shorter = np.full(25, np.nan), np.full(7, np.nan)
+    fill(again)
+    fill(shorter)
+    np.testing.assert_array_equal(again, out)
+    np.testing.assert_array_equal(shorter, out[:7])
+    assert not np.array_equal(schedule.rates(np.arange(4, 29), np.zeros(25, np.int64)), out)
+
+
+@pytest.mark.parametrize("schedule,formula", [
+    (S.StepLR(3, gamma=0.5), lambda e: 0.1 * 0.5 ** (e // 3)),
+    (S.StepLR(1, gamma=0.9), lambda e: 0.1 * 0.9 ** (e // 1)),
+    (S.ExponentialLR(0.8), lambda e: 0.1 * 0.8 ** e),
+    (S.ExponentialLR(1 - 2**-53), lambda e: 0.1 * (1 - 2**-53) ** e),
+], ids=repr)
+def test_step_and_exponential_rates_are_their_formulas_bit_for_bit(schedule, formula):
+    """StepLR and ExponentialLR are planned as one geometric piece: the bits of the Python formula in their
+    docstrings (a float raised to an int), from lr, rates and epoch_rates alike."""
+    schedule.start(0.1, steps_per_epoch=4, epochs=9)
+    epochs = [0, 1, 2, 3, 5, 8, 40, 1000, 10**6, 2**40, 2**53 - 1, 2**53]
+    expected = [formula(e) for e in epochs]
+    assert [schedule.lr(0, e) for e in epochs] == expected
+    assert schedule.rates(np.zeros(len(epochs), np.int64), np.array(epochs)).tolist() == expected
+    assert schedule.epoch_rates(0, 60) == [formula(e) for e in range(60)]
+    assert schedule.epoch_rates(2**40 - 3, 7) == [formula(e) for e in range(2**40 - 3, 2**40 + 4)]
+    with pytest.raises(ValueError, match="epoch"):  # past a trainer's counters: refused, not a wrong power
+        schedule.lr(0, 2**53 + 1)
 
 
 def _per_epoch_schedules():
