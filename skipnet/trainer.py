@@ -358,9 +358,10 @@ class Trainer(Checked):
     def _train(self, run: _Run, Xv, yv) -> History:
         with _deferred_interrupt() as interrupt:
             run.interrupt, run.validation = interrupt, (Xv, yv)
-            # whether the schedule is fed each epoch's loss: asked once per fit (resumed too), not per epoch
-            run.feedback = self.schedule is not None and hasattr(self.schedule, "epoch_end") \
-                and not self._builtin_without_feedback()
+            # what the schedule is: asked once per fit (resumed too), not per kernel call or epoch
+            traits = _builtin_traits(self.schedule)
+            run.builtin_schedule, run.rule_schedule = traits is not None, traits is not None and traits[1]
+            run.feedback = traits[0] if traits is not None else hasattr(self.schedule, "epoch_end")
             try:
                 if self.fused and self.net.backend == "cython":
                     self._fit_fused(run, Xv, yv)
@@ -470,8 +471,7 @@ class Trainer(Checked):
             checks = in_kernel and (Xv is not None or self.restore_best)
             most = 1 if not in_kernel else max(1, _ORDER_BUDGET // max(run.X.shape[0], run.unit_max.shape[0]))
             # a built-in schedule whose feedback rule the kernel applies (ReduceLROnPlateau) bounds no call
-            run.rule_in_kernel = in_kernel and type(self.schedule).__module__ == _SCHEDULES \
-                and callable(getattr(self.schedule, "rule_state", None))
+            run.rule_in_kernel = in_kernel and run.rule_schedule
             horizon = MAX_COUNT if run.rule_in_kernel or not run.feedback else None
             try:
                 while self.epoch_count < run.end_epoch and not run.stopped:
@@ -573,7 +573,7 @@ class Trainer(Checked):
         if schedule is None:
             return CallRates(np.array([self.lr]), steps, [(steps, float(self.lr))])
         per = getattr(schedule, "per", None)
-        if type(schedule).__module__ == _SCHEDULES and per == "step":
+        if run.builtin_schedule and per == "step":
             # a built-in schedule's rates are a formula of the step: filled into a reused buffer, and
             # recorded as that formula (frozen), written out if History.lr is read
             lease = lease_rates(steps)
@@ -609,7 +609,7 @@ class Trainer(Checked):
         spe, j0, first = run.steps_per_epoch, run.epoch_step, self.epoch_count
         epochs = (j0 + steps - 1) // spe + 1
         error = None
-        if type(self.schedule).__module__ == _SCHEDULES:
+        if run.builtin_schedule:
             # a built-in schedule's rate is a formula of the epoch, finite and >= 0 by its own checks
             values = self.schedule.epoch_rates(first, epochs)
         else:
@@ -740,10 +740,6 @@ class Trainer(Checked):
             arguments["plateau_params"] = self._snapshot
         return arguments
 
-    def _builtin_without_feedback(self) -> bool:
-        """The schedule is a built-in one whose epoch_end does nothing (its rates take no feedback)."""
-        return type(self.schedule).__module__ == _SCHEDULES and self.schedule.fixed_epochs() is None
-
     def _schedule_horizon(self) -> int:
         """How many epochs from now the schedule's rates stay what they are whatever losses it is fed:
         the epochs one fused call may take (a schedule with feedback that cannot say: 1)."""
@@ -838,6 +834,21 @@ except ImportError:  # pragma: no cover - other implementations
 
 # The module of the built-in schedules (a layer above this one: named, not imported).
 _SCHEDULES = "skipnet.schedules"
+# What a fit asks of a built-in schedule's class, worked out once per class: (fed each epoch's loss, its
+# rule runs in the fused kernel). Asked of the instance, it would be a few Python calls per fit.
+_BUILTIN_TRAITS: dict[type, tuple[bool, bool]] = {}
+
+
+def _builtin_traits(schedule) -> tuple[bool, bool] | None:
+    """(takes feedback, applies its rule in the kernel) of a built-in schedule; None for any other (or
+    None). A built-in schedule takes feedback unless its class's epoch_end does nothing (fixed_epochs
+    None), and no instance can change that (their attributes are their settings)."""
+    kind = type(schedule)
+    traits = _BUILTIN_TRAITS.get(kind)
+    if traits is None and kind.__module__ == _SCHEDULES:
+        traits = _BUILTIN_TRAITS[kind] = (schedule.fixed_epochs() is not None,
+                                          callable(getattr(schedule, "rule_state", None)))
+    return traits
 
 # Seconds of steps after which a fused kernel call pauses, so that Ctrl-C takes effect promptly.
 PAUSE_SECONDS = 0.05
@@ -910,6 +921,8 @@ class _Run:
         self.validation = (None, None)
         self.rule_in_kernel = False  # the fused kernel applies the schedule's feedback rule (_fit_fused)
         self.feedback = False  # the schedule is fed each epoch's loss (Trainer._train)
+        self.builtin_schedule = False  # it is one of skipnet.schedules' (Trainer._train)
+        self.rule_schedule = False  # a built-in one whose feedback rule a fused kernel can apply
         self._reduced = None
         self._totals = None
         self.monitor = None  # the trainer's diagnostics monitor, once restarted for this fit
