@@ -311,7 +311,7 @@ class StepLR(_Piecewise):
         self.gamma = gamma
 
     def _plan(self, steps_per_epoch, epochs):
-        self._keep(_pieces=(0, K.PIECE_GEOMETRIC, self.base_lr, self.gamma, 0.0, 0.0, self.step_size))
+        self.__dict__["_pieces"] = (0, K.PIECE_GEOMETRIC, self.base_lr, self.gamma, 0.0, 0.0, self.step_size)
 
 
 class ExponentialLR(_Piecewise):
@@ -326,7 +326,7 @@ class ExponentialLR(_Piecewise):
         self.gamma = gamma
 
     def _plan(self, steps_per_epoch, epochs):
-        self._keep(_pieces=(0, K.PIECE_GEOMETRIC, self.base_lr, self.gamma, 0.0, 0.0, 1))
+        self.__dict__["_pieces"] = (0, K.PIECE_GEOMETRIC, self.base_lr, self.gamma, 0.0, 0.0, 1)
 
 
 class CosineLR(_Piecewise):
@@ -374,7 +374,7 @@ class CosineLR(_Piecewise):
                 raise ValueError(f"CosineLR: the fit has {planned} {self.per}s, not more than "
                                  f"warmup={self.warmup}; lower warmup or train longer")
         # the warm-up's line, the cosine from step warmup on, then min_lr, held
-        self._keep(_pieces=K.cosine_plan(planned, self.warmup, self.base_lr, self.min_lr, self.warmup_start_factor))
+        self.__dict__["_pieces"] = K.cosine_plan(planned, self.warmup, self.base_lr, self.min_lr, self.warmup_start_factor)
 
 
 class OneCycle(_Piecewise):
@@ -419,8 +419,8 @@ class OneCycle(_Piecewise):
         """torch's breakpoints, each phase checked to have steps (K.one_cycle_plan)."""
         total = self.total if self.total is not None else steps_per_epoch * epochs
         peak = self.max_lr if self.max_lr is not None else self.base_lr
-        self._keep(_pieces=K.one_cycle_plan(total, self.pct_start, peak, self.div_factor, self.final_div_factor,
-                                            self.three_phase, self.anneal == "cos"))
+        self.__dict__["_pieces"] = K.one_cycle_plan(total, self.pct_start, peak, self.div_factor, self.final_div_factor,
+                                            self.three_phase, self.anneal == "cos")
 
 
 def _check_best(value) -> float:

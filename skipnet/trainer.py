@@ -576,8 +576,11 @@ class Trainer(Checked):
         if run.builtin_schedule and per == "step":
             # a built-in schedule's rates are a formula of the step: filled into a reused buffer, and
             # recorded as that formula (frozen), written out if History.lr is read
-            lease = lease_rates(steps)
-            values = lease[:steps]
+            if steps <= _FRESH_RATES:  # a small array comes from the allocator's free lists: cheaper than a lease
+                values, lease = np.empty(steps), None
+            else:
+                lease = lease_rates(steps)
+                values = lease[:steps]
             return CallRates(values, steps, [(steps, schedule.step_rates(values, self.step_count))], lease=lease)
         if per == "epoch":
             return self._epoch_rates(run, steps)
@@ -853,6 +856,10 @@ def _builtin_traits(schedule) -> tuple[bool, bool] | None:
 # Seconds of steps after which a fused kernel call pauses, so that Ctrl-C takes effect promptly.
 PAUSE_SECONDS = 0.05
 
+
+# A kernel call's per-step rates up to this many are a fresh array (128 KiB: below which malloc reuses freed
+# memory instead of mapping new pages), more are written into the thread's reused buffer (lease_rates).
+_FRESH_RATES = 1 << 14
 
 # Row orders of the epochs of one fused call: at most this many entries (epochs x samples).
 _ORDER_BUDGET = 1 << 17
