@@ -672,9 +672,8 @@ class Trainer(Checked):
         stuck = run.all_zero and self._stuck(run.X, run.y, run.weight)
         if self.diagnose:  # a stuck epoch always checks its dead units: they explain the stop
             monitor = run.monitor or self._monitor_for(run)  # a fused call has restarted it
-            for e, kind, message, data in monitor.end_epochs(epoch, run.epoch_loss, count, unit_epochs,
-                                                             dead_check=stuck, level=level, plateaus=plateaus,
-                                                             dead_seen=dead_seen):
+            for e, kind, message, data in monitor.end_epochs(epoch, run.epoch_loss, count, unit_epochs, stuck, level,
+                                                             plateaus, dead_seen):
                 run.warnings.append(_ExplainedOnRead(kind, None, e, message)
                                     if isinstance(message, (PlateauFound, DeadUnitsFound))
                                     else TrainingWarning(kind, message, None, e, data))
