@@ -503,9 +503,10 @@ class ReduceLROnPlateau(Schedule):
             object.__setattr__(self, "best", self._worst())
 
     def _begin(self, base_lr, fit):
-        super()._begin(base_lr, fit)
-        if self.current is None:  # the rate carries over between fits
-            self.__dict__["current"] = base_lr
+        state = self.__dict__  # nothing to plan (the rate is the rule's state): Schedule._begin's writes alone
+        state["base_lr"], state["_fit"] = base_lr, fit
+        if state["current"] is None:  # the rate carries over between fits
+            state["current"] = base_lr
 
     def _rate(self, epoch):
         return self.current

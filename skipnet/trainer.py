@@ -520,7 +520,7 @@ class Trainer(Checked):
             run.best_value = float(stats["best_value"][0])
         run.step_loss.commit(done)
         if rates is None:
-            rates = self._rule_rates(run, current, reduced, done, status, fused.rule_state)
+            rates = self._rule_rates(run, lrs, reduced, done, status, fused.rule_state)
         # the rate of the step that diverged (its loss) or failed (its update), read before the buffer goes
         failed_lr = rates.at(done if status == "loss" else done - 1) if status in ("loss", "update") else None
         rates.finish(run.lr, done)
@@ -628,19 +628,23 @@ class Trainer(Checked):
                 steps = min(steps, len(values) * spe - j0) if values else 0
         return _epoch_call_rates(values, steps, spe, j0, error)
 
-    def _rule_rates(self, run: _Run, first: float, reduced: np.ndarray, done: int, status: str,
+    def _rule_rates(self, run: _Run, lrs: np.ndarray, reduced: np.ndarray, done: int, status: str,
                     state: tuple) -> CallRates:
         """After a kernel call that applied the schedule's rule (ReduceLROnPlateau) to the epochs it
-        completed: the rates of its steps (``first`` until the rule lowered it, ``reduced[e]`` not NaN:
-        after epoch e of the call), which the rule's state and reductions are handed back to."""
+        completed: the rates of its steps (``lrs``, the call's one rate ``[first]``, until the rule lowered it,
+        ``reduced[e]`` not NaN: after epoch e of the call), which the rule's state and reductions are handed
+        back to."""
+        first = lrs.item()
         spe, j0 = run.steps_per_epoch, run.epoch_step
         covered = done + (status == "loss")  # the steps ran, and the one whose loss diverged
         fed = (j0 + done - (status == "update")) // spe  # the epochs whose end the rule saw
-        lowered = [(e, new) for e, new in enumerate(reduced[:fed].tolist()) if not math.isnan(new)]
+        # the rule only ever lowers the rate: when it ends where it began, nothing was lowered (the usual call)
+        lowered = [] if state[0] == first else \
+            [(e, new) for e, new in enumerate(reduced[:fed].tolist()) if not math.isnan(new)]
         if fed:
-            self.schedule.take_rule_state(state, [(self.epoch_count + e, new) for e, new in lowered])
+            self.schedule.take_rule_state(state, [(self.epoch_count + e, new) for e, new in lowered] if lowered else ())
         if not lowered:
-            return CallRates(np.array([first]), covered, [(covered, first)])
+            return CallRates(lrs, covered, [(covered, first)])
         values = [first] * ((j0 + covered - 1) // spe + 1)  # one per epoch with a step covered
         for e, new in lowered:
             values[e + 1:] = [new] * (len(values) - e - 1)
