@@ -573,9 +573,12 @@ class Trainer(Checked):
         if schedule is None:
             return CallRates(np.array([self.lr]), steps, [(steps, float(self.lr))])
         per = getattr(schedule, "per", None)
-        if run.builtin_schedule and per == "step":
-            # a built-in schedule's rates are a formula of the step: filled into a reused buffer, and
-            # recorded as that formula (frozen), written out if History.lr is read
+        if run.builtin_schedule:  # its rates are a formula of the step or of the epoch
+            if per == "epoch":  # one per epoch of the call
+                epochs = (run.epoch_step + steps - 1) // run.steps_per_epoch + 1
+                return _epoch_call_rates(schedule.epoch_rates(self.epoch_count, epochs), steps,
+                                         run.steps_per_epoch, run.epoch_step, None)
+            # filled into an array and recorded as that formula (frozen), written out if History.lr is read
             if steps <= _FRESH_RATES:  # a small array comes from the allocator's free lists: cheaper than a lease
                 values, lease = np.empty(steps), None
             else:
@@ -606,26 +609,21 @@ class Trainer(Checked):
         return CallRates(lrs, steps, [(steps, lrs)])
 
     def _epoch_rates(self, run: _Run, steps: int) -> CallRates:
-        """The rates of a schedule with one rate per epoch: asked once per epoch of the call (with the
-        epoch's first step, as the per-op path asks), given to the kernel as one value per step only when
-        they differ, and recorded as one run per epoch."""
+        """The rates of a schedule of the user's with one rate per epoch: asked once per epoch of the call
+        (with the epoch's first step, as the per-op path asks), given to the kernel as one value per
+        epoch (_epoch_call_rates)."""
         spe, j0, first = run.steps_per_epoch, run.epoch_step, self.epoch_count
         epochs = (j0 + steps - 1) // spe + 1
-        error = None
-        if run.builtin_schedule:
-            # a built-in schedule's rate is a formula of the epoch, finite and >= 0 by its own checks
-            values = self.schedule.epoch_rates(first, epochs)
-        else:
-            values = []
-            for epoch in range(first, first + epochs):
-                step = self.step_count if epoch == first else self.step_count + (epoch - first) * spe - j0
-                try:
-                    values.append(self._scheduled_lr(step, epoch))
-                except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
-                    error = exc
-                    break
-            if len(values) < epochs:  # the steps of the epochs before the refused rate
-                steps = min(steps, len(values) * spe - j0) if values else 0
+        error, values = None, []
+        for epoch in range(first, first + epochs):
+            step = self.step_count if epoch == first else self.step_count + (epoch - first) * spe - j0
+            try:
+                values.append(self._scheduled_lr(step, epoch))
+            except Exception as exc:  # noqa: BLE001 - re-raised after the steps before it, as per-op
+                error = exc
+                break
+        if len(values) < epochs:  # the steps of the epochs before the refused rate
+            steps = min(steps, len(values) * spe - j0) if values else 0
         return _epoch_call_rates(values, steps, spe, j0, error)
 
     def _rule_rates(self, run: _Run, lrs: np.ndarray, reduced: np.ndarray, done: int, status: str,
@@ -872,7 +870,8 @@ def _epoch_call_rates(values: list[float], steps: int, spe: int, j0: int, error)
     """CallRates of ``steps`` steps from step ``j0`` of an epoch, ``values[e]`` the rate of the call's
     epoch e (one for each epoch the steps touch): for the kernel one value when they are all the same,
     else one per epoch; recorded as one run per epoch."""
-    if all_same(values):
+    # (list.count first: rates that differ, the usual case of a per-epoch schedule, need no call of all_same)
+    if not values or (values.count(values[0]) == len(values) and all_same(values)):
         return CallRates(np.array(values[:1]), steps, [(steps, values[0])] if values else [], error)
     # the first epoch from step j0, the ones between whole, the last up to the call's end
     counts = [spe - j0] + [spe] * (len(values) - 2) + [steps - (len(values) - 1) * spe + j0]
