@@ -129,16 +129,13 @@ class Schedule:
                     object.__setattr__(self, name, value)
             raise
 
-    def _keep(self, **plan) -> None:
-        """Store what ``_plan`` worked out from the settings (not settings: nothing to check)."""
-        self.__dict__.update(plan)
-
     def _check_settings(self) -> None:
         """Checks across settings (each one alone passed its own check); settings not yet set are absent."""
 
     def _plan(self, steps_per_epoch: int, epochs: int) -> None:
         """Prepare the rates of a fit of this length (called by start, and when a started schedule's
-        setting changes); raise ValueError when the settings do not fit it."""
+        setting changes); raise ValueError when the settings do not fit it. What it works out is not a
+        setting: it is written to ``self.__dict__``, past the settings' checks."""
 
     def _changed(self, name: str) -> None:
         """Called after setting ``name`` took a new value (state that depends on it may reset)."""
@@ -419,8 +416,8 @@ class OneCycle(_Piecewise):
         """torch's breakpoints, each phase checked to have steps (K.one_cycle_plan)."""
         total = self.total if self.total is not None else steps_per_epoch * epochs
         peak = self.max_lr if self.max_lr is not None else self.base_lr
-        self.__dict__["_pieces"] = K.one_cycle_plan(total, self.pct_start, peak, self.div_factor, self.final_div_factor,
-                                            self.three_phase, self.anneal == "cos")
+        self.__dict__["_pieces"] = K.one_cycle_plan(total, self.pct_start, peak, self.div_factor,
+                                                    self.final_div_factor, self.three_phase, self.anneal == "cos")
 
 
 def _check_best(value) -> float:
