@@ -637,11 +637,20 @@ class PlateauFound(_Finding):
     _losses: tuple | np.ndarray  # the epoch losses: a tuple until first read as ``losses``
 
     def __init__(self, monitor: TrainingMonitor, epoch_losses, epoch: int, index: int, params=None):
-        params = (monitor.net.internals.params if params is None else params).copy()
-        params.flags.writeable = False
-        self._keep(_losses=tuple(epoch_losses), window=monitor.window, rtol=monitor.rtol, epoch=epoch, index=index,
-                   net=monitor.net, X=monitor.X, y=monitor.y, loss=monitor.loss, params=params,
-                   _explained=None)
+        # what a fit pays for a plateau found (a trainer's finding may never be read): the copies that must
+        # be kept (the kernel reuses its buffer of weights, the list of losses grows), in one write
+        self.__dict__.update({
+            "_losses": tuple(epoch_losses), "window": monitor.window, "rtol": monitor.rtol, "epoch": epoch,
+            "index": index, "net": monitor.net, "X": monitor.X, "y": monitor.y, "loss": monitor.loss,
+            "_params": (monitor.net.internals.params if params is None else params).copy(), "_explained": None})
+
+    @property
+    def params(self) -> np.ndarray:
+        """The weights at the plateau's epoch: a copy, read-only (made so when first read)."""
+        params = self._params
+        if params.flags.writeable:
+            params.flags.writeable = False
+        return params
 
     @property
     def losses(self) -> np.ndarray:

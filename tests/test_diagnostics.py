@@ -311,3 +311,20 @@ def test_monitor_settings_are_checked_when_assigned_and_findings_are_read_only()
         assert message and isinstance(data, dict) and finding.explain() == (message, data)
     with pytest.raises(ValueError, match="read-only"):
         found["plateau"].losses[0] = 5.0
+    with pytest.raises(ValueError, match="read-only"):
+        found["plateau"].params[0] = 5.0
+    with pytest.raises(AttributeError, match="read-only"):
+        found["plateau"].params = net.internals.params
+
+
+def test_a_plateau_keeps_the_weights_it_was_given_whatever_happens_to_them_next():
+    net = sn.Network.mlp(2, (3,), seed=0)
+    X, y = np.ones((5, 2)), np.zeros((5, 1))
+    monitor = D.TrainingMonitor(net, X, y, "mse", window=3, explain_later=True)
+    weights = net.internals.params + 1.0  # a kernel's snapshot of them, say: its buffer is reused
+    out = monitor.end_epochs(2, [1.0, 1.0, 1.0], 3, None, level=None, plateaus=[(2, weights)])
+    found = next(finding for _, kind, finding, _ in out if kind == "plateau")
+    kept = weights.copy()
+    weights[...] = 7.0
+    np.testing.assert_array_equal(found.params, kept)
+    assert not found.params.flags.writeable and found.params is found.params
