@@ -30,7 +30,7 @@ def draw_orders(generator, out):
     if n > ORDERS_MAX_ROWS:
         raise ValueError(f"at most {ORDERS_MAX_ROWS} rows can be shuffled, got {n}: shuffle=False (rows in "
                          "order; shuffle them beforehand) trains on more")
-    cdef int64_t* rows = index_ptr(out)  # ValueError unless C-contiguous
+    cdef int64_t* rows = <int64_t*>matrix_ptr(out, "out", b'q', k, n, True)  # ValueError unless C-contiguous
     if k == 0 or n == 0:
         return
     with bits.lock:

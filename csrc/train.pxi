@@ -556,46 +556,30 @@ cdef void scalar_sgd_segments(scalar_net* snet, fused_chunk* c, bint f32) noexce
     c.epoch_total, c.epoch_all_zero = 0.0, True  # a stop mid-epoch ends the fit: nothing carries over
 
 
-cdef void* contiguous_ptr(object array, Py_ssize_t itemsize) except? NULL:
-    """Address of the first element of a C-contiguous array of ``itemsize``-byte elements (NULL when
-    empty); the caller keeps the array alive while the address is used. The buffer protocol directly:
-    a typed memoryview costs microseconds to acquire, several times per fit."""
-    cdef Py_buffer view
-    try:
-        PyObject_GetBuffer(array, &view, PyBUF_C_CONTIGUOUS)
-    except (BufferError, ValueError):  # NumPy raises ValueError for a strided array
-        raise ValueError("fused kernels need C-contiguous arrays") from None
-    cdef void* ptr = view.buf if view.len else NULL
-    cdef Py_ssize_t size = view.itemsize
-    PyBuffer_Release(&view)
-    if size != itemsize:
-        raise ValueError(f"fused kernels need {itemsize}-byte elements, got {size}-byte ones")
-    return ptr
-
-
-cdef void* buffer_ptr(object array, bint f32) except? NULL:
-    """Address of the first element of a C-contiguous float32/float64 array (NULL when empty)."""
-    return contiguous_ptr(array, 4 if f32 else 8)
-
-
-cdef int64_t* index_ptr(object array) except? NULL:
-    """Address of the first element of a C-contiguous int64 array (NULL when empty)."""
-    return <int64_t*>contiguous_ptr(array, 8)
-
-
 cdef struct ArrayView:
     char* data               # the first element (NULL when empty)
     Py_ssize_t shape[2]
 
 
+cdef bint format_is(const char* fmt, Py_ssize_t itemsize, char code) noexcept:
+    """A buffer's element format is ``code``: 'd' float64, 'f' float32, 'q' a 64-bit signed integer
+    (NumPy's int64 says 'l' where a C long has 64 bits)."""
+    if fmt[0] == b'@' or fmt[0] == b'=':  # native byte order, said explicitly
+        fmt += 1
+    if fmt[0] == 0 or fmt[1] != 0:
+        return False
+    if code == b'q':
+        return itemsize == 8 and (fmt[0] == b'q' or fmt[0] == b'l')
+    return fmt[0] == code
+
+
 cdef int view_array(object array, str name, char code, int ndim, bint writable, ArrayView* out) except -1:
-    """The address and shape of a C-contiguous ``ndim``-D array (ndim <= 2) whose buffer format is
-    ``code`` ('d': float64, 'f': float32), writable when asked, into ``out``; else a ValueError naming
-    ``name``. The caller keeps the array alive while the address is used. One buffer request checks it
-    all: a typed memoryview costs several times as much to acquire, and so do Python-level checks of
-    dtype and shape (run() takes up to five such arrays per call)."""
+    """The address and shape of a C-contiguous ``ndim``-D array (ndim <= 2) of elements ``code`` (see
+    format_is), writable when asked, into ``out``; else a ValueError naming ``name``. The caller keeps
+    the array alive while the address is used, and checks the shape it needs. One buffer request checks
+    it all: a typed memoryview costs several times as much to acquire, and so do Python-level checks of
+    dtype and shape (a fit binds up to eight arrays, and run() takes up to five such per call)."""
     cdef Py_buffer view
-    cdef const char* fmt
     cdef int i, flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0)
     cdef bint got = True
     try:
@@ -603,10 +587,7 @@ cdef int view_array(object array, str name, char code, int ndim, bint writable, 
     except (BufferError, ValueError, TypeError):  # NumPy raises ValueError for a strided array
         got = False
     if got:
-        fmt = view.format
-        if fmt[0] == b'@' or fmt[0] == b'=':  # native byte order and size, said explicitly
-            fmt += 1
-        ok = view.ndim == ndim and fmt[0] == code and fmt[1] == 0
+        ok = view.ndim == ndim and format_is(view.format, view.itemsize, code)
         if ok:
             out.data = <char*>view.buf if view.len else NULL
             for i in range(ndim):
@@ -614,9 +595,30 @@ cdef int view_array(object array, str name, char code, int ndim, bint writable, 
         PyBuffer_Release(&view)
         if ok:
             return 0
-    kind = "float64" if code == b'd' else "float32"
+    kind = "float64" if code == b'd' else "float32" if code == b'f' else "int64"
     raise ValueError(f"{name} must be a {'writable ' if writable else ''}C-contiguous {ndim}-D {kind} array, got "
                      f"{getattr(array, 'dtype', type(array).__name__)} of shape {getattr(array, 'shape', '?')}")
+
+
+cdef void* vector_ptr(object array, str name, char code, Py_ssize_t size, bint writable) except? NULL:
+    """The address of a C-contiguous 1-D array of ``size`` elements ``code`` (view_array; size < 0: any
+    size), NULL when empty; else a ValueError naming ``name``."""
+    cdef ArrayView v
+    view_array(array, name, code, 1, writable, &v)
+    if size >= 0 and v.shape[0] != size:
+        raise ValueError(f"{name} must have {size} entries, got {v.shape[0]}")
+    return v.data
+
+
+cdef void* matrix_ptr(object array, str name, char code, Py_ssize_t rows, Py_ssize_t cols,
+                      bint writable) except? NULL:
+    """The address of a C-contiguous (rows, cols) array of elements ``code`` (view_array; rows < 0: any
+    number of rows), NULL when empty; else a ValueError naming ``name``."""
+    cdef ArrayView v
+    view_array(array, name, code, 2, writable, &v)
+    if (rows >= 0 and v.shape[0] != rows) or v.shape[1] != cols:
+        raise ValueError(f"{name} must be ({'n' if rows < 0 else rows}, {cols}), got ({v.shape[0]}, {v.shape[1]})")
+    return v.data
 
 
 def dead_units_of(unit_max) -> list:
@@ -657,7 +659,10 @@ cdef class FusedNet:
     (src, dst, weight_offset or -1 for identity, acc), in the order their contributions are added;
     offsets index the flat parameter buffer ``params`` (1-D, float32 or float64) and its twin
     ``grads``. The accumulate flags say whether a backward contribution adds to dh[k-1] / dh[src] or
-    is the first to reach it (skipnet._engine.CythonEngine computes them). Everything is trusted.
+    is the first to reach it (skipnet._engine.CythonEngine computes them). The plan is trusted; every
+    array whose address it keeps (here, in bind, bind_validation and run) is checked first by one
+    buffer request (view_array: element type, dimensions, contiguity, writability where the kernels
+    write, and the shape they read), and a ValueError names the array that is not what they need.
     """
     cdef Plan plan
     cdef Bound bound
@@ -728,12 +733,13 @@ cdef class FusedNet:
         self.plan.skips = self.skip_plan
         self.plan.scalar = scalar
         self.units = sum(widths[k] for k in range(n_layers - 1) if layers[k][1])
-        self.bound.params = buffer_ptr(params, self.f32)
-        self.bound.grads = buffer_ptr(grads, self.f32)
-        self.bound.spare = buffer_ptr(self.spare, self.f32)
-        self.bound.work = buffer_ptr(self.work, self.f32)
-        self.bound.twork = index_ptr(self.twork)
-        self.bound.wwork = <double*>buffer_ptr(self.wwork, False)
+        cdef char code = b'f' if self.f32 else b'd'  # the network's dtype, as a buffer format
+        self.bound.params = vector_ptr(params, "params", code, -1, True)
+        self.bound.grads = vector_ptr(grads, "grads", code, self.plan.n_params, True)
+        self.bound.spare = vector_ptr(self.spare, "spare", code, -1, True)
+        self.bound.work = vector_ptr(self.work, "work", code, -1, True)
+        self.bound.twork = <int64_t*>vector_ptr(self.twork, "twork", b'q', -1, True)
+        self.bound.wwork = <double*>vector_ptr(self.wwork, "wwork", b'd', -1, True)
         self.data = None
         self.validation = None
         self.watch_level = None
@@ -781,13 +787,21 @@ cdef class FusedNet:
         if self.data is not None:
             raise RuntimeError("this network is already being trained (by a fit in another thread?); "
                                "train separate networks (Network.copy()) in parallel instead")
-        self.bound.X = buffer_ptr(X, self.f32)
-        self.bound.Y = buffer_ptr(Y, self.f32) if Y is not None else NULL
-        self.bound.T = index_ptr(T) if T is not None else NULL
-        self.bound.W = <const double*>buffer_ptr(sample_weight, False) if sample_weight is not None else NULL
-        self.bound.n_rows = X.shape[0]
-        self.bound.state1 = buffer_ptr(state1, self.f32)
-        self.bound.state2 = buffer_ptr(state2, self.f32) if state2 is not None else NULL
+        cdef char code = b'f' if self.f32 else b'd'
+        cdef Py_ssize_t n_params = self.plan.n_params
+        cdef ArrayView xv
+        view_array(X, "X", code, 2, False, &xv)
+        if xv.shape[1] != self.plan.n_inputs:
+            raise ValueError(f"X must be (n, {self.plan.n_inputs}), got ({xv.shape[0]}, {xv.shape[1]})")
+        cdef Py_ssize_t n = xv.shape[0]
+        self.bound.X = xv.data
+        self.bound.Y = matrix_ptr(Y, "Y", code, n, self.plan.n_outputs, False) if Y is not None else NULL
+        self.bound.T = <int64_t*>vector_ptr(T, "T", b'q', n, False) if T is not None else NULL
+        self.bound.W = <const double*>vector_ptr(sample_weight, "sample_weight", b'd', n, False) \
+            if sample_weight is not None else NULL
+        self.bound.n_rows = n
+        self.bound.state1 = vector_ptr(state1, "state1", code, n_params, True)
+        self.bound.state2 = vector_ptr(state2, "state2", code, n_params, True) if state2 is not None else NULL
         self.bound.loss = LOSS_KINDS[loss]
         self.bound.optimizer = OPTIMIZER_KINDS[optimizer]
         self.bound.momentum = momentum
@@ -841,16 +855,23 @@ cdef class FusedNet:
             raise RuntimeError("FusedNet.bind_validation needs bind() first")
         if X.shape[0] == 0:
             raise ValueError("the validation set must have at least one row")
-        yhat = np.empty((X.shape[0], self.plan.n_outputs), self.params.dtype)
+        cdef char code = b'f' if self.f32 else b'd'
+        cdef ArrayView xv
+        view_array(X, "X", code, 2, False, &xv)
+        if xv.shape[1] != self.plan.n_inputs:
+            raise ValueError(f"X must be (n, {self.plan.n_inputs}), got ({xv.shape[0]}, {xv.shape[1]})")
+        cdef Py_ssize_t n = xv.shape[0]
+        yhat = np.empty((n, self.plan.n_outputs), self.params.dtype)
         grad = np.empty_like(yhat)
-        self.check.X = buffer_ptr(X, self.f32)
-        self.check.Y = buffer_ptr(Y, self.f32) if Y is not None else NULL
-        self.check.T = index_ptr(T) if T is not None else NULL
-        self.check.W = <const double*>buffer_ptr(sample_weight, False) if sample_weight is not None else NULL
-        self.check.n_rows = X.shape[0]
+        self.check.X = xv.data
+        self.check.Y = matrix_ptr(Y, "Y", code, n, self.plan.n_outputs, False) if Y is not None else NULL
+        self.check.T = <int64_t*>vector_ptr(T, "T", b'q', n, False) if T is not None else NULL
+        self.check.W = <const double*>vector_ptr(sample_weight, "sample_weight", b'd', n, False) \
+            if sample_weight is not None else NULL
+        self.check.n_rows = n
         self.check.loss_kind = self.bound.loss
-        self.check.yhat = buffer_ptr(yhat, self.f32)
-        self.check.grad = buffer_ptr(grad, self.f32)
+        self.check.yhat = matrix_ptr(yhat, "yhat", code, n, self.plan.n_outputs, True)
+        self.check.grad = matrix_ptr(grad, "grad", code, n, self.plan.n_outputs, True)
         self.validation = (X, Y, T, sample_weight, yhat, grad)  # kept alive until unbind()
 
     def unbind(self):
@@ -922,7 +943,7 @@ cdef class FusedNet:
         cdef rate_rule rule
         cdef const double[::1] tail
         cdef int i
-        cdef ArrayView lv, sv, tv, uv, ev
+        cdef ArrayView lv, sv, tv, uv, ev, ov
         cdef char code = b'f' if self.f32 else b'd'  # the network's dtype, as a buffer format
         if self.data is None:
             raise RuntimeError("FusedNet.run needs bind() first")
@@ -939,10 +960,13 @@ cdef class FusedNet:
             raise ValueError(f"a call of {n_steps} steps over {epochs} epochs needs lrs of 1 or "
                              f"{epochs if lrs_per_epoch else n_steps}, losses of >= {n_steps} and totals of >= "
                              f"{epochs}, got {lv.shape[0]}, {sv.shape[0]}, {tv.shape[0]}")
-        if orders is not None and (orders.ndim != 2 or orders.shape[0] < epochs
-                                   or orders.shape[1] != self.bound.n_rows):
-            raise ValueError(f"orders must be ({epochs}+, {self.bound.n_rows}), got {orders.shape}")
-        c.orders = index_ptr(orders) if orders is not None else NULL
+        c.orders = NULL
+        if orders is not None:
+            view_array(orders, "orders", b'q', 2, False, &ov)
+            if ov.shape[0] < epochs or ov.shape[1] != self.bound.n_rows:
+                raise ValueError(f"orders must be ({epochs}+, {self.bound.n_rows}), got ({ov.shape[0]}, "
+                                 f"{ov.shape[1]})")
+            c.orders = <int64_t*>ov.data
         c.lrs = <double*>lv.data
         c.n_lrs = lv.shape[0]
         c.lrs_per_epoch = lrs_per_epoch
@@ -991,11 +1015,9 @@ cdef class FusedNet:
             self.set_rate_rule(&rule, reduce_on_plateau, epochs)
             c.rule, c.lrs, c.n_lrs, c.lrs_per_epoch = &rule, &rule.current, 1, False
         if plateau_params is not None:
-            if watch is None or plateau_params.dtype != self.params.dtype \
-                    or plateau_params.shape != (self.plan.n_params,):
-                raise ValueError(f"plateau_params must be a ({self.plan.n_params},) array of the network's "
-                                 "dtype, given with watch")
-            c.plateau_params = buffer_ptr(plateau_params, self.f32)
+            if watch is None:
+                raise ValueError("plateau_params is given with watch")
+            c.plateau_params = vector_ptr(plateau_params, "plateau_params", code, self.plan.n_params, True)
         cdef EpochCheck* check = self.epoch_check(val_losses, best, best_value, weight_total, epochs)
         # width-1 networks with plain SGD from an epoch's start: the whole loop in scalar.h
         cdef bint scalar_sgd = (self.plan.scalar and self.bound.optimizer == OPT_SGD and check == NULL
@@ -1054,6 +1076,7 @@ cdef class FusedNet:
     cdef EpochCheck* epoch_check(self, val_losses, best, best_value, weight_total, Py_ssize_t epochs) except? NULL:
         """run()'s epoch-end checks from its arguments (validated; ``epochs``: the most the call may
         complete), or NULL when it has none."""
+        cdef ArrayView vv
         if val_losses is None and best is None:
             return NULL
         self.check.val_losses = NULL
@@ -1061,19 +1084,16 @@ cdef class FusedNet:
         if val_losses is not None:
             if self.validation is None:
                 raise RuntimeError("FusedNet.run(val_losses=...) needs bind_validation() first")
-            if val_losses.dtype.itemsize != 8 or val_losses.ndim != 1 or val_losses.dtype.kind != "f" \
-                    or val_losses.shape[0] < epochs:
+            view_array(val_losses, "val_losses", b'd', 1, True, &vv)
+            if vv.shape[0] < epochs:
                 raise ValueError(f"val_losses must be a 1-D float64 array of at least {epochs} entries")
-            self.check.val_losses = <double*>buffer_ptr(val_losses, False)
+            self.check.val_losses = <double*>vv.data
         if best is not None:
-            if best.dtype != self.params.dtype or best.shape != (self.plan.n_params,):
-                raise ValueError(f"best must be a ({self.plan.n_params},) array of the network's dtype")
-            if best_value is None or best_value.dtype.kind != "f" or best_value.shape != (1,) \
-                    or best_value.dtype.itemsize != 8:
+            self.check.best = vector_ptr(best, "best", b'f' if self.f32 else b'd', self.plan.n_params, True)
+            if best_value is None:
                 raise ValueError("best needs best_value, a (1,) float64 array")
+            self.check.best_value = (<double*>vector_ptr(best_value, "best_value", b'd', 1, True))[0]
             if val_losses is None and (weight_total is None or not weight_total > 0):
                 raise ValueError("best without val_losses needs weight_total > 0 (the epoch loss's divisor)")
-            self.check.best = buffer_ptr(best, self.f32)
-            self.check.best_value = best_value[0]
         self.check.weight_total = 1.0 if weight_total is None else weight_total
         return &self.check

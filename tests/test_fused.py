@@ -6,6 +6,7 @@ above it (sums over rows in another order). Guards, schedules, callbacks, random
 must behave as on the per-op path.
 """
 
+import functools
 import threading
 import tracemalloc
 
@@ -431,6 +432,64 @@ def test_fused_run_names_an_array_of_the_wrong_kind(dtype):
         arrays["lrs"] = read_only(arrays["lrs"])
         assert run(arrays)[:2] == (4, "ok")
         np.testing.assert_array_equal(arrays["unit_epochs"][-1], arrays["unit_max"])
+        fused.unbind()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_bind_names_an_array_of_the_wrong_kind_or_shape(dtype):
+    """bind and bind_validation check every array they take an address of (element type, contiguity,
+    dimensions, writability where the kernel writes, and the shape the network needs) with one buffer
+    request each, and a ValueError names it: the kernels behind them read and write unchecked."""
+    net = sn.Network.mlp(3, (4,), n_outputs=2, seed=0, dtype=dtype)
+    other = "float32" if dtype == "float64" else "float64"
+    n_params = net.internals.params.shape[0]
+    ok = {"X": np.ones((10, 3), dtype), "Y": np.ones((10, 2), dtype), "state1": np.zeros(n_params, dtype)}
+
+    def read_only(a):
+        a = a.copy()
+        a.flags.writeable = False
+        return a
+
+    bad = [("X", np.ones((10, 3), other), "X must be a C-contiguous 2-D"),
+           ("X", np.ones((10, 4), dtype), r"X must be \(n, 3\)"),
+           ("X", np.ones((10, 6), dtype)[:, ::2], "X must be a C-contiguous"),
+           ("Y", np.ones((9, 2), dtype), r"Y must be \(10, 2\)"),
+           ("Y", np.ones((10, 1), dtype), r"Y must be \(10, 2\)"),
+           ("Y", np.ones(10, dtype), "Y must be a C-contiguous 2-D"),
+           ("state1", np.zeros(n_params + 1, dtype), f"state1 must have {n_params} entries"),
+           ("state1", read_only(ok["state1"]), "state1 must be a writable"),
+           ("state1", np.zeros(n_params, other), "state1 must be a writable C-contiguous 1-D")]
+    with net.internals.engine.fused(5) as fused:
+        for name, value, match in bad:
+            args = {**ok, name: value}
+            with pytest.raises(ValueError, match=match):
+                fused.bind(args["X"], args["Y"], None, args["state1"], None, "l1", "sgd")
+        for weight, match in [(np.ones(9), "sample_weight must have 10 entries"),
+                              (np.ones(10, np.float32), "sample_weight must be a C-contiguous 1-D float64")]:
+            with pytest.raises(ValueError, match=match):
+                fused.bind(ok["X"], ok["Y"], None, ok["state1"], None, "l1", "sgd", sample_weight=weight)
+        for T, match in [(np.zeros(10, np.int32), "T must be a C-contiguous 1-D int64"),
+                         (np.zeros(9, np.int64), "T must have 10 entries")]:
+            with pytest.raises(ValueError, match=match):
+                fused.bind(ok["X"], None, T, ok["state1"], None, "cross_entropy", "sgd")
+        fused.bind(read_only(ok["X"]), read_only(ok["Y"]), None, ok["state1"], None, "l1", "sgd")  # inputs: read
+        with pytest.raises(ValueError, match=r"X must be \(n, 3\)"):
+            fused.bind_validation(np.ones((4, 2), dtype), np.ones((4, 2), dtype), None)
+        with pytest.raises(ValueError, match=r"Y must be \(4, 2\)"):
+            fused.bind_validation(np.ones((4, 3), dtype), np.ones((5, 2), dtype), None)
+        fused.bind_validation(np.ones((4, 3), dtype), np.ones((4, 2), dtype), None)
+        run = functools.partial(fused.run, None, np.full(2, 0.1), np.zeros(2), np.zeros(1), 2, 2, 0, None)
+        for orders, match in [(np.zeros((1, 10), np.int32), "orders must be a C-contiguous 2-D int64"),
+                              (np.zeros((1, 9), np.int64), r"orders must be \(1\+, 10\)")]:
+            with pytest.raises(ValueError, match=match):
+                fused.run(orders, np.full(2, 0.1), np.zeros(2), np.zeros(1), 2, 2, 0, None)
+        for best, value, match in [(np.zeros(n_params - 1, dtype), np.zeros(1), f"best must have {n_params}"),
+                                   (np.zeros(n_params, other), np.zeros(1), "best must be a writable"),
+                                   (np.zeros(n_params, dtype), np.zeros(2), "best_value must have 1 entries"),
+                                   (np.zeros(n_params, dtype), None, "best needs best_value")]:
+            with pytest.raises(ValueError, match=match):
+                run(val_losses=np.zeros(1), best=best, best_value=value)
+        assert run(val_losses=np.zeros(1), best=np.zeros(n_params, dtype), best_value=np.zeros(1))[:2] == (2, "ok")
         fused.unbind()
 
 

@@ -284,7 +284,7 @@ def test_run_refuses_checks_it_cannot_do():
         fused.run(*args, best=np.empty_like(core.params))
     with pytest.raises(ValueError, match="weight_total"):
         fused.run(*args, best=np.empty_like(core.params), best_value=np.array([np.inf]))
-    with pytest.raises(ValueError, match="network's dtype"):
+    with pytest.raises(ValueError, match=f"best must have {core.params.shape[0]} entries"):
         fused.run(*args, best=np.empty(3), best_value=np.array([np.inf]), weight_total=240.0)
     with pytest.raises(ValueError, match="at least one row"):
         fused.bind_validation(X[:0], y[:0], None)
