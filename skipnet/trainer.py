@@ -854,6 +854,7 @@ def _builtin_traits(schedule) -> tuple[bool, bool] | None:
                                           callable(getattr(schedule, "rule_state", None)))
     return traits
 
+
 # Seconds of steps after which a fused kernel call pauses, so that Ctrl-C takes effect promptly.
 PAUSE_SECONDS = 0.05
 
@@ -870,8 +871,7 @@ def _epoch_call_rates(values: list[float], steps: int, spe: int, j0: int, error)
     """CallRates of ``steps`` steps from step ``j0`` of an epoch, ``values[e]`` the rate of the call's
     epoch e (one for each epoch the steps touch): for the kernel one value when they are all the same,
     else one per epoch; recorded as one run per epoch."""
-    # (list.count first: rates that differ, the usual case of a per-epoch schedule, need no call of all_same)
-    if not values or (values.count(values[0]) == len(values) and all_same(values)):
+    if all_same(values):
         return CallRates(np.array(values[:1]), steps, [(steps, values[0])] if values else [], error)
     # the first epoch from step j0, the ones between whole, the last up to the call's end
     counts = [spe - j0] + [spe] * (len(values) - 2) + [steps - (len(values) - 1) * spe + j0]
