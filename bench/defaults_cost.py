@@ -160,6 +160,8 @@ def measure_fit_by_fit(name: str, epochs: list[int], rounds: int, log=print) -> 
             impl.fit_epochs = count
             impl.block(impl.steps_per_epoch * count)
         for order in round_orders(impls, rounds):
+            for impl in impls:  # the schedules' fresh copies, before the round: between two fits, every
+                impl.prepare()  # variant's fit is preceded by the same work (SkipnetFit.prepare)
             for impl in order:
                 elapsed, _ = impl.block(impl.steps_per_epoch * count)
                 times[impl.name].append(elapsed)

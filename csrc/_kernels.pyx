@@ -19,8 +19,8 @@ The source is split into parts glued together with ``include``, so it stays one 
     activations.pxi  relu forward and backward, identity-skip addition
     losses.pxi       l1 / mse / bce-with-logits / cross-entropy: value and gradient in one pass
     optim.pxi        SGD and Adam updates over the flat parameter buffer
-    train.pxi        the fused path: whole epochs of training steps in one call (FusedNet)
     rates.pxi        learning-rate schedules' plans as pieces (schedule_rates), cosines by angle addition
+    train.pxi        the fused path: whole epochs of training steps in one call (FusedNet)
     orders.pxi       row orders of shuffled epochs from a NumPy Generator's bit stream (draw_orders)
 
 Cores take pointers and sizes (``*_ptr``), so the fused epoch runs them on slices of one workspace;
@@ -34,7 +34,7 @@ from libc.math cimport INFINITY, exp, fabs, log, log1p, sqrt
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 
 cdef extern from "elementwise.h" nogil:
     enum:
@@ -73,8 +73,8 @@ include "dense.pxi"
 include "activations.pxi"
 include "losses.pxi"
 include "optim.pxi"
-include "train.pxi"
 include "rates.pxi"
+include "train.pxi"
 include "orders.pxi"
 
 

@@ -167,6 +167,7 @@ PIECE_COLUMNS, PIECES_MAX = ROW, ROWS_MAX
 PIECE_CONSTANT, PIECE_LINEAR, PIECE_COSINE, PIECE_HOLD, PIECE_GEOMETRIC = CONSTANT, LINEAR, COSINE, HOLD, GEOMETRIC
 # positions and blocks stay exact as doubles and as Py_ssize_t below it
 cdef double _PIECE_MAX = 9007199254740992.0  # 2**53
+cdef Py_ssize_t MAX_POSITION = 9007199254740992  # 2**53: the positions a plan is asked about
 
 
 cdef inline double geometric_rate(const double* row, Py_ssize_t t) noexcept nogil:
@@ -251,18 +252,15 @@ cdef Py_ssize_t pieces_work_size(const double* pieces, Py_ssize_t count, Py_ssiz
     return size
 
 
-def schedule_rates(tuple pieces, Py_ssize_t first, double[::1] out):
-    """out[k] = the rate of the schedule ``pieces`` (this part's head) at position first + k. pieces: a
-    flat tuple of P rows of 7 numbers; first >= 0; out: float64 (n,)."""
-    cdef double rows[ROWS_MAX * ROW]
-    cdef Py_ssize_t n = out.shape[0], count = read_pieces(pieces, rows), i, lo, hi, end, k, size, stop
+cdef int fill_pieces(const double* rows, Py_ssize_t count, Py_ssize_t first, double* out,
+                     Py_ssize_t n) except -1:
+    """out[k] = the rate of the read plan ``rows`` (count pieces) at position first + k, k < n; first >= 0."""
+    cdef Py_ssize_t i, lo, hi, end, k, stop, size
     cdef const double* row
     cdef double* work = NULL
     cdef double held
-    if first < 0:
-        raise ValueError(f"first must be >= 0, got {first}")
-    if n == 0:
-        return
+    if n <= 0:
+        return 0
     size = pieces_work_size(rows, count, first, n)
     if size:
         work = <double*>PyMem_Malloc(size * sizeof(double))
@@ -295,6 +293,39 @@ def schedule_rates(tuple pieces, Py_ssize_t first, double[::1] out):
                 for k in range(lo, hi):
                     out[k - first] = held
     PyMem_Free(work)
+    return 0
+
+
+def schedule_rates(tuple pieces, Py_ssize_t first, double[::1] out):
+    """out[k] = the rate of the schedule ``pieces`` (this part's head) at position first + k. pieces: a
+    flat tuple of P rows of 7 numbers; first >= 0; out: float64 (n,)."""
+    cdef double rows[ROWS_MAX * ROW]
+    cdef Py_ssize_t count = read_pieces(pieces, rows)
+    if first < 0:
+        raise ValueError(f"first must be >= 0, got {first}")
+    fill_pieces(rows, count, first, &out[0] if out.shape[0] else NULL, out.shape[0])
+
+
+def schedule_epoch_rates(tuple pieces, Py_ssize_t first_epoch, Py_ssize_t first_step, Py_ssize_t steps_per_epoch,
+                         double[::1] out):
+    """out[k] = the rate of the per-epoch schedule ``pieces`` in the epoch of step k of a kernel call that
+    begins at step first_step of epoch first_epoch: its value at position first_epoch + (first_step + k) //
+    steps_per_epoch (schedule_rates' bits). first_epoch >= 0, 0 <= first_step < steps_per_epoch."""
+    cdef double rows[ROWS_MAX * ROW]
+    cdef Py_ssize_t count = read_pieces(pieces, rows), k = 0, n = out.shape[0], stop, epoch = first_epoch
+    cdef double rate
+    if first_epoch < 0 or not 0 <= first_step < steps_per_epoch:
+        raise ValueError(f"first_epoch must be >= 0 and first_step lie in [0, steps_per_epoch), got {first_epoch}, "
+                         f"{first_step}, {steps_per_epoch}")
+    with nogil:
+        stop = min(n, steps_per_epoch - first_step)
+        while k < n:
+            rate = pieces_rate(rows, count, epoch)
+            while k < stop:
+                out[k] = rate
+                k += 1
+            epoch += 1
+            stop = min(n, k + steps_per_epoch)
 
 
 def schedule_rate(tuple pieces, Py_ssize_t position):

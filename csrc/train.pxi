@@ -675,6 +675,8 @@ cdef class FusedNet:
     cdef Py_ssize_t units  # hidden ReLU units, layer by layer (n_units)
     cdef plan_layer* layer_plan  # the plan's arrays (owned: freed with the object)
     cdef plan_skip* skip_plan
+    cdef double* rates  # run()'s rates from a plan (rate_plan), kept from call to call
+    cdef Py_ssize_t rates_size
     cdef object params, grads, spare, work, twork, wwork  # owners of the memory used
     cdef object data                                       # arrays of the bound fit
     cdef EpochCheck check                                  # the bound validation set (bind_validation)
@@ -749,12 +751,14 @@ cdef class FusedNet:
     def __dealloc__(self):
         PyMem_Free(self.layer_plan)
         PyMem_Free(self.skip_plan)
+        PyMem_Free(self.rates)
 
     @property
     def nbytes(self):
         """Bytes this object holds beyond the network's own buffers (workspace, spare parameters)."""
         return (self.work.nbytes + self.twork.nbytes + self.wwork.nbytes + self.spare.nbytes
-                + self.plan.n_layers * sizeof(plan_layer) + max(self.plan.n_skips, 1) * sizeof(plan_skip))
+                + self.plan.n_layers * sizeof(plan_layer) + max(self.plan.n_skips, 1) * sizeof(plan_skip)
+                + self.rates_size * sizeof(double))
 
     @property
     def n_units(self):
@@ -890,12 +894,16 @@ cdef class FusedNet:
             Py_ssize_t first_step=0, double epoch_total=0.0, bint epoch_all_zero=True,
             double time_budget=0.0, unit_max=None, unit_epochs=None, Py_ssize_t stats_every=1,
             Py_ssize_t stats_epoch=0, watch=None, val_losses=None, best=None, best_value=None,
-            weight_total=None, plateau_params=None, reduce_on_plateau=None, bint lrs_per_epoch=False):
+            weight_total=None, plateau_params=None, reduce_on_plateau=None, bint lrs_per_epoch=False,
+            rate_plan=None):
         """Train up to n_steps steps without the GIL, from step ``first_step`` of an epoch.
 
         orders: None (rows in order) or int64 (epochs, n) with each epoch's row order, row 0 the
         epoch of first_step; lrs: one rate per step, a single rate for all, or with lrs_per_epoch one
-        per epoch of the call (a per-epoch schedule's, lrs[0] for the epoch of first_step); losses
+        per epoch of the call (a per-epoch schedule's, lrs[0] for the epoch of first_step), or None with
+        rate_plan = (pieces, first, per_epoch): the rates are the plan's (schedule_rates) at positions
+        first + k, for each step k of the call, or with per_epoch for each epoch k of it, filled here
+        into a buffer this object keeps (a built-in schedule's rates, with no array made per call); losses
         (>= n_steps) and totals (>= epochs) are written. first_loss: the fit's first loss, or None
         before its first step. epoch_total, epoch_all_zero: the epoch in progress so far (when first_step > 0).
         time_budget: seconds after which the chunk pauses after a whole step (0: never).
@@ -952,7 +960,12 @@ cdef class FusedNet:
                              f"{n_steps}")
         # the epochs the call may touch (its first: the epoch of first_step): the sizes it reads and writes
         cdef Py_ssize_t epochs = (first_step + max(n_steps, 1) - 1) // steps_per_epoch + 1
-        view_array(lrs, "lrs", b'd', 1, False, &lv)
+        if rate_plan is not None:
+            lv.data = self.planned_rates(rate_plan, n_steps, epochs)
+            lrs_per_epoch = rate_plan[2]
+            lv.shape[0] = epochs if lrs_per_epoch else max(n_steps, 1)
+        else:
+            view_array(lrs, "lrs", b'd', 1, False, &lv)
         view_array(losses, "losses", b'd', 1, True, &sv)
         view_array(totals, "totals", b'd', 1, True, &tv)
         if lv.shape[0] < (epochs if lrs_per_epoch else n_steps) and lv.shape[0] != 1 \
@@ -1046,6 +1059,26 @@ cdef class FusedNet:
         return (c.done, "plateau" if c.plateau and status == "ok" else status,
                 (c.first_loss if c.have_first else None), bool(c.zero_epoch), c.epoch_total,
                 bool(c.epoch_all_zero))
+
+    cdef char* planned_rates(self, rate_plan, Py_ssize_t n_steps, Py_ssize_t epochs) except NULL:
+        """run()'s rates from rate_plan = (pieces, first, per_epoch): the plan's at positions first + k for
+        each step k of the call (or each epoch k, per_epoch), in this object's buffer."""
+        cdef double rows[ROWS_MAX * ROW]
+        cdef double* grown
+        if type(rate_plan) is not tuple or len(rate_plan) != 3:
+            raise ValueError(f"rate_plan must be (pieces, first, per_epoch), got {rate_plan!r}")
+        pieces, first, per_epoch = rate_plan
+        cdef Py_ssize_t count = read_pieces(pieces, rows), at = first
+        cdef Py_ssize_t n = epochs if per_epoch else max(n_steps, 1)
+        if at < 0 or at > MAX_POSITION - n:
+            raise ValueError(f"rate_plan's first position must lie in [0, 2**53 - {n}], got {first}")
+        if n > self.rates_size:
+            grown = <double*>PyMem_Realloc(self.rates, n * sizeof(double))
+            if grown == NULL:
+                raise MemoryError()
+            self.rates, self.rates_size = grown, n
+        fill_pieces(rows, count, at, self.rates, n)
+        return <char*>self.rates
 
     cdef int set_rate_rule(self, rate_rule* rule, args, Py_ssize_t epochs) except -1:
         """run()'s reduce_on_plateau tuple (validated) into ``rule``; ``epochs``: the most the call may complete."""

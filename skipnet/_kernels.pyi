@@ -171,7 +171,7 @@ class FusedNet:
     """After run(): a row it wrote into unit_epochs has a unit whose largest z is <= 0 (dead)."""
     rule_state: tuple[float, float, int, int] | None
     """After run(reduce_on_plateau=...): (current, best, num_bad_epochs, cooldown_counter); else None."""
-    def run(self, orders: _Index | None, lrs: npt.NDArray[np.float64], losses: npt.NDArray[np.float64],
+    def run(self, orders: _Index | None, lrs: npt.NDArray[np.float64] | None, losses: npt.NDArray[np.float64],
             totals: npt.NDArray[np.float64], n_steps: int, steps_per_epoch: int, opt_step: int,
             first_loss: float | None, first_step: int = ..., epoch_total: float = ...,
             epoch_all_zero: bool = ..., time_budget: float = ..., unit_max: _Float | None = ...,
@@ -179,12 +179,15 @@ class FusedNet:
             watch: tuple | None = ..., val_losses: npt.NDArray[np.float64] | None = ...,
             best: _Float | None = ..., best_value: npt.NDArray[np.float64] | None = ...,
             weight_total: float | None = ..., plateau_params: _Float | None = ...,
-            reduce_on_plateau: tuple | None = ..., lrs_per_epoch: bool = ...
+            reduce_on_plateau: tuple | None = ..., lrs_per_epoch: bool = ...,
+            rate_plan: tuple[tuple[float, ...], int, bool] | None = ...
             ) -> tuple[int, str, float | None, bool, float, bool]:
         """Train up to n_steps steps without the GIL from step first_step of an epoch: (steps_done,
         "ok" | "loss" | "update" | "paused" | "plateau", first_loss, zero_epoch, epoch_total,
         epoch_all_zero); lrs: one rate, one per step, or with lrs_per_epoch one per epoch of the call
-        (lrs[0]: the epoch of first_step); with unit_max/unit_epochs, the dead-unit statistics of the epochs due
+        (lrs[0]: the epoch of first_step), or None with rate_plan = (pieces, first, per_epoch): the rates
+        are schedule_rates' of the plan at positions first + k for each step k (or epoch k, per_epoch) of the
+        call, filled into a buffer the object keeps; with unit_max/unit_epochs, the dead-unit statistics of the epochs due
         (stats_every, stats_epoch); with watch = (window, rtol, level, weight_total, tail), the plateau
         rule (csrc/watch.h), stopping after the epoch where a plateau begins (with plateau_params
         (n_params,), the first such epoch's weights are copied there, plateau_epoch says which, and the
@@ -245,6 +248,11 @@ def schedule_rates(pieces: tuple[float, ...], first: int, out: npt.NDArray[np.fl
     """out[k] = the rate of the plan ``pieces`` (a flat tuple of rows (begin, kind, a, b, c, d, block):
     constant a, linear b * ((t - c) / d) + a, a cosine phase as cosine_rates, the last rate held, or
     geometric a * b ** ((t - begin) // block)) at position first + k (csrc/rates.pxi)."""
+
+def schedule_epoch_rates(pieces: tuple[float, ...], first_epoch: int, first_step: int, steps_per_epoch: int,
+                         out: npt.NDArray[np.float64]) -> None:
+    """out[k] = the rate of the per-epoch plan ``pieces`` in the epoch of step k of a call beginning at step
+    first_step of epoch first_epoch: its value at first_epoch + (first_step + k) // steps_per_epoch."""
 
 def schedule_rate(pieces: tuple[float, ...], position: int) -> float:
     """schedule_rates' value at one position, bit for bit."""

@@ -1,14 +1,17 @@
 """What a fit records step by step, and how: float series that grow by doubling (Series), the
 learning-rate record kept as runs and written out when read (RateRecord), the rates of one fused kernel
-call (CallRates, filled into a buffer each thread reuses), and dataclass fields worked out on first read
+call (CallRates: values, or a built-in schedule's plan the kernel computes them from), and dataclass fields
+worked out on first read
 (WrittenOnRead, for History.lr)."""
 
 from __future__ import annotations
 
+import functools
 import math
-import threading
 
 import numpy as np
+
+from . import _kernels as K
 
 
 class Deferred:
@@ -143,15 +146,30 @@ class CallRates:
     for the epoch of its first step, FusedNet.run's lrs_per_epoch), the ``steps`` they cover (fewer
     than asked when the schedule refused a rate: ``error``, re-raised after those steps), and their
     record for History.lr: (count, rates) runs, the rates of each as RateRecord.record takes them.
-    ``lease``: this thread's rates buffer holding values."""
+    ``plan``: instead of values, (pieces, first, per_epoch), FusedNet.run's rate_plan (see planned)."""
 
-    def __init__(self, values: np.ndarray, steps: int, record, error: Exception | None = None,
-                 lease: np.ndarray | None = None, epochs: tuple[int, int] | None = None):
-        self.values, self.steps, self.record, self.error, self.lease = values, steps, record, error, lease
-        self.epochs = epochs  # not None: values holds one rate per epoch (FusedNet.run's lrs_per_epoch)
+    def __init__(self, values: np.ndarray | None, steps: int, record, error: Exception | None = None,
+                 epochs: tuple[int, int] | None = None, plan: tuple | None = None):
+        self.values, self.steps, self.record, self.error, self.plan = values, steps, record, error, plan
+        self.epochs = epochs  # not None: one rate per epoch (FusedNet.run's lrs_per_epoch)
+
+    @classmethod
+    def planned(cls, pieces: tuple, first: int, steps: int, epochs: tuple[int, int] | None = None) -> CallRates:
+        """The rates of ``steps`` steps of a schedule planned as ``pieces`` (K.schedule_rates), at positions
+        first, first + 1, ... (per step), or with ``epochs`` = (first_step, steps_per_epoch) one per epoch
+        from epoch ``first`` (per epoch): the kernel computes them from the plan, and the record writes
+        them out from it when History.lr is read (the plan is a tuple: frozen)."""
+        if epochs is None:
+            fill = functools.partial(K.schedule_rates, pieces, first)
+        else:
+            fill = functools.partial(K.schedule_epoch_rates, pieces, first, *epochs)
+        return cls(None, steps, [(steps, fill)], None, epochs, (pieces, first, epochs is not None))
 
     def at(self, step: int) -> float:
         """The rate of step ``step`` of the call."""
+        if self.plan is not None:
+            pieces, first, per_epoch = self.plan
+            return K.schedule_rate(pieces, first + ((self.epochs[0] + step) // self.epochs[1] if per_epoch else step))
         if len(self.values) == 1:
             return float(self.values[0])
         if self.epochs is not None:
@@ -160,13 +178,10 @@ class CallRates:
         return float(self.values[step])
 
     def finish(self, series: RateRecord, done: int) -> None:
-        """Record the rates of the ``done`` steps the kernel ran, and give the buffer back."""
+        """Record the rates of the ``done`` steps the kernel ran."""
         for count, rates in self.record:
             series.record(rates, min(count, done))
             done -= min(count, done)
-        if self.lease is not None:
-            return_rates(self.lease)
-            self.lease = None
 
 
 class EpochRuns:
@@ -185,27 +200,6 @@ def all_same(values: list[float]) -> bool:
     if not values or values.count(values[0]) != len(values):
         return not values
     return values[0] != 0 or len({math.copysign(1.0, v) for v in values}) == 1
-
-
-# A buffer for a kernel call's per-step rates, kept per thread across fits and trainers: a fresh one of a
-# long call's steps would page-fault on every page. One of at most _RATES_KEPT floats is kept.
-_RATES_KEPT = 1 << 20
-_rate_buffers = threading.local()
-
-
-def lease_rates(steps: int) -> np.ndarray:
-    """This thread's float64 buffer of at least ``steps`` entries (give it back with return_rates)."""
-    buffer = getattr(_rate_buffers, "free", None)
-    if buffer is None or len(buffer) < steps:
-        return np.empty(max(1024, 1 << max(0, steps - 1).bit_length()))
-    _rate_buffers.free = None
-    return buffer
-
-
-def return_rates(buffer: np.ndarray) -> None:
-    """Keep ``buffer`` for this thread's next kernel call, unless it is larger than _RATES_KEPT."""
-    if len(buffer) <= _RATES_KEPT:
-        _rate_buffers.free = buffer
 
 
 def same_float(a: float, b: float) -> bool:

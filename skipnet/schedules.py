@@ -252,6 +252,13 @@ class _Piecewise(Schedule):
 
     _pieces: tuple  # worked out by _plan: the rows of K.schedule_rates, one after the other
 
+    @property
+    def pieces(self) -> tuple | None:
+        """The plan of the last ``start`` as K.schedule_rates reads it, a flat tuple of rows (begin, kind, a, b,
+        c, d, block), one per piece (None before start): a Trainer's fused kernel computes a call's rates
+        from it, with the expressions of lr() and rates()."""
+        return self.__dict__.get("_pieces")
+
     def _rate(self, t):
         return K.schedule_rate(self._pieces, t)
 

@@ -76,7 +76,6 @@ from ._record import (
     Series,
     WrittenOnRead,
     all_same,
-    lease_rates,
 )
 from ._settings import Checked, Fixed, Setting
 from .diagnostics import DeadUnitsFound, PlateauFound, TrainingMonitor
@@ -515,7 +514,8 @@ class Trainer(Checked):
         per_epoch = rates is not None and rates.epochs is not None
         done, status, run.first_loss, zero_epoch, epoch_total, epoch_zero = fused.run(
             orders, lrs, losses, totals, steps, spe, opt.steps, run.first_loss, j0, run.epoch_total,
-            run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0, lrs_per_epoch=per_epoch, **stats)
+            run.all_zero, PAUSE_SECONDS if run.interrupt is not None else 0.0, lrs_per_epoch=per_epoch,
+            rate_plan=None if rates is None else rates.plan, **stats)
         if checks and self.restore_best:
             run.best_value = float(stats["best_value"][0])
         run.step_loss.commit(done)
@@ -574,17 +574,17 @@ class Trainer(Checked):
             return CallRates(np.array([self.lr]), steps, [(steps, float(self.lr))])
         per = getattr(schedule, "per", None)
         if run.builtin_schedule:  # its rates are a formula of the step or of the epoch
+            pieces = getattr(schedule, "pieces", None)
+            if pieces is not None:  # planned: the kernel computes the call's rates from the plan
+                if per == "epoch":
+                    return CallRates.planned(pieces, self.epoch_count, steps, (run.epoch_step, run.steps_per_epoch))
+                return CallRates.planned(pieces, self.step_count, steps)
             if per == "epoch":  # one per epoch of the call
                 epochs = (run.epoch_step + steps - 1) // run.steps_per_epoch + 1
                 return _epoch_call_rates(schedule.epoch_rates(self.epoch_count, epochs), steps,
                                          run.steps_per_epoch, run.epoch_step, None)
-            # filled into an array and recorded as that formula (frozen), written out if History.lr is read
-            if steps <= _FRESH_RATES:  # a small array comes from the allocator's free lists: cheaper than a lease
-                values, lease = np.empty(steps), None
-            else:
-                lease = lease_rates(steps)
-                values = lease[:steps]
-            return CallRates(values, steps, [(steps, schedule.step_rates(values, self.step_count))], lease=lease)
+            values = np.empty(steps)
+            return CallRates(values, steps, [(steps, schedule.step_rates(values, self.step_count))])
         if per == "epoch":
             return self._epoch_rates(run, steps)
         lrs = np.empty(steps)
@@ -858,10 +858,6 @@ def _builtin_traits(schedule) -> tuple[bool, bool] | None:
 # Seconds of steps after which a fused kernel call pauses, so that Ctrl-C takes effect promptly.
 PAUSE_SECONDS = 0.05
 
-
-# A kernel call's per-step rates up to this many are a fresh array (128 KiB: below which malloc reuses freed
-# memory instead of mapping new pages), more are written into the thread's reused buffer (lease_rates).
-_FRESH_RATES = 1 << 14
 
 # Row orders of the epochs of one fused call: at most this many entries (epochs x samples).
 _ORDER_BUDGET = 1 << 17

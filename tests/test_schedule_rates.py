@@ -406,3 +406,98 @@ def test_a_per_epoch_schedule_that_fails_mid_fit_stops_where_the_per_op_path_doe
     states = failed_fit_states(Fails, (ArithmeticError, ValueError))
     assert_same_states(states)
     assert states[0][2:4] == (16, 16)
+
+
+# ---------------------------------------------------------------- the kernel computes rates from the plan
+def _planned(schedule, spe=7, epochs=9):
+    schedule.start(0.1, steps_per_epoch=spe, epochs=epochs)
+    return schedule.pieces
+
+
+@pytest.mark.parametrize("schedule", [S.CosineLR(warmup=5), S.OneCycle(three_phase=True), S.StepLR(2, 0.5),
+                                      S.ExponentialLR(0.8), S.CosineLR(per="epoch")], ids=repr)
+def test_schedule_epoch_rates_are_the_plans_rate_of_each_steps_epoch(schedule):
+    pieces = _planned(schedule)
+    for first_epoch, first_step, spe, n in [(0, 0, 7, 63), (3, 5, 7, 20), (2, 6, 7, 1), (0, 0, 1, 9), (40, 2, 3, 0)]:
+        out = np.full(n, np.nan)
+        K.schedule_epoch_rates(pieces, first_epoch, first_step, spe, out)
+        expected = [K.schedule_rate(pieces, first_epoch + (first_step + k) // spe) for k in range(n)]
+        np.testing.assert_array_equal(out.view(np.int64), np.array(expected).view(np.int64))
+    for args, match in [((-1, 0, 7), "first_epoch"), ((0, 7, 7), "first_step"), ((0, -1, 7), "first_step")]:
+        with pytest.raises(ValueError, match=match):
+            K.schedule_epoch_rates(pieces, *args, np.empty(3))
+
+
+def test_a_piecewise_schedule_shows_its_plan_read_only():
+    cosine = S.CosineLR(warmup=2)
+    assert cosine.pieces is None  # before start
+    pieces = _planned(cosine)
+    assert type(pieces) is tuple and len(pieces) % K.PIECE_COLUMNS == 0
+    out = np.empty(10)
+    K.schedule_rates(pieces, 3, out)
+    assert out.tolist() == [cosine.lr(3 + k, 0) for k in range(10)]
+    with pytest.raises(AttributeError, match="no setting 'pieces'"):
+        cosine.pieces = ()
+    cosine.warmup = 4  # a started schedule re-plans: the property shows the new plan
+    assert cosine.pieces != pieces
+    assert not hasattr(S.ReduceLROnPlateau(), "pieces")  # its rate is the rule's state, not a plan
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("schedule,per_epoch", [(S.CosineLR(warmup=3), False), (S.OneCycle(), False),
+                                                (S.StepLR(1, 0.5), True), (S.CosineLR(per="epoch"), True)],
+                         ids=repr)
+@pytest.mark.parametrize("width", [1, 5])  # the scalar path and the batch path
+def test_fused_run_with_a_plan_trains_as_with_its_rates_bit_for_bit(schedule, per_epoch, width, dtype):
+    """FusedNet.run(rate_plan=...) fills the call's rates from the plan into a buffer of its own: the same
+    steps, losses and weights as the rates given as an array, from any first step of an epoch."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(12, 1)).astype(dtype)
+    y = rng.normal(size=(12, 1)).astype(dtype)
+    pieces = _planned(schedule, spe=4, epochs=6)
+    runs = []
+    for planned in (False, True):
+        net = sn.Network.mlp(1, (width, width), 1, skip="first-to-output", seed=5, dtype=dtype)
+        with net.internals.engine.fused(3) as fused:
+            fused.bind(X, y, None, np.zeros_like(net.internals.params), None, "l1", "sgd")
+            out = []
+            for first_position, first_step, n_steps in [(0, 0, 9), (9, 1, 2), (11, 3, 13)]:
+                # positions: steps, or the epochs of a per-epoch schedule (the call's first one)
+                position = first_position // 4 if per_epoch else first_position
+                if planned:
+                    lrs = None
+                    plan = (pieces, position, per_epoch)
+                else:
+                    epochs = (first_step + n_steps - 1) // 4 + 1
+                    lrs = np.empty(epochs if per_epoch else n_steps)
+                    K.schedule_rates(pieces, position, lrs)
+                    plan = None
+                losses, totals = np.full(n_steps + 1, np.nan), np.zeros(8)
+                result = fused.run(None, lrs, losses, totals, n_steps, 4, first_position, None, first_step,
+                                   lrs_per_epoch=per_epoch, rate_plan=plan)
+                out.append((result, losses.copy(), totals.copy()))
+            fused.unbind()
+        runs.append((out, net.internals.params.copy()))
+    (calls_a, params_a), (calls_b, params_b) = runs
+    np.testing.assert_array_equal(params_a, params_b)
+    for (ra, la, ta), (rb, lb, tb) in zip(calls_a, calls_b):
+        assert ra == rb
+        np.testing.assert_array_equal(la, lb)
+        np.testing.assert_array_equal(ta, tb)
+
+
+def test_fused_run_refuses_a_plan_that_is_not_one():
+    net = sn.Network.mlp(1, (3,), 1, seed=0)
+    pieces = _planned(S.CosineLR())
+    X = np.ones((6, 1))
+    with net.internals.engine.fused(2) as fused:
+        fused.bind(X, X, None, np.zeros_like(net.internals.params), None, "l1", "sgd")
+        for plan, error, match in [([pieces, 0, False], ValueError, "rate_plan must be"),
+                                   ((pieces, 0), ValueError, "rate_plan must be"),
+                                   ((pieces[:-1], 0, False), ValueError, "pieces must be"),
+                                   ((pieces, -1, False), ValueError, "first position"),
+                                   ((pieces, 2**53, False), ValueError, "first position"),
+                                   (("x", 0, False), TypeError, "tuple")]:
+            with pytest.raises(error, match=match):
+                fused.run(None, None, np.empty(4), np.empty(2), 3, 3, 0, None, rate_plan=plan)
+        fused.unbind()

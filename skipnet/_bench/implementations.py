@@ -42,8 +42,16 @@ class SkipnetFit(Impl):
         self.fit_epochs, self.whole_fits = fit_epochs, whole_fits
         options = {**STEP_ONLY, "fused": fused} if options is None else options
         self.schedule = options.get("schedule")
+        self._prepared = []  # fresh copies of the schedule made ahead (prepare), one per fit to come
         self.trainer = Trainer(self.net, loss="l1", optimizer="sgd", lr=LR, batch_size=w.batch, epochs=1,
                                **options)
+
+    def prepare(self, fits: int = 1) -> None:
+        """Make the schedule's fresh copies for the next ``fits`` fits now, so that no fit is preceded by
+        the copy (a deep copy runs enough Python to leave the caches and branch predictors in another
+        state than the fits of variants without a schedule find them)."""
+        if self.schedule is not None:
+            self._prepared.extend(copy.deepcopy(self.schedule) for _ in range(fits))
 
     def block(self, steps: int) -> tuple[float, int]:
         """Fits of up to ``fit_epochs`` epochs each (the history of a fit grows with its steps), every
@@ -62,7 +70,7 @@ class SkipnetFit(Impl):
             self.net.internals.params[...] = self.start
             trainer.step_count = trainer.epoch_count = 0
             if self.schedule is not None:  # schedules keep state across fits (ReduceLROnPlateau's rate)
-                trainer.schedule = copy.deepcopy(self.schedule)
+                trainer.schedule = self._prepared.pop() if self._prepared else copy.deepcopy(self.schedule)
             trainer.epochs = min(epochs, self.fit_epochs)
             epochs -= trainer.epochs
             t = time.perf_counter()
