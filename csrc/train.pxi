@@ -1083,12 +1083,15 @@ cdef class FusedNet:
     cdef int set_rate_rule(self, rate_rule* rule, args, Py_ssize_t epochs) except -1:
         """run()'s reduce_on_plateau tuple (validated) into ``rule``; ``epochs``: the most the call may complete."""
         cdef ArrayView rv
+        # typed: each number converted once, and the checks below compare C values, not Python objects
+        cdef double threshold, factor, min_lr, eps, current, best, weight_total
+        cdef Py_ssize_t patience, cooldown, num_bad, cooldown_counter
         (mode, threshold_mode, threshold, factor, min_lr, eps, patience, cooldown, current, best, num_bad,
          cooldown_counter, weight_total, reduced) = args
         if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
             raise ValueError(f"reduce_on_plateau: mode must be 'min' or 'max' and threshold_mode 'rel' or 'abs', got "
                              f"{mode!r}, {threshold_mode!r}")
-        top = MAX_RULE_COUNT
+        cdef Py_ssize_t top = MAX_RULE_COUNT
         if not (0 <= patience <= top and 0 <= cooldown <= top and 0 <= num_bad <= top and 0 <= cooldown_counter <= top):
             raise ValueError(f"reduce_on_plateau: patience, cooldown and the counters must lie in [0, {MAX_RULE_COUNT}], "
                              f"got {(patience, cooldown, num_bad, cooldown_counter)}")
