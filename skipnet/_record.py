@@ -1,8 +1,7 @@
 """What a fit records step by step, and how: float series that grow by doubling (Series), the
 learning-rate record kept as runs and written out when read (RateRecord), the rates of one fused kernel
-call (CallRates: values, or a built-in schedule's plan the kernel computes them from), and dataclass fields
-worked out on first read
-(WrittenOnRead, for History.lr)."""
+call (CallRates: values, or a built-in schedule's plan the kernel computes them from), and dataclass
+fields worked out on first read (WrittenOnRead, for History.lr)."""
 
 from __future__ import annotations
 

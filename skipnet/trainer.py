@@ -573,18 +573,16 @@ class Trainer(Checked):
         if schedule is None:
             return CallRates(np.array([self.lr]), steps, [(steps, float(self.lr))])
         per = getattr(schedule, "per", None)
-        if run.builtin_schedule:  # its rates are a formula of the step or of the epoch
+        if run.builtin_schedule:
             pieces = getattr(schedule, "pieces", None)
-            if pieces is not None:  # planned: the kernel computes the call's rates from the plan
-                if per == "epoch":
-                    return CallRates.planned(pieces, self.epoch_count, steps, (run.epoch_step, run.steps_per_epoch))
-                return CallRates.planned(pieces, self.step_count, steps)
-            if per == "epoch":  # one per epoch of the call
+            if pieces is None:  # ReduceLROnPlateau with its rule outside the kernel: one rate per epoch of the call
                 epochs = (run.epoch_step + steps - 1) // run.steps_per_epoch + 1
                 return _epoch_call_rates(schedule.epoch_rates(self.epoch_count, epochs), steps,
                                          run.steps_per_epoch, run.epoch_step, None)
-            values = np.empty(steps)
-            return CallRates(values, steps, [(steps, schedule.step_rates(values, self.step_count))])
+            # planned (every other built-in schedule): the kernel computes the call's rates from the plan
+            if per == "epoch":
+                return CallRates.planned(pieces, self.epoch_count, steps, (run.epoch_step, run.steps_per_epoch))
+            return CallRates.planned(pieces, self.step_count, steps)
         if per == "epoch":
             return self._epoch_rates(run, steps)
         lrs = np.empty(steps)
